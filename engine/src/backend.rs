@@ -1,0 +1,53 @@
+//! Storage backends: where a repository's objects live. The trait is deliberately
+//! small so an object store fits it as well as a local disk.
+//!
+//! Object names are slash-separated relative paths (`config`, `keys/<id>`,
+//! `data/ab/<id>`). Every write is atomic: a reader sees the whole object or none.
+
+pub mod local;
+
+use std::fmt::Debug;
+use std::io::{Read, Seek, Write};
+
+use crate::error::Result;
+
+/// A readable, seekable view of one stored object.
+pub trait ObjectReader: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ObjectReader for T {}
+
+/// An object being written in pieces (a pack); becomes visible only on `commit`.
+pub trait StagedObject: Write + Send {
+    /// Makes the object durable and visible under `name`.
+    fn commit(self: Box<Self>, name: &str) -> Result<()>;
+    /// The bytes written so far, read back (used to verify before committing).
+    fn read_back(&mut self) -> Result<Box<dyn ObjectReader + '_>>;
+}
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The last path component (the id for content-named objects).
+    pub name: String,
+    pub size: u64,
+}
+
+pub trait Backend: Send + Sync + Debug {
+    /// Where this backend points, for messages.
+    fn location(&self) -> String;
+    /// Creates the layout of an empty repository. Fails if one already exists.
+    fn create(&self) -> Result<()>;
+    /// Reads a whole object.
+    fn read(&self, name: &str) -> Result<Vec<u8>>;
+    /// Opens an object for random access.
+    fn open(&self, name: &str) -> Result<Box<dyn ObjectReader>>;
+    /// Writes a whole object atomically, replacing any object of that name.
+    fn write(&self, name: &str, data: &[u8]) -> Result<()>;
+    /// Starts a staged write for a large object whose name is known only at the end.
+    fn stage(&self) -> Result<Box<dyn StagedObject>>;
+    /// Lists the objects of a type (`keys`, `index`, `snapshots`, `data`, `locks`).
+    fn list(&self, kind: &str) -> Result<Vec<ObjectInfo>>;
+    /// Size of an object, or `None` when it does not exist.
+    fn size(&self, name: &str) -> Result<Option<u64>>;
+    /// Removes an object; removing a missing object is not an error.
+    fn delete(&self, name: &str) -> Result<()>;
+}

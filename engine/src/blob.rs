@@ -1,0 +1,109 @@
+//! Blob encoding: compress when it pays, and prove the result decodes to the same
+//! plaintext before it is allowed into a pack.
+
+use crate::crypto::{BlobKind, Keys};
+use crate::error::{Error, Result};
+use crate::id::BlobId;
+
+/// A blob ready to be appended to a pack.
+#[derive(Debug)]
+pub struct EncodedBlob {
+    pub id: BlobId,
+    pub kind: BlobKind,
+    /// The bytes stored in the pack (compressed or raw).
+    pub stored: Vec<u8>,
+    /// Plaintext length; `compressed` tells whether `stored` is zstd.
+    pub raw_len: u32,
+    pub compressed: bool,
+}
+
+/// Compresses blobs with a reusable zstd context (one per worker thread).
+pub struct BlobEncoder {
+    level: i32,
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    decompressor: zstd::bulk::Decompressor<'static>,
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for BlobEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BlobEncoder(level {})", self.level)
+    }
+}
+
+impl BlobEncoder {
+    pub fn new(level: i32) -> Result<Self> {
+        let compressor = if level == 0 {
+            None
+        } else {
+            Some(zstd::bulk::Compressor::new(level).map_err(|e| Error::io("zstd compressor", e))?)
+        };
+        let decompressor = zstd::bulk::Decompressor::new().map_err(|e| Error::io("zstd decompressor", e))?;
+        Ok(BlobEncoder { level, compressor, decompressor, scratch: Vec::new() })
+    }
+
+    /// Encodes a blob whose id the caller already computed, and verifies the encoding.
+    pub fn encode(&mut self, keys: &Keys, id: BlobId, kind: BlobKind, plaintext: &[u8]) -> Result<EncodedBlob> {
+        let raw_len = u32::try_from(plaintext.len())
+            .map_err(|_| Error::invalid("blob", "larger than 4 GiB"))?;
+        let mut stored = None;
+        if let Some(compressor) = self.compressor.as_mut() {
+            let compressed = compressor
+                .compress(plaintext)
+                .map_err(|e| Error::io(format!("compressing blob {}", id.short()), e))?;
+            // Keep it only when it saves at least 1/32: decompression is not free.
+            if compressed.len() + plaintext.len() / 32 < plaintext.len() {
+                stored = Some(compressed);
+            }
+        }
+        let (stored, compressed) = match stored {
+            Some(bytes) => (bytes, true),
+            None => (plaintext.to_vec(), false),
+        };
+        let blob = EncodedBlob { id, kind, stored, raw_len, compressed };
+        self.verify(keys, &blob)?;
+        Ok(blob)
+    }
+
+    /// Decodes the stored form again and checks it against the id: a compressor or
+    /// memory fault caught here never reaches the repository.
+    fn verify(&mut self, keys: &Keys, blob: &EncodedBlob) -> Result<()> {
+        let plaintext: &[u8] = if blob.compressed {
+            self.scratch = self
+                .decompressor
+                .decompress(&blob.stored, blob.raw_len as usize)
+                .map_err(|e| Error::corrupt(format!("new blob {}", blob.id.short()), format!("does not decompress: {e}")))?;
+            &self.scratch
+        } else {
+            &blob.stored
+        };
+        if plaintext.len() != blob.raw_len as usize || keys.blob_id(blob.kind, plaintext) != blob.id {
+            return Err(Error::corrupt(
+                format!("new blob {}", blob.id.short()),
+                "its encoding does not decode to the original bytes (memory or compressor fault); nothing was written",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Turns stored bytes back into the plaintext and checks the keyed id.
+pub fn decode_blob(
+    keys: &Keys,
+    id: &BlobId,
+    kind: BlobKind,
+    stored: &[u8],
+    raw_len: u32,
+    compressed: bool,
+) -> Result<Vec<u8>> {
+    let plaintext = if compressed {
+        zstd::bulk::decompress(stored, raw_len as usize)
+            .map_err(|e| Error::corrupt(format!("blob {}", id.short()), format!("does not decompress: {e}")))?
+    } else {
+        stored.to_vec()
+    };
+    if plaintext.len() != raw_len as usize || keys.blob_id(kind, &plaintext) != *id {
+        return Err(Error::corrupt(format!("{} blob {}", kind.name(), id.short()), "content does not match its id"));
+    }
+    Ok(plaintext)
+}

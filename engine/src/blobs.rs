@@ -1,0 +1,53 @@
+//! Reading blobs and trees by id, keeping the last opened packs so that walking a tree
+//! does not pay an age header (one X25519 agreement) per directory.
+
+use std::collections::VecDeque;
+
+use crate::backend::Backend;
+use crate::crypto::{BlobKind, Keys};
+use crate::error::{Error, Result};
+use crate::id::BlobId;
+use crate::index::{Index, Location};
+use crate::pack::PackReader;
+use crate::pack::reader::expect_kind;
+use crate::tree::Tree;
+
+const OPEN_PACKS: usize = 4;
+
+#[derive(Debug)]
+pub struct BlobReader<'a> {
+    backend: &'a dyn Backend,
+    keys: &'a Keys,
+    open: VecDeque<PackReader>,
+}
+
+impl<'a> BlobReader<'a> {
+    pub fn new(backend: &'a dyn Backend, keys: &'a Keys) -> Self {
+        BlobReader { backend, keys, open: VecDeque::new() }
+    }
+
+    /// Reads a blob whose location is known.
+    pub fn read_at(&mut self, location: &Location) -> Result<Vec<u8>> {
+        let position = self.open.iter().position(|p| *p.id() == location.pack);
+        let mut reader = match position {
+            Some(i) => self.open.remove(i).expect("position is in range"),
+            None => PackReader::open(self.backend, self.keys, &location.pack)?,
+        };
+        let result = reader.read_blob(self.keys, &location.entry);
+        self.open.push_front(reader);
+        self.open.truncate(OPEN_PACKS);
+        result
+    }
+
+    /// Looks a blob up in the index and reads it.
+    pub fn read(&mut self, index: &Index, id: &BlobId, kind: BlobKind) -> Result<Vec<u8>> {
+        let location = index.get(id)?.ok_or_else(|| Error::BlobNotIndexed { blob: id.short() })?;
+        expect_kind(&location.entry, kind, id)?;
+        self.read_at(&location)
+    }
+
+    pub fn tree(&mut self, index: &Index, id: &BlobId) -> Result<Tree> {
+        let bytes = self.read(index, id, BlobKind::Tree)?;
+        Tree::decode(&bytes, id)
+    }
+}

@@ -1,0 +1,342 @@
+//! Repository secrets, the keys derived from them, and the two primitives every stored
+//! object goes through: age encryption to the repository recipient, and a keyed MAC
+//! for the objects whose authenticity matters beyond what keyed ids give (snapshots,
+//! index files, the config).
+//!
+//! age is confidentiality only: anyone holding the repository recipient can produce a
+//! well-formed age file. Authenticity therefore never comes from a successful
+//! decryption; it comes from keyed BLAKE3 (ids of blobs, MAC of sealed objects) with
+//! keys only the holders of a repository key have.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::str::FromStr;
+
+use age::secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Length of every symmetric key.
+pub const KEY_LEN: usize = 32;
+
+/// Fills a buffer from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // The kernel CSPRNG failing is not something a backup can recover from or route
+    // around; refusing to go on without randomness is the only safe behaviour.
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    bytes
+}
+
+/// The secrets of one repository, made once at `init` and stored (encrypted) in every
+/// key file. Whoever holds them can read and write the whole repository.
+pub struct MasterSecrets {
+    /// The repository identity: packs, index files and snapshots are encrypted to its
+    /// public recipient.
+    pub(crate) identity: age::x25519::Identity,
+    /// Root of the keyed blob ids.
+    pub(crate) id_key: [u8; KEY_LEN],
+    /// Root of the MAC keys.
+    pub(crate) mac_key: [u8; KEY_LEN],
+    /// XORed into fastcdc's gear table, so chunk boundaries depend on a secret.
+    pub(crate) chunker_seed: u64,
+}
+
+impl fmt::Debug for MasterSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterSecrets(<redacted>)")
+    }
+}
+
+/// The serialised form of [`MasterSecrets`], the plaintext inside a key file.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SecretsFile {
+    pub version: u32,
+    pub repository: String,
+    pub identity: String,
+    pub id_key: String,
+    pub mac_key: String,
+    pub chunker_seed: u64,
+}
+
+impl MasterSecrets {
+    pub fn generate() -> Self {
+        MasterSecrets {
+            identity: age::x25519::Identity::generate(),
+            id_key: random_bytes(),
+            mac_key: random_bytes(),
+            chunker_seed: u64::from_le_bytes(random_bytes()),
+        }
+    }
+
+    pub fn recipient(&self) -> age::x25519::Recipient {
+        self.identity.to_public()
+    }
+
+    pub(crate) fn to_file(&self, repository_id: &str) -> SecretsFile {
+        SecretsFile {
+            version: 1,
+            repository: repository_id.to_owned(),
+            identity: self.identity.to_string().expose_secret().to_owned(),
+            id_key: hex::encode(self.id_key),
+            mac_key: hex::encode(self.mac_key),
+            chunker_seed: self.chunker_seed,
+        }
+    }
+
+    pub(crate) fn from_file(file: &SecretsFile, object: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::corrupt(object, reason.to_owned());
+        if file.version != 1 {
+            return Err(bad("unknown key file version"));
+        }
+        let identity =
+            age::x25519::Identity::from_str(&file.identity).map_err(|_| bad("bad identity"))?;
+        let mut id_key = [0u8; KEY_LEN];
+        hex::decode_to_slice(&file.id_key, &mut id_key).map_err(|_| bad("bad id key"))?;
+        let mut mac_key = [0u8; KEY_LEN];
+        hex::decode_to_slice(&file.mac_key, &mut mac_key).map_err(|_| bad("bad mac key"))?;
+        Ok(MasterSecrets { identity, id_key, mac_key, chunker_seed: file.chunker_seed })
+    }
+}
+
+impl Drop for MasterSecrets {
+    fn drop(&mut self) {
+        // Best effort: the age identity zeroises itself; ours are plain arrays.
+        self.id_key.iter_mut().for_each(|b| *b = 0);
+        self.mac_key.iter_mut().for_each(|b| *b = 0);
+    }
+}
+
+/// The kinds of object a MAC can seal. Each gets its own derived key, so a MAC made
+/// for one kind never verifies as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacDomain {
+    Config,
+    Index,
+    Snapshot,
+}
+
+/// The kinds of blob. Ids are keyed per kind (domain separation): the same bytes stored
+/// as data and as a tree get different ids, so a data chunk can never be passed off as
+/// metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum BlobKind {
+    Data,
+    Tree,
+}
+
+impl BlobKind {
+    pub fn to_byte(self) -> u8 {
+        match self {
+            BlobKind::Data => 0,
+            BlobKind::Tree => 1,
+        }
+    }
+
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(BlobKind::Data),
+            1 => Some(BlobKind::Tree),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BlobKind::Data => "data",
+            BlobKind::Tree => "tree",
+        }
+    }
+}
+
+/// Keys derived from the master secrets, ready for use on hot paths.
+pub struct Keys {
+    data_id: [u8; KEY_LEN],
+    tree_id: [u8; KEY_LEN],
+    mac_config: [u8; KEY_LEN],
+    mac_index: [u8; KEY_LEN],
+    mac_snapshot: [u8; KEY_LEN],
+    pub(crate) chunker_seed: u64,
+    recipient: age::x25519::Recipient,
+    identity: Option<age::x25519::Identity>,
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Keys(<redacted>)")
+    }
+}
+
+impl Keys {
+    pub fn derive(secrets: &MasterSecrets) -> Self {
+        let derive = |context: &str, root: &[u8; KEY_LEN]| blake3::derive_key(context, root);
+        Keys {
+            data_id: derive("cairn 2026 v1 blob id data", &secrets.id_key),
+            tree_id: derive("cairn 2026 v1 blob id tree", &secrets.id_key),
+            mac_config: derive("cairn 2026 v1 mac config", &secrets.mac_key),
+            mac_index: derive("cairn 2026 v1 mac index", &secrets.mac_key),
+            mac_snapshot: derive("cairn 2026 v1 mac snapshot", &secrets.mac_key),
+            chunker_seed: secrets.chunker_seed,
+            recipient: secrets.recipient(),
+            identity: Some(secrets.identity.clone()),
+        }
+    }
+
+    /// The id of a blob of the given kind with the given plaintext.
+    pub fn blob_id(&self, kind: BlobKind, plaintext: &[u8]) -> crate::id::BlobId {
+        let key = match kind {
+            BlobKind::Data => &self.data_id,
+            BlobKind::Tree => &self.tree_id,
+        };
+        crate::id::BlobId(*blake3::keyed_hash(key, plaintext).as_bytes())
+    }
+
+    fn mac_key(&self, domain: MacDomain) -> &[u8; KEY_LEN] {
+        match domain {
+            MacDomain::Config => &self.mac_config,
+            MacDomain::Index => &self.mac_index,
+            MacDomain::Snapshot => &self.mac_snapshot,
+        }
+    }
+
+    pub fn mac(&self, domain: MacDomain, payload: &[u8]) -> [u8; 32] {
+        *blake3::keyed_hash(self.mac_key(domain), payload).as_bytes()
+    }
+
+    /// Verifies a MAC in constant time.
+    pub fn verify_mac(&self, domain: MacDomain, payload: &[u8], mac: &[u8]) -> bool {
+        let Ok(mac) = <[u8; 32]>::try_from(mac) else { return false };
+        blake3::keyed_hash(self.mac_key(domain), payload) == blake3::Hash::from(mac)
+    }
+
+    pub fn recipient(&self) -> &age::x25519::Recipient {
+        &self.recipient
+    }
+
+    pub(crate) fn identity(&self, object: &str) -> Result<&age::x25519::Identity> {
+        self.identity.as_ref().ok_or_else(|| Error::Encryption {
+            what: format!("reading {object}"),
+            source: "this key is write-only and cannot decrypt".into(),
+        })
+    }
+
+    /// Encrypts a whole object to the repository recipient.
+    pub fn encrypt(&self, plaintext: &[u8], object: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(plaintext.len() + 256);
+        let mut writer = self.encrypt_stream(&mut out, object)?;
+        writer.write_all(plaintext).map_err(|e| Error::io(object, e))?;
+        writer.finish().map_err(|e| Error::io(object, e))?;
+        Ok(out)
+    }
+
+    /// Starts an age stream to the repository recipient on top of `output`.
+    pub fn encrypt_stream<W: Write>(
+        &self,
+        output: W,
+        object: &str,
+    ) -> Result<age::stream::StreamWriter<W>> {
+        let encryptor =
+            age::Encryptor::with_recipients(std::iter::once(&self.recipient as &dyn age::Recipient))
+                .map_err(|e| Error::Encryption { what: format!("encrypting {object}"), source: e.into() })?;
+        encryptor.wrap_output(output).map_err(|e| Error::io(object, e))
+    }
+
+    /// Opens an age stream written to the repository recipient.
+    pub fn decrypt_stream<R: Read>(&self, input: R, object: &str) -> Result<age::stream::StreamReader<R>> {
+        let identity = self.identity(object)?;
+        let decryptor = age::Decryptor::new(input).map_err(|e| decrypt_error(object, e))?;
+        decryptor
+            .decrypt(std::iter::once(identity as &dyn age::Identity))
+            .map_err(|e| decrypt_error(object, e))
+    }
+
+    /// Decrypts a whole object.
+    pub fn decrypt(&self, ciphertext: &[u8], object: &str) -> Result<Vec<u8>> {
+        let mut reader = self.decrypt_stream(ciphertext, object)?;
+        let mut plaintext = Vec::with_capacity(ciphertext.len());
+        reader.read_to_end(&mut plaintext).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => Error::corrupt(object, format!("decryption failed: {e}")),
+            _ => Error::io(object, e),
+        })?;
+        Ok(plaintext)
+    }
+
+    /// MACs `payload`, appends the MAC and encrypts: the stored form of index files and
+    /// snapshots.
+    pub fn seal(&self, domain: MacDomain, payload: &[u8], object: &str) -> Result<Vec<u8>> {
+        let mut plaintext = Vec::with_capacity(payload.len() + 32);
+        plaintext.extend_from_slice(payload);
+        plaintext.extend_from_slice(&self.mac(domain, payload));
+        self.encrypt(&plaintext, object)
+    }
+
+    /// Decrypts and checks the MAC of a sealed object, returning its payload.
+    pub fn unseal(&self, domain: MacDomain, stored: &[u8], object: &str) -> Result<Vec<u8>> {
+        let mut plaintext = self.decrypt(stored, object)?;
+        if plaintext.len() < 32 {
+            return Err(Error::Tampered { object: object.to_owned() });
+        }
+        let split = plaintext.len() - 32;
+        if !self.verify_mac(domain, &plaintext[..split], &plaintext[split..]) {
+            return Err(Error::Tampered { object: object.to_owned() });
+        }
+        plaintext.truncate(split);
+        Ok(plaintext)
+    }
+}
+
+fn decrypt_error(object: &str, error: age::DecryptError) -> Error {
+    match error {
+        age::DecryptError::NoMatchingKeys => Error::Tampered { object: object.to_owned() },
+        age::DecryptError::Io(e) => Error::io(object, e),
+        other => Error::corrupt(object, format!("decryption failed: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_separated_by_kind() {
+        let keys = Keys::derive(&MasterSecrets::generate());
+        let bytes = b"the same bytes";
+        assert_ne!(keys.blob_id(BlobKind::Data, bytes), keys.blob_id(BlobKind::Tree, bytes));
+    }
+
+    #[test]
+    fn ids_depend_on_the_repository_key() {
+        let a = Keys::derive(&MasterSecrets::generate());
+        let b = Keys::derive(&MasterSecrets::generate());
+        assert_ne!(a.blob_id(BlobKind::Data, b"x"), b.blob_id(BlobKind::Data, b"x"));
+    }
+
+    #[test]
+    fn sealed_objects_reject_other_domains_and_forgeries() {
+        let keys = Keys::derive(&MasterSecrets::generate());
+        let sealed = keys.seal(MacDomain::Snapshot, b"payload", "snapshot x").unwrap();
+        assert_eq!(keys.unseal(MacDomain::Snapshot, &sealed, "s").unwrap(), b"payload");
+        assert!(matches!(
+            keys.unseal(MacDomain::Index, &sealed, "s"),
+            Err(Error::Tampered { .. })
+        ));
+        // Anyone with the recipient can encrypt; without the MAC key the result is refused.
+        let mut forged = b"payload".to_vec();
+        forged.extend_from_slice(&[0u8; 32]);
+        let forged = keys.encrypt(&forged, "forged").unwrap();
+        assert!(matches!(
+            keys.unseal(MacDomain::Snapshot, &forged, "s"),
+            Err(Error::Tampered { .. })
+        ));
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let secrets = MasterSecrets::generate();
+        let keys = Keys::derive(&secrets);
+        let text = format!("{secrets:?} {keys:?}");
+        assert!(!text.contains(&hex::encode(secrets.id_key)));
+        assert!(!text.contains("AGE-SECRET-KEY"));
+    }
+}

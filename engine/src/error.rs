@@ -1,0 +1,148 @@
+//! Errors of the engine: every variant names the object it is about and keeps its cause.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Broad classes of failure, for callers that map errors to exit codes or API statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller asked for something that does not exist (snapshot, path, key).
+    NotFound,
+    /// The caller's input is malformed or contradictory.
+    InvalidInput,
+    /// No key could be opened with what the caller supplied.
+    Unauthenticated,
+    /// The repository holds something damaged, tampered with or missing.
+    DataLoss,
+    /// The storage or the local filesystem failed.
+    Io,
+    /// The operation was cancelled by the caller.
+    Cancelled,
+    /// The repository is not in a state that allows the operation.
+    FailedPrecondition,
+}
+
+/// Everything that can go wrong inside the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is not a cairn repository (no config object); run `cairn init` to create one")]
+    NotARepository { path: String },
+    #[error("{path} already holds a cairn repository")]
+    AlreadyInitialized { path: String },
+    #[error("repository format version {found} is not supported by this cairn (supports {supported}); upgrade cairn")]
+    UnsupportedVersion { found: u32, supported: u32 },
+    #[error("no key in the repository opens with the given {what}; check the passphrase or key file")]
+    WrongKey { what: &'static str },
+    #[error("key {key} cannot be removed: {reason}")]
+    KeyRemoval { key: String, reason: &'static str },
+    #[error("{object} is corrupt: {reason}")]
+    Corrupt { object: String, reason: String },
+    #[error("{object} failed authentication (tampered with or written without the repository key)")]
+    Tampered { object: String },
+    #[error("blob {blob} is not in the repository index")]
+    BlobNotIndexed { blob: String },
+    #[error("no snapshot matches {query}")]
+    SnapshotNotFound { query: String },
+    #[error("snapshot prefix {prefix} is ambiguous ({count} snapshots match); give more characters")]
+    AmbiguousSnapshot { prefix: String, count: usize },
+    #[error("{path} not found in snapshot {snapshot}")]
+    PathNotFound { snapshot: String, path: String },
+    #[error("{what}: {reason}")]
+    InvalidInput { what: String, reason: String },
+    #[error("restore refused entry {name:?} in {dir}: {reason}")]
+    UnsafeEntry { dir: String, name: String, reason: &'static str },
+    #[error("command source `{command}` failed: {reason}; no snapshot was written")]
+    CommandFailed { command: String, reason: String },
+    #[error("operation cancelled")]
+    Cancelled,
+    #[error("{what} failed: {source}")]
+    Encryption {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the object or path it concerns.
+    pub fn io(path: impl std::fmt::Display, source: io::Error) -> Self {
+        Error::Io { path: path.to_string(), source }
+    }
+
+    /// Wraps an I/O error on a local path.
+    pub fn io_path(path: &std::path::Path, source: io::Error) -> Self {
+        Error::Io { path: path.display().to_string(), source }
+    }
+
+    pub fn corrupt(object: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+        Error::Corrupt { object: object.to_string(), reason: reason.into() }
+    }
+
+    pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidInput { what: what.into(), reason: reason.into() }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => ErrorKind::NotFound,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::NotARepository { .. }
+            | Error::SnapshotNotFound { .. }
+            | Error::PathNotFound { .. } => ErrorKind::NotFound,
+            Error::AlreadyInitialized { .. }
+            | Error::UnsupportedVersion { .. }
+            | Error::KeyRemoval { .. } => ErrorKind::FailedPrecondition,
+            Error::WrongKey { .. } => ErrorKind::Unauthenticated,
+            Error::Corrupt { .. } | Error::Tampered { .. } | Error::BlobNotIndexed { .. } => {
+                ErrorKind::DataLoss
+            }
+            Error::AmbiguousSnapshot { .. }
+            | Error::InvalidInput { .. }
+            | Error::UnsafeEntry { .. }
+            | Error::CommandFailed { .. } => ErrorKind::InvalidInput,
+            Error::Cancelled => ErrorKind::Cancelled,
+            Error::Encryption { .. } => ErrorKind::Io,
+        }
+    }
+
+    /// Whether retrying the same operation may succeed (network or storage hiccups).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if matches!(
+            source.kind(),
+            io::ErrorKind::Interrupted | io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+        ))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Extension to attach a path to `io::Result`s.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: impl std::fmt::Display) -> Result<T>;
+    fn at_path(self, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: impl std::fmt::Display) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+    fn at_path(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|e| Error::io_path(path, e))
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Error>();
+    let _ = PathBuf::new();
+}

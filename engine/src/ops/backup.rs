@@ -1,0 +1,486 @@
+//! Backup: walk → read → chunk → id → dedup → compress → pack → encrypt → write,
+//! then trees, index and finally the snapshot (see FORMAT.md, "Write ordering").
+
+mod walk;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Component, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::blob::{BlobEncoder, EncodedBlob};
+use crate::cancel::CancelToken;
+use crate::chunker::ChunkerConfig;
+use crate::crypto::BlobKind;
+use crate::error::{Error, Result};
+use crate::id::{BlobId, SnapshotId};
+use crate::pipeline::files::{self, FileJob, FileOutcome, StreamError};
+use crate::pipeline::{Counters, Shared, packer};
+use crate::progress::Progress;
+use crate::repository::IndexedRepository;
+use crate::snapshot::{BackupSummary, Snapshot};
+use crate::tree::{Node, NodeKind, Time, Tree};
+
+/// A command whose standard output is stored as one file.
+#[derive(Debug, Clone)]
+pub struct CommandSource {
+    pub program: String,
+    pub args: Vec<String>,
+    /// Name of the file in the snapshot.
+    pub filename: String,
+}
+
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct BackupOptions {
+    pub paths: Vec<PathBuf>,
+    pub command: Option<CommandSource>,
+    /// Globs: with a `/` matched against the whole path, else against the name.
+    pub excludes: Vec<String>,
+    pub exclude_caches: bool,
+    pub one_file_system: bool,
+    pub tags: Vec<String>,
+    pub host: Option<String>,
+    /// Parent snapshot for change detection; default: latest with same host and paths.
+    pub parent: Option<SnapshotId>,
+    /// Read every file even when its metadata says it is unchanged.
+    pub force_read: bool,
+    /// File workers (read, chunk, compress); default: the number of CPUs.
+    pub workers: Option<usize>,
+}
+
+impl BackupOptions {
+    pub fn paths(mut self, paths: impl IntoIterator<Item = PathBuf>) -> Self {
+        self.paths = paths.into_iter().collect();
+        self
+    }
+    pub fn command(mut self, command: CommandSource) -> Self {
+        self.command = Some(command);
+        self
+    }
+    pub fn excludes(mut self, globs: Vec<String>) -> Self {
+        self.excludes = globs;
+        self
+    }
+    pub fn exclude_caches(mut self, on: bool) -> Self {
+        self.exclude_caches = on;
+        self
+    }
+    pub fn one_file_system(mut self, on: bool) -> Self {
+        self.one_file_system = on;
+        self
+    }
+    pub fn tags(mut self, tags: Vec<String>) -> Self {
+        self.tags = tags;
+        self
+    }
+    pub fn host(mut self, host: Option<String>) -> Self {
+        self.host = host;
+        self
+    }
+    pub fn parent(mut self, parent: Option<SnapshotId>) -> Self {
+        self.parent = parent;
+        self
+    }
+    pub fn force_read(mut self, on: bool) -> Self {
+        self.force_read = on;
+        self
+    }
+    pub fn workers(mut self, workers: Option<usize>) -> Self {
+        self.workers = workers;
+        self
+    }
+}
+
+/// The result of a backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupResult {
+    pub snapshot_id: SnapshotId,
+    pub parent: Option<SnapshotId>,
+    pub summary: BackupSummary,
+    /// Per-file problems (vanished, unreadable), each naming the path.
+    pub warnings: Vec<String>,
+}
+
+/// Events from the walker to the tree assembler, in walk order.
+enum Event {
+    Enter(Node),
+    Leaf(Node, Option<Receiver<FileOutcome>>, PathBuf),
+    Leave,
+}
+
+/// File counters kept by the walker and the assembler.
+#[derive(Debug, Default)]
+struct FileCounts {
+    new: AtomicU64,
+    changed: AtomicU64,
+    unchanged: AtomicU64,
+    dirs: AtomicU64,
+    other: AtomicU64,
+    bytes_total: AtomicU64,
+}
+
+impl IndexedRepository {
+    /// Backs up paths and/or a command's output and writes a snapshot.
+    pub fn backup(
+        &mut self,
+        options: &BackupOptions,
+        progress: &dyn Progress,
+        cancel: &CancelToken,
+    ) -> Result<BackupResult> {
+        let started = Instant::now();
+        let sources = normalise_sources(&options.paths)?;
+        if sources.is_empty() && options.command.is_none() {
+            return Err(Error::invalid("backup", "nothing to back up: give at least one path or a command"));
+        }
+        if let Some(command) = &options.command {
+            crate::tree::check_name(command.filename.as_bytes())
+                .map_err(|reason| Error::invalid(format!("--stdin-filename {:?}", command.filename), reason))?;
+        }
+        let host = options.host.clone().unwrap_or_else(crate::host::hostname);
+        let mut paths: Vec<String> = sources.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        if let Some(command) = &options.command {
+            paths.push(format!("/{}", command.filename));
+        }
+        let parent = self.choose_parent(options, &host, &paths)?;
+        let parent_tree = match &parent {
+            Some((_, snapshot)) => Some(snapshot.tree),
+            None => None,
+        };
+        let matcher = walk::Excludes::new(&options.excludes)?;
+        self.index.enable_bloom()?;
+        let recovered = self.recover_unindexed_packs()?;
+        if recovered > 0 {
+            info!(packs = recovered, "indexed packs left by an interrupted backup");
+        }
+
+        let config = self.repo.config().clone();
+        let keys = self.repo.keys().clone();
+        let backend = self.repo.backend().clone();
+        let chunker = ChunkerConfig::new(config.chunker, keys.chunker_seed);
+        let workers = options.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+        let shared = Shared::new(backend.as_ref(), &keys, &mut self.index, cancel, progress);
+        let counts = FileCounts::default();
+        progress.phase("backing up");
+
+        let outcome: Result<BlobId> = std::thread::scope(|scope| {
+            let (blob_tx, blob_rx) = bounded::<EncodedBlob>(workers * 2);
+            let (job_tx, job_rx) = bounded::<FileJob>(workers * 4);
+            let (event_tx, event_rx) = bounded::<Event>(4096);
+            let packer = std::thread::Builder::new()
+                .name("cairn-packer".into())
+                .spawn_scoped(scope, || packer::run(&shared, blob_rx, u64::from(config.pack_size)))
+                .map_err(|e| Error::io("starting the packer thread", e))?;
+            let mut readers = Vec::new();
+            for n in 0..workers {
+                let (jobs, blobs, shared, chunker) = (job_rx.clone(), blob_tx.clone(), &shared, &chunker);
+                readers.push(
+                    std::thread::Builder::new()
+                        .name(format!("cairn-read-{n}"))
+                        .spawn_scoped(scope, move || files::run(shared, chunker, config.compression_level, jobs, blobs))
+                        .map_err(|e| Error::io("starting a reader thread", e))?,
+                );
+            }
+            drop(job_rx);
+            let assembler = {
+                let blobs = blob_tx.clone();
+                let (shared, counts) = (&shared, &counts);
+                std::thread::Builder::new()
+                    .name("cairn-trees".into())
+                    .spawn_scoped(scope, move || assemble(shared, counts, config.compression_level, event_rx, blobs))
+                    .map_err(|e| Error::io("starting the tree thread", e))?
+            };
+            let walked = walk::Walker {
+                shared: &shared,
+                counts: &counts,
+                excludes: &matcher,
+                exclude_caches: options.exclude_caches,
+                one_file_system: options.one_file_system,
+                force_read: options.force_read,
+                events: event_tx.clone(),
+                jobs: job_tx,
+                names: Default::default(),
+            }
+            .walk_sources(&sources, parent_tree)
+            .and_then(|()| match &options.command {
+                Some(command) => run_command(&shared, &chunker, config.compression_level, command, &blob_tx, &event_tx, &counts),
+                None => Ok(()),
+            });
+            if walked.is_err() {
+                cancel.cancel();
+            }
+            drop(event_tx);
+            let root = join(assembler);
+            if root.is_err() {
+                cancel.cancel();
+            }
+            let read_results: Vec<Result<()>> = readers.into_iter().map(join).collect();
+            drop(blob_tx);
+            // The packer finishes and indexes open packs even when the backup failed, so
+            // the next run reuses them.
+            let packed = join(packer);
+            walked?;
+            packed?;
+            for result in read_results {
+                result?;
+            }
+            root
+        });
+        let warnings = shared.take_warnings();
+        let root = outcome?;
+        let c = &counts;
+        let s = &shared.counters;
+        let summary = BackupSummary {
+            files_new: c.new.load(Ordering::Relaxed),
+            files_changed: c.changed.load(Ordering::Relaxed),
+            files_unchanged: c.unchanged.load(Ordering::Relaxed),
+            dirs: c.dirs.load(Ordering::Relaxed),
+            other_entries: c.other.load(Ordering::Relaxed),
+            bytes_total: c.bytes_total.load(Ordering::Relaxed),
+            bytes_read: Counters::get(&s.bytes_read),
+            blobs_new: Counters::get(&s.blobs_new),
+            bytes_added: Counters::get(&s.bytes_added),
+            bytes_stored: Counters::get(&s.bytes_stored),
+            packs_written: Counters::get(&s.packs_written),
+            warnings: warnings.len() as u64,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        drop(shared);
+        let snapshot = Snapshot {
+            time: jiff::Timestamp::now().to_string(),
+            host,
+            username: crate::host::username(),
+            uid: rustix::process::getuid().as_raw(),
+            gid: rustix::process::getgid().as_raw(),
+            paths,
+            tags: options.tags.clone(),
+            tree: root,
+            parent: parent.as_ref().map(|(id, _)| *id),
+            program_version: env!("CARGO_PKG_VERSION").into(),
+            summary: summary.clone(),
+        };
+        let snapshot_id = self.repo.save_snapshot(&snapshot)?;
+        info!(
+            snapshot = %snapshot_id.short(), files_new = summary.files_new, files_changed = summary.files_changed,
+            files_unchanged = summary.files_unchanged, bytes_added = summary.bytes_added, warnings = summary.warnings,
+            "backup finished"
+        );
+        Ok(BackupResult { snapshot_id, parent: snapshot.parent, summary, warnings })
+    }
+}
+
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    handle.join().unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(Error::invalid("backup worker", format!("panicked: {message}")))
+    })
+}
+
+/// Makes source paths absolute and clean (no `.`/`..`), without resolving symlinks.
+fn normalise_sources(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        let absolute = std::path::absolute(path).map_err(|e| Error::io_path(path, e))?;
+        let mut clean = PathBuf::from("/");
+        for component in absolute.components() {
+            match component {
+                Component::Normal(part) => clean.push(part),
+                Component::ParentDir => {
+                    clean.pop();
+                }
+                _ => {}
+            }
+        }
+        std::fs::symlink_metadata(&clean).map_err(|e| Error::io(format!("source {}", clean.display()), e))?;
+        out.push(clean);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Receives walk events in order and builds trees bottom-up.
+fn assemble(
+    shared: &Shared<'_>,
+    counts: &FileCounts,
+    level: i32,
+    events: Receiver<Event>,
+    blobs: Sender<EncodedBlob>,
+) -> Result<BlobId> {
+    let mut encoder = BlobEncoder::new(level)?;
+    let mut stack: Vec<(Node, Vec<Node>)> = Vec::new();
+    let mut root: Vec<Node> = Vec::new();
+    for event in events {
+        match event {
+            Event::Enter(node) => stack.push((node, Vec::new())),
+            Event::Leaf(mut node, pending, path) => {
+                if let Some(reply) = pending {
+                    match reply.recv() {
+                        Ok(FileOutcome::Stored { content, size }) => {
+                            node.content = content;
+                            node.size = size;
+                        }
+                        Ok(FileOutcome::Unreadable(reason)) => {
+                            let message = format!("{}: {reason}; not in this snapshot", path.display());
+                            warn!(path = %path.display(), %reason, "file skipped");
+                            shared.progress.warning(&message);
+                            shared.record_warning(message);
+                            continue;
+                        }
+                        // The worker stopped: the backup is being cancelled or failed.
+                        Err(_) => return Err(Error::Cancelled),
+                    }
+                }
+                if node.kind == NodeKind::File {
+                    counts.bytes_total.fetch_add(node.size, Ordering::Relaxed);
+                }
+                stack.last_mut().map_or(&mut root, |(_, children)| children).push(node);
+            }
+            Event::Leave => {
+                let (mut dir, children) = stack.pop().ok_or_else(|| Error::invalid("backup", "walk events out of order"))?;
+                dir.subtree = Some(store_tree(shared, &mut encoder, &blobs, children)?);
+                stack.last_mut().map_or(&mut root, |(_, children)| children).push(dir);
+            }
+        }
+    }
+    if shared.cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    store_tree(shared, &mut encoder, &blobs, root)
+}
+
+fn store_tree(
+    shared: &Shared<'_>,
+    encoder: &mut BlobEncoder,
+    blobs: &Sender<EncodedBlob>,
+    nodes: Vec<Node>,
+) -> Result<BlobId> {
+    let mut tree = Tree { nodes };
+    tree.sort();
+    let bytes = tree.encode()?;
+    let id = shared.keys.blob_id(BlobKind::Tree, &bytes);
+    if shared.claim(&id)? {
+        packer::store(shared, encoder, blobs, id, BlobKind::Tree, &bytes)?;
+    }
+    Ok(id)
+}
+
+/// Stores a command's standard output as a file at the snapshot root.
+fn run_command(
+    shared: &Shared<'_>,
+    chunker: &ChunkerConfig,
+    level: i32,
+    command: &CommandSource,
+    blobs: &Sender<EncodedBlob>,
+    events: &Sender<Event>,
+    counts: &FileCounts,
+) -> Result<()> {
+    let shown = std::iter::once(command.program.as_str()).chain(command.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
+    let mut child = Command::new(&command.program)
+        .args(&command.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::CommandFailed { command: shown.clone(), reason: format!("cannot start: {e}") })?;
+    let stdout = child.stdout.take().ok_or_else(|| Error::CommandFailed { command: shown.clone(), reason: "no stdout".into() })?;
+    let mut encoder = BlobEncoder::new(level)?;
+    let stored = files::store_stream(shared, chunker, &mut encoder, blobs, stdout);
+    let status = child.wait().map_err(|e| Error::CommandFailed { command: shown.clone(), reason: e.to_string() })?;
+    let (content, size) = match stored {
+        Ok(FileOutcome::Stored { content, size }) => (content, size),
+        Ok(FileOutcome::Unreadable(reason)) => return Err(Error::CommandFailed { command: shown, reason }),
+        Err(StreamError::Read(e)) => return Err(Error::CommandFailed { command: shown, reason: format!("reading its output: {e}") }),
+        Err(StreamError::Fatal(e)) => return Err(e),
+    };
+    if !status.success() {
+        return Err(Error::CommandFailed { command: shown, reason: format!("exited with {status}") });
+    }
+    let now = jiff::Timestamp::now();
+    let mut node = Node::new(command.filename.as_bytes().to_vec(), NodeKind::File);
+    node.mode = 0o600;
+    node.uid = rustix::process::getuid().as_raw();
+    node.gid = rustix::process::getgid().as_raw();
+    node.size = size;
+    node.content = content;
+    node.mtime = Time { secs: now.as_second(), nanos: now.subsec_nanosecond() as u32 };
+    node.atime = node.mtime;
+    node.ctime = node.mtime;
+    counts.new.fetch_add(1, Ordering::Relaxed);
+    events.send(Event::Leaf(node, None, PathBuf::from(&command.filename))).map_err(|_| Error::Cancelled)
+}
+
+/// A tree of source paths, so that `/srv/a` and `/srv/b` share the node `srv`.
+#[derive(Debug, Default)]
+pub(crate) struct SourceTree {
+    children: BTreeMap<OsString, SourceTree>,
+    is_source: bool,
+}
+
+impl SourceTree {
+    fn build(sources: &[PathBuf]) -> SourceTree {
+        let mut root = SourceTree::default();
+        for source in sources {
+            let mut node = &mut root;
+            for component in source.components() {
+                if let Component::Normal(part) = component {
+                    node = node.children.entry(part.to_owned()).or_default();
+                }
+            }
+            node.is_source = true;
+        }
+        root
+    }
+}
+
+impl IndexedRepository {
+    /// The parent for change detection: the one asked for, else the latest snapshot of
+    /// the same host and paths.
+    fn choose_parent(
+        &self,
+        options: &BackupOptions,
+        host: &str,
+        paths: &[String],
+    ) -> Result<Option<(SnapshotId, Snapshot)>> {
+        if let Some(id) = options.parent {
+            return Ok(Some((id, self.repo.snapshot(&id)?)));
+        }
+        Ok(self.repo.snapshots()?.into_iter().rev().find(|(_, s)| s.host == host && s.paths == paths))
+    }
+
+    /// Indexes packs that exist but no index file names (left by a backup that was
+    /// killed): their blobs are then reused instead of uploaded again.
+    pub fn recover_unindexed_packs(&mut self) -> Result<usize> {
+        let known = self.index.packs();
+        let backend = self.repo.backend().clone();
+        let keys = self.repo.keys().clone();
+        let mut recovered = 0;
+        for object in backend.list(crate::layout::DATA)? {
+            let Ok(id) = crate::id::PackId::parse(&object.name) else { continue };
+            if known.contains(&id) {
+                continue;
+            }
+            let header = crate::pack::PackReader::open(backend.as_ref(), &keys, &id).and_then(|mut r| r.read_header());
+            match header {
+                Ok(entries) => {
+                    self.index.add_pack(id, entries);
+                    recovered += 1;
+                }
+                Err(e) => warn!(pack = %id.short(), error = %e, "unindexed pack is unreadable; leaving it to check and prune"),
+            }
+        }
+        if recovered > 0 {
+            self.index.flush(backend.as_ref(), &keys)?;
+        }
+        Ok(recovered)
+    }
+}

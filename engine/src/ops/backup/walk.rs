@@ -1,0 +1,250 @@
+//! The walker: visits sources in name order, compares each file with the parent
+//! snapshot, sends changed files to the workers and every entry to the assembler.
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crossbeam_channel::{Sender, bounded};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use tracing::warn;
+
+use super::{Event, FileCounts, SourceTree};
+use crate::blobs::BlobReader;
+use crate::error::{Error, Result};
+use crate::fsmeta::{node_from_meta, read_xattrs};
+use crate::host::NameCache;
+use crate::id::BlobId;
+use crate::pipeline::Shared;
+use crate::pipeline::files::FileJob;
+use crate::tree::{Node, NodeKind, Tree};
+
+const CACHEDIR_TAG: &str = "CACHEDIR.TAG";
+const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
+
+/// Exclude patterns: a glob with a `/` is matched against the whole path, one without
+/// against the entry's name (so `*.tmp` excludes such files at any depth).
+#[derive(Debug)]
+pub struct Excludes {
+    by_path: GlobSet,
+    by_name: GlobSet,
+}
+
+impl Excludes {
+    pub fn new(globs: &[String]) -> Result<Self> {
+        let mut by_path = GlobSetBuilder::new();
+        let mut by_name = GlobSetBuilder::new();
+        for glob in globs {
+            let compiled = GlobBuilder::new(glob.trim_end_matches('/'))
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| Error::invalid(format!("exclude pattern {glob:?}"), e.to_string()))?;
+            if glob.contains('/') { by_path.add(compiled) } else { by_name.add(compiled) };
+        }
+        let build = |set: GlobSetBuilder| set.build().map_err(|e| Error::invalid("exclude patterns", e.to_string()));
+        Ok(Excludes { by_path: build(by_path)?, by_name: build(by_name)? })
+    }
+
+    pub fn excludes(&self, path: &Path) -> bool {
+        self.by_path.is_match(path) || path.file_name().is_some_and(|name| self.by_name.is_match(name))
+    }
+}
+
+pub struct Walker<'s, 'a> {
+    pub shared: &'s Shared<'a>,
+    pub counts: &'s FileCounts,
+    pub excludes: &'s Excludes,
+    pub exclude_caches: bool,
+    pub one_file_system: bool,
+    pub force_read: bool,
+    pub events: Sender<Event>,
+    pub jobs: Sender<FileJob>,
+    pub names: NameCache,
+}
+
+impl Walker<'_, '_> {
+    fn send(&self, event: Event) -> Result<()> {
+        self.events.send(event).map_err(|_| Error::Cancelled)
+    }
+
+    fn warn(&self, path: &Path, message: impl std::fmt::Display) {
+        let text = format!("{}: {message}", path.display());
+        warn!(path = %path.display(), %message, "entry skipped");
+        self.shared.progress.warning(&text);
+        self.shared.record_warning(text);
+    }
+
+    /// Loads a tree of the parent snapshot; a damaged parent only costs re-reading.
+    fn parent_tree(&self, id: Option<BlobId>) -> Option<Tree> {
+        let id = id?;
+        let location = self.shared.lock().index.get(&id).ok().flatten()?;
+        let mut reader = BlobReader::new(self.shared.backend, self.shared.keys);
+        match reader.read_at(&location).and_then(|bytes| Tree::decode(&bytes, &id)) {
+            Ok(tree) => Some(tree),
+            Err(e) => {
+                warn!(tree = %id.short(), error = %e, "parent snapshot tree unreadable; files under it are read again");
+                None
+            }
+        }
+    }
+
+    pub fn walk_sources(mut self, sources: &[PathBuf], parent_root: Option<BlobId>) -> Result<()> {
+        let tree = SourceTree::build(sources);
+        let parent = self.parent_tree(parent_root);
+        self.walk_virtual(&tree, Path::new("/"), parent.as_ref())
+    }
+
+    /// Walks the path components above the sources (`/srv` for `/srv/www`).
+    fn walk_virtual(&mut self, tree: &SourceTree, path: &Path, parent: Option<&Tree>) -> Result<()> {
+        for (name, child) in &tree.children {
+            let child_path = path.join(name);
+            let parent_node = parent.and_then(|t| t.find(name.as_bytes()));
+            if child.is_source {
+                self.walk_entry(&child_path, parent_node, None, true)?;
+                continue;
+            }
+            let meta = fs::symlink_metadata(&child_path).map_err(|e| Error::io_path(&child_path, e))?;
+            let node = node_from_meta(name, &meta, &mut self.names);
+            self.counts.dirs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.send(Event::Enter(node))?;
+            let parent_subtree = self.parent_tree(parent_node.filter(|n| n.kind == NodeKind::Dir).and_then(|n| n.subtree));
+            self.walk_virtual(child, &child_path, parent_subtree.as_ref())?;
+            self.send(Event::Leave)?;
+        }
+        Ok(())
+    }
+
+    /// Walks one entry; `root_dev` is the device of the source it belongs to.
+    fn walk_entry(&mut self, path: &Path, parent: Option<&Node>, root_dev: Option<u64>, is_source: bool) -> Result<()> {
+        self.shared.cancel.check()?;
+        if !is_source && self.excludes.excludes(path) {
+            return Ok(());
+        }
+        let meta = match fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if is_source => return Err(Error::io(format!("source {}", path.display()), e)),
+            Err(e) => {
+                self.warn(path, format_args!("vanished or unreadable: {e}"));
+                return Ok(());
+            }
+        };
+        let name = path.file_name().unwrap_or(path.as_os_str());
+        let mut node = node_from_meta(name, &meta, &mut self.names);
+        let parent = parent.filter(|p| p.kind == node.kind);
+        let unchanged = parent.filter(|p| !self.force_read && same_metadata(p, &node));
+        match unchanged {
+            Some(p) => node.xattrs = p.xattrs.clone(),
+            None if node.kind != NodeKind::Symlink => {
+                let (xattrs, problem) = read_xattrs(path);
+                node.xattrs = xattrs;
+                if let Some(problem) = problem {
+                    self.warn(path, problem);
+                }
+            }
+            None => {}
+        }
+        use std::sync::atomic::Ordering::Relaxed;
+        match node.kind {
+            NodeKind::Dir => {
+                self.counts.dirs.fetch_add(1, Relaxed);
+                let root_dev = root_dev.unwrap_or(meta.dev());
+                self.send(Event::Enter(node))?;
+                if !self.one_file_system || meta.dev() == root_dev {
+                    let parent_subtree = self.parent_tree(parent.and_then(|p| p.subtree));
+                    self.walk_dir(path, parent_subtree.as_ref(), root_dev)?;
+                }
+                self.send(Event::Leave)
+            }
+            NodeKind::File => {
+                self.shared.progress.add_total(1, node.size);
+                if let Some(p) = unchanged {
+                    if self.all_indexed(&p.content)? {
+                        node.content = p.content.clone();
+                        node.size = p.size;
+                        self.counts.unchanged.fetch_add(1, Relaxed);
+                        self.shared.progress.add_done(1, 0);
+                        return self.send(Event::Leaf(node, None, path.to_owned()));
+                    }
+                }
+                if parent.is_some() { &self.counts.changed } else { &self.counts.new }.fetch_add(1, Relaxed);
+                let (reply, outcome) = bounded(1);
+                self.jobs.send(FileJob { path: path.to_owned(), reply }).map_err(|_| Error::Cancelled)?;
+                self.shared.progress.add_done(1, 0);
+                self.send(Event::Leaf(node, Some(outcome), path.to_owned()))
+            }
+            NodeKind::Symlink => {
+                match fs::read_link(path) {
+                    Ok(target) => node.link_target = target.as_os_str().as_bytes().to_vec(),
+                    Err(e) => {
+                        self.warn(path, format_args!("cannot read symlink: {e}"));
+                        return Ok(());
+                    }
+                }
+                self.counts.other.fetch_add(1, Relaxed);
+                self.send(Event::Leaf(node, None, path.to_owned()))
+            }
+            _ => {
+                self.counts.other.fetch_add(1, Relaxed);
+                self.send(Event::Leaf(node, None, path.to_owned()))
+            }
+        }
+    }
+
+    fn walk_dir(&mut self, path: &Path, parent: Option<&Tree>, root_dev: u64) -> Result<()> {
+        let entries = match fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.warn(path, format_args!("cannot list directory: {e}"));
+                return Ok(());
+            }
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(entry) => names.push(entry.file_name()),
+                Err(e) => self.warn(path, format_args!("cannot list directory entry: {e}")),
+            }
+        }
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        if self.exclude_caches && is_cache_dir(path, &names) {
+            names.retain(|n| n == CACHEDIR_TAG);
+        }
+        for name in names {
+            let parent_node = parent.and_then(|t| t.find(name.as_bytes()));
+            self.walk_entry(&path.join(&name), parent_node, Some(root_dev), false)?;
+        }
+        Ok(())
+    }
+
+    fn all_indexed(&self, content: &[BlobId]) -> Result<bool> {
+        let dedup = self.shared.lock();
+        for id in content {
+            if !dedup.index.contains(id)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// A file is unchanged when size, mtime, ctime and inode all match (ctime also
+/// covers permission, owner and xattr changes).
+fn same_metadata(old: &Node, new: &Node) -> bool {
+    old.kind == new.kind
+        && old.size == new.size
+        && old.mtime == new.mtime
+        && old.ctime == new.ctime
+        && old.inode == new.inode
+}
+
+fn is_cache_dir(path: &Path, names: &[std::ffi::OsString]) -> bool {
+    if !names.iter().any(|n| n == CACHEDIR_TAG) {
+        return false;
+    }
+    let mut head = [0u8; CACHEDIR_SIGNATURE.len()];
+    fs::File::open(path.join(CACHEDIR_TAG))
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok_and(|()| head == CACHEDIR_SIGNATURE)
+}

@@ -1,0 +1,77 @@
+//! The packer: appends encoded blobs to the open data or tree pack, closes packs at
+//! the target size, and records them in the index (writing an index file every
+//! `FLUSH_ENTRIES` blobs, so an interrupted backup loses at most that much work).
+
+use crossbeam_channel::Receiver;
+use tracing::debug;
+
+use super::{Counters, Shared};
+use crate::blob::EncodedBlob;
+use crate::crypto::BlobKind;
+use crate::error::Result;
+use crate::index::FLUSH_ENTRIES;
+use crate::pack::PackWriter;
+
+/// Runs until the blob channel closes; always finishes the packs it has open, so
+/// every blob it received is stored and indexed (also on cancellation).
+pub fn run(shared: &Shared<'_>, blobs: Receiver<EncodedBlob>, pack_size: u64) -> Result<()> {
+    let mut data: Option<PackWriter> = None;
+    let mut tree: Option<PackWriter> = None;
+    for blob in blobs {
+        let slot = match blob.kind {
+            BlobKind::Data => &mut data,
+            BlobKind::Tree => &mut tree,
+        };
+        let writer = match slot {
+            Some(writer) => writer,
+            None => slot.insert(PackWriter::new(shared.backend, shared.keys)?),
+        };
+        writer.add(&blob)?;
+        if writer.len() >= pack_size {
+            finish(shared, slot.take())?;
+        }
+    }
+    finish(shared, data)?;
+    finish(shared, tree)?;
+    let mut dedup = shared.lock();
+    if let Some(id) = dedup.index.flush(shared.backend, shared.keys)? {
+        debug!(index = %id.short(), "final index file written");
+    }
+    Ok(())
+}
+
+fn finish(shared: &Shared<'_>, writer: Option<PackWriter>) -> Result<()> {
+    let Some(writer) = writer else { return Ok(()) };
+    if writer.is_empty() {
+        return Ok(());
+    }
+    let pack = writer.finish(shared.keys)?;
+    debug!(pack = %pack.id.short(), blobs = pack.entries.len(), bytes = pack.stored_size, "pack written");
+    Counters::add(&shared.counters.packs_written, 1);
+    Counters::add(&shared.counters.bytes_stored, pack.stored_size);
+    let mut dedup = shared.lock();
+    for entry in &pack.entries {
+        dedup.in_flight.remove(&entry.id);
+    }
+    dedup.index.add_pack(pack.id, pack.entries);
+    if dedup.index.pending_entries() >= FLUSH_ENTRIES {
+        dedup.index.flush(shared.backend, shared.keys)?;
+    }
+    Ok(())
+}
+
+/// Encodes and queues a blob the caller has claimed.
+pub fn store(
+    shared: &Shared<'_>,
+    encoder: &mut crate::blob::BlobEncoder,
+    blobs: &crossbeam_channel::Sender<EncodedBlob>,
+    id: crate::id::BlobId,
+    kind: BlobKind,
+    plaintext: &[u8],
+) -> Result<()> {
+    let blob = encoder.encode(shared.keys, id, kind, plaintext)?;
+    Counters::add(&shared.counters.blobs_new, 1);
+    Counters::add(&shared.counters.bytes_added, plaintext.len() as u64);
+    // The packer only goes away after an error of its own, which the caller reports.
+    blobs.send(blob).map_err(|_| crate::error::Error::Cancelled)
+}

@@ -1,0 +1,307 @@
+//! A repository moves through states: `Repository` (config read, a key opened) and
+//! `IndexedRepository` (the index loaded); operations exist only where they are valid.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tracing::{debug, info};
+
+use crate::backend::Backend;
+use crate::config::{ChunkerParams, ConfigBody, CONFIG_FORMAT, FORMAT_VERSION};
+use crate::crypto::{Keys, MasterSecrets, random_bytes};
+use crate::error::{Error, Result};
+use crate::id::{KeyId, SnapshotId, hex_prefix_matches, storage_hash};
+use crate::index::Index;
+use crate::keyfile::{self, KeyFile, KeyKind, NewKey, Unlock};
+use crate::layout;
+use crate::snapshot::Snapshot;
+
+/// Settings for a new repository.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct InitOptions {
+    pub chunker: ChunkerParams,
+    pub compression_level: i32,
+    pub pack_size: u32,
+    pub key_label: String,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            chunker: ChunkerParams::default(),
+            compression_level: 3,
+            pack_size: 16 * 1024 * 1024,
+            key_label: "initial key".into(),
+        }
+    }
+}
+
+impl InitOptions {
+    pub fn chunker(mut self, params: ChunkerParams) -> Self {
+        self.chunker = params;
+        self
+    }
+    pub fn compression_level(mut self, level: i32) -> Self {
+        self.compression_level = level;
+        self
+    }
+    pub fn pack_size(mut self, bytes: u32) -> Self {
+        self.pack_size = bytes;
+        self
+    }
+    pub fn key_label(mut self, label: impl Into<String>) -> Self {
+        self.key_label = label.into();
+        self
+    }
+}
+
+/// A key file as `key list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub id: KeyId,
+    pub current: bool,
+    pub kind: KeyKind,
+    pub label: String,
+    pub recipient: Option<String>,
+    pub created: String,
+    pub host: String,
+    pub username: String,
+}
+
+/// An open repository: config verified, master secrets decrypted.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    backend: Arc<dyn Backend>,
+    config: ConfigBody,
+    keys: Arc<Keys>,
+    secrets: Arc<MasterSecrets>,
+    key_id: KeyId,
+}
+
+impl Repository {
+    /// Creates a new repository, protected by one key.
+    pub fn init(backend: Arc<dyn Backend>, new_key: &NewKey, options: &InitOptions) -> Result<Repository> {
+        options.chunker.validate()?;
+        if !(0..=22).contains(&options.compression_level) {
+            return Err(Error::invalid("compression level", "must be 0 (off) to 22"));
+        }
+        if !(1024 * 1024..=256 * 1024 * 1024).contains(&options.pack_size) {
+            return Err(Error::invalid("pack size", "must be between 1 MiB and 256 MiB"));
+        }
+        if backend.size(layout::CONFIG)?.is_some() {
+            return Err(Error::AlreadyInitialized { path: backend.location() });
+        }
+        let secrets = MasterSecrets::generate();
+        let keys = Keys::derive(&secrets);
+        let config = ConfigBody {
+            format: CONFIG_FORMAT.into(),
+            version: FORMAT_VERSION,
+            id: hex::encode(random_bytes::<32>()),
+            created: jiff::Timestamp::now().to_string(),
+            chunker: options.chunker,
+            compression_level: options.compression_level,
+            pack_size: options.pack_size,
+            recipient: secrets.recipient().to_string(),
+        };
+        backend.create()?;
+        let (key_id, key_bytes) = KeyFile::create(&secrets, &config.id, new_key, &options.key_label)?;
+        backend.write(&layout::key(&key_id), &key_bytes)?;
+        // The config goes last: its presence is what makes the directory a repository.
+        backend.write(layout::CONFIG, &config.encode(&keys)?)?;
+        info!(repository = %backend.location(), id = %&config.id[..8], "repository created");
+        Ok(Repository { backend, config, keys: Arc::new(keys), secrets: Arc::new(secrets), key_id })
+    }
+
+    /// Opens a repository with a passphrase or an identity file.
+    pub fn open(backend: Arc<dyn Backend>, unlock: &Unlock) -> Result<Repository> {
+        let config_bytes = match backend.read(layout::CONFIG) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == crate::ErrorKind::NotFound => {
+                return Err(Error::NotARepository { path: backend.location() });
+            }
+            Err(e) => return Err(e),
+        };
+        let (config, mac) = ConfigBody::decode(&config_bytes)?;
+        let identities = keyfile::identities(unlock)?;
+        let mut key_objects = backend.list(layout::KEYS)?;
+        key_objects.sort_by(|a, b| a.name.cmp(&b.name));
+        for object in key_objects {
+            let Ok(key_id) = KeyId::parse(&object.name) else { continue };
+            let name = format!("key {}", key_id.short());
+            let stored = backend.read(&layout::key(&key_id))?;
+            let Ok(file) = KeyFile::parse(&stored, &name) else { continue };
+            if !file.accepts(unlock) {
+                continue;
+            }
+            let Some((repository_id, secrets)) = file.open(&identities, &name)? else { continue };
+            if repository_id != config.id {
+                return Err(Error::corrupt(&name, "belongs to another repository"));
+            }
+            let keys = Keys::derive(&secrets);
+            config.verify(&mac, &keys)?;
+            debug!(key = %key_id.short(), "repository key opened");
+            return Ok(Repository { backend, config, keys: Arc::new(keys), secrets: Arc::new(secrets), key_id });
+        }
+        Err(Error::WrongKey {
+            what: match unlock {
+                Unlock::Passphrase(_) => "passphrase",
+                Unlock::IdentityFile(_) => "identity file",
+            },
+        })
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    pub fn config(&self) -> &ConfigBody {
+        &self.config
+    }
+
+    pub fn keys(&self) -> &Arc<Keys> {
+        &self.keys
+    }
+
+    pub fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+
+    /// The local cache directory of this repository under `cache_root`.
+    pub fn cache_dir(&self, cache_root: &Path) -> PathBuf {
+        cache_root.join(&self.config.id)
+    }
+
+    /// Loads the index (through the local cache) and moves to the indexed state.
+    pub fn load_index(self, cache_root: &Path) -> Result<IndexedRepository> {
+        let index = Index::load(self.backend.as_ref(), &self.keys, &self.cache_dir(cache_root))?;
+        Ok(IndexedRepository { repo: self, index })
+    }
+
+    /// All snapshots, oldest first. Damaged snapshots are errors, never skipped silently.
+    pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
+        let mut out = Vec::new();
+        for object in self.backend.list(layout::SNAPSHOTS)? {
+            let Ok(id) = SnapshotId::parse(&object.name) else { continue };
+            out.push((id, self.snapshot(&id)?));
+        }
+        out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    pub fn snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
+        let stored = self.backend.read(&layout::snapshot(id))?;
+        Snapshot::open(&self.keys, id, &stored)
+    }
+
+    /// Resolves `latest`, a full id or a unique id prefix.
+    pub fn find_snapshot(&self, query: &str) -> Result<(SnapshotId, Snapshot)> {
+        if query == "latest" {
+            return self
+                .snapshots()?
+                .pop()
+                .ok_or_else(|| Error::SnapshotNotFound { query: "latest (the repository has no snapshots)".into() });
+        }
+        if query.is_empty() || !query.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::invalid(format!("snapshot {query:?}"), "expected `latest` or a hexadecimal id prefix"));
+        }
+        let matches: Vec<SnapshotId> = self
+            .backend
+            .list(layout::SNAPSHOTS)?
+            .into_iter()
+            .filter_map(|o| SnapshotId::parse(&o.name).ok())
+            .filter(|id| hex_prefix_matches(id.as_bytes(), query))
+            .collect();
+        match matches.as_slice() {
+            [] => Err(Error::SnapshotNotFound { query: query.into() }),
+            [id] => Ok((*id, self.snapshot(id)?)),
+            _ => Err(Error::AmbiguousSnapshot { prefix: query.into(), count: matches.len() }),
+        }
+    }
+
+    /// Stores a snapshot record; it becomes visible atomically.
+    pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
+        let (id, stored) = snapshot.seal(&self.keys)?;
+        self.backend.write(&layout::snapshot(&id), &stored)?;
+        Ok(id)
+    }
+
+    pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
+        let mut out = Vec::new();
+        for object in self.backend.list(layout::KEYS)? {
+            let Ok(id) = KeyId::parse(&object.name) else { continue };
+            let file = KeyFile::parse(&self.backend.read(&layout::key(&id))?, &format!("key {}", id.short()))?;
+            out.push(KeyInfo {
+                id,
+                current: id == self.key_id,
+                kind: file.kind,
+                label: file.label,
+                recipient: file.recipient,
+                created: file.created,
+                host: file.host,
+                username: file.username,
+            });
+        }
+        out.sort_by(|a, b| a.created.cmp(&b.created));
+        Ok(out)
+    }
+
+    /// Adds a key file holding the same master secrets.
+    pub fn add_key(&self, new_key: &NewKey, label: &str) -> Result<KeyId> {
+        let (id, bytes) = KeyFile::create(&self.secrets, &self.config.id, new_key, label)?;
+        self.backend.write(&layout::key(&id), &bytes)?;
+        info!(key = %id.short(), "key added");
+        Ok(id)
+    }
+
+    /// Removes a key file by id prefix. The key in use and the last key are kept.
+    pub fn remove_key(&self, prefix: &str) -> Result<KeyId> {
+        let keys = self.list_keys()?;
+        let matching: Vec<&KeyInfo> =
+            keys.iter().filter(|k| hex_prefix_matches(k.id.as_bytes(), prefix)).collect();
+        let key = match matching.as_slice() {
+            [] => return Err(Error::invalid(format!("key {prefix}"), "no key has this id prefix")),
+            [key] => *key,
+            _ => return Err(Error::invalid(format!("key {prefix}"), "prefix matches several keys")),
+        };
+        if key.current {
+            return Err(Error::KeyRemoval {
+                key: key.id.short(),
+                reason: "it is the key this command was opened with; open with another key to remove it",
+            });
+        }
+        if keys.len() < 2 {
+            return Err(Error::KeyRemoval { key: key.id.short(), reason: "it is the last key" });
+        }
+        self.backend.delete(&layout::key(&key.id))?;
+        info!(key = %key.id.short(), "key removed");
+        Ok(key.id)
+    }
+
+    /// Hash check for a stored object named by its content.
+    pub fn verify_name(bytes: &[u8], expected: &[u8; 32]) -> bool {
+        storage_hash(bytes) == *expected
+    }
+}
+
+/// A repository whose index is loaded: data operations live here.
+#[derive(Debug)]
+pub struct IndexedRepository {
+    pub(crate) repo: Repository,
+    pub(crate) index: Index,
+}
+
+impl IndexedRepository {
+    pub fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    pub fn into_parts(self) -> (Repository, Index) {
+        (self.repo, self.index)
+    }
+}
