@@ -38,12 +38,24 @@ impl BlobEncoder {
         } else {
             Some(zstd::bulk::Compressor::new(level).map_err(|e| Error::io("zstd compressor", e))?)
         };
-        let decompressor = zstd::bulk::Decompressor::new().map_err(|e| Error::io("zstd decompressor", e))?;
-        Ok(BlobEncoder { level, compressor, decompressor, scratch: Vec::new() })
+        let decompressor =
+            zstd::bulk::Decompressor::new().map_err(|e| Error::io("zstd decompressor", e))?;
+        Ok(BlobEncoder {
+            level,
+            compressor,
+            decompressor,
+            scratch: Vec::new(),
+        })
     }
 
     /// Encodes a blob whose id the caller already computed, and verifies the encoding.
-    pub fn encode(&mut self, keys: &Keys, id: BlobId, kind: BlobKind, plaintext: &[u8]) -> Result<EncodedBlob> {
+    pub fn encode(
+        &mut self,
+        keys: &Keys,
+        id: BlobId,
+        kind: BlobKind,
+        plaintext: &[u8],
+    ) -> Result<EncodedBlob> {
         let raw_len = u32::try_from(plaintext.len())
             .map_err(|_| Error::invalid("blob", "larger than 4 GiB"))?;
         let mut stored = None;
@@ -60,7 +72,13 @@ impl BlobEncoder {
             Some(bytes) => (bytes, true),
             None => (plaintext.to_vec(), false),
         };
-        let blob = EncodedBlob { id, kind, stored, raw_len, compressed };
+        let blob = EncodedBlob {
+            id,
+            kind,
+            stored,
+            raw_len,
+            compressed,
+        };
         self.verify(keys, &blob)?;
         Ok(blob)
     }
@@ -72,12 +90,18 @@ impl BlobEncoder {
             self.scratch = self
                 .decompressor
                 .decompress(&blob.stored, blob.raw_len as usize)
-                .map_err(|e| Error::corrupt(format!("new blob {}", blob.id.short()), format!("does not decompress: {e}")))?;
+                .map_err(|e| {
+                    Error::corrupt(
+                        format!("new blob {}", blob.id.short()),
+                        format!("does not decompress: {e}"),
+                    )
+                })?;
             &self.scratch
         } else {
             &blob.stored
         };
-        if plaintext.len() != blob.raw_len as usize || keys.blob_id(blob.kind, plaintext) != blob.id {
+        if plaintext.len() != blob.raw_len as usize || keys.blob_id(blob.kind, plaintext) != blob.id
+        {
             return Err(Error::corrupt(
                 format!("new blob {}", blob.id.short()),
                 "its encoding does not decode to the original bytes (memory or compressor fault); nothing was written",
@@ -97,13 +121,20 @@ pub fn decode_blob(
     compressed: bool,
 ) -> Result<Vec<u8>> {
     let plaintext = if compressed {
-        zstd::bulk::decompress(stored, raw_len as usize)
-            .map_err(|e| Error::corrupt(format!("blob {}", id.short()), format!("does not decompress: {e}")))?
+        zstd::bulk::decompress(stored, raw_len as usize).map_err(|e| {
+            Error::corrupt(
+                format!("blob {}", id.short()),
+                format!("does not decompress: {e}"),
+            )
+        })?
     } else {
         stored.to_vec()
     };
     if plaintext.len() != raw_len as usize || keys.blob_id(kind, &plaintext) != *id {
-        return Err(Error::corrupt(format!("{} blob {}", kind.name(), id.short()), "content does not match its id"));
+        return Err(Error::corrupt(
+            format!("{} blob {}", kind.name(), id.short()),
+            "content does not match its id",
+        ));
     }
     Ok(plaintext)
 }

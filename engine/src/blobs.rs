@@ -23,7 +23,11 @@ pub struct BlobReader<'a> {
 
 impl<'a> BlobReader<'a> {
     pub fn new(backend: &'a dyn Backend, keys: &'a Keys) -> Self {
-        BlobReader { backend, keys, open: VecDeque::new() }
+        BlobReader {
+            backend,
+            keys,
+            open: VecDeque::new(),
+        }
     }
 
     /// Reads a blob whose location is known.
@@ -41,7 +45,9 @@ impl<'a> BlobReader<'a> {
 
     /// Looks a blob up in the index and reads it.
     pub fn read(&mut self, index: &Index, id: &BlobId, kind: BlobKind) -> Result<Vec<u8>> {
-        let location = index.get(id)?.ok_or_else(|| Error::BlobNotIndexed { blob: id.short() })?;
+        let location = index
+            .get(id)?
+            .ok_or_else(|| Error::BlobNotIndexed { blob: id.short() })?;
         expect_kind(&location.entry, kind, id)?;
         self.read_at(&location)
     }

@@ -23,7 +23,11 @@ impl CancelToken {
 
     /// `Err(Cancelled)` once cancelled.
     pub fn check(&self) -> Result<()> {
-        if self.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) }
+        if self.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 
     /// The shared flag, for signal handlers that set it directly.

@@ -30,7 +30,13 @@ impl ChunkerConfig {
     pub fn new(params: ChunkerParams, seed: u64) -> Self {
         let (mask_s, mask_l) = select_masks(params.avg_size as usize, Normalization::Level1);
         let (gear, gear_ls) = get_gear_with_seed(seed);
-        ChunkerConfig { params, mask_s, mask_l, gear, gear_ls }
+        ChunkerConfig {
+            params,
+            mask_s,
+            mask_l,
+            gear,
+            gear_ls,
+        }
     }
 
     pub fn params(&self) -> ChunkerParams {
@@ -58,7 +64,15 @@ impl ChunkerConfig {
 
     /// Splits a reader into chunks.
     pub fn chunks<R: Read>(&self, reader: R) -> Chunker<'_, R> {
-        Chunker { config: self, reader, buf: Vec::new(), start: 0, end: 0, eof: false, offset: 0 }
+        Chunker {
+            config: self,
+            reader,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            eof: false,
+            offset: 0,
+        }
     }
 }
 
@@ -127,7 +141,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn small_params() -> ChunkerParams {
-        ChunkerParams { min_size: 256, avg_size: 1024, max_size: 4096 }
+        ChunkerParams {
+            min_size: 256,
+            avg_size: 1024,
+            max_size: 4096,
+        }
     }
 
     fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {

@@ -21,14 +21,22 @@ pub struct ChunkerParams {
 
 impl Default for ChunkerParams {
     fn default() -> Self {
-        ChunkerParams { min_size: 512 * 1024, avg_size: 1024 * 1024, max_size: 8 * 1024 * 1024 }
+        ChunkerParams {
+            min_size: 512 * 1024,
+            avg_size: 1024 * 1024,
+            max_size: 8 * 1024 * 1024,
+        }
     }
 }
 
 impl ChunkerParams {
     /// Checks the parameters against what fastcdc v2020 accepts.
     pub fn validate(&self) -> Result<()> {
-        let ChunkerParams { min_size, avg_size, max_size } = *self;
+        let ChunkerParams {
+            min_size,
+            avg_size,
+            max_size,
+        } = *self;
         let ok = (64..=1_048_576).contains(&min_size)
             && (256..=4_194_304).contains(&avg_size)
             && (1024..=16_777_216).contains(&max_size)
@@ -78,8 +86,12 @@ pub const CONFIG_FORMAT: &str = "cairn-repository";
 impl ConfigBody {
     pub(crate) fn encode(&self, keys: &Keys) -> Result<Vec<u8>> {
         let payload = self.mac_payload()?;
-        let stored = StoredConfig { body: self.clone(), mac: hex::encode(keys.mac(MacDomain::Config, &payload)) };
-        let mut bytes = serde_json::to_vec_pretty(&stored).map_err(|e| Error::invalid("config", e.to_string()))?;
+        let stored = StoredConfig {
+            body: self.clone(),
+            mac: hex::encode(keys.mac(MacDomain::Config, &payload)),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&stored)
+            .map_err(|e| Error::invalid("config", e.to_string()))?;
         bytes.push(b'\n');
         Ok(bytes)
     }
@@ -96,17 +108,24 @@ impl ConfigBody {
             return Err(Error::corrupt("config", "not a cairn config"));
         }
         if stored.body.version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { found: stored.body.version, supported: FORMAT_VERSION });
+            return Err(Error::UnsupportedVersion {
+                found: stored.body.version,
+                supported: FORMAT_VERSION,
+            });
         }
         Ok((stored.body, stored.mac))
     }
 
     pub(crate) fn verify(&self, mac_hex: &str, keys: &Keys) -> Result<()> {
-        let mac = hex::decode(mac_hex).map_err(|_| Error::Tampered { object: "config".into() })?;
+        let mac = hex::decode(mac_hex).map_err(|_| Error::Tampered {
+            object: "config".into(),
+        })?;
         if keys.verify_mac(MacDomain::Config, &self.mac_payload()?, &mac) {
             Ok(())
         } else {
-            Err(Error::Tampered { object: "config".into() })
+            Err(Error::Tampered {
+                object: "config".into(),
+            })
         }
     }
 }

@@ -96,7 +96,12 @@ impl MasterSecrets {
         hex::decode_to_slice(&file.id_key, &mut id_key).map_err(|_| bad("bad id key"))?;
         let mut mac_key = [0u8; KEY_LEN];
         hex::decode_to_slice(&file.mac_key, &mut mac_key).map_err(|_| bad("bad mac key"))?;
-        Ok(MasterSecrets { identity, id_key, mac_key, chunker_seed: file.chunker_seed })
+        Ok(MasterSecrets {
+            identity,
+            id_key,
+            mac_key,
+            chunker_seed: file.chunker_seed,
+        })
     }
 }
 
@@ -206,7 +211,9 @@ impl Keys {
 
     /// Verifies a MAC in constant time.
     pub fn verify_mac(&self, domain: MacDomain, payload: &[u8], mac: &[u8]) -> bool {
-        let Ok(mac) = <[u8; 32]>::try_from(mac) else { return false };
+        let Ok(mac) = <[u8; 32]>::try_from(mac) else {
+            return false;
+        };
         blake3::keyed_hash(self.mac_key(domain), payload) == blake3::Hash::from(mac)
     }
 
@@ -225,7 +232,9 @@ impl Keys {
     pub fn encrypt(&self, plaintext: &[u8], object: &str) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(plaintext.len() + 256);
         let mut writer = self.encrypt_stream(&mut out, object)?;
-        writer.write_all(plaintext).map_err(|e| Error::io(object, e))?;
+        writer
+            .write_all(plaintext)
+            .map_err(|e| Error::io(object, e))?;
         writer.finish().map_err(|e| Error::io(object, e))?;
         Ok(out)
     }
@@ -236,14 +245,24 @@ impl Keys {
         output: W,
         object: &str,
     ) -> Result<age::stream::StreamWriter<W>> {
-        let encryptor =
-            age::Encryptor::with_recipients(std::iter::once(&self.recipient as &dyn age::Recipient))
-                .map_err(|e| Error::Encryption { what: format!("encrypting {object}"), source: e.into() })?;
-        encryptor.wrap_output(output).map_err(|e| Error::io(object, e))
+        let encryptor = age::Encryptor::with_recipients(std::iter::once(
+            &self.recipient as &dyn age::Recipient,
+        ))
+        .map_err(|e| Error::Encryption {
+            what: format!("encrypting {object}"),
+            source: e.into(),
+        })?;
+        encryptor
+            .wrap_output(output)
+            .map_err(|e| Error::io(object, e))
     }
 
     /// Opens an age stream written to the repository recipient.
-    pub fn decrypt_stream<R: Read>(&self, input: R, object: &str) -> Result<age::stream::StreamReader<R>> {
+    pub fn decrypt_stream<R: Read>(
+        &self,
+        input: R,
+        object: &str,
+    ) -> Result<age::stream::StreamReader<R>> {
         let identity = self.identity(object)?;
         let decryptor = age::Decryptor::new(input).map_err(|e| decrypt_error(object, e))?;
         decryptor
@@ -255,10 +274,14 @@ impl Keys {
     pub fn decrypt(&self, ciphertext: &[u8], object: &str) -> Result<Vec<u8>> {
         let mut reader = self.decrypt_stream(ciphertext, object)?;
         let mut plaintext = Vec::with_capacity(ciphertext.len());
-        reader.read_to_end(&mut plaintext).map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => Error::corrupt(object, format!("decryption failed: {e}")),
-            _ => Error::io(object, e),
-        })?;
+        reader
+            .read_to_end(&mut plaintext)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => {
+                    Error::corrupt(object, format!("decryption failed: {e}"))
+                }
+                _ => Error::io(object, e),
+            })?;
         Ok(plaintext)
     }
 
@@ -275,11 +298,15 @@ impl Keys {
     pub fn unseal(&self, domain: MacDomain, stored: &[u8], object: &str) -> Result<Vec<u8>> {
         let mut plaintext = self.decrypt(stored, object)?;
         if plaintext.len() < 32 {
-            return Err(Error::Tampered { object: object.to_owned() });
+            return Err(Error::Tampered {
+                object: object.to_owned(),
+            });
         }
         let split = plaintext.len() - 32;
         if !self.verify_mac(domain, &plaintext[..split], &plaintext[split..]) {
-            return Err(Error::Tampered { object: object.to_owned() });
+            return Err(Error::Tampered {
+                object: object.to_owned(),
+            });
         }
         plaintext.truncate(split);
         Ok(plaintext)
@@ -288,7 +315,9 @@ impl Keys {
 
 fn decrypt_error(object: &str, error: age::DecryptError) -> Error {
     match error {
-        age::DecryptError::NoMatchingKeys => Error::Tampered { object: object.to_owned() },
+        age::DecryptError::NoMatchingKeys => Error::Tampered {
+            object: object.to_owned(),
+        },
         age::DecryptError::Io(e) => Error::io(object, e),
         other => Error::corrupt(object, format!("decryption failed: {other}")),
     }
@@ -302,21 +331,32 @@ mod tests {
     fn ids_are_separated_by_kind() {
         let keys = Keys::derive(&MasterSecrets::generate());
         let bytes = b"the same bytes";
-        assert_ne!(keys.blob_id(BlobKind::Data, bytes), keys.blob_id(BlobKind::Tree, bytes));
+        assert_ne!(
+            keys.blob_id(BlobKind::Data, bytes),
+            keys.blob_id(BlobKind::Tree, bytes)
+        );
     }
 
     #[test]
     fn ids_depend_on_the_repository_key() {
         let a = Keys::derive(&MasterSecrets::generate());
         let b = Keys::derive(&MasterSecrets::generate());
-        assert_ne!(a.blob_id(BlobKind::Data, b"x"), b.blob_id(BlobKind::Data, b"x"));
+        assert_ne!(
+            a.blob_id(BlobKind::Data, b"x"),
+            b.blob_id(BlobKind::Data, b"x")
+        );
     }
 
     #[test]
     fn sealed_objects_reject_other_domains_and_forgeries() {
         let keys = Keys::derive(&MasterSecrets::generate());
-        let sealed = keys.seal(MacDomain::Snapshot, b"payload", "snapshot x").unwrap();
-        assert_eq!(keys.unseal(MacDomain::Snapshot, &sealed, "s").unwrap(), b"payload");
+        let sealed = keys
+            .seal(MacDomain::Snapshot, b"payload", "snapshot x")
+            .unwrap();
+        assert_eq!(
+            keys.unseal(MacDomain::Snapshot, &sealed, "s").unwrap(),
+            b"payload"
+        );
         assert!(matches!(
             keys.unseal(MacDomain::Index, &sealed, "s"),
             Err(Error::Tampered { .. })

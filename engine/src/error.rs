@@ -37,9 +37,13 @@ pub enum Error {
     NotARepository { path: String },
     #[error("{path} already holds a cairn repository")]
     AlreadyInitialized { path: String },
-    #[error("repository format version {found} is not supported by this cairn (supports {supported}); upgrade cairn")]
+    #[error(
+        "repository format version {found} is not supported by this cairn (supports {supported}); upgrade cairn"
+    )]
     UnsupportedVersion { found: u32, supported: u32 },
-    #[error("no key in the repository opens with the given {what}; check the passphrase or key file")]
+    #[error(
+        "no key in the repository opens with the given {what}; check the passphrase or key file"
+    )]
     WrongKey { what: &'static str },
     #[error("key {key} cannot be removed: {reason}")]
     KeyRemoval { key: String, reason: &'static str },
@@ -51,14 +55,20 @@ pub enum Error {
     BlobNotIndexed { blob: String },
     #[error("no snapshot matches {query}")]
     SnapshotNotFound { query: String },
-    #[error("snapshot prefix {prefix} is ambiguous ({count} snapshots match); give more characters")]
+    #[error(
+        "snapshot prefix {prefix} is ambiguous ({count} snapshots match); give more characters"
+    )]
     AmbiguousSnapshot { prefix: String, count: usize },
     #[error("{path} not found in snapshot {snapshot}")]
     PathNotFound { snapshot: String, path: String },
     #[error("{what}: {reason}")]
     InvalidInput { what: String, reason: String },
     #[error("restore refused entry {name:?} in {dir}: {reason}")]
-    UnsafeEntry { dir: String, name: String, reason: &'static str },
+    UnsafeEntry {
+        dir: String,
+        name: String,
+        reason: &'static str,
+    },
     #[error("command source `{command}` failed: {reason}; no snapshot was written")]
     CommandFailed { command: String, reason: String },
     #[error("operation cancelled")]
@@ -74,25 +84,39 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with the object or path it concerns.
     pub fn io(path: impl std::fmt::Display, source: io::Error) -> Self {
-        Error::Io { path: path.to_string(), source }
+        Error::Io {
+            path: path.to_string(),
+            source,
+        }
     }
 
     /// Wraps an I/O error on a local path.
     pub fn io_path(path: &std::path::Path, source: io::Error) -> Self {
-        Error::Io { path: path.display().to_string(), source }
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 
     pub fn corrupt(object: impl std::fmt::Display, reason: impl Into<String>) -> Self {
-        Error::Corrupt { object: object.to_string(), reason: reason.into() }
+        Error::Corrupt {
+            object: object.to_string(),
+            reason: reason.into(),
+        }
     }
 
     pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::InvalidInput { what: what.into(), reason: reason.into() }
+        Error::InvalidInput {
+            what: what.into(),
+            reason: reason.into(),
+        }
     }
 
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => ErrorKind::NotFound,
+            Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
             Error::Io { .. } => ErrorKind::Io,
             Error::NotARepository { .. }
             | Error::SnapshotNotFound { .. }

@@ -36,10 +36,23 @@ pub fn node_from_meta(name: &OsStr, meta: &Metadata, names: &mut NameCache) -> N
     node.gid = meta.gid();
     node.user = names.user(meta.uid());
     node.group = names.group(meta.gid());
-    node.size = if node.kind == NodeKind::File { meta.size() } else { 0 };
-    node.mtime = Time { secs: meta.mtime(), nanos: meta.mtime_nsec() as u32 };
-    node.atime = Time { secs: meta.atime(), nanos: meta.atime_nsec() as u32 };
-    node.ctime = Time { secs: meta.ctime(), nanos: meta.ctime_nsec() as u32 };
+    node.size = if node.kind == NodeKind::File {
+        meta.size()
+    } else {
+        0
+    };
+    node.mtime = Time {
+        secs: meta.mtime(),
+        nanos: meta.mtime_nsec() as u32,
+    };
+    node.atime = Time {
+        secs: meta.atime(),
+        nanos: meta.atime_nsec() as u32,
+    };
+    node.ctime = Time {
+        secs: meta.ctime(),
+        nanos: meta.ctime_nsec() as u32,
+    };
     node.inode = meta.ino();
     node.device = meta.dev();
     node.links = meta.nlink();
@@ -55,13 +68,21 @@ pub fn read_xattrs(path: &Path) -> (Vec<Xattr>, Option<String>) {
     let names = match xattr::list(path) {
         Ok(names) => names,
         Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return (Vec::new(), None),
-        Err(e) => return (Vec::new(), Some(format!("cannot list extended attributes: {e}"))),
+        Err(e) => {
+            return (
+                Vec::new(),
+                Some(format!("cannot list extended attributes: {e}")),
+            );
+        }
     };
     let mut out = Vec::new();
     let mut problem = None;
     for name in names {
         match xattr::get(path, &name) {
-            Ok(Some(value)) => out.push(Xattr { name: name.as_bytes().to_vec(), value }),
+            Ok(Some(value)) => out.push(Xattr {
+                name: name.as_bytes().to_vec(),
+                value,
+            }),
             Ok(None) => {}
             Err(e) => problem = Some(format!("cannot read extended attribute {name:?}: {e}")),
         }

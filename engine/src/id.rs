@@ -13,7 +13,7 @@ pub const ID_LEN: usize = 32;
 macro_rules! define_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub [u8; ID_LEN]);
 
         impl $name {
@@ -53,6 +53,28 @@ macro_rules! define_id {
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, "{}({})", stringify!($name), self.short())
+            }
+        }
+
+        /// Hex in human-readable formats (JSON), 32 raw bytes in binary ones (trees).
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+                if serializer.is_human_readable() {
+                    serializer.serialize_str(&self.to_hex())
+                } else {
+                    serde::Serialize::serialize(&self.0, serializer)
+                }
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+                if deserializer.is_human_readable() {
+                    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+                    Self::parse(&text).map_err(serde::de::Error::custom)
+                } else {
+                    <[u8; ID_LEN] as serde::Deserialize>::deserialize(deserializer).map(Self)
+                }
             }
         }
 
@@ -109,6 +131,17 @@ mod tests {
             prop_assert_eq!(BlobId::parse(&id.to_hex()).unwrap(), id);
             prop_assert!(hex_prefix_matches(&bytes, &id.short()));
             prop_assert_eq!(id.short().len(), 8);
+        }
+
+        #[test]
+        fn json_uses_hex_and_binary_uses_bytes(bytes in proptest::array::uniform32(any::<u8>())) {
+            let id = SnapshotId(bytes);
+            let json = serde_json::to_string(&id).unwrap();
+            prop_assert_eq!(&json, &format!("\"{}\"", id.to_hex()));
+            prop_assert_eq!(serde_json::from_str::<SnapshotId>(&json).unwrap(), id);
+            let binary = postcard::to_stdvec(&id).unwrap();
+            prop_assert_eq!(binary.len(), 32);
+            prop_assert_eq!(postcard::from_bytes::<SnapshotId>(&binary).unwrap(), id);
         }
 
         #[test]

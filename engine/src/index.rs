@@ -68,7 +68,9 @@ impl Index {
         };
         let mut covered = HashSet::new();
         let consistent = runs.iter().all(|run| {
-            run.covers.iter().all(|c| remote.contains(c) && covered.insert(*c))
+            run.covers
+                .iter()
+                .all(|c| remote.contains(c) && covered.insert(*c))
         });
         if !consistent {
             info!(cache = %dir.display(), "repository index changed underneath the cache; rebuilding it");
@@ -100,7 +102,13 @@ impl Index {
         if !batch_ids.is_empty() {
             runs.push(run::write_run(&dir, &batch_ids, &batch)?);
         }
-        let mut index = Index { dir, runs, bloom: None, pending: HashMap::new(), pending_packs: Vec::new() };
+        let mut index = Index {
+            dir,
+            runs,
+            bloom: None,
+            pending: HashMap::new(),
+            pending_packs: Vec::new(),
+        };
         if index.runs.len() > MAX_RUNS {
             index.compact()?;
         }
@@ -129,7 +137,11 @@ impl Index {
         for run in &self.runs {
             run.for_each_id(|id| bloom.insert(id))?;
         }
-        debug!(entries = total, bytes = bloom.memory_bytes(), "index bloom filter ready");
+        debug!(
+            entries = total,
+            bytes = bloom.memory_bytes(),
+            "index bloom filter ready"
+        );
         self.bloom = Some(bloom);
         Ok(())
     }
@@ -158,7 +170,13 @@ impl Index {
     /// Records a freshly written pack (visible to lookups at once, stored at `flush`).
     pub fn add_pack(&mut self, pack: PackId, blobs: Vec<BlobEntry>) {
         for entry in &blobs {
-            self.pending.insert(entry.id, Location { pack, entry: *entry });
+            self.pending.insert(
+                entry.id,
+                Location {
+                    pack,
+                    entry: *entry,
+                },
+            );
         }
         self.pending_packs.push(PackBlobs { pack, blobs });
     }
@@ -177,7 +195,9 @@ impl Index {
         debug!(index = %id.short(), packs = self.pending_packs.len(), blobs = self.pending.len(), "index file written");
         let run = run::write_run(&self.dir, &[id], &self.pending_packs)?;
         if let Some(bloom) = &mut self.bloom {
-            self.pending.keys().for_each(|id| bloom.insert(id.as_bytes()));
+            self.pending
+                .keys()
+                .for_each(|id| bloom.insert(id.as_bytes()));
         }
         self.runs.push(run);
         self.pending.clear();
@@ -194,9 +214,24 @@ impl Index {
         self.len() == 0
     }
 
+    /// Calls `f` for every entry (cached runs, then pending), one run at a time.
+    pub fn for_each_entry(&self, mut f: impl FnMut(&PackId, BlobEntry)) -> Result<()> {
+        for run in &self.runs {
+            run.for_each_entry(&mut f)?;
+        }
+        for pack in &self.pending_packs {
+            pack.blobs.iter().for_each(|b| f(&pack.pack, *b));
+        }
+        Ok(())
+    }
+
     /// Every pack the index names.
     pub fn packs(&self) -> HashSet<PackId> {
-        let mut packs: HashSet<PackId> = self.runs.iter().flat_map(|r| r.packs().iter().copied()).collect();
+        let mut packs: HashSet<PackId> = self
+            .runs
+            .iter()
+            .flat_map(|r| r.packs().iter().copied())
+            .collect();
         packs.extend(self.pending_packs.iter().map(|p| p.pack));
         packs
     }

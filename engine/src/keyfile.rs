@@ -49,7 +49,10 @@ const KEY_FORMAT: &str = "cairn-key";
 pub enum NewKey {
     /// An scrypt passphrase. `work_factor` is log2 of scrypt's N; `None` lets age pick
     /// about one second on this machine.
-    Passphrase { passphrase: SecretString, work_factor: Option<u8> },
+    Passphrase {
+        passphrase: SecretString,
+        work_factor: Option<u8>,
+    },
     /// An age X25519 recipient (`age1...`) or an SSH public key line.
     Recipient(String),
 }
@@ -58,7 +61,10 @@ impl std::fmt::Debug for NewKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NewKey::Passphrase { work_factor, .. } => {
-                write!(f, "NewKey::Passphrase(<redacted>, work_factor: {work_factor:?})")
+                write!(
+                    f,
+                    "NewKey::Passphrase(<redacted>, work_factor: {work_factor:?})"
+                )
             }
             NewKey::Recipient(r) => write!(f, "NewKey::Recipient({r})"),
         }
@@ -93,7 +99,10 @@ impl KeyFile {
             .map_err(|e| Error::invalid("key file", e.to_string()))?;
         let (kind, recipient, boxed): (KeyKind, Option<String>, Box<dyn age::Recipient>) =
             match new_key {
-                NewKey::Passphrase { passphrase, work_factor } => {
+                NewKey::Passphrase {
+                    passphrase,
+                    work_factor,
+                } => {
                     let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
                     if let Some(log_n) = work_factor {
                         if !(10..=22).contains(log_n) {
@@ -108,8 +117,13 @@ impl KeyFile {
                 }
                 NewKey::Recipient(text) => parse_recipient(text)?,
             };
-        let encryptor = age::Encryptor::with_recipients(std::iter::once(boxed.as_ref()))
-            .map_err(|e| Error::Encryption { what: "encrypting a key file".into(), source: e.into() })?;
+        let encryptor =
+            age::Encryptor::with_recipients(std::iter::once(boxed.as_ref())).map_err(|e| {
+                Error::Encryption {
+                    what: "encrypting a key file".into(),
+                    source: e.into(),
+                }
+            })?;
         let mut ciphertext = Vec::new();
         let mut writer = encryptor.wrap_output(&mut ciphertext).at("new key file")?;
         std::io::Write::write_all(&mut writer, &plaintext).at("new key file")?;
@@ -156,8 +170,8 @@ impl KeyFile {
         identities: &[Box<dyn age::Identity>],
         object: &str,
     ) -> Result<Option<(String, MasterSecrets)>> {
-        let ciphertext = hex::decode(&self.payload)
-            .map_err(|_| Error::corrupt(object, "payload is not hex"))?;
+        let ciphertext =
+            hex::decode(&self.payload).map_err(|_| Error::corrupt(object, "payload is not hex"))?;
         let decryptor = age::Decryptor::new(&ciphertext[..])
             .map_err(|e| Error::corrupt(object, format!("bad age header: {e}")))?;
         let mut reader = match decryptor.decrypt(identities.iter().map(|i| i.as_ref())) {
@@ -192,7 +206,10 @@ fn parse_recipient(text: &str) -> Result<(KeyKind, Option<String>, Box<dyn age::
     }
     if text.starts_with("ssh-") {
         let recipient = age::ssh::Recipient::from_str(text).map_err(|e| {
-            Error::invalid("SSH public key", format!("{e:?}; use an ssh-ed25519 or ssh-rsa key"))
+            Error::invalid(
+                "SSH public key",
+                format!("{e:?}; use an ssh-ed25519 or ssh-rsa key"),
+            )
         })?;
         return Ok((KeyKind::Ssh, Some(text.to_owned()), Box::new(recipient)));
     }
@@ -222,10 +239,13 @@ fn load_identity_file(path: &Path) -> Result<Vec<Box<dyn age::Identity>>> {
         let identities = file.into_identities().map_err(|e| {
             Error::invalid(format!("identity file {}", path.display()), e.to_string())
         })?;
-        return Ok(identities.into_iter().map(|i| i as Box<dyn age::Identity>).collect());
+        return Ok(identities
+            .into_iter()
+            .map(|i| i as Box<dyn age::Identity>)
+            .collect());
     }
-    let identity = age::ssh::Identity::from_buffer(BufReader::new(text.as_bytes()), None)
-        .map_err(|_| {
+    let identity =
+        age::ssh::Identity::from_buffer(BufReader::new(text.as_bytes()), None).map_err(|_| {
             Error::invalid(
                 format!("identity file {}", path.display()),
                 "neither an age identity nor an SSH private key",

@@ -1,5 +1,9 @@
 //! Operations on an indexed repository. Each takes `*Options`, reports through a
-//! `Progress` sink, checks a `CancelToken`, and returns a `*Summary` or `*Result`.
+//! `Progress` sink, checks a `CancelToken`, and returns a `*Summary`/`*Report`.
 
 pub mod backup;
+pub mod browse;
+pub mod check;
+pub mod diff;
 pub mod restore;
+pub mod stats;

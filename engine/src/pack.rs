@@ -52,7 +52,10 @@ pub fn encode_header(entries: &[BlobEntry]) -> Vec<u8> {
 /// Reads the entry count from a trailer.
 pub fn decode_trailer(trailer: &[u8], object: &str) -> Result<usize> {
     if trailer.len() != TRAILER_LEN || &trailer[4..] != END {
-        return Err(Error::corrupt(object, "pack trailer missing (truncated or not a pack)"));
+        return Err(Error::corrupt(
+            object,
+            "pack trailer missing (truncated or not a pack)",
+        ));
     }
     Ok(u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize)
 }
@@ -67,16 +70,27 @@ pub fn decode_header(header: &[u8], plaintext_len: u64, object: &str) -> Result<
     let mut entries = Vec::with_capacity(header.len() / ENTRY_LEN);
     for raw in header.chunks_exact(ENTRY_LEN) {
         let id = BlobId(raw[..32].try_into().expect("slice of 32"));
-        let kind = BlobKind::from_byte(raw[32]).ok_or_else(|| Error::corrupt(object, "unknown blob kind"))?;
+        let kind = BlobKind::from_byte(raw[32])
+            .ok_or_else(|| Error::corrupt(object, "unknown blob kind"))?;
         let compressed = raw[33] & FLAG_COMPRESSED != 0;
         let stored_len = u32::from_le_bytes(raw[34..38].try_into().expect("slice of 4"));
         let raw_len = u32::from_le_bytes(raw[38..42].try_into().expect("slice of 4"));
-        entries.push(BlobEntry { id, kind, compressed, offset: offset as u32, stored_len, raw_len });
+        entries.push(BlobEntry {
+            id,
+            kind,
+            compressed,
+            offset: offset as u32,
+            stored_len,
+            raw_len,
+        });
         offset += u64::from(stored_len);
     }
     let expected = offset + header.len() as u64 + TRAILER_LEN as u64;
     if expected != plaintext_len || offset > u64::from(u32::MAX) {
-        return Err(Error::corrupt(object, "pack header does not match the pack's size"));
+        return Err(Error::corrupt(
+            object,
+            "pack header does not match the pack's size",
+        ));
     }
     Ok(entries)
 }
@@ -87,7 +101,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn entry_strategy() -> impl Strategy<Value = (BlobId, bool, bool, u32, u32)> {
-        (proptest::array::uniform32(any::<u8>()), any::<bool>(), any::<bool>(), 0u32..100_000, any::<u32>())
+        (
+            proptest::array::uniform32(any::<u8>()),
+            any::<bool>(),
+            any::<bool>(),
+            0u32..100_000,
+            any::<u32>(),
+        )
             .prop_map(|(id, tree, compressed, len, raw)| (BlobId(id), tree, compressed, len, raw))
     }
 

@@ -59,7 +59,9 @@ pub struct Shared<'a> {
 
 impl std::fmt::Debug for Shared<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("counters", &self.counters).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,7 +76,10 @@ impl<'a> Shared<'a> {
         Shared {
             backend,
             keys,
-            dedup: Mutex::new(Dedup { index, in_flight: HashSet::new() }),
+            dedup: Mutex::new(Dedup {
+                index,
+                in_flight: HashSet::new(),
+            }),
             warnings: Mutex::new(Vec::new()),
             cancel,
             progress,
@@ -102,7 +107,10 @@ impl<'a> Shared<'a> {
     /// Records a per-item problem for the summary.
     pub fn record_warning(&self, message: String) {
         Counters::add(&self.counters.warnings, 1);
-        self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
     }
 
     pub fn take_warnings(&self) -> Vec<String> {

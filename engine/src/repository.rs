@@ -8,7 +8,7 @@ use serde::Serialize;
 use tracing::{debug, info};
 
 use crate::backend::Backend;
-use crate::config::{ChunkerParams, ConfigBody, CONFIG_FORMAT, FORMAT_VERSION};
+use crate::config::{CONFIG_FORMAT, ChunkerParams, ConfigBody, FORMAT_VERSION};
 use crate::crypto::{Keys, MasterSecrets, random_bytes};
 use crate::error::{Error, Result};
 use crate::id::{KeyId, SnapshotId, hex_prefix_matches, storage_hash};
@@ -82,16 +82,25 @@ pub struct Repository {
 
 impl Repository {
     /// Creates a new repository, protected by one key.
-    pub fn init(backend: Arc<dyn Backend>, new_key: &NewKey, options: &InitOptions) -> Result<Repository> {
+    pub fn init(
+        backend: Arc<dyn Backend>,
+        new_key: &NewKey,
+        options: &InitOptions,
+    ) -> Result<Repository> {
         options.chunker.validate()?;
         if !(0..=22).contains(&options.compression_level) {
             return Err(Error::invalid("compression level", "must be 0 (off) to 22"));
         }
         if !(1024 * 1024..=256 * 1024 * 1024).contains(&options.pack_size) {
-            return Err(Error::invalid("pack size", "must be between 1 MiB and 256 MiB"));
+            return Err(Error::invalid(
+                "pack size",
+                "must be between 1 MiB and 256 MiB",
+            ));
         }
         if backend.size(layout::CONFIG)?.is_some() {
-            return Err(Error::AlreadyInitialized { path: backend.location() });
+            return Err(Error::AlreadyInitialized {
+                path: backend.location(),
+            });
         }
         let secrets = MasterSecrets::generate();
         let keys = Keys::derive(&secrets);
@@ -106,12 +115,19 @@ impl Repository {
             recipient: secrets.recipient().to_string(),
         };
         backend.create()?;
-        let (key_id, key_bytes) = KeyFile::create(&secrets, &config.id, new_key, &options.key_label)?;
+        let (key_id, key_bytes) =
+            KeyFile::create(&secrets, &config.id, new_key, &options.key_label)?;
         backend.write(&layout::key(&key_id), &key_bytes)?;
         // The config goes last: its presence is what makes the directory a repository.
         backend.write(layout::CONFIG, &config.encode(&keys)?)?;
         info!(repository = %backend.location(), id = %&config.id[..8], "repository created");
-        Ok(Repository { backend, config, keys: Arc::new(keys), secrets: Arc::new(secrets), key_id })
+        Ok(Repository {
+            backend,
+            config,
+            keys: Arc::new(keys),
+            secrets: Arc::new(secrets),
+            key_id,
+        })
     }
 
     /// Opens a repository with a passphrase or an identity file.
@@ -119,7 +135,9 @@ impl Repository {
         let config_bytes = match backend.read(layout::CONFIG) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == crate::ErrorKind::NotFound => {
-                return Err(Error::NotARepository { path: backend.location() });
+                return Err(Error::NotARepository {
+                    path: backend.location(),
+                });
             }
             Err(e) => return Err(e),
         };
@@ -128,21 +146,33 @@ impl Repository {
         let mut key_objects = backend.list(layout::KEYS)?;
         key_objects.sort_by(|a, b| a.name.cmp(&b.name));
         for object in key_objects {
-            let Ok(key_id) = KeyId::parse(&object.name) else { continue };
+            let Ok(key_id) = KeyId::parse(&object.name) else {
+                continue;
+            };
             let name = format!("key {}", key_id.short());
             let stored = backend.read(&layout::key(&key_id))?;
-            let Ok(file) = KeyFile::parse(&stored, &name) else { continue };
+            let Ok(file) = KeyFile::parse(&stored, &name) else {
+                continue;
+            };
             if !file.accepts(unlock) {
                 continue;
             }
-            let Some((repository_id, secrets)) = file.open(&identities, &name)? else { continue };
+            let Some((repository_id, secrets)) = file.open(&identities, &name)? else {
+                continue;
+            };
             if repository_id != config.id {
                 return Err(Error::corrupt(&name, "belongs to another repository"));
             }
             let keys = Keys::derive(&secrets);
             config.verify(&mac, &keys)?;
             debug!(key = %key_id.short(), "repository key opened");
-            return Ok(Repository { backend, config, keys: Arc::new(keys), secrets: Arc::new(secrets), key_id });
+            return Ok(Repository {
+                backend,
+                config,
+                keys: Arc::new(keys),
+                secrets: Arc::new(secrets),
+                key_id,
+            });
         }
         Err(Error::WrongKey {
             what: match unlock {
@@ -175,7 +205,11 @@ impl Repository {
 
     /// Loads the index (through the local cache) and moves to the indexed state.
     pub fn load_index(self, cache_root: &Path) -> Result<IndexedRepository> {
-        let index = Index::load(self.backend.as_ref(), &self.keys, &self.cache_dir(cache_root))?;
+        let index = Index::load(
+            self.backend.as_ref(),
+            &self.keys,
+            &self.cache_dir(cache_root),
+        )?;
         Ok(IndexedRepository { repo: self, index })
     }
 
@@ -183,7 +217,9 @@ impl Repository {
     pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
         let mut out = Vec::new();
         for object in self.backend.list(layout::SNAPSHOTS)? {
-            let Ok(id) = SnapshotId::parse(&object.name) else { continue };
+            let Ok(id) = SnapshotId::parse(&object.name) else {
+                continue;
+            };
             out.push((id, self.snapshot(&id)?));
         }
         out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
@@ -201,10 +237,15 @@ impl Repository {
             return self
                 .snapshots()?
                 .pop()
-                .ok_or_else(|| Error::SnapshotNotFound { query: "latest (the repository has no snapshots)".into() });
+                .ok_or_else(|| Error::SnapshotNotFound {
+                    query: "latest (the repository has no snapshots)".into(),
+                });
         }
         if query.is_empty() || !query.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(Error::invalid(format!("snapshot {query:?}"), "expected `latest` or a hexadecimal id prefix"));
+            return Err(Error::invalid(
+                format!("snapshot {query:?}"),
+                "expected `latest` or a hexadecimal id prefix",
+            ));
         }
         let matches: Vec<SnapshotId> = self
             .backend
@@ -214,9 +255,14 @@ impl Repository {
             .filter(|id| hex_prefix_matches(id.as_bytes(), query))
             .collect();
         match matches.as_slice() {
-            [] => Err(Error::SnapshotNotFound { query: query.into() }),
+            [] => Err(Error::SnapshotNotFound {
+                query: query.into(),
+            }),
             [id] => Ok((*id, self.snapshot(id)?)),
-            _ => Err(Error::AmbiguousSnapshot { prefix: query.into(), count: matches.len() }),
+            _ => Err(Error::AmbiguousSnapshot {
+                prefix: query.into(),
+                count: matches.len(),
+            }),
         }
     }
 
@@ -230,8 +276,13 @@ impl Repository {
     pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
         let mut out = Vec::new();
         for object in self.backend.list(layout::KEYS)? {
-            let Ok(id) = KeyId::parse(&object.name) else { continue };
-            let file = KeyFile::parse(&self.backend.read(&layout::key(&id))?, &format!("key {}", id.short()))?;
+            let Ok(id) = KeyId::parse(&object.name) else {
+                continue;
+            };
+            let file = KeyFile::parse(
+                &self.backend.read(&layout::key(&id))?,
+                &format!("key {}", id.short()),
+            )?;
             out.push(KeyInfo {
                 id,
                 current: id == self.key_id,
@@ -258,12 +309,24 @@ impl Repository {
     /// Removes a key file by id prefix. The key in use and the last key are kept.
     pub fn remove_key(&self, prefix: &str) -> Result<KeyId> {
         let keys = self.list_keys()?;
-        let matching: Vec<&KeyInfo> =
-            keys.iter().filter(|k| hex_prefix_matches(k.id.as_bytes(), prefix)).collect();
+        let matching: Vec<&KeyInfo> = keys
+            .iter()
+            .filter(|k| hex_prefix_matches(k.id.as_bytes(), prefix))
+            .collect();
         let key = match matching.as_slice() {
-            [] => return Err(Error::invalid(format!("key {prefix}"), "no key has this id prefix")),
+            [] => {
+                return Err(Error::invalid(
+                    format!("key {prefix}"),
+                    "no key has this id prefix",
+                ));
+            }
             [key] => *key,
-            _ => return Err(Error::invalid(format!("key {prefix}"), "prefix matches several keys")),
+            _ => {
+                return Err(Error::invalid(
+                    format!("key {prefix}"),
+                    "prefix matches several keys",
+                ));
+            }
         };
         if key.current {
             return Err(Error::KeyRemoval {
@@ -272,7 +335,10 @@ impl Repository {
             });
         }
         if keys.len() < 2 {
-            return Err(Error::KeyRemoval { key: key.id.short(), reason: "it is the last key" });
+            return Err(Error::KeyRemoval {
+                key: key.id.short(),
+                reason: "it is the last key",
+            });
         }
         self.backend.delete(&layout::key(&key.id))?;
         info!(key = %key.id.short(), "key removed");

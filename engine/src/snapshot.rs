@@ -50,7 +50,8 @@ impl Snapshot {
     }
 
     pub fn seal(&self, keys: &Keys) -> Result<(SnapshotId, Vec<u8>)> {
-        let payload = serde_json::to_vec(self).map_err(|e| Error::invalid("snapshot", e.to_string()))?;
+        let payload =
+            serde_json::to_vec(self).map_err(|e| Error::invalid("snapshot", e.to_string()))?;
         let stored = keys.seal(MacDomain::Snapshot, &payload, "new snapshot")?;
         Ok((SnapshotId(storage_hash(&stored)), stored))
     }

@@ -144,21 +144,32 @@ impl Tree {
     }
 
     pub fn encode(&self) -> Result<Vec<u8>> {
-        postcard::to_stdvec(&StoredTree { version: TREE_VERSION, nodes: std::borrow::Cow::Borrowed(&self.nodes) })
-            .map_err(|e| Error::invalid("tree", e.to_string()))
+        postcard::to_stdvec(&StoredTree {
+            version: TREE_VERSION,
+            nodes: std::borrow::Cow::Borrowed(&self.nodes),
+        })
+        .map_err(|e| Error::invalid("tree", e.to_string()))
     }
 
     pub fn decode(bytes: &[u8], id: &BlobId) -> Result<Tree> {
         let stored: StoredTree<'_> = postcard::from_bytes(bytes)
             .map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))?;
         if stored.version != TREE_VERSION {
-            return Err(Error::corrupt(format!("tree {}", id.short()), "unknown tree version"));
+            return Err(Error::corrupt(
+                format!("tree {}", id.short()),
+                "unknown tree version",
+            ));
         }
-        Ok(Tree { nodes: stored.nodes.into_owned() })
+        Ok(Tree {
+            nodes: stored.nodes.into_owned(),
+        })
     }
 
     pub fn find(&self, name: &[u8]) -> Option<&Node> {
-        self.nodes.binary_search_by(|n| n.name.as_slice().cmp(name)).ok().map(|i| &self.nodes[i])
+        self.nodes
+            .binary_search_by(|n| n.name.as_slice().cmp(name))
+            .ok()
+            .map(|i| &self.nodes[i])
     }
 }
 
@@ -174,27 +185,58 @@ mod tests {
             any::<u32>(),
             any::<(u32, u32, u64, i64, u32, u64, u64)>(),
             proptest::collection::vec(any::<u8>(), 0..64),
-            proptest::collection::vec((proptest::collection::vec(any::<u8>(), 1..20), proptest::collection::vec(any::<u8>(), 0..40)), 0..3),
+            proptest::collection::vec(
+                (
+                    proptest::collection::vec(any::<u8>(), 1..20),
+                    proptest::collection::vec(any::<u8>(), 0..40),
+                ),
+                0..3,
+            ),
             proptest::collection::vec(proptest::array::uniform32(any::<u8>()), 0..4),
             proptest::option::of(proptest::array::uniform32(any::<u8>())),
         )
-            .prop_map(|(name, kind, mode, (uid, gid, size, secs, nanos, inode, rdev), target, xattrs, content, subtree)| {
-                let kinds = [NodeKind::File, NodeKind::Dir, NodeKind::Symlink, NodeKind::Fifo, NodeKind::CharDevice, NodeKind::BlockDevice, NodeKind::Socket];
-                let mut node = Node::new(name, kinds[kind]);
-                node.mode = mode;
-                node.uid = uid;
-                node.gid = gid;
-                node.size = size;
-                node.mtime = Time { secs, nanos: nanos % 1_000_000_000 };
-                node.inode = inode;
-                node.rdev = rdev;
-                node.link_target = target;
-                node.user = Some("ü".into());
-                node.xattrs = xattrs.into_iter().map(|(name, value)| Xattr { name, value }).collect();
-                node.content = content.into_iter().map(BlobId).collect();
-                node.subtree = subtree.map(BlobId);
-                node
-            })
+            .prop_map(
+                |(
+                    name,
+                    kind,
+                    mode,
+                    (uid, gid, size, secs, nanos, inode, rdev),
+                    target,
+                    xattrs,
+                    content,
+                    subtree,
+                )| {
+                    let kinds = [
+                        NodeKind::File,
+                        NodeKind::Dir,
+                        NodeKind::Symlink,
+                        NodeKind::Fifo,
+                        NodeKind::CharDevice,
+                        NodeKind::BlockDevice,
+                        NodeKind::Socket,
+                    ];
+                    let mut node = Node::new(name, kinds[kind]);
+                    node.mode = mode;
+                    node.uid = uid;
+                    node.gid = gid;
+                    node.size = size;
+                    node.mtime = Time {
+                        secs,
+                        nanos: nanos % 1_000_000_000,
+                    };
+                    node.inode = inode;
+                    node.rdev = rdev;
+                    node.link_target = target;
+                    node.user = Some("ü".into());
+                    node.xattrs = xattrs
+                        .into_iter()
+                        .map(|(name, value)| Xattr { name, value })
+                        .collect();
+                    node.content = content.into_iter().map(BlobId).collect();
+                    node.subtree = subtree.map(BlobId);
+                    node
+                },
+            )
     }
 
     proptest! {

@@ -37,13 +37,22 @@ impl LocalBackend {
         for _ in 0..16 {
             let name = hex::encode(crate::crypto::random_bytes::<12>());
             let path = dir.join(format!("{name}.tmp"));
-            match OpenOptions::new().write(true).read(true).create_new(true).mode(0o600).open(&path) {
+            match OpenOptions::new()
+                .write(true)
+                .read(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
                 Ok(file) => return Ok((path, file)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(Error::io_path(&path, e)),
             }
         }
-        Err(Error::io_path(&dir, io::Error::other("could not create a unique temporary file")))
+        Err(Error::io_path(
+            &dir,
+            io::Error::other("could not create a unique temporary file"),
+        ))
     }
 
     /// Moves a fully written, fsynced temp file into place and makes the rename durable.
@@ -54,7 +63,9 @@ impl LocalBackend {
             return Err(Error::io_path(&target, e));
         }
         let parent = target.parent().unwrap_or(&self.root);
-        File::open(parent).and_then(|d| d.sync_all()).at_path(parent)
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .at_path(parent)
     }
 }
 
@@ -69,10 +80,16 @@ impl Backend for LocalBackend {
 
     fn create(&self) -> Result<()> {
         if self.path("config").exists() {
-            return Err(Error::AlreadyInitialized { path: self.location() });
+            return Err(Error::AlreadyInitialized {
+                path: self.location(),
+            });
         }
         fs::create_dir_all(&self.root).at_path(&self.root)?;
-        if fs::read_dir(&self.root).at_path(&self.root)?.next().is_some() {
+        if fs::read_dir(&self.root)
+            .at_path(&self.root)?
+            .next()
+            .is_some()
+        {
             return Err(Error::invalid(
                 format!("repository path {}", self.root.display()),
                 "the directory is not empty; choose an empty or new directory",
@@ -105,7 +122,10 @@ impl Backend for LocalBackend {
         if let Err(e) = result {
             drop(file);
             let _ = fs::remove_file(&temp);
-            return Err(Error::io(format!("{} (writing {name})", self.location()), e));
+            return Err(Error::io(
+                format!("{} (writing {name})", self.location()),
+                e,
+            ));
         }
         drop(file);
         self.publish(&temp, name)
@@ -113,7 +133,11 @@ impl Backend for LocalBackend {
 
     fn stage(&self) -> Result<Box<dyn StagedObject>> {
         let (path, file) = self.temp_file()?;
-        Ok(Box::new(LocalStaged { backend: self.clone(), path, file: Some(file) }))
+        Ok(Box::new(LocalStaged {
+            backend: self.clone(),
+            path,
+            file: Some(file),
+        }))
     }
 
     fn list(&self, kind: &str) -> Result<Vec<ObjectInfo>> {
@@ -132,7 +156,10 @@ impl Backend for LocalBackend {
                 if meta.is_dir() {
                     pending.push(entry.path());
                 } else if let Some(name) = entry.file_name().to_str() {
-                    out.push(ObjectInfo { name: name.to_owned(), size: meta.len() });
+                    out.push(ObjectInfo {
+                        name: name.to_owned(),
+                        size: meta.len(),
+                    });
                 }
             }
         }
@@ -167,7 +194,10 @@ struct LocalStaged {
 
 impl Write for LocalStaged {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.as_mut().ok_or_else(|| io::Error::other("staged object already committed"))?.write(buf)
+        self.file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("staged object already committed"))?
+            .write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -176,14 +206,20 @@ impl Write for LocalStaged {
 
 impl StagedObject for LocalStaged {
     fn commit(mut self: Box<Self>, name: &str) -> Result<()> {
-        let file = self.file.take().ok_or_else(|| Error::invalid("staged object", "committed twice"))?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| Error::invalid("staged object", "committed twice"))?;
         file.sync_all().at_path(&self.path)?;
         drop(file);
         self.backend.publish(&self.path, name)
     }
 
     fn read_back(&mut self) -> Result<Box<dyn ObjectReader + '_>> {
-        let file = self.file.as_mut().ok_or_else(|| Error::invalid("staged object", "already committed"))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::invalid("staged object", "already committed"))?;
         file.seek(SeekFrom::Start(0)).at_path(&self.path)?;
         Ok(Box::new(file))
     }

@@ -52,7 +52,9 @@ impl<'a> Cursor<'a> {
         Ok(head)
     }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn id(&mut self) -> Result<[u8; 32]> {
         Ok(self.take(32)?.try_into().expect("32 bytes"))
@@ -61,7 +63,10 @@ impl<'a> Cursor<'a> {
 
 /// Decodes the payload of an index file.
 pub fn decode(payload: &[u8], object: &str) -> Result<Vec<PackBlobs>> {
-    let mut cur = Cursor { data: payload, object };
+    let mut cur = Cursor {
+        data: payload,
+        object,
+    };
     if cur.take(MAGIC.len())? != MAGIC {
         return Err(Error::corrupt(object, "not a cairn index file (bad magic)"));
     }
@@ -77,12 +82,20 @@ pub fn decode(payload: &[u8], object: &str) -> Result<Vec<PackBlobs>> {
         for _ in 0..count {
             let id = BlobId(cur.id()?);
             let kind_flags = cur.take(2)?;
-            let kind = BlobKind::from_byte(kind_flags[0]).ok_or_else(|| Error::corrupt(object, "unknown blob kind"))?;
+            let kind = BlobKind::from_byte(kind_flags[0])
+                .ok_or_else(|| Error::corrupt(object, "unknown blob kind"))?;
             let compressed = kind_flags[1] & 1 != 0;
             let offset = cur.u32()?;
             let stored_len = cur.u32()?;
             let raw_len = cur.u32()?;
-            blobs.push(BlobEntry { id, kind, compressed, offset, stored_len, raw_len });
+            blobs.push(BlobEntry {
+                id,
+                kind,
+                compressed,
+                offset,
+                stored_len,
+                raw_len,
+            });
         }
         packs.push(PackBlobs { pack, blobs });
     }
@@ -114,12 +127,24 @@ mod tests {
     use proptest::prelude::*;
 
     fn blob() -> impl Strategy<Value = BlobEntry> {
-        (proptest::array::uniform32(any::<u8>()), any::<bool>(), any::<bool>(), any::<u32>(), any::<u32>(), any::<u32>())
-            .prop_map(|(id, tree, compressed, offset, stored_len, raw_len)| BlobEntry {
-                id: BlobId(id),
-                kind: if tree { BlobKind::Tree } else { BlobKind::Data },
-                compressed, offset, stored_len, raw_len,
-            })
+        (
+            proptest::array::uniform32(any::<u8>()),
+            any::<bool>(),
+            any::<bool>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+        )
+            .prop_map(
+                |(id, tree, compressed, offset, stored_len, raw_len)| BlobEntry {
+                    id: BlobId(id),
+                    kind: if tree { BlobKind::Tree } else { BlobKind::Data },
+                    compressed,
+                    offset,
+                    stored_len,
+                    raw_len,
+                },
+            )
     }
 
     proptest! {

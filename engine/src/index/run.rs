@@ -103,18 +103,23 @@ pub struct Run {
 
 impl Run {
     pub fn open(path: &Path) -> Result<Run> {
-        let corrupt = |reason: &str| Error::corrupt(path.display(), format!("index cache run: {reason}"));
+        let corrupt =
+            |reason: &str| Error::corrupt(path.display(), format!("index cache run: {reason}"));
         let file = File::open(path).at_path(path)?;
         let len = file.metadata().at_path(path)?.len();
         let mut reader = BufReader::new(&file);
         let mut magic = [0u8; 8];
-        reader.read_exact(&mut magic).map_err(|_| corrupt("truncated"))?;
+        reader
+            .read_exact(&mut magic)
+            .map_err(|_| corrupt("truncated"))?;
         if &magic != MAGIC {
             return Err(corrupt("bad magic"));
         }
         let read_ids = |reader: &mut BufReader<&File>| -> Result<Vec<[u8; 32]>> {
             let mut n = [0u8; 4];
-            reader.read_exact(&mut n).map_err(|_| corrupt("truncated"))?;
+            reader
+                .read_exact(&mut n)
+                .map_err(|_| corrupt("truncated"))?;
             let n = u32::from_le_bytes(n) as u64;
             if n * 32 > len {
                 return Err(corrupt("bad count"));
@@ -128,25 +133,42 @@ impl Run {
         let covers = read_ids(&mut reader)?.into_iter().map(IndexId).collect();
         let packs = read_ids(&mut reader)?.into_iter().map(PackId).collect();
         let mut word = [0u8; 8];
-        reader.read_exact(&mut word).map_err(|_| corrupt("truncated"))?;
+        reader
+            .read_exact(&mut word)
+            .map_err(|_| corrupt("truncated"))?;
         let count = u64::from_le_bytes(word);
         let mut word = [0u8; 4];
-        reader.read_exact(&mut word).map_err(|_| corrupt("truncated"))?;
+        reader
+            .read_exact(&mut word)
+            .map_err(|_| corrupt("truncated"))?;
         let bits = u32::from_le_bytes(word);
         if bits != fanout_bits(count) {
             return Err(corrupt("bad fan-out"));
         }
         let mut fanout = vec![0u32; (1usize << bits) + 1];
         for slot in &mut fanout {
-            reader.read_exact(&mut word).map_err(|_| corrupt("truncated"))?;
+            reader
+                .read_exact(&mut word)
+                .map_err(|_| corrupt("truncated"))?;
             *slot = u32::from_le_bytes(word);
         }
         let entries_start = reader.stream_position().at_path(path)?;
-        if entries_start + count * RECORD_LEN as u64 != len || u64::from(fanout[fanout.len() - 1]) != count {
+        if entries_start + count * RECORD_LEN as u64 != len
+            || u64::from(fanout[fanout.len() - 1]) != count
+        {
             return Err(corrupt("size does not match its header"));
         }
         drop(reader);
-        Ok(Run { path: path.to_owned(), file, covers, packs, count, entries_start, bits, fanout })
+        Ok(Run {
+            path: path.to_owned(),
+            file,
+            covers,
+            packs,
+            count,
+            entries_start,
+            bits,
+            fanout,
+        })
     }
 
     pub fn len(&self) -> u64 {
@@ -184,10 +206,30 @@ impl Run {
         Ok(None)
     }
 
+    /// Streams every entry with its pack.
+    pub fn for_each_entry(&self, mut f: impl FnMut(&PackId, BlobEntry)) -> Result<()> {
+        let mut reader = BufReader::with_capacity(1 << 20, &self.file);
+        reader
+            .seek(SeekFrom::Start(self.entries_start))
+            .at_path(&self.path)?;
+        let mut raw = [0u8; RECORD_LEN];
+        for _ in 0..self.count {
+            reader.read_exact(&mut raw).at_path(&self.path)?;
+            let record = Record::decode(&raw);
+            let pack = self.packs.get(record.pack_no as usize).ok_or_else(|| {
+                Error::corrupt(self.path.display(), "index cache run names an unknown pack")
+            })?;
+            f(pack, record.entry(&self.path)?);
+        }
+        Ok(())
+    }
+
     /// Streams all blob ids (to fill a Bloom filter).
     pub fn for_each_id(&self, mut f: impl FnMut(&[u8; 32])) -> Result<()> {
         let mut reader = BufReader::with_capacity(1 << 20, &self.file);
-        reader.seek(SeekFrom::Start(self.entries_start)).at_path(&self.path)?;
+        reader
+            .seek(SeekFrom::Start(self.entries_start))
+            .at_path(&self.path)?;
         let mut raw = [0u8; RECORD_LEN];
         for _ in 0..self.count {
             reader.read_exact(&mut raw).at_path(&self.path)?;
@@ -211,9 +253,13 @@ fn write_run_file(
     let mut header = Vec::new();
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&(covers.len() as u32).to_le_bytes());
-    covers.iter().for_each(|c| header.extend_from_slice(c.as_bytes()));
+    covers
+        .iter()
+        .for_each(|c| header.extend_from_slice(c.as_bytes()));
     header.extend_from_slice(&(packs.len() as u32).to_le_bytes());
-    packs.iter().for_each(|p| header.extend_from_slice(p.as_bytes()));
+    packs
+        .iter()
+        .for_each(|p| header.extend_from_slice(p.as_bytes()));
     header.extend_from_slice(&count.to_le_bytes());
     let bits = fanout_bits(count);
     header.extend_from_slice(&bits.to_le_bytes());
@@ -232,12 +278,17 @@ fn write_run_file(
         written += 1;
     }
     if written != count {
-        return Err(Error::corrupt(temp.display(), "index cache run lost records while writing"));
+        return Err(Error::corrupt(
+            temp.display(),
+            "index cache run lost records while writing",
+        ));
     }
     for i in 1..fanout.len() {
         fanout[i] += fanout[i - 1];
     }
-    let mut file = out.into_inner().map_err(|e| Error::io_path(&temp, e.into_error()))?;
+    let mut file = out
+        .into_inner()
+        .map_err(|e| Error::io_path(&temp, e.into_error()))?;
     file.seek(SeekFrom::Start(fanout_at)).at_path(&temp)?;
     let bytes: Vec<u8> = fanout.iter().flat_map(|v| v.to_le_bytes()).collect();
     file.write_all(&bytes).at_path(&temp)?;
@@ -275,7 +326,13 @@ pub fn write_run(dir: &Path, covers: &[IndexId], contents: &[PackBlobs]) -> Resu
     }
     records.sort_unstable();
     let path = run_path(dir, covers);
-    write_run_file(&path, covers, &packs, records.len() as u64, records.into_iter().map(Ok))?;
+    write_run_file(
+        &path,
+        covers,
+        &packs,
+        records.len() as u64,
+        records.into_iter().map(Ok),
+    )?;
     Run::open(&path)
 }
 
@@ -293,7 +350,9 @@ pub fn merge_runs(dir: &Path, runs: &[Run]) -> Result<Run> {
     let mut readers = Vec::with_capacity(runs.len());
     for run in runs {
         let mut reader = BufReader::with_capacity(256 * 1024, &run.file);
-        reader.seek(SeekFrom::Start(run.entries_start)).at_path(&run.path)?;
+        reader
+            .seek(SeekFrom::Start(run.entries_start))
+            .at_path(&run.path)?;
         readers.push((reader, run.count));
     }
     let mut heap = BinaryHeap::new();

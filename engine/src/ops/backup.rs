@@ -137,14 +137,21 @@ impl IndexedRepository {
         let started = Instant::now();
         let sources = normalise_sources(&options.paths)?;
         if sources.is_empty() && options.command.is_none() {
-            return Err(Error::invalid("backup", "nothing to back up: give at least one path or a command"));
+            return Err(Error::invalid(
+                "backup",
+                "nothing to back up: give at least one path or a command",
+            ));
         }
         if let Some(command) = &options.command {
-            crate::tree::check_name(command.filename.as_bytes())
-                .map_err(|reason| Error::invalid(format!("--stdin-filename {:?}", command.filename), reason))?;
+            crate::tree::check_name(command.filename.as_bytes()).map_err(|reason| {
+                Error::invalid(format!("--stdin-filename {:?}", command.filename), reason)
+            })?;
         }
         let host = options.host.clone().unwrap_or_else(crate::host::hostname);
-        let mut paths: Vec<String> = sources.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        let mut paths: Vec<String> = sources
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
         if let Some(command) = &options.command {
             paths.push(format!("/{}", command.filename));
         }
@@ -157,14 +164,20 @@ impl IndexedRepository {
         self.index.enable_bloom()?;
         let recovered = self.recover_unindexed_packs()?;
         if recovered > 0 {
-            info!(packs = recovered, "indexed packs left by an interrupted backup");
+            info!(
+                packs = recovered,
+                "indexed packs left by an interrupted backup"
+            );
         }
 
         let config = self.repo.config().clone();
         let keys = self.repo.keys().clone();
         let backend = self.repo.backend().clone();
         let chunker = ChunkerConfig::new(config.chunker, keys.chunker_seed);
-        let workers = options.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+        let workers = options
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1);
         let shared = Shared::new(backend.as_ref(), &keys, &mut self.index, cancel, progress);
         let counts = FileCounts::default();
         progress.phase("backing up");
@@ -175,15 +188,20 @@ impl IndexedRepository {
             let (event_tx, event_rx) = bounded::<Event>(4096);
             let packer = std::thread::Builder::new()
                 .name("cairn-packer".into())
-                .spawn_scoped(scope, || packer::run(&shared, blob_rx, u64::from(config.pack_size)))
+                .spawn_scoped(scope, || {
+                    packer::run(&shared, blob_rx, u64::from(config.pack_size))
+                })
                 .map_err(|e| Error::io("starting the packer thread", e))?;
             let mut readers = Vec::new();
             for n in 0..workers {
-                let (jobs, blobs, shared, chunker) = (job_rx.clone(), blob_tx.clone(), &shared, &chunker);
+                let (jobs, blobs, shared, chunker) =
+                    (job_rx.clone(), blob_tx.clone(), &shared, &chunker);
                 readers.push(
                     std::thread::Builder::new()
                         .name(format!("cairn-read-{n}"))
-                        .spawn_scoped(scope, move || files::run(shared, chunker, config.compression_level, jobs, blobs))
+                        .spawn_scoped(scope, move || {
+                            files::run(shared, chunker, config.compression_level, jobs, blobs)
+                        })
                         .map_err(|e| Error::io("starting a reader thread", e))?,
                 );
             }
@@ -193,7 +211,9 @@ impl IndexedRepository {
                 let (shared, counts) = (&shared, &counts);
                 std::thread::Builder::new()
                     .name("cairn-trees".into())
-                    .spawn_scoped(scope, move || assemble(shared, counts, config.compression_level, event_rx, blobs))
+                    .spawn_scoped(scope, move || {
+                        assemble(shared, counts, config.compression_level, event_rx, blobs)
+                    })
                     .map_err(|e| Error::io("starting the tree thread", e))?
             };
             let walked = walk::Walker {
@@ -209,7 +229,15 @@ impl IndexedRepository {
             }
             .walk_sources(&sources, parent_tree)
             .and_then(|()| match &options.command {
-                Some(command) => run_command(&shared, &chunker, config.compression_level, command, &blob_tx, &event_tx, &counts),
+                Some(command) => run_command(
+                    &shared,
+                    &chunker,
+                    config.compression_level,
+                    command,
+                    &blob_tx,
+                    &event_tx,
+                    &counts,
+                ),
                 None => Ok(()),
             });
             if walked.is_err() {
@@ -271,7 +299,12 @@ impl IndexedRepository {
             files_unchanged = summary.files_unchanged, bytes_added = summary.bytes_added, warnings = summary.warnings,
             "backup finished"
         );
-        Ok(BackupResult { snapshot_id, parent: snapshot.parent, summary, warnings })
+        Ok(BackupResult {
+            snapshot_id,
+            parent: snapshot.parent,
+            summary,
+            warnings,
+        })
     }
 }
 
@@ -282,7 +315,10 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
             .map(|s| (*s).to_owned())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        Err(Error::invalid("backup worker", format!("panicked: {message}")))
+        Err(Error::invalid(
+            "backup worker",
+            format!("panicked: {message}"),
+        ))
     })
 }
 
@@ -301,7 +337,8 @@ fn normalise_sources(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 _ => {}
             }
         }
-        std::fs::symlink_metadata(&clean).map_err(|e| Error::io(format!("source {}", clean.display()), e))?;
+        std::fs::symlink_metadata(&clean)
+            .map_err(|e| Error::io(format!("source {}", clean.display()), e))?;
         out.push(clean);
     }
     out.sort();
@@ -331,7 +368,8 @@ fn assemble(
                             node.size = size;
                         }
                         Ok(FileOutcome::Unreadable(reason)) => {
-                            let message = format!("{}: {reason}; not in this snapshot", path.display());
+                            let message =
+                                format!("{}: {reason}; not in this snapshot", path.display());
                             warn!(path = %path.display(), %reason, "file skipped");
                             shared.progress.warning(&message);
                             shared.record_warning(message);
@@ -344,12 +382,20 @@ fn assemble(
                 if node.kind == NodeKind::File {
                     counts.bytes_total.fetch_add(node.size, Ordering::Relaxed);
                 }
-                stack.last_mut().map_or(&mut root, |(_, children)| children).push(node);
+                stack
+                    .last_mut()
+                    .map_or(&mut root, |(_, children)| children)
+                    .push(node);
             }
             Event::Leave => {
-                let (mut dir, children) = stack.pop().ok_or_else(|| Error::invalid("backup", "walk events out of order"))?;
+                let (mut dir, children) = stack
+                    .pop()
+                    .ok_or_else(|| Error::invalid("backup", "walk events out of order"))?;
                 dir.subtree = Some(store_tree(shared, &mut encoder, &blobs, children)?);
-                stack.last_mut().map_or(&mut root, |(_, children)| children).push(dir);
+                stack
+                    .last_mut()
+                    .map_or(&mut root, |(_, children)| children)
+                    .push(dir);
             }
         }
     }
@@ -385,25 +431,50 @@ fn run_command(
     events: &Sender<Event>,
     counts: &FileCounts,
 ) -> Result<()> {
-    let shown = std::iter::once(command.program.as_str()).chain(command.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
+    let shown = std::iter::once(command.program.as_str())
+        .chain(command.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut child = Command::new(&command.program)
         .args(&command.args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| Error::CommandFailed { command: shown.clone(), reason: format!("cannot start: {e}") })?;
-    let stdout = child.stdout.take().ok_or_else(|| Error::CommandFailed { command: shown.clone(), reason: "no stdout".into() })?;
+        .map_err(|e| Error::CommandFailed {
+            command: shown.clone(),
+            reason: format!("cannot start: {e}"),
+        })?;
+    let stdout = child.stdout.take().ok_or_else(|| Error::CommandFailed {
+        command: shown.clone(),
+        reason: "no stdout".into(),
+    })?;
     let mut encoder = BlobEncoder::new(level)?;
     let stored = files::store_stream(shared, chunker, &mut encoder, blobs, stdout);
-    let status = child.wait().map_err(|e| Error::CommandFailed { command: shown.clone(), reason: e.to_string() })?;
+    let status = child.wait().map_err(|e| Error::CommandFailed {
+        command: shown.clone(),
+        reason: e.to_string(),
+    })?;
     let (content, size) = match stored {
         Ok(FileOutcome::Stored { content, size }) => (content, size),
-        Ok(FileOutcome::Unreadable(reason)) => return Err(Error::CommandFailed { command: shown, reason }),
-        Err(StreamError::Read(e)) => return Err(Error::CommandFailed { command: shown, reason: format!("reading its output: {e}") }),
+        Ok(FileOutcome::Unreadable(reason)) => {
+            return Err(Error::CommandFailed {
+                command: shown,
+                reason,
+            });
+        }
+        Err(StreamError::Read(e)) => {
+            return Err(Error::CommandFailed {
+                command: shown,
+                reason: format!("reading its output: {e}"),
+            });
+        }
         Err(StreamError::Fatal(e)) => return Err(e),
     };
     if !status.success() {
-        return Err(Error::CommandFailed { command: shown, reason: format!("exited with {status}") });
+        return Err(Error::CommandFailed {
+            command: shown,
+            reason: format!("exited with {status}"),
+        });
     }
     let now = jiff::Timestamp::now();
     let mut node = Node::new(command.filename.as_bytes().to_vec(), NodeKind::File);
@@ -412,11 +483,16 @@ fn run_command(
     node.gid = rustix::process::getgid().as_raw();
     node.size = size;
     node.content = content;
-    node.mtime = Time { secs: now.as_second(), nanos: now.subsec_nanosecond() as u32 };
+    node.mtime = Time {
+        secs: now.as_second(),
+        nanos: now.subsec_nanosecond() as u32,
+    };
     node.atime = node.mtime;
     node.ctime = node.mtime;
     counts.new.fetch_add(1, Ordering::Relaxed);
-    events.send(Event::Leaf(node, None, PathBuf::from(&command.filename))).map_err(|_| Error::Cancelled)
+    events
+        .send(Event::Leaf(node, None, PathBuf::from(&command.filename)))
+        .map_err(|_| Error::Cancelled)
 }
 
 /// A tree of source paths, so that `/srv/a` and `/srv/b` share the node `srv`.
@@ -454,7 +530,12 @@ impl IndexedRepository {
         if let Some(id) = options.parent {
             return Ok(Some((id, self.repo.snapshot(&id)?)));
         }
-        Ok(self.repo.snapshots()?.into_iter().rev().find(|(_, s)| s.host == host && s.paths == paths))
+        Ok(self
+            .repo
+            .snapshots()?
+            .into_iter()
+            .rev()
+            .find(|(_, s)| s.host == host && s.paths == paths))
     }
 
     /// Indexes packs that exist but no index file names (left by a backup that was
@@ -465,17 +546,22 @@ impl IndexedRepository {
         let keys = self.repo.keys().clone();
         let mut recovered = 0;
         for object in backend.list(crate::layout::DATA)? {
-            let Ok(id) = crate::id::PackId::parse(&object.name) else { continue };
+            let Ok(id) = crate::id::PackId::parse(&object.name) else {
+                continue;
+            };
             if known.contains(&id) {
                 continue;
             }
-            let header = crate::pack::PackReader::open(backend.as_ref(), &keys, &id).and_then(|mut r| r.read_header());
+            let header = crate::pack::PackReader::open(backend.as_ref(), &keys, &id)
+                .and_then(|mut r| r.read_header());
             match header {
                 Ok(entries) => {
                     self.index.add_pack(id, entries);
                     recovered += 1;
                 }
-                Err(e) => warn!(pack = %id.short(), error = %e, "unindexed pack is unreadable; leaving it to check and prune"),
+                Err(e) => {
+                    warn!(pack = %id.short(), error = %e, "unindexed pack is unreadable; leaving it to check and prune")
+                }
             }
         }
         if recovered > 0 {

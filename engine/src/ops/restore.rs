@@ -100,7 +100,8 @@ fn glob_set(globs: &[String], what: &str) -> Result<GlobSet> {
                 .map_err(|e| Error::invalid(format!("{what} pattern {glob:?}"), e.to_string()))?,
         );
     }
-    set.build().map_err(|e| Error::invalid(format!("{what} patterns"), e.to_string()))
+    set.build()
+        .map_err(|e| Error::invalid(format!("{what} patterns"), e.to_string()))
 }
 
 /// A directory being restored: its fd once created, and the node to finish it with.
@@ -143,12 +144,19 @@ impl IndexedRepository {
         let mut tree = root;
         let mut single: Option<Node> = None;
         if let Some(sub) = &options.subpath {
-            let parts: Vec<&[u8]> = sub.iter().map(|p| p.as_bytes()).filter(|p| *p != b"/" && !p.is_empty()).collect();
+            let parts: Vec<&[u8]> = sub
+                .iter()
+                .map(|p| p.as_bytes())
+                .filter(|p| *p != b"/" && !p.is_empty())
+                .collect();
             for (i, part) in parts.iter().enumerate() {
-                let node = tree.find(part).cloned().ok_or_else(|| Error::PathNotFound {
-                    snapshot: snapshot.short(),
-                    path: sub.display().to_string(),
-                })?;
+                let node = tree
+                    .find(part)
+                    .cloned()
+                    .ok_or_else(|| Error::PathNotFound {
+                        snapshot: snapshot.short(),
+                        path: sub.display().to_string(),
+                    })?;
                 if i + 1 == parts.len() && node.kind != NodeKind::Dir {
                     single = Some(node);
                     break;
@@ -178,7 +186,11 @@ impl IndexedRepository {
             links: HashMap::new(),
             zero_ids: HashMap::new(),
             summary: RestoreSummary::default(),
-            stack: vec![Frame { fd: Some(target_fd), name: Vec::new(), node: None }],
+            stack: vec![Frame {
+                fd: Some(target_fd),
+                name: Vec::new(),
+                node: None,
+            }],
         };
         progress.phase("restoring");
         match single {
@@ -231,8 +243,16 @@ impl Restorer<'_, '_> {
         path.push(&node.name);
         let shown = self.display(&path);
         if let Err(reason) = check_name(&node.name) {
-            let dir = if rel.is_empty() { ".".to_owned() } else { self.display(rel) };
-            let error = Error::UnsafeEntry { dir, name: String::from_utf8_lossy(&node.name).into_owned(), reason };
+            let dir = if rel.is_empty() {
+                ".".to_owned()
+            } else {
+                self.display(rel)
+            };
+            let error = Error::UnsafeEntry {
+                dir,
+                name: String::from_utf8_lossy(&node.name).into_owned(),
+                reason,
+            };
             self.fail(&shown, error);
             return Ok(());
         }
@@ -253,7 +273,11 @@ impl Restorer<'_, '_> {
                 }
                 Err(e) => return Err(e),
             };
-            self.stack.push(Frame { fd: None, name: node.name.clone(), node: Some(node.clone()) });
+            self.stack.push(Frame {
+                fd: None,
+                name: node.name.clone(),
+                node: Some(node.clone()),
+            });
             if selected {
                 self.materialise(&shown)?;
             }
@@ -275,9 +299,13 @@ impl Restorer<'_, '_> {
         let outcome = match node.kind {
             NodeKind::File => self.restore_file(node, &path),
             NodeKind::Symlink => self.restore_symlink(node),
-            NodeKind::Fifo | NodeKind::CharDevice | NodeKind::BlockDevice => self.restore_special(node, &shown),
+            NodeKind::Fifo | NodeKind::CharDevice | NodeKind::BlockDevice => {
+                self.restore_special(node, &shown)
+            }
             NodeKind::Socket => {
-                self.summary.skipped.push(format!("{shown}: sockets are recreated by their programs, not restored"));
+                self.summary.skipped.push(format!(
+                    "{shown}: sockets are recreated by their programs, not restored"
+                ));
                 Ok(())
             }
             NodeKind::Dir => unreachable!("handled above"),
@@ -298,11 +326,20 @@ impl Restorer<'_, '_> {
             if self.stack[i].fd.is_some() {
                 continue;
             }
-            let parent = self.stack[i - 1].fd.as_ref().expect("parents are materialised first");
+            let parent = self.stack[i - 1]
+                .fd
+                .as_ref()
+                .expect("parents are materialised first");
             match make_dir(parent, &self.stack[i].name) {
                 Ok(fd) => self.stack[i].fd = Some(fd),
                 Err(e) => {
-                    return Err(Error::io(format!("{} (creating a directory for {shown})", self.options.target.display()), e));
+                    return Err(Error::io(
+                        format!(
+                            "{} (creating a directory for {shown})",
+                            self.options.target.display()
+                        ),
+                        e,
+                    ));
                 }
             }
         }
@@ -310,7 +347,10 @@ impl Restorer<'_, '_> {
     }
 
     fn parent_fd(&self) -> &OwnedFd {
-        self.stack.last().and_then(|f| f.fd.as_ref()).expect("materialised before use")
+        self.stack
+            .last()
+            .and_then(|f| f.fd.as_ref())
+            .expect("materialised before use")
     }
 
     fn restore_file(&mut self, node: &Node, path: &[&[u8]]) -> Result<(), RestoreError> {
@@ -325,30 +365,50 @@ impl Restorer<'_, '_> {
         let parent = self.parent_fd();
         let fd = create_file(parent, &node.name).map_err(RestoreError::entry)?;
         let file = File::from(fd);
+        if let Err(e) = self.write_content(&file, node) {
+            // Never leave a partial file that could pass for the real one.
+            drop(file);
+            let _ = rustix::fs::unlinkat(self.parent_fd(), node.name.as_slice(), AtFlags::empty());
+            return Err(match e {
+                RestoreError::Entry(reason) => {
+                    RestoreError::Entry(format!("{reason}; the file was not restored"))
+                }
+                fatal => fatal,
+            });
+        }
+        self.apply_metadata(&file, node, "")
+            .map_err(RestoreError::entry)?;
+        self.summary.files += 1;
+        self.progress.add_done(1, 0);
+        if node.links > 1 {
+            self.links.insert(
+                (node.device, node.inode),
+                path.iter().map(|p| p.to_vec()).collect(),
+            );
+        }
+        Ok(())
+    }
+
+    fn write_content(&mut self, file: &File, node: &Node) -> Result<(), RestoreError> {
         let mut offset = 0u64;
         for id in &node.content {
+            self.cancel.check()?;
             let bytes = self.read_data(id)?;
             if !self.is_zero(id, &bytes) {
-                file.write_all_at(&bytes, offset).map_err(RestoreError::entry)?;
-                self.summary.bytes_written += bytes.len() as u64;
+                self.summary.bytes_written +=
+                    write_skipping_zeros(file, &bytes, offset).map_err(RestoreError::entry)?;
             }
             offset += bytes.len() as u64;
             self.progress.add_done(0, bytes.len() as u64);
         }
-        // Zero chunks were skipped: extending the length leaves them as holes.
+        // Zeros were skipped: extending the length leaves them as holes.
         file.set_len(offset).map_err(RestoreError::entry)?;
         if offset != node.size {
-            warn!(file = %String::from_utf8_lossy(&node.name), recorded = node.size, restored = offset, "size differs from the recorded size");
+            warn!(file = %node.name_lossy(), recorded = node.size, restored = offset, "size differs from the recorded size");
         }
         if self.options.verify {
-            self.verify_file(&file, &node.content)?;
+            self.verify_file(file, &node.content)?;
             self.summary.files_verified += 1;
-        }
-        self.apply_metadata(&file, node, "").map_err(RestoreError::entry)?;
-        self.summary.files += 1;
-        self.progress.add_done(1, 0);
-        if node.links > 1 {
-            self.links.insert((node.device, node.inode), path.iter().map(|p| p.to_vec()).collect());
         }
         Ok(())
     }
@@ -356,24 +416,39 @@ impl Restorer<'_, '_> {
     fn read_data(&mut self, id: &BlobId) -> Result<Vec<u8>, RestoreError> {
         match self.reader.read(&self.repo.index, id, BlobKind::Data) {
             Ok(bytes) => Ok(bytes),
-            Err(e) if matches!(e.kind(), crate::ErrorKind::DataLoss) => Err(RestoreError::Entry(e.to_string())),
+            Err(e) if matches!(e.kind(), crate::ErrorKind::DataLoss) => {
+                Err(RestoreError::Entry(e.to_string()))
+            }
             Err(e) => Err(RestoreError::Fatal(e)),
         }
     }
 
     fn is_zero(&mut self, id: &BlobId, bytes: &[u8]) -> bool {
-        *self.zero_ids.entry(*id).or_insert_with(|| bytes.iter().all(|b| *b == 0))
+        *self
+            .zero_ids
+            .entry(*id)
+            .or_insert_with(|| bytes.iter().all(|b| *b == 0))
     }
 
     fn verify_file(&mut self, file: &File, content: &[BlobId]) -> Result<(), RestoreError> {
         let mut offset = 0u64;
         for id in content {
-            let location = self.repo.index.get(id).map_err(RestoreError::Fatal)?
-                .ok_or_else(|| RestoreError::Entry(format!("blob {} is not indexed", id.short())))?;
+            let location = self
+                .repo
+                .index
+                .get(id)
+                .map_err(RestoreError::Fatal)?
+                .ok_or_else(|| {
+                    RestoreError::Entry(format!("blob {} is not indexed", id.short()))
+                })?;
             let mut buf = vec![0u8; location.entry.raw_len as usize];
-            file.read_exact_at(&mut buf, offset).map_err(RestoreError::entry)?;
+            file.read_exact_at(&mut buf, offset)
+                .map_err(RestoreError::entry)?;
             if self.repo.repo.keys().blob_id(BlobKind::Data, &buf) != *id {
-                return Err(RestoreError::Entry(format!("verification failed: bytes at offset {offset} differ from blob {}", id.short())));
+                return Err(RestoreError::Entry(format!(
+                    "verification failed: bytes at offset {offset} differ from blob {}",
+                    id.short()
+                )));
             }
             offset += buf.len() as u64;
         }
@@ -382,9 +457,15 @@ impl Restorer<'_, '_> {
 
     /// Hardlinks `name` to the first restored copy, resolved strictly beneath the target.
     fn link_to(&mut self, first: &[Vec<u8>], name: &[u8]) -> Result<(), RestoreError> {
-        let (first_name, first_dir) = first.split_last().ok_or_else(|| RestoreError::Entry("empty hardlink path".into()))?;
+        let (first_name, first_dir) = first
+            .split_last()
+            .ok_or_else(|| RestoreError::Entry("empty hardlink path".into()))?;
         let root = self.stack[0].fd.as_ref().expect("target is open");
-        let dir_path: Vec<u8> = if first_dir.is_empty() { b".".to_vec() } else { first_dir.join(&b'/') };
+        let dir_path: Vec<u8> = if first_dir.is_empty() {
+            b".".to_vec()
+        } else {
+            first_dir.join(&b'/')
+        };
         let dir = rustix::fs::openat2(
             root,
             dir_path.as_slice(),
@@ -392,7 +473,12 @@ impl Restorer<'_, '_> {
             Mode::empty(),
             ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
         )
-        .map_err(|e| RestoreError::Entry(format!("cannot reach the first copy of this hardlink: {}", errno(e))))?;
+        .map_err(|e| {
+            RestoreError::Entry(format!(
+                "cannot reach the first copy of this hardlink: {}",
+                errno(e)
+            ))
+        })?;
         let parent = self.parent_fd();
         remove_non_dir(parent, name).map_err(RestoreError::entry)?;
         rustix::fs::linkat(&dir, first_name.as_slice(), parent, name, AtFlags::empty())
@@ -405,11 +491,22 @@ impl Restorer<'_, '_> {
         rustix::fs::symlinkat(node.link_target.as_slice(), parent, node.name.as_slice())
             .map_err(|e| RestoreError::entry(errno(e)))?;
         if self.options.owners {
-            rustix::fs::chownat(parent, node.name.as_slice(), Some(uid(node.uid)), Some(gid(node.gid)), AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|e| RestoreError::entry(errno(e)))?;
-        }
-        rustix::fs::utimensat(parent, node.name.as_slice(), &timestamps(node), AtFlags::SYMLINK_NOFOLLOW)
+            rustix::fs::chownat(
+                parent,
+                node.name.as_slice(),
+                Some(uid(node.uid)),
+                Some(gid(node.gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
             .map_err(|e| RestoreError::entry(errno(e)))?;
+        }
+        rustix::fs::utimensat(
+            parent,
+            node.name.as_slice(),
+            &timestamps(node),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| RestoreError::entry(errno(e)))?;
         self.summary.symlinks += 1;
         Ok(())
     }
@@ -421,13 +518,21 @@ impl Restorer<'_, '_> {
             _ => FileType::BlockDevice,
         };
         if file_type != FileType::Fifo && !crate::host::is_root() {
-            self.summary.skipped.push(format!("{shown}: device nodes are restored only as root"));
+            self.summary
+                .skipped
+                .push(format!("{shown}: device nodes are restored only as root"));
             return Ok(());
         }
         let parent = self.parent_fd();
         remove_non_dir(parent, &node.name).map_err(RestoreError::entry)?;
-        rustix::fs::mknodat(parent, node.name.as_slice(), file_type, Mode::from_bits_truncate(0o600), node.rdev)
-            .map_err(|e| RestoreError::entry(errno(e)))?;
+        rustix::fs::mknodat(
+            parent,
+            node.name.as_slice(),
+            file_type,
+            Mode::from_bits_truncate(0o600),
+            node.rdev,
+        )
+        .map_err(|e| RestoreError::entry(errno(e)))?;
         // Open without blocking (a fifo has no writer) to set metadata through the fd.
         let fd = rustix::fs::openat(
             parent,
@@ -443,8 +548,13 @@ impl Restorer<'_, '_> {
         }
         rustix::fs::chmod(proc_path.as_str(), Mode::from_bits_truncate(node.mode))
             .map_err(|e| RestoreError::entry(errno(e)))?;
-        rustix::fs::utimensat(parent, node.name.as_slice(), &timestamps(node), AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| RestoreError::entry(errno(e)))?;
+        rustix::fs::utimensat(
+            parent,
+            node.name.as_slice(),
+            &timestamps(node),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| RestoreError::entry(errno(e)))?;
         self.summary.other += 1;
         Ok(())
     }
@@ -456,14 +566,24 @@ impl Restorer<'_, '_> {
         }
         rustix::fs::fchmod(fd, Mode::from_bits_truncate(node.mode)).map_err(errno)?;
         for xattr in &node.xattrs {
-            match rustix::fs::fsetxattr(fd, xattr.name.as_slice(), &xattr.value, XattrFlags::empty()) {
+            match rustix::fs::fsetxattr(
+                fd,
+                xattr.name.as_slice(),
+                &xattr.value,
+                XattrFlags::empty(),
+            ) {
                 Ok(()) => {}
                 // Non-user namespaces need privileges or filesystem support we may lack.
-                Err(e) if !xattr.name.starts_with(b"user.") && matches!(e, Errno::PERM | Errno::NOTSUP | Errno::ACCESS) => {}
+                Err(e)
+                    if !xattr.name.starts_with(b"user.")
+                        && matches!(e, Errno::PERM | Errno::NOTSUP | Errno::ACCESS) => {}
                 Err(e) => {
                     return Err(std::io::Error::new(
                         std::io::Error::from(e).kind(),
-                        format!("cannot set extended attribute {}: {e}", String::from_utf8_lossy(&xattr.name)),
+                        format!(
+                            "cannot set extended attribute {}: {e}",
+                            String::from_utf8_lossy(&xattr.name)
+                        ),
                     ));
                 }
             }
@@ -471,6 +591,25 @@ impl Restorer<'_, '_> {
         rustix::fs::futimens(fd, &timestamps(node)).map_err(errno)?;
         Ok(())
     }
+}
+
+/// Writes `bytes` at `offset`, leaving aligned all-zero blocks unwritten so that they
+/// stay holes (the file was just created or truncated, so unwritten means zero).
+fn write_skipping_zeros(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<u64> {
+    const BLOCK: u64 = 64 * 1024;
+    let mut written = 0;
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        let at = offset + pos as u64;
+        let end = bytes.len().min(pos + (BLOCK - at % BLOCK) as usize);
+        let piece = &bytes[pos..end];
+        if piece.iter().any(|b| *b != 0) {
+            file.write_all_at(piece, at)?;
+            written += piece.len() as u64;
+        }
+        pos = end;
+    }
+    Ok(written)
 }
 
 enum RestoreError {
@@ -502,11 +641,17 @@ fn gid(raw: u32) -> rustix::fs::Gid {
 }
 
 fn timespec(t: Time) -> Timespec {
-    Timespec { tv_sec: t.secs, tv_nsec: i64::from(t.nanos.min(999_999_999)) as _ }
+    Timespec {
+        tv_sec: t.secs,
+        tv_nsec: i64::from(t.nanos.min(999_999_999)) as _,
+    }
 }
 
 fn timestamps(node: &Node) -> Timestamps {
-    Timestamps { last_access: timespec(node.atime), last_modification: timespec(node.mtime) }
+    Timestamps {
+        last_access: timespec(node.atime),
+        last_modification: timespec(node.mtime),
+    }
 }
 
 /// Creates or reuses a directory entry as a real directory (never following a symlink).
@@ -516,7 +661,12 @@ fn make_dir(parent: &OwnedFd, name: &[u8]) -> std::io::Result<OwnedFd> {
         Err(e) => return Err(e.into()),
     }
     let open = || {
-        rustix::fs::openat(parent, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        rustix::fs::openat(
+            parent,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
     };
     match open() {
         Ok(fd) => Ok(fd),
@@ -541,13 +691,25 @@ fn create_file(parent: &OwnedFd, name: &[u8]) -> std::io::Result<OwnedFd> {
             if stat.st_nlink > 1 {
                 drop(fd);
                 rustix::fs::unlinkat(parent, name, AtFlags::empty()).map_err(errno)?;
-                return rustix::fs::openat(parent, name, flags | OFlags::EXCL, Mode::from_bits_truncate(0o600)).map_err(errno);
+                return rustix::fs::openat(
+                    parent,
+                    name,
+                    flags | OFlags::EXCL,
+                    Mode::from_bits_truncate(0o600),
+                )
+                .map_err(errno);
             }
             Ok(fd)
         }
         Err(Errno::LOOP | Errno::NXIO | Errno::ACCESS | Errno::TXTBSY) => {
             remove_non_dir(parent, name)?;
-            rustix::fs::openat(parent, name, flags | OFlags::EXCL, Mode::from_bits_truncate(0o600)).map_err(errno)
+            rustix::fs::openat(
+                parent,
+                name,
+                flags | OFlags::EXCL,
+                Mode::from_bits_truncate(0o600),
+            )
+            .map_err(errno)
         }
         Err(e) => Err(e.into()),
     }
@@ -557,7 +719,9 @@ fn create_file(parent: &OwnedFd, name: &[u8]) -> std::io::Result<OwnedFd> {
 fn remove_non_dir(parent: &OwnedFd, name: &[u8]) -> std::io::Result<()> {
     match rustix::fs::unlinkat(parent, name, AtFlags::empty()) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(Errno::ISDIR) => Err(std::io::Error::other("a directory of that name is in the way")),
+        Err(Errno::ISDIR) => Err(std::io::Error::other(
+            "a directory of that name is in the way",
+        )),
         Err(e) => Err(e.into()),
     }
 }

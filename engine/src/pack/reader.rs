@@ -2,7 +2,7 @@
 
 use std::io::{Read, Seek, SeekFrom};
 
-use super::{BlobEntry, MAGIC, TRAILER_LEN, decode_header, decode_trailer, ENTRY_LEN};
+use super::{BlobEntry, ENTRY_LEN, MAGIC, TRAILER_LEN, decode_header, decode_trailer};
 use crate::backend::{Backend, ObjectReader};
 use crate::blob::decode_blob;
 use crate::crypto::{BlobKind, Keys};
@@ -37,7 +37,11 @@ impl PackReader {
         let object = format!("pack {}", id.short());
         let reader = backend.open(&layout::pack(id))?;
         let stream = keys.decrypt_stream(reader, &object)?;
-        Ok(PackReader { id: *id, stream, object })
+        Ok(PackReader {
+            id: *id,
+            stream,
+            object,
+        })
     }
 
     pub fn id(&self) -> &PackId {
@@ -46,34 +50,54 @@ impl PackReader {
 
     /// Reads the stored bytes of one blob.
     pub fn read_stored(&mut self, offset: u32, len: u32) -> Result<Vec<u8>> {
-        self.stream.seek(SeekFrom::Start(u64::from(offset))).map_err(|e| read_error(&self.object, e))?;
+        self.stream
+            .seek(SeekFrom::Start(u64::from(offset)))
+            .map_err(|e| read_error(&self.object, e))?;
         let mut buf = vec![0u8; len as usize];
-        self.stream.read_exact(&mut buf).map_err(|e| read_error(&self.object, e))?;
+        self.stream
+            .read_exact(&mut buf)
+            .map_err(|e| read_error(&self.object, e))?;
         Ok(buf)
     }
 
     /// Reads, decompresses and verifies one blob.
     pub fn read_blob(&mut self, keys: &Keys, entry: &BlobEntry) -> Result<Vec<u8>> {
         let stored = self.read_stored(entry.offset, entry.stored_len)?;
-        decode_blob(keys, &entry.id, entry.kind, &stored, entry.raw_len, entry.compressed).map_err(|e| match e {
-            Error::Corrupt { object, reason } => {
-                Error::Corrupt { object: format!("{object} in pack {}", self.id.short()), reason }
-            }
+        decode_blob(
+            keys,
+            &entry.id,
+            entry.kind,
+            &stored,
+            entry.raw_len,
+            entry.compressed,
+        )
+        .map_err(|e| match e {
+            Error::Corrupt { object, reason } => Error::Corrupt {
+                object: format!("{object} in pack {}", self.id.short()),
+                reason,
+            },
             other => other,
         })
     }
 
     /// Reads the header at the end of the pack (used to rebuild an index).
     pub fn read_header(&mut self) -> Result<Vec<BlobEntry>> {
-        let plain_len = self.stream.seek(SeekFrom::End(0)).map_err(|e| read_error(&self.object, e))?;
+        let plain_len = self
+            .stream
+            .seek(SeekFrom::End(0))
+            .map_err(|e| read_error(&self.object, e))?;
         if plain_len < (MAGIC.len() + TRAILER_LEN) as u64 {
             return Err(Error::corrupt(&self.object, "too short to be a pack"));
         }
-        let trailer = self.read_stored((plain_len - TRAILER_LEN as u64) as u32, TRAILER_LEN as u32)?;
+        let trailer =
+            self.read_stored((plain_len - TRAILER_LEN as u64) as u32, TRAILER_LEN as u32)?;
         let count = decode_trailer(&trailer, &self.object)?;
         let header_len = (count * ENTRY_LEN) as u64;
         if header_len + (MAGIC.len() + TRAILER_LEN) as u64 > plain_len {
-            return Err(Error::corrupt(&self.object, "pack header larger than the pack"));
+            return Err(Error::corrupt(
+                &self.object,
+                "pack header larger than the pack",
+            ));
         }
         let header_start = plain_len - TRAILER_LEN as u64 - header_len;
         let header = self.read_stored(header_start as u32, header_len as u32)?;
@@ -86,7 +110,12 @@ impl PackReader {
 }
 
 /// Reads one blob by its index location, opening the pack for it.
-pub fn read_one_blob(backend: &dyn Backend, keys: &Keys, pack: &PackId, entry: &BlobEntry) -> Result<Vec<u8>> {
+pub fn read_one_blob(
+    backend: &dyn Backend,
+    keys: &Keys,
+    pack: &PackId,
+    entry: &BlobEntry,
+) -> Result<Vec<u8>> {
     let mut reader = PackReader::open(backend, keys, pack)?;
     reader.read_blob(keys, entry)
 }
@@ -97,7 +126,11 @@ pub fn expect_kind(entry: &BlobEntry, kind: BlobKind, id: &BlobId) -> Result<()>
     if entry.kind != kind {
         return Err(Error::corrupt(
             format!("blob {}", id.short()),
-            format!("is a {} blob where a {} blob was expected", entry.kind.name(), kind.name()),
+            format!(
+                "is a {} blob where a {} blob was expected",
+                entry.kind.name(),
+                kind.name()
+            ),
         ));
     }
     Ok(())

@@ -40,7 +40,12 @@ pub struct PackWriter {
 
 impl std::fmt::Debug for PackWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PackWriter({} blobs, {} bytes)", self.entries.len(), self.plain_len)
+        write!(
+            f,
+            "PackWriter({} blobs, {} bytes)",
+            self.entries.len(),
+            self.plain_len
+        )
     }
 }
 
@@ -55,12 +60,21 @@ pub struct FinishedPack {
 impl PackWriter {
     pub fn new(backend: &dyn Backend, keys: &Keys) -> Result<Self> {
         let staged = backend.stage()?;
-        let sink = HashingWriter { inner: staged, hasher: blake3::Hasher::new(), written: 0 };
+        let sink = HashingWriter {
+            inner: staged,
+            hasher: blake3::Hasher::new(),
+            written: 0,
+        };
         let mut stream = keys.encrypt_stream(sink, "new pack")?;
         stream.write_all(MAGIC).at("new pack")?;
         let mut plain_hash = blake3::Hasher::new();
         plain_hash.update(MAGIC);
-        Ok(PackWriter { stream, plain_hash, entries: Vec::new(), plain_len: MAGIC.len() as u64 })
+        Ok(PackWriter {
+            stream,
+            plain_hash,
+            entries: Vec::new(),
+            plain_len: MAGIC.len() as u64,
+        })
     }
 
     /// Bytes of plaintext so far (what the target pack size is compared with).
@@ -99,31 +113,49 @@ impl PackWriter {
         self.stream.write_all(&header).at("new pack")?;
         self.plain_hash.update(&header);
         let sink = self.stream.finish().at("new pack")?;
-        let HashingWriter { mut inner, hasher, written } = sink;
+        let HashingWriter {
+            mut inner,
+            hasher,
+            written,
+        } = sink;
         let id = PackId(*hasher.finalize().as_bytes());
         let expected = self.plain_hash.finalize();
         verify_staged(inner.as_mut(), keys, &id, expected)?;
         inner.commit(&layout::pack(&id))?;
-        Ok(FinishedPack { id, entries: self.entries, stored_size: written })
+        Ok(FinishedPack {
+            id,
+            entries: self.entries,
+            stored_size: written,
+        })
     }
 }
 
 /// Reads a staged pack back and checks that it decrypts to the plaintext we produced.
-fn verify_staged(staged: &mut dyn StagedObject, keys: &Keys, id: &PackId, expected: blake3::Hash) -> Result<()> {
+fn verify_staged(
+    staged: &mut dyn StagedObject,
+    keys: &Keys,
+    id: &PackId,
+    expected: blake3::Hash,
+) -> Result<()> {
     let object = format!("new pack {}", id.short());
     let reader = staged.read_back()?;
     let mut plain = keys.decrypt_stream(reader, &object)?;
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = plain.read(&mut buf).map_err(|e| Error::corrupt(&object, format!("re-read failed: {e}")))?;
+        let n = plain
+            .read(&mut buf)
+            .map_err(|e| Error::corrupt(&object, format!("re-read failed: {e}")))?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
     }
     if hasher.finalize() != expected {
-        return Err(Error::corrupt(object, "re-read of the written pack differs from what was written"));
+        return Err(Error::corrupt(
+            object,
+            "re-read of the written pack differs from what was written",
+        ));
     }
     Ok(())
 }

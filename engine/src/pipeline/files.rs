@@ -24,17 +24,25 @@ pub struct FileJob {
 /// What became of a file.
 #[derive(Debug)]
 pub enum FileOutcome {
-    Stored { content: Vec<BlobId>, size: u64 },
+    Stored {
+        content: Vec<BlobId>,
+        size: u64,
+    },
     /// The file could not be read; a warning, not a failed backup.
     Unreadable(String),
 }
 
 /// Opens without updating atime when allowed (owner or root), else normally.
 fn open_source(path: &PathBuf) -> std::io::Result<File> {
-    match OpenOptions::new().read(true).custom_flags(libc::O_NOATIME | libc::O_NOFOLLOW).open(path) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)
-        }
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME | libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path),
         other => other,
     }
 }
@@ -53,11 +61,14 @@ pub fn run(
             return Err(Error::Cancelled);
         }
         let outcome = match open_source(&job.path) {
-            Ok(file) => store_stream(shared, chunker, &mut encoder, &blobs, file)
-                .or_else(|e| match e {
-                    StreamError::Read(e) => Ok(FileOutcome::Unreadable(format!("read failed: {e}"))),
+            Ok(file) => {
+                store_stream(shared, chunker, &mut encoder, &blobs, file).or_else(|e| match e {
+                    StreamError::Read(e) => {
+                        Ok(FileOutcome::Unreadable(format!("read failed: {e}")))
+                    }
                     StreamError::Fatal(e) => Err(e),
-                })?,
+                })?
+            }
             Err(e) => FileOutcome::Unreadable(format!("cannot open: {e}")),
         };
         // The assembler stops listening only when the backup is failing anyway.

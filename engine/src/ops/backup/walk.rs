@@ -41,14 +41,27 @@ impl Excludes {
                 .backslash_escape(true)
                 .build()
                 .map_err(|e| Error::invalid(format!("exclude pattern {glob:?}"), e.to_string()))?;
-            if glob.contains('/') { by_path.add(compiled) } else { by_name.add(compiled) };
+            if glob.contains('/') {
+                by_path.add(compiled)
+            } else {
+                by_name.add(compiled)
+            };
         }
-        let build = |set: GlobSetBuilder| set.build().map_err(|e| Error::invalid("exclude patterns", e.to_string()));
-        Ok(Excludes { by_path: build(by_path)?, by_name: build(by_name)? })
+        let build = |set: GlobSetBuilder| {
+            set.build()
+                .map_err(|e| Error::invalid("exclude patterns", e.to_string()))
+        };
+        Ok(Excludes {
+            by_path: build(by_path)?,
+            by_name: build(by_name)?,
+        })
     }
 
     pub fn excludes(&self, path: &Path) -> bool {
-        self.by_path.is_match(path) || path.file_name().is_some_and(|name| self.by_name.is_match(name))
+        self.by_path.is_match(path)
+            || path
+                .file_name()
+                .is_some_and(|name| self.by_name.is_match(name))
     }
 }
 
@@ -81,7 +94,10 @@ impl Walker<'_, '_> {
         let id = id?;
         let location = self.shared.lock().index.get(&id).ok().flatten()?;
         let mut reader = BlobReader::new(self.shared.backend, self.shared.keys);
-        match reader.read_at(&location).and_then(|bytes| Tree::decode(&bytes, &id)) {
+        match reader
+            .read_at(&location)
+            .and_then(|bytes| Tree::decode(&bytes, &id))
+        {
             Ok(tree) => Some(tree),
             Err(e) => {
                 warn!(tree = %id.short(), error = %e, "parent snapshot tree unreadable; files under it are read again");
@@ -97,7 +113,12 @@ impl Walker<'_, '_> {
     }
 
     /// Walks the path components above the sources (`/srv` for `/srv/www`).
-    fn walk_virtual(&mut self, tree: &SourceTree, path: &Path, parent: Option<&Tree>) -> Result<()> {
+    fn walk_virtual(
+        &mut self,
+        tree: &SourceTree,
+        path: &Path,
+        parent: Option<&Tree>,
+    ) -> Result<()> {
         for (name, child) in &tree.children {
             let child_path = path.join(name);
             let parent_node = parent.and_then(|t| t.find(name.as_bytes()));
@@ -105,11 +126,18 @@ impl Walker<'_, '_> {
                 self.walk_entry(&child_path, parent_node, None, true)?;
                 continue;
             }
-            let meta = fs::symlink_metadata(&child_path).map_err(|e| Error::io_path(&child_path, e))?;
+            let meta =
+                fs::symlink_metadata(&child_path).map_err(|e| Error::io_path(&child_path, e))?;
             let node = node_from_meta(name, &meta, &mut self.names);
-            self.counts.dirs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.counts
+                .dirs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.send(Event::Enter(node))?;
-            let parent_subtree = self.parent_tree(parent_node.filter(|n| n.kind == NodeKind::Dir).and_then(|n| n.subtree));
+            let parent_subtree = self.parent_tree(
+                parent_node
+                    .filter(|n| n.kind == NodeKind::Dir)
+                    .and_then(|n| n.subtree),
+            );
             self.walk_virtual(child, &child_path, parent_subtree.as_ref())?;
             self.send(Event::Leave)?;
         }
@@ -117,7 +145,13 @@ impl Walker<'_, '_> {
     }
 
     /// Walks one entry; `root_dev` is the device of the source it belongs to.
-    fn walk_entry(&mut self, path: &Path, parent: Option<&Node>, root_dev: Option<u64>, is_source: bool) -> Result<()> {
+    fn walk_entry(
+        &mut self,
+        path: &Path,
+        parent: Option<&Node>,
+        root_dev: Option<u64>,
+        is_source: bool,
+    ) -> Result<()> {
         self.shared.cancel.check()?;
         if !is_source && self.excludes.excludes(path) {
             return Ok(());
@@ -168,9 +202,19 @@ impl Walker<'_, '_> {
                         return self.send(Event::Leaf(node, None, path.to_owned()));
                     }
                 }
-                if parent.is_some() { &self.counts.changed } else { &self.counts.new }.fetch_add(1, Relaxed);
+                if parent.is_some() {
+                    &self.counts.changed
+                } else {
+                    &self.counts.new
+                }
+                .fetch_add(1, Relaxed);
                 let (reply, outcome) = bounded(1);
-                self.jobs.send(FileJob { path: path.to_owned(), reply }).map_err(|_| Error::Cancelled)?;
+                self.jobs
+                    .send(FileJob {
+                        path: path.to_owned(),
+                        reply,
+                    })
+                    .map_err(|_| Error::Cancelled)?;
                 self.shared.progress.add_done(1, 0);
                 self.send(Event::Leaf(node, Some(outcome), path.to_owned()))
             }

@@ -1,0 +1,7 @@
+//! # cairn-daemon
+//!
+//! `cairnd`, the daemon that will own schedules, history and the execution of every
+//! job (DESIGN.md, "Daemon"). What exists today is where it keeps things: the paths a
+//! system service uses, and the XDG paths a normal user gets with no config at all.
+
+pub mod paths;

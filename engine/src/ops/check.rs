@@ -1,0 +1,516 @@
+//! Check: is every snapshot restorable? Verifies index files, the presence of every
+//! pack and blob that snapshots need and, with `read_data`, decrypts and re-hashes
+//! blobs. Every problem names the pack, the blob, and the snapshots and paths it
+//! affects.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::blobs::BlobReader;
+use crate::cancel::CancelToken;
+use crate::crypto::BlobKind;
+use crate::error::{Error, Result};
+use crate::id::{BlobId, PackId, SnapshotId};
+use crate::index::Index;
+use crate::layout;
+use crate::pack::{BlobEntry, PackReader};
+use crate::progress::Progress;
+use crate::repository::IndexedRepository;
+use crate::tree::{NodeKind, Tree};
+
+/// How much pack data to read back.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum ReadData {
+    /// Structure only: index, presence of packs and blobs, trees.
+    #[default]
+    None,
+    /// Decrypt and re-hash every blob.
+    All,
+    /// Read this percentage of the packs (chosen at random).
+    Subset(f64),
+}
+
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CheckOptions {
+    pub read_data: ReadData,
+}
+
+impl CheckOptions {
+    pub fn read_data(mut self, read: ReadData) -> Self {
+        self.read_data = read;
+        self
+    }
+}
+
+/// A snapshot and path a damaged object affects.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Affected {
+    pub snapshot: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// `bad_index`, `missing_pack`, `bad_pack`, `bad_blob`, `missing_blob`, `bad_tree`, `bad_snapshot`.
+    pub kind: &'static str,
+    pub pack: Option<String>,
+    pub blob: Option<String>,
+    pub message: String,
+    pub affects: Vec<Affected>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckReport {
+    pub snapshots: u64,
+    pub trees: u64,
+    pub index_files: u64,
+    pub packs: u64,
+    pub blobs: u64,
+    pub packs_read: u64,
+    pub blobs_read: u64,
+    pub bytes_read: u64,
+    /// Packs no index names (left by an interrupted backup): not an error.
+    pub unindexed_packs: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+impl CheckReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// A damaged blob and what is wrong with it.
+struct Damage {
+    pack: Option<PackId>,
+    kind: &'static str,
+    message: String,
+    affects: Vec<Affected>,
+}
+
+impl IndexedRepository {
+    pub fn check(
+        &self,
+        options: &CheckOptions,
+        progress: &dyn Progress,
+        cancel: &CancelToken,
+    ) -> Result<CheckReport> {
+        let mut report = CheckReport::default();
+        let backend = self.repo.backend().as_ref();
+        let keys = self.repo.keys();
+
+        // 1. Index files: each must open (name, MAC, structure).
+        progress.phase("checking index");
+        let index_files = backend.list(layout::INDEX)?;
+        report.index_files = index_files.len() as u64;
+        for object in &index_files {
+            let Ok(id) = crate::id::IndexId::parse(&object.name) else {
+                continue;
+            };
+            let opened = backend
+                .read(&layout::index(&id))
+                .and_then(|stored| crate::index::file::open(keys, &id, &stored));
+            if let Err(e) = opened {
+                report.problems.push(Problem {
+                    kind: "bad_index",
+                    pack: None,
+                    blob: None,
+                    message: format!("index file {}: {e}", id.short()),
+                    affects: Vec::new(),
+                });
+            }
+        }
+
+        // 2. Packs: those the index names must exist.
+        progress.phase("checking packs");
+        let stored: HashMap<PackId, u64> = backend
+            .list(layout::DATA)?
+            .into_iter()
+            .filter_map(|o| PackId::parse(&o.name).ok().map(|id| (id, o.size)))
+            .collect();
+        let indexed = self.index.packs();
+        report.packs = indexed.len() as u64;
+        report.blobs = self.index.len();
+        let mut unindexed: Vec<String> = stored
+            .keys()
+            .filter(|p| !indexed.contains(p))
+            .map(|p| p.to_hex())
+            .collect();
+        unindexed.sort();
+        report.unindexed_packs = unindexed;
+        let missing: HashSet<PackId> = indexed
+            .iter()
+            .filter(|p| !stored.contains_key(p))
+            .copied()
+            .collect();
+
+        // Damaged blobs found so far, by id, to be traced to snapshots and paths.
+        let mut damaged: BTreeMap<BlobId, Damage> = BTreeMap::new();
+        if !missing.is_empty() {
+            self.index.for_each_entry(|pack, entry| {
+                if missing.contains(pack) {
+                    damaged.insert(
+                        entry.id,
+                        Damage {
+                            pack: Some(*pack),
+                            kind: "missing_pack",
+                            message: format!(
+                                "pack {} is missing from the repository",
+                                pack.short()
+                            ),
+                            affects: Vec::new(),
+                        },
+                    );
+                }
+            })?;
+            for pack in &missing {
+                if !damaged.values().any(|d| d.pack.as_ref() == Some(pack)) {
+                    report.problems.push(Problem {
+                        kind: "missing_pack",
+                        pack: Some(pack.to_hex()),
+                        blob: None,
+                        message: format!("pack {} is missing from the repository", pack.short()),
+                        affects: Vec::new(),
+                    });
+                }
+            }
+        }
+
+        // 3. Read data: decrypt and re-hash the chosen packs.
+        let to_read: Vec<PackId> = match options.read_data {
+            ReadData::None => Vec::new(),
+            ReadData::All => indexed
+                .iter()
+                .filter(|p| stored.contains_key(p))
+                .copied()
+                .collect(),
+            ReadData::Subset(percent) => {
+                let mut packs: Vec<PackId> = indexed
+                    .iter()
+                    .filter(|p| stored.contains_key(p))
+                    .copied()
+                    .collect();
+                packs.sort_by_key(|p| {
+                    u64::from_le_bytes(crate::crypto::random_bytes())
+                        ^ u64::from_le_bytes(p.0[..8].try_into().expect("8 bytes"))
+                });
+                let take = ((packs.len() as f64) * percent / 100.0).ceil() as usize;
+                packs.truncate(take.min(packs.len()));
+                packs
+            }
+        };
+        if !to_read.is_empty() {
+            progress.phase("reading data");
+            let total: u64 = to_read
+                .iter()
+                .map(|p| stored.get(p).copied().unwrap_or(0))
+                .sum();
+            progress.add_total(to_read.len() as u64, total);
+            let mut sorted = to_read;
+            sorted.sort();
+            for pack in sorted {
+                cancel.check()?;
+                progress.current(&format!("pack {}", pack.short()));
+                self.read_pack(&pack, &mut report, &mut damaged)?;
+                progress.add_done(1, stored.get(&pack).copied().unwrap_or(0));
+            }
+        }
+
+        // 4. Snapshots: every tree loads, every blob is indexed; trace damage to paths.
+        progress.phase("checking snapshots");
+        let mut seen_trees: HashSet<BlobId> = HashSet::new();
+        let mut reader = BlobReader::new(backend, keys);
+        let snapshot_objects = backend.list(layout::SNAPSHOTS)?;
+        let mut snapshot_ids: Vec<SnapshotId> = snapshot_objects
+            .iter()
+            .filter_map(|o| SnapshotId::parse(&o.name).ok())
+            .collect();
+        snapshot_ids.sort();
+        for id in snapshot_ids {
+            cancel.check()?;
+            report.snapshots += 1;
+            let snapshot = match self.repo.snapshot(&id) {
+                Ok(s) => s,
+                Err(e) => {
+                    report.problems.push(Problem {
+                        kind: "bad_snapshot",
+                        pack: None,
+                        blob: None,
+                        message: e.to_string(),
+                        affects: vec![Affected {
+                            snapshot: id.short(),
+                            path: "/".into(),
+                        }],
+                    });
+                    continue;
+                }
+            };
+            // Damaged blobs must be traced in every snapshot, so only skip trees
+            // already walked when nothing is damaged.
+            let mut walk = TreeWalk {
+                snapshot: id.short(),
+                reader: &mut reader,
+                index: &self.index,
+                damaged: &mut damaged,
+                report: &mut report,
+                seen: &mut seen_trees,
+                cancel,
+            };
+            walk.walk(snapshot.tree, "")?;
+        }
+        for (blob, damage) in damaged {
+            let mut affects = damage.affects;
+            affects.sort();
+            affects.dedup();
+            report.problems.push(Problem {
+                kind: damage.kind,
+                pack: damage.pack.map(|p| p.to_hex()),
+                blob: Some(blob.to_hex()),
+                message: damage.message,
+                affects,
+            });
+        }
+        if report.is_ok() {
+            info!(
+                snapshots = report.snapshots,
+                packs = report.packs,
+                packs_read = report.packs_read,
+                "check passed"
+            );
+        } else {
+            warn!(problems = report.problems.len(), "check found problems");
+        }
+        Ok(report)
+    }
+
+    /// Reads one pack: its stored bytes must hash to its name, and every blob must
+    /// decrypt, decompress and hash to its id.
+    fn read_pack(
+        &self,
+        pack: &PackId,
+        report: &mut CheckReport,
+        damaged: &mut BTreeMap<BlobId, Damage>,
+    ) -> Result<()> {
+        let backend = self.repo.backend().as_ref();
+        let keys = self.repo.keys();
+        report.packs_read += 1;
+        let mut bad = |blob: &BlobEntry, message: String| {
+            damaged.insert(
+                blob.id,
+                Damage {
+                    pack: Some(*pack),
+                    kind: "bad_blob",
+                    message,
+                    affects: Vec::new(),
+                },
+            );
+        };
+        // The name is the hash of the stored bytes.
+        let mut raw = backend.open(&layout::pack(pack))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = raw
+                .read(&mut buf)
+                .map_err(|e| Error::io(format!("pack {}", pack.short()), e))?;
+            if n == 0 {
+                break;
+            }
+            report.bytes_read += n as u64;
+            hasher.update(&buf[..n]);
+        }
+        let name_ok = hasher.finalize().as_bytes() == pack.as_bytes();
+        let mut reader = match PackReader::open(backend, keys, pack) {
+            Ok(reader) => reader,
+            Err(e) => {
+                self.entries_of(pack)?
+                    .iter()
+                    .for_each(|b| bad(b, format!("pack {} cannot be opened: {e}", pack.short())));
+                return Ok(());
+            }
+        };
+        let header = reader.read_header();
+        let entries: Vec<BlobEntry> = match header {
+            Ok(entries) => entries,
+            Err(e) => {
+                report.problems.push(Problem {
+                    kind: "bad_pack",
+                    pack: Some(pack.to_hex()),
+                    blob: None,
+                    message: format!(
+                        "pack {} header unreadable: {e}; checking the blobs the index names",
+                        pack.short()
+                    ),
+                    affects: Vec::new(),
+                });
+                // Fall back to what the index says the pack holds.
+                self.entries_of(pack)?
+            }
+        };
+        let mut any_bad = false;
+        for entry in &entries {
+            report.blobs_read += 1;
+            if let Err(e) = reader.read_blob(keys, entry) {
+                any_bad = true;
+                bad(entry, e.to_string());
+                continue;
+            }
+            // The index must point at this very copy, or a restore would read elsewhere.
+            if let Some(location) = self.index.get(&entry.id)? {
+                if location.pack == *pack && location.entry != *entry {
+                    any_bad = true;
+                    bad(
+                        entry,
+                        format!(
+                            "index entry for blob {} disagrees with pack {}'s header",
+                            entry.id.short(),
+                            pack.short()
+                        ),
+                    );
+                }
+            }
+        }
+        if !name_ok && !any_bad {
+            report.problems.push(Problem {
+                kind: "bad_pack",
+                pack: Some(pack.to_hex()),
+                blob: None,
+                message: format!(
+                    "pack {} content does not match its name (altered outside its blobs)",
+                    pack.short()
+                ),
+                affects: Vec::new(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl IndexedRepository {
+    /// The index entries of one pack (a scan of the cache: used only for damaged packs).
+    fn entries_of(&self, pack: &PackId) -> Result<Vec<BlobEntry>> {
+        let mut out = Vec::new();
+        self.index.for_each_entry(|p, entry| {
+            if p == pack {
+                out.push(entry);
+            }
+        })?;
+        Ok(out)
+    }
+}
+
+struct TreeWalk<'w, 'r> {
+    snapshot: String,
+    reader: &'w mut BlobReader<'r>,
+    index: &'w Index,
+    damaged: &'w mut BTreeMap<BlobId, Damage>,
+    report: &'w mut CheckReport,
+    seen: &'w mut HashSet<BlobId>,
+    cancel: &'w CancelToken,
+}
+
+impl TreeWalk<'_, '_> {
+    fn note(&mut self, blob: BlobId, kind: &'static str, message: String, path: &str) {
+        let damage = self.damaged.entry(blob).or_insert(Damage {
+            pack: None,
+            kind,
+            message,
+            affects: Vec::new(),
+        });
+        damage.affects.push(Affected {
+            snapshot: self.snapshot.clone(),
+            path: if path.is_empty() {
+                "/".into()
+            } else {
+                path.into()
+            },
+        });
+    }
+
+    fn walk(&mut self, tree_id: BlobId, path: &str) -> Result<()> {
+        self.cancel.check()?;
+        if self.damaged.contains_key(&tree_id) {
+            let message = self.damaged[&tree_id].message.clone();
+            self.note(tree_id, "bad_tree", message, path);
+            return Ok(());
+        }
+        // Unchanged subtrees are shared between snapshots: walk them once unless
+        // damage must be traced into every snapshot that holds them.
+        if !self.seen.insert(tree_id) && self.damaged.is_empty() {
+            return Ok(());
+        }
+        self.report.trees += 1;
+        let tree = match self.reader.tree(self.index, &tree_id) {
+            Ok(tree) => tree,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    crate::ErrorKind::DataLoss | crate::ErrorKind::NotFound
+                ) =>
+            {
+                self.note(
+                    tree_id,
+                    "bad_tree",
+                    format!("tree {}: {e}", tree_id.short()),
+                    path,
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        self.check_tree(&tree, path)
+    }
+
+    fn check_tree(&mut self, tree: &Tree, path: &str) -> Result<()> {
+        for node in &tree.nodes {
+            let child = format!("{path}/{}", node.name_lossy());
+            match node.kind {
+                NodeKind::Dir => match node.subtree {
+                    Some(subtree) => self.walk(subtree, &child)?,
+                    None => self.report.problems.push(Problem {
+                        kind: "bad_tree",
+                        pack: None,
+                        blob: None,
+                        message: "directory has no tree".into(),
+                        affects: vec![Affected {
+                            snapshot: self.snapshot.clone(),
+                            path: child,
+                        }],
+                    }),
+                },
+                NodeKind::File => {
+                    for blob in &node.content {
+                        if let Some(damage) = self.damaged.get_mut(blob) {
+                            damage.affects.push(Affected {
+                                snapshot: self.snapshot.clone(),
+                                path: child.clone(),
+                            });
+                            continue;
+                        }
+                        match self.index.get(blob)? {
+                            Some(location) if location.entry.kind == BlobKind::Data => {}
+                            Some(_) => self.note(
+                                *blob,
+                                "bad_blob",
+                                format!("blob {} is not a data blob", blob.short()),
+                                &child,
+                            ),
+                            None => self.note(
+                                *blob,
+                                "missing_blob",
+                                format!("blob {} is not in any index", blob.short()),
+                                &child,
+                            ),
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,6 @@
+//! Helpers for the end-to-end tests: locating and running the real binaries,
+//! generating source trees, and comparing trees property by property.
+
+pub mod compare;
+pub mod corpus;
+pub mod run;

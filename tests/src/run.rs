@@ -1,0 +1,193 @@
+//! Running the real `cairn` binary against a repository in a temp dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The path of a binary built by this workspace (`cargo test` builds it, because the
+/// crate that owns it has integration tests).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo test --workspace` (or `cargo build --workspace` first)",
+        path.display()
+    );
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("binary mtime");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    if let Some(newer) = newest_source(workspace).filter(|(t, _)| *t > built) {
+        panic!(
+            "{} is older than {}; run `cargo build --workspace` (cargo test -p cairn-e2e alone does not rebuild it)",
+            path.display(),
+            newer.1.display()
+        );
+    }
+    path
+}
+
+/// The most recently modified Rust source under the crates a binary is built from.
+fn newest_source(workspace: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut pending: Vec<PathBuf> = ["engine/src", "tui/src", "daemon/src", "proto/src"]
+        .iter()
+        .map(|d| workspace.join(d))
+        .collect();
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
+                    newest = Some((modified, path));
+                }
+            }
+        }
+    }
+    newest
+}
+
+/// The passphrase every test repository uses (a canary: it must never show up in output).
+pub const PASSPHRASE: &str = "canary-passphrase-7f3a91";
+
+/// A repository and cache in a temp dir, driven through the `cairn` binary.
+#[derive(Debug)]
+pub struct Cairn {
+    pub dir: tempfile::TempDir,
+    pub repo: PathBuf,
+    pub cache: PathBuf,
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    fn from(output: Output) -> Ran {
+        Ran {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Ran {
+        assert_eq!(
+            self.code, 0,
+            "command failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            !self.stdout.contains(PASSPHRASE) && !self.stderr.contains(PASSPHRASE),
+            "passphrase leaked"
+        );
+        self
+    }
+}
+
+impl Cairn {
+    /// A fresh directory with an initialised repository (fast scrypt, small packs).
+    pub fn init() -> Cairn {
+        Cairn::init_with(&[])
+    }
+
+    pub fn init_with(extra: &[&str]) -> Cairn {
+        let cairn = Cairn::new_uninitialised();
+        let mut args = vec!["init", "--kdf-work-factor", "10"];
+        args.extend_from_slice(extra);
+        cairn.run(&args).ok();
+        cairn
+    }
+
+    pub fn new_uninitialised() -> Cairn {
+        let dir = tempfile::Builder::new()
+            .prefix("cairn-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        let repo = dir.path().join("repo");
+        let cache = dir.path().join("cache");
+        Cairn { dir, repo, cache }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(binary("cairn"));
+        command
+            .arg("--repo")
+            .arg(&self.repo)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args)
+            .env("CAIRN_PASSPHRASE", PASSPHRASE)
+            .env_remove("CAIRN_REPO")
+            .env_remove("CAIRN_LOG")
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Ran {
+        Ran::from(self.command(args).output().expect("running cairn"))
+    }
+
+    pub fn run_os(&self, args: &[&std::ffi::OsStr]) -> Ran {
+        let mut command = self.command(&[]);
+        command.args(args);
+        Ran::from(command.output().expect("running cairn"))
+    }
+
+    /// `backup --output json` of one path; returns the parsed result.
+    pub fn backup(&self, path: &Path) -> serde_json::Value {
+        let ran = self.run_os(&[
+            "backup".as_ref(),
+            "--output".as_ref(),
+            "json".as_ref(),
+            path.as_os_str(),
+        ]);
+        assert!(
+            ran.code == 0 || ran.code == 1,
+            "backup failed: {}",
+            ran.stderr
+        );
+        ran.json()
+    }
+
+    /// Restores a snapshot into `target` and returns the JSON summary.
+    pub fn restore(&self, snapshot: &str, target: &Path) -> Ran {
+        let mut command = self.command(&["restore", snapshot, "--output", "json", "--target"]);
+        command.arg(target);
+        Ran::from(command.output().expect("running cairn"))
+    }
+}
+
+/// Where a restored source path ends up beneath a target.
+pub fn restored_path(target: &Path, source: &Path) -> PathBuf {
+    target.join(source.strip_prefix("/").expect("absolute source"))
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}

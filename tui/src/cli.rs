@@ -1,0 +1,212 @@
+//! The command line, as clap parses it. Spellings here are a contract with scripts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cairn",
+    version,
+    about = "Cairn backups: deduplicated, compressed, encrypted",
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Repository to work on directly (no daemon needed).
+    #[arg(short = 'r', long = "repo", env = "CAIRN_REPO", global = true)]
+    pub repo: Option<PathBuf>,
+
+    /// Read the repository passphrase from this file (first line). Also: CAIRN_PASSPHRASE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Open the repository with an age identity file or unencrypted SSH private key.
+    #[arg(long, global = true, value_name = "FILE", env = "CAIRN_IDENTITY_FILE")]
+    pub identity_file: Option<PathBuf>,
+
+    /// Output format: text for people, json (one document) for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Where the local index cache lives (default: $XDG_CACHE_HOME/cairn).
+    #[arg(long, global = true, env = "CAIRN_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Never show a progress bar.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new repository.
+    Init(InitArgs),
+    /// Back up paths, or the output of a command.
+    Backup(BackupArgs),
+    /// List snapshots.
+    Snapshots(SnapshotsArgs),
+    /// List the entries of a snapshot: SNAP[:PATH].
+    Ls(LsArgs),
+    /// Write one file of a snapshot to standard output: SNAP:PATH.
+    Dump(DumpArgs),
+    /// Restore a snapshot, or part of it, beneath a target directory.
+    Restore(RestoreArgs),
+    /// Show what changed between two snapshots.
+    Diff(DiffArgs),
+    /// Verify the repository; exit 1 when problems are found.
+    Check(CheckArgs),
+    /// Repository size, deduplication and compression.
+    Stats,
+    /// Manage the keys that open the repository.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// zstd level for new data (0 = no compression).
+    #[arg(long, default_value_t = 3)]
+    pub compression: i32,
+    /// Chunk sizes as MIN,AVG,MAX in bytes (default 524288,1048576,8388608).
+    #[arg(long, value_name = "MIN,AVG,MAX")]
+    pub chunker: Option<String>,
+    /// Target pack size in MiB.
+    #[arg(long, default_value_t = 16)]
+    pub pack_size_mib: u32,
+    #[command(flatten)]
+    pub new_key: NewKeyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NewKeyArgs {
+    /// Protect the key with this age recipient (age1...) or SSH public key instead of a passphrase.
+    #[arg(long, value_name = "RECIPIENT")]
+    pub recipient: Option<String>,
+    /// Read the recipient from a file (e.g. ~/.ssh/id_ed25519.pub).
+    #[arg(long, value_name = "FILE", conflicts_with = "recipient")]
+    pub recipient_file: Option<PathBuf>,
+    /// scrypt work factor (log2 N) for passphrase keys; default: about 1 s on this machine.
+    #[arg(long, value_name = "N")]
+    pub kdf_work_factor: Option<u8>,
+    /// A label to recognise the key by in `key list`.
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Files and directories to back up.
+    #[arg(value_name = "PATH", required_unless_present = "stdin_from_command")]
+    pub paths: Vec<PathBuf>,
+    /// Exclude entries matching this glob (with a `/`: the whole path; else the name).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Skip the contents of directories holding a valid CACHEDIR.TAG.
+    #[arg(long)]
+    pub exclude_caches: bool,
+    /// Do not cross into other filesystems.
+    #[arg(long, short = 'x')]
+    pub one_file_system: bool,
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Host name to record (default: this host's).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Snapshot to compare with (default: latest with the same host and paths).
+    #[arg(long, value_name = "SNAP")]
+    pub parent: Option<String>,
+    /// Read all files, even those whose metadata is unchanged.
+    #[arg(long)]
+    pub force: bool,
+    /// Store the standard output of the command after `--` as one file.
+    #[arg(long, requires = "stdin_filename")]
+    pub stdin_from_command: bool,
+    /// The file name for the command's output in the snapshot.
+    #[arg(long, value_name = "NAME")]
+    pub stdin_filename: Option<String>,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// SNAP or SNAP:PATH (SNAP: an id prefix or `latest`).
+    pub target: String,
+    /// List only the directory itself, not everything below it.
+    #[arg(long)]
+    pub no_recursive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// SNAP:PATH of a file.
+    pub target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// SNAP or SNAP:PATH.
+    pub source: String,
+    /// Directory to restore into (created if missing).
+    #[arg(long, short = 't')]
+    pub target: PathBuf,
+    #[arg(long = "include", value_name = "GLOB")]
+    pub includes: Vec<String>,
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Re-read every restored file and compare it with the snapshot.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub first: String,
+    pub second: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Decrypt and verify every blob.
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Decrypt and verify this percentage of the packs (e.g. 10 or 10%).
+    #[arg(long, value_name = "PERCENT")]
+    pub read_data_subset: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add a key (new passphrase from CAIRN_NEW_PASSPHRASE, --new-passphrase-file or a prompt).
+    Add {
+        #[command(flatten)]
+        new_key: NewKeyArgs,
+        /// File holding the new passphrase.
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+    },
+    /// List keys.
+    List,
+    /// Remove a key by id prefix (not the one in use, never the last).
+    Remove { id: String },
+}

@@ -1,0 +1,40 @@
+//! `cairn`: Cairn's command line. Today it works straight on a repository
+//! (`cairn -r REPO ...`), which is also the disaster-recovery path on a machine
+//! with no daemon.
+
+mod cli;
+mod offline;
+mod output;
+mod progress_bar;
+mod secrets;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::output::{EXIT_ERROR, Outcome};
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging();
+    let format = cli.output;
+    match offline::run(cli) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Warnings) => ExitCode::from(output::EXIT_WARNINGS),
+        Err(error) => {
+            output::print_error(format, &error);
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Logs go to stderr, warnings and up by default; `CAIRN_LOG=debug` for more.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,122 @@
+//! `cairn ls`, `cairn dump` and `cairn diff`.
+
+use std::path::Path;
+
+use anyhow::bail;
+use cairn_engine::CancelToken;
+
+use super::{Ctx, find_snapshot, split_target};
+use crate::cli::{DiffArgs, DumpArgs, LsArgs};
+use crate::output::{self, Outcome};
+
+fn mode_string(kind: &str, mode: u32) -> String {
+    let t = match kind {
+        "dir" => 'd',
+        "symlink" => 'l',
+        "fifo" => 'p',
+        "chardev" => 'c',
+        "blockdev" => 'b',
+        "socket" => 's',
+        _ => '-',
+    };
+    let mut out = String::from(t);
+    for (shift, special, special_char) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
+        let bits = (mode >> shift) & 7;
+        out.push(if bits & 4 != 0 { 'r' } else { '-' });
+        out.push(if bits & 2 != 0 { 'w' } else { '-' });
+        let exec = bits & 1 != 0;
+        out.push(match (mode & special != 0, exec) {
+            (true, true) => special_char,
+            (true, false) => special_char.to_ascii_uppercase(),
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
+    }
+    out
+}
+
+pub fn ls(ctx: &Ctx, args: &LsArgs) -> anyhow::Result<Outcome> {
+    let repo = ctx.open_indexed()?;
+    let (snap, path) = split_target(&args.target);
+    let id = find_snapshot(repo.repo(), snap)?;
+    let path = path.unwrap_or(Path::new("/"));
+    let cancel = CancelToken::new();
+    if ctx.json() {
+        let mut entries = Vec::new();
+        repo.list(&id, path, !args.no_recursive, &cancel, &mut |e| {
+            entries.push(e);
+            Ok(())
+        })?;
+        output::json(&entries)?;
+    } else {
+        repo.list(&id, path, !args.no_recursive, &cancel, &mut |e| {
+            let owner = format!(
+                "{}/{}",
+                e.user.clone().unwrap_or(e.uid.to_string()),
+                e.group.clone().unwrap_or(e.gid.to_string())
+            );
+            let link = e
+                .link_target
+                .as_ref()
+                .map(|t| format!(" -> {t}"))
+                .unwrap_or_default();
+            let mtime = e.mtime.get(..19).unwrap_or(&e.mtime).replace('T', " ");
+            println!(
+                "{} {:<16} {:>12} {} {}{}",
+                mode_string(e.kind, e.mode),
+                owner,
+                e.size,
+                mtime,
+                e.path,
+                link
+            );
+            Ok(())
+        })?;
+    }
+    Ok(Outcome::Ok)
+}
+
+pub fn dump(ctx: &Ctx, args: &DumpArgs) -> anyhow::Result<Outcome> {
+    let (snap, path) = split_target(&args.target);
+    let Some(path) = path else {
+        bail!("dump needs SNAP:PATH of a file, e.g. latest:/etc/hosts");
+    };
+    let repo = ctx.open_indexed()?;
+    let id = find_snapshot(repo.repo(), snap)?;
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    repo.dump(&id, path, &mut lock)?;
+    Ok(Outcome::Ok)
+}
+
+pub fn diff(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<Outcome> {
+    let repo = ctx.open_indexed()?;
+    let a = find_snapshot(repo.repo(), &args.first)?;
+    let b = find_snapshot(repo.repo(), &args.second)?;
+    let diff = repo.diff(&a, &b)?;
+    if ctx.json() {
+        output::json(&diff)?;
+    } else {
+        for change in &diff.changes {
+            println!("{} {}", change.change.symbol(), change.path);
+        }
+        println!(
+            "{} added, {} removed, {} modified, {} metadata only, {} changed type",
+            diff.added, diff.removed, diff.modified, diff.metadata, diff.type_changed
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mode_string;
+
+    #[test]
+    fn modes_read_like_ls() {
+        assert_eq!(mode_string("file", 0o644), "-rw-r--r--");
+        assert_eq!(mode_string("file", 0o4755), "-rwsr-xr-x");
+        assert_eq!(mode_string("dir", 0o1777), "drwxrwxrwt");
+        assert_eq!(mode_string("file", 0o2640), "-rw-r-S---");
+    }
+}

@@ -1,0 +1,147 @@
+//! `cairn init` and `cairn key add|list|remove`.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use cairn_engine::{ChunkerParams, InitOptions, LocalBackend, NewKey, Repository};
+
+use super::Ctx;
+use crate::cli::{InitArgs, KeyCommand, NewKeyArgs};
+use crate::output::{self, Outcome};
+use crate::secrets;
+
+fn new_key(
+    args: &NewKeyArgs,
+    passphrase_file: Option<&std::path::Path>,
+    env: &str,
+) -> anyhow::Result<NewKey> {
+    if let Some(recipient) = &args.recipient {
+        return Ok(NewKey::Recipient(recipient.clone()));
+    }
+    if let Some(path) = &args.recipient_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading recipient file {}", path.display()))?;
+        let line = text
+            .lines()
+            .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .unwrap_or("")
+            .to_owned();
+        return Ok(NewKey::Recipient(line));
+    }
+    Ok(NewKey::Passphrase {
+        passphrase: secrets::new_passphrase(passphrase_file, env)?,
+        work_factor: args.kdf_work_factor,
+    })
+}
+
+fn parse_chunker(text: &str) -> anyhow::Result<ChunkerParams> {
+    let parts: Vec<u32> = text
+        .split(',')
+        .map(|p| p.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--chunker {text:?}: expected MIN,AVG,MAX in bytes"))?;
+    let [min_size, avg_size, max_size] = parts[..] else {
+        anyhow::bail!("--chunker {text:?}: expected three numbers MIN,AVG,MAX");
+    };
+    Ok(ChunkerParams {
+        min_size,
+        avg_size,
+        max_size,
+    })
+}
+
+pub fn init(ctx: &Ctx, args: &InitArgs) -> anyhow::Result<Outcome> {
+    // The new repository's passphrase is the one the user gives for it.
+    let key = new_key(
+        &args.new_key,
+        ctx.passphrase_file.as_deref(),
+        "CAIRN_PASSPHRASE",
+    )?;
+    let mut options = InitOptions::default()
+        .compression_level(args.compression)
+        .pack_size(args.pack_size_mib.saturating_mul(1024 * 1024));
+    if let Some(text) = &args.chunker {
+        options = options.chunker(parse_chunker(text)?);
+    }
+    if !args.new_key.label.is_empty() {
+        options = options.key_label(args.new_key.label.clone());
+    }
+    let repo = Repository::init(Arc::new(LocalBackend::new(&ctx.repo_path)), &key, &options)?;
+    if ctx.json() {
+        output::json(&serde_json::json!({
+            "repository": ctx.repo_path,
+            "id": repo.config().id,
+            "key": repo.key_id().to_hex(),
+        }))?;
+    } else {
+        println!(
+            "created repository {} at {}",
+            &repo.config().id[..8],
+            ctx.repo_path.display()
+        );
+        println!("keep the passphrase or key safe: without it the data cannot be read by anyone");
+    }
+    Ok(Outcome::Ok)
+}
+
+pub fn run(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<Outcome> {
+    let repo = ctx.open()?;
+    match command {
+        KeyCommand::List => {
+            let keys = repo.list_keys()?;
+            if ctx.json() {
+                output::json(&keys)?;
+            } else {
+                println!(
+                    "{:<2}{:<10} {:<11} {:<20} {:<16} {}",
+                    "", "ID", "TYPE", "CREATED", "HOST", "LABEL"
+                );
+                for key in keys {
+                    let created = key
+                        .created
+                        .get(..19)
+                        .unwrap_or(&key.created)
+                        .replace('T', " ");
+                    let kind = serde_json::to_value(key.kind)?
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned();
+                    println!(
+                        "{:<2}{:<10} {:<11} {:<20} {:<16} {}",
+                        if key.current { "*" } else { "" },
+                        key.id.short(),
+                        kind,
+                        created,
+                        key.host,
+                        key.label
+                    );
+                }
+            }
+        }
+        KeyCommand::Add {
+            new_key: args,
+            new_passphrase_file,
+        } => {
+            let key = new_key(
+                &args,
+                new_passphrase_file.as_deref(),
+                "CAIRN_NEW_PASSPHRASE",
+            )?;
+            let id = repo.add_key(&key, &args.label)?;
+            if ctx.json() {
+                output::json(&serde_json::json!({ "added": id.to_hex() }))?;
+            } else {
+                println!("added key {}", id.short());
+            }
+        }
+        KeyCommand::Remove { id } => {
+            let removed = repo.remove_key(&id)?;
+            if ctx.json() {
+                output::json(&serde_json::json!({ "removed": removed.to_hex() }))?;
+            } else {
+                println!("removed key {}", removed.short());
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,89 @@
+//! `cairn snapshots` and `cairn stats`.
+
+use serde::Serialize;
+
+use super::Ctx;
+use crate::cli::SnapshotsArgs;
+use crate::output::{self, Outcome, bytes};
+
+#[derive(Serialize)]
+struct Listed<'a> {
+    id: String,
+    short_id: String,
+    #[serde(flatten)]
+    snapshot: &'a cairn_engine::Snapshot,
+}
+
+pub fn list(ctx: &Ctx, args: &SnapshotsArgs) -> anyhow::Result<Outcome> {
+    let repo = ctx.open()?;
+    let snapshots: Vec<_> = repo
+        .snapshots()?
+        .into_iter()
+        .filter(|(_, s)| args.host.as_ref().is_none_or(|h| &s.host == h))
+        .filter(|(_, s)| args.tag.as_ref().is_none_or(|t| s.tags.contains(t)))
+        .collect();
+    if ctx.json() {
+        let listed: Vec<Listed<'_>> = snapshots
+            .iter()
+            .map(|(id, s)| Listed {
+                id: id.to_hex(),
+                short_id: id.short(),
+                snapshot: s,
+            })
+            .collect();
+        output::json(&listed)?;
+        return Ok(Outcome::Ok);
+    }
+    println!(
+        "{:<10} {:<20} {:<16} {:<12} {:>10}  {}",
+        "ID", "TIME", "HOST", "TAGS", "SIZE", "PATHS"
+    );
+    for (id, s) in &snapshots {
+        let time = s
+            .timestamp()
+            .map(|t| {
+                t.to_zoned(jiff::tz::TimeZone::system())
+                    .strftime("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_else(|| s.time.clone());
+        println!(
+            "{:<10} {:<20} {:<16} {:<12} {:>10}  {}",
+            id.short(),
+            time,
+            s.host,
+            s.tags.join(","),
+            bytes(s.summary.bytes_total),
+            s.paths.join(" ")
+        );
+    }
+    println!("{} snapshots", snapshots.len());
+    Ok(Outcome::Ok)
+}
+
+pub fn stats(ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let repo = ctx.open_indexed()?;
+    let stats = repo.stats()?;
+    if ctx.json() {
+        output::json(&stats)?;
+    } else {
+        println!("snapshots:       {}", stats.snapshots);
+        println!(
+            "packs:           {} ({} stored)",
+            stats.packs,
+            bytes(stats.stored_bytes)
+        );
+        println!(
+            "blobs:           {} data, {} tree ({} before compression)",
+            stats.data_blobs,
+            stats.tree_blobs,
+            bytes(stats.raw_bytes)
+        );
+        println!("snapshot sizes:  {} in total", bytes(stats.logical_bytes));
+        println!(
+            "space saving:    {:.2}x (dedup and compression), compression {:.2}x",
+            stats.space_saving_ratio, stats.compression_ratio
+        );
+    }
+    Ok(Outcome::Ok)
+}
