@@ -38,8 +38,12 @@ impl<'a> BlobReader<'a> {
             None => PackReader::open(self.backend, self.keys, &location.pack)?,
         };
         let result = reader.read_blob(self.keys, &location.entry);
-        self.open.push_front(reader);
-        self.open.truncate(OPEN_PACKS);
+        // After a failed segment age's stream reader is unusable: a damaged blob must
+        // not make its healthy neighbours fail too, so only a clean reader is kept.
+        if result.is_ok() {
+            self.open.push_front(reader);
+            self.open.truncate(OPEN_PACKS);
+        }
         result
     }
 

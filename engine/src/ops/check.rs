@@ -357,6 +357,9 @@ impl IndexedRepository {
             if let Err(e) = reader.read_blob(keys, entry) {
                 any_bad = true;
                 bad(entry, e.to_string());
+                // The stream reader is unusable after a failed segment; start afresh so
+                // only the blobs that really overlap the damage are reported.
+                reader = PackReader::open(backend, keys, pack)?;
                 continue;
             }
             // The index must point at this very copy, or a restore would read elsewhere.
