@@ -150,10 +150,10 @@ impl Index {
         if let Some(location) = self.pending.get(id) {
             return Ok(Some(*location));
         }
-        if let Some(bloom) = &self.bloom {
-            if !bloom.may_contain(id.as_bytes()) {
-                return Ok(None);
-            }
+        if let Some(bloom) = &self.bloom
+            && !bloom.may_contain(id.as_bytes())
+        {
+            return Ok(None);
         }
         for run in self.runs.iter().rev() {
             if let Some((pack, entry)) = run.get(id)? {

@@ -63,7 +63,7 @@ pub fn decode_trailer(trailer: &[u8], object: &str) -> Result<usize> {
 /// Decodes header entries, computing offsets; `plaintext_len` is the pack's plaintext
 /// size, used to check that the blobs exactly fill the space before the header.
 pub fn decode_header(header: &[u8], plaintext_len: u64, object: &str) -> Result<Vec<BlobEntry>> {
-    if header.len() % ENTRY_LEN != 0 {
+    if !header.len().is_multiple_of(ENTRY_LEN) {
         return Err(Error::corrupt(object, "pack header has a partial entry"));
     }
     let mut offset = MAGIC.len() as u64;

@@ -17,7 +17,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -26,7 +26,7 @@ impl Rng {
     pub fn bytes(&mut self, len: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(len + 8);
         while out.len() < len {
-            out.extend_from_slice(&self.next().to_le_bytes());
+            out.extend_from_slice(&self.next_u64().to_le_bytes());
         }
         out.truncate(len);
         out
@@ -39,7 +39,7 @@ impl Rng {
         ];
         let mut out = Vec::with_capacity(len + 16);
         while out.len() < len {
-            out.extend_from_slice(WORDS[(self.next() % 12) as usize].as_bytes());
+            out.extend_from_slice(WORDS[(self.next_u64() % 12) as usize].as_bytes());
             out.push(b' ');
         }
         out.truncate(len);
@@ -128,7 +128,7 @@ pub fn special_tree(root: &Path, sparse_size: u64) -> PathBuf {
     fs::create_dir(&special).expect("mkdir");
     rustix::fs::mknodat(
         CWD,
-        &special.join("fifo"),
+        special.join("fifo"),
         FileType::Fifo,
         Mode::from_bits_truncate(0o640),
         0,
@@ -138,7 +138,7 @@ pub fn special_tree(root: &Path, sparse_size: u64) -> PathBuf {
         let dev = rustix::fs::makedev(1, 3);
         rustix::fs::mknodat(
             CWD,
-            &special.join("null-like"),
+            special.join("null-like"),
             FileType::CharacterDevice,
             Mode::from_bits_truncate(0o666),
             dev,
@@ -147,7 +147,7 @@ pub fn special_tree(root: &Path, sparse_size: u64) -> PathBuf {
         let dev = rustix::fs::makedev(7, 200);
         rustix::fs::mknodat(
             CWD,
-            &special.join("loop-like"),
+            special.join("loop-like"),
             FileType::BlockDevice,
             Mode::from_bits_truncate(0o660),
             dev,
@@ -189,7 +189,7 @@ pub fn special_tree(root: &Path, sparse_size: u64) -> PathBuf {
         fs::create_dir(&owned).expect("mkdir");
         fs::write(owned.join("by-1234"), b"owned").expect("write");
         rustix::fs::chown(
-            &owned.join("by-1234"),
+            owned.join("by-1234"),
             Some(rustix::fs::Uid::from_raw(1234)),
             Some(rustix::fs::Gid::from_raw(5678)),
         )
@@ -198,7 +198,7 @@ pub fn special_tree(root: &Path, sparse_size: u64) -> PathBuf {
         std::os::unix::fs::symlink("by-1234", owned.join("link-by-4321")).expect("symlink");
         rustix::fs::chownat(
             CWD,
-            &owned.join("link-by-4321"),
+            owned.join("link-by-4321"),
             Some(rustix::fs::Uid::from_raw(4321)),
             Some(rustix::fs::Gid::from_raw(8765)),
             AtFlags::SYMLINK_NOFOLLOW,
@@ -222,8 +222,9 @@ fn set_times_recursively(path: &Path, base: i64) {
             set_times_recursively(entry, base + i as i64 * 7);
         }
     }
-    let nanos = (blake3::hash(path.as_os_str().as_bytes()).as_bytes()[0] as i64) * 3_900_001
-        + 123_456_789 % 1_000_000_000;
+    // Distinct nanoseconds per entry, never zero, so a restore that drops them is caught.
+    let nanos =
+        (blake3::hash(path.as_os_str().as_bytes()).as_bytes()[0] as i64) * 3_900_001 + 123_456_789;
     set_time(path, base, nanos % 1_000_000_000);
 }
 
@@ -234,7 +235,7 @@ pub fn random_tree(root: &Path, seed: u64, files: usize, bytes: usize) {
     for i in 0..files {
         let dir = root.join(format!("d{}", i % 7)).join(format!("e{}", i % 3));
         fs::create_dir_all(&dir).expect("mkdir");
-        let len = (rng.next() as usize % (per_file * 2)).max(1);
+        let len = (rng.next_u64() as usize % (per_file * 2)).max(1);
         let data = if i % 2 == 0 {
             rng.text(len)
         } else {

@@ -48,10 +48,10 @@ fn newest_source(workspace: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
             let path = entry.path();
             if path.is_dir() {
                 pending.push(path);
-            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
-                if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
-                    newest = Some((modified, path));
-                }
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified())
+                && newest.as_ref().is_none_or(|(t, _)| modified > *t)
+            {
+                newest = Some((modified, path));
             }
         }
     }

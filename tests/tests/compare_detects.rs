@@ -3,8 +3,30 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use cairn_e2e::compare::differences;
+
+/// Sets mtime (and atime) without following a final symlink.
+fn set_mtime(path: &Path, nanos: i64) {
+    let t = rustix::fs::Timespec {
+        tv_sec: 1_600_000_000,
+        tv_nsec: nanos as _,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &times,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .expect("utimensat");
+}
+
+type Damage = Box<dyn Fn(&Path)>;
 
 fn copy_pair() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -18,36 +40,9 @@ fn copy_pair() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     }
     // Equalise mtimes, directories last.
     for root in [&a, &b] {
-        for path in ["sub/file", "other", "sub", ""] {
-            let t = rustix::fs::Timespec {
-                tv_sec: 1_600_000_000,
-                tv_nsec: 5,
-            };
-            rustix::fs::utimensat(
-                rustix::fs::CWD,
-                &root.join(path),
-                &rustix::fs::Timestamps {
-                    last_access: t,
-                    last_modification: t,
-                },
-                rustix::fs::AtFlags::empty(),
-            )
-            .expect("utimensat");
+        for path in ["sub/file", "other", "link", "sub", ""] {
+            set_mtime(&root.join(path), 5);
         }
-        let t = rustix::fs::Timespec {
-            tv_sec: 1_600_000_000,
-            tv_nsec: 5,
-        };
-        rustix::fs::utimensat(
-            rustix::fs::CWD,
-            &root.join("link"),
-            &rustix::fs::Timestamps {
-                last_access: t,
-                last_modification: t,
-            },
-            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .expect("utimensat");
     }
     (dir, a, b)
 }
@@ -60,7 +55,7 @@ fn identical_trees_have_no_differences() {
 
 #[test]
 fn each_kind_of_damage_is_reported() {
-    let damages: Vec<(&str, Box<dyn Fn(&std::path::Path)>)> = vec![
+    let damages: Vec<(&str, Damage)> = vec![
         (
             "content",
             Box::new(|b| fs::write(b.join("sub/file"), b"diff").expect("write")),
@@ -72,25 +67,7 @@ fn each_kind_of_damage_is_reported() {
                     .expect("chmod")
             }),
         ),
-        (
-            "mtime",
-            Box::new(|b| {
-                let t = rustix::fs::Timespec {
-                    tv_sec: 1_600_000_000,
-                    tv_nsec: 6,
-                };
-                rustix::fs::utimensat(
-                    rustix::fs::CWD,
-                    &b.join("link"),
-                    &rustix::fs::Timestamps {
-                        last_access: t,
-                        last_modification: t,
-                    },
-                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .expect("utimensat");
-            }),
-        ),
+        ("mtime", Box::new(|b| set_mtime(&b.join("link"), 6))),
         (
             "xattrs",
             Box::new(|b| xattr::set(b.join("other"), "user.extra", b"1").expect("xattr")),

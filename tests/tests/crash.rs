@@ -32,9 +32,9 @@ fn manifest(root: &Path) -> BTreeMap<PathBuf, blake3::Hash> {
 /// Rewrites a few files and adds new ones, so every backup has data to upload.
 fn mutate(root: &Path, rng: &mut Rng, round: usize) {
     for _ in 0..8 {
-        let n = rng.next() as usize % 100;
+        let n = rng.next_u64() as usize % 100;
         let path = root.join(format!("d{}/e{}/f{n}", n % 7, n % 3));
-        let len = 20_000 + rng.next() as usize % 100_000;
+        let len = 20_000 + rng.next_u64() as usize % 100_000;
         fs::write(&path, rng.bytes(len)).expect("rewrite");
     }
     fs::write(root.join(format!("d0/new-{round}")), rng.bytes(400_000)).expect("new file");
@@ -72,7 +72,7 @@ fn sigkill_at_random_moments_never_damages_the_repository() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn backup");
-        let delay = Duration::from_micros(rng.next() % (last_run.as_micros() as u64 + 1));
+        let delay = Duration::from_micros(rng.next_u64() % (last_run.as_micros() as u64 + 1));
         std::thread::sleep(delay);
         if child.try_wait().expect("try_wait").is_none() {
             killed_mid_run += 1;

@@ -53,9 +53,8 @@ impl Ctx {
 
     pub fn open_indexed(&self) -> anyhow::Result<IndexedRepository> {
         let repo = self.open()?;
-        Ok(repo.load_index(&self.cache_dir).with_context(|| {
-            format!("loading the index cache under {}", self.cache_dir.display())
-        })?)
+        repo.load_index(&self.cache_dir)
+            .with_context(|| format!("loading the index cache under {}", self.cache_dir.display()))
     }
 
     /// A progress bar when on a terminal, not disabled and not printing JSON.

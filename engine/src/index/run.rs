@@ -175,6 +175,10 @@ impl Run {
         self.count
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

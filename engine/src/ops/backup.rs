@@ -156,10 +156,7 @@ impl IndexedRepository {
             paths.push(format!("/{}", command.filename));
         }
         let parent = self.choose_parent(options, &host, &paths)?;
-        let parent_tree = match &parent {
-            Some((_, snapshot)) => Some(snapshot.tree),
-            None => None,
-        };
+        let parent_tree = parent.as_ref().map(|(_, snapshot)| snapshot.tree);
         let matcher = walk::Excludes::new(&options.excludes)?;
         self.index.enable_bloom()?;
         let recovered = self.recover_unindexed_packs()?;

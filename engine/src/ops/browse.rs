@@ -145,11 +145,9 @@ impl IndexedRepository {
             cancel.check()?;
             let path = join(base, &node.name);
             visit(Entry::from_node(path.clone(), node))?;
-            if recursive {
-                if let (NodeKind::Dir, Some(subtree)) = (node.kind, node.subtree) {
-                    let child = reader.tree(&self.index, &subtree)?;
-                    self.list_tree(reader, &child, &path, recursive, cancel, visit)?;
-                }
+            if recursive && let (NodeKind::Dir, Some(subtree)) = (node.kind, node.subtree) {
+                let child = reader.tree(&self.index, &subtree)?;
+                self.list_tree(reader, &child, &path, recursive, cancel, visit)?;
             }
         }
         Ok(())

@@ -363,18 +363,17 @@ impl IndexedRepository {
                 continue;
             }
             // The index must point at this very copy, or a restore would read elsewhere.
-            if let Some(location) = self.index.get(&entry.id)? {
-                if location.pack == *pack && location.entry != *entry {
-                    any_bad = true;
-                    bad(
-                        entry,
-                        format!(
-                            "index entry for blob {} disagrees with pack {}'s header",
-                            entry.id.short(),
-                            pack.short()
-                        ),
-                    );
-                }
+            if let Some(location) = self.index.get(&entry.id)?
+                && location.pack == *pack
+                && location.entry != *entry
+            {
+                any_bad = true;
+                let message = format!(
+                    "index entry for blob {} disagrees with pack {}'s header",
+                    entry.id.short(),
+                    pack.short()
+                );
+                bad(entry, message);
             }
         }
         if !name_ok && !any_bad {

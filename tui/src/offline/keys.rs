@@ -93,8 +93,8 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<Outcome> {
                 output::json(&keys)?;
             } else {
                 println!(
-                    "{:<2}{:<10} {:<11} {:<20} {:<16} {}",
-                    "", "ID", "TYPE", "CREATED", "HOST", "LABEL"
+                    "  {:<10} {:<11} {:<20} {:<16} LABEL",
+                    "ID", "TYPE", "CREATED", "HOST"
                 );
                 for key in keys {
                     let created = key

@@ -35,8 +35,8 @@ pub fn list(ctx: &Ctx, args: &SnapshotsArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Ok);
     }
     println!(
-        "{:<10} {:<20} {:<16} {:<12} {:>10}  {}",
-        "ID", "TIME", "HOST", "TAGS", "SIZE", "PATHS"
+        "{:<10} {:<20} {:<16} {:<12} {:>10}  PATHS",
+        "ID", "TIME", "HOST", "TAGS", "SIZE"
     );
     for (id, s) in &snapshots {
         let time = s

@@ -193,14 +193,14 @@ impl Walker<'_, '_> {
             }
             NodeKind::File => {
                 self.shared.progress.add_total(1, node.size);
-                if let Some(p) = unchanged {
-                    if self.all_indexed(&p.content)? {
-                        node.content = p.content.clone();
-                        node.size = p.size;
-                        self.counts.unchanged.fetch_add(1, Relaxed);
-                        self.shared.progress.add_done(1, 0);
-                        return self.send(Event::Leaf(node, None, path.to_owned()));
-                    }
+                if let Some(p) = unchanged
+                    && self.all_indexed(&p.content)?
+                {
+                    node.content = p.content.clone();
+                    node.size = p.size;
+                    self.counts.unchanged.fetch_add(1, Relaxed);
+                    self.shared.progress.add_done(1, 0);
+                    return self.send(Event::Leaf(node, None, path.to_owned()));
                 }
                 if parent.is_some() {
                     &self.counts.changed
