@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Read buffer under an age stream: one age STREAM segment (64 KiB) plus its tag.
+const STREAM_BUFFER: usize = 64 * 1024 + 16;
+
 /// Length of every symmetric key.
 pub const KEY_LEN: usize = 32;
 
@@ -257,14 +260,17 @@ impl Keys {
             .map_err(|e| Error::io(object, e))
     }
 
-    /// Opens an age stream written to the repository recipient.
+    /// Opens an age stream written to the repository recipient. The input is buffered:
+    /// age's unbuffered header parser reads one byte per call, a syscall each on a file.
     pub fn decrypt_stream<R: Read>(
         &self,
         input: R,
         object: &str,
-    ) -> Result<age::stream::StreamReader<R>> {
+    ) -> Result<age::stream::StreamReader<std::io::BufReader<R>>> {
         let identity = self.identity(object)?;
-        let decryptor = age::Decryptor::new(input).map_err(|e| decrypt_error(object, e))?;
+        let buffered = std::io::BufReader::with_capacity(STREAM_BUFFER, input);
+        let decryptor =
+            age::Decryptor::new_buffered(buffered).map_err(|e| decrypt_error(object, e))?;
         decryptor
             .decrypt(std::iter::once(identity as &dyn age::Identity))
             .map_err(|e| decrypt_error(object, e))

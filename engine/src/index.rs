@@ -21,7 +21,6 @@ use crate::error::{IoContext, Result};
 use crate::id::{BlobId, IndexId, PackId};
 use crate::layout;
 use crate::pack::BlobEntry;
-use bloom::Bloom;
 use file::PackBlobs;
 use run::Run;
 
@@ -43,7 +42,8 @@ pub struct Location {
 pub struct Index {
     dir: PathBuf,
     runs: Vec<Run>,
-    bloom: Option<Bloom>,
+    /// Whether runs carry Bloom filters (backups enable them).
+    blooms: bool,
     pending: HashMap<BlobId, Location>,
     pending_packs: Vec<PackBlobs>,
 }
@@ -105,7 +105,7 @@ impl Index {
         let mut index = Index {
             dir,
             runs,
-            bloom: None,
+            blooms: false,
             pending: HashMap::new(),
             pending_packs: Vec::new(),
         };
@@ -120,7 +120,10 @@ impl Index {
         if self.runs.len() < 2 {
             return Ok(());
         }
-        let merged = run::merge_runs(&self.dir, &self.runs)?;
+        let mut merged = run::merge_runs(&self.dir, &self.runs)?;
+        if self.blooms {
+            merged.build_bloom()?;
+        }
         for old in self.runs.drain(..) {
             if old.path() != merged.path() {
                 let _ = fs::remove_file(old.path());
@@ -130,19 +133,18 @@ impl Index {
         Ok(())
     }
 
-    /// Prepares fast negative lookups (for backups): reads every cached id once.
+    /// Prepares fast negative lookups (for backups): one Bloom filter per run, so a
+    /// lookup reads only the run that probably holds the blob.
     pub fn enable_bloom(&mut self) -> Result<()> {
-        let total: u64 = self.runs.iter().map(Run::len).sum();
-        let mut bloom = Bloom::with_capacity(total as usize + 4 * FLUSH_ENTRIES);
-        for run in &self.runs {
-            run.for_each_id(|id| bloom.insert(id))?;
+        for run in &mut self.runs {
+            run.build_bloom()?;
         }
+        self.blooms = true;
         debug!(
-            entries = total,
-            bytes = bloom.memory_bytes(),
-            "index bloom filter ready"
+            entries = self.len(),
+            bytes = self.runs.iter().map(Run::bloom_bytes).sum::<usize>(),
+            "index bloom filters ready"
         );
-        self.bloom = Some(bloom);
         Ok(())
     }
 
@@ -150,12 +152,10 @@ impl Index {
         if let Some(location) = self.pending.get(id) {
             return Ok(Some(*location));
         }
-        if let Some(bloom) = &self.bloom
-            && !bloom.may_contain(id.as_bytes())
-        {
-            return Ok(None);
-        }
         for run in self.runs.iter().rev() {
+            if !run.may_contain(id) {
+                continue;
+            }
             if let Some((pack, entry)) = run.get(id)? {
                 return Ok(Some(Location { pack, entry }));
             }
@@ -193,11 +193,9 @@ impl Index {
         let (id, stored) = file::seal(keys, &self.pending_packs)?;
         backend.write(&layout::index(&id), &stored)?;
         debug!(index = %id.short(), packs = self.pending_packs.len(), blobs = self.pending.len(), "index file written");
-        let run = run::write_run(&self.dir, &[id], &self.pending_packs)?;
-        if let Some(bloom) = &mut self.bloom {
-            self.pending
-                .keys()
-                .for_each(|id| bloom.insert(id.as_bytes()));
+        let mut run = run::write_run(&self.dir, &[id], &self.pending_packs)?;
+        if self.blooms {
+            run.build_bloom()?;
         }
         self.runs.push(run);
         self.pending.clear();

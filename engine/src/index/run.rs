@@ -13,6 +13,7 @@ use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::bloom::Bloom;
 use super::file::PackBlobs;
 use crate::crypto::BlobKind;
 use crate::error::{Error, IoContext, Result};
@@ -99,6 +100,8 @@ pub struct Run {
     entries_start: u64,
     bits: u32,
     fanout: Vec<u32>,
+    /// Built for backups, so a lookup reads only runs that probably hold the blob.
+    bloom: Option<Bloom>,
 }
 
 impl Run {
@@ -168,6 +171,7 @@ impl Run {
             entries_start,
             bits,
             fanout,
+            bloom: None,
         })
     }
 
@@ -226,6 +230,25 @@ impl Run {
             f(pack, record.entry(&self.path)?);
         }
         Ok(())
+    }
+
+    /// Builds this run's Bloom filter (one sequential read of the run).
+    pub fn build_bloom(&mut self) -> Result<()> {
+        let mut bloom = Bloom::with_capacity(self.count as usize);
+        self.for_each_id(|id| bloom.insert(id))?;
+        self.bloom = Some(bloom);
+        Ok(())
+    }
+
+    /// `false` when the run certainly does not hold `id`.
+    pub fn may_contain(&self, id: &BlobId) -> bool {
+        self.bloom
+            .as_ref()
+            .is_none_or(|b| b.may_contain(id.as_bytes()))
+    }
+
+    pub fn bloom_bytes(&self) -> usize {
+        self.bloom.as_ref().map_or(0, Bloom::memory_bytes)
     }
 
     /// Streams all blob ids (to fill a Bloom filter).

@@ -182,7 +182,7 @@ impl IndexedRepository {
         let outcome: Result<BlobId> = std::thread::scope(|scope| {
             let (blob_tx, blob_rx) = bounded::<EncodedBlob>(workers * 2);
             let (job_tx, job_rx) = bounded::<FileJob>(workers * 4);
-            let (event_tx, event_rx) = bounded::<Event>(4096);
+            let (event_tx, event_rx) = bounded::<Vec<Event>>(32);
             let packer = std::thread::Builder::new()
                 .name("cairn-packer".into())
                 .spawn_scoped(scope, || {
@@ -221,8 +221,10 @@ impl IndexedRepository {
                 one_file_system: options.one_file_system,
                 force_read: options.force_read,
                 events: event_tx.clone(),
+                batch: Vec::new(),
                 jobs: job_tx,
                 names: Default::default(),
+                parent_reader: crate::blobs::BlobReader::new(backend.as_ref(), &keys),
             }
             .walk_sources(&sources, parent_tree)
             .and_then(|()| match &options.command {
@@ -348,13 +350,13 @@ fn assemble(
     shared: &Shared<'_>,
     counts: &FileCounts,
     level: i32,
-    events: Receiver<Event>,
+    events: Receiver<Vec<Event>>,
     blobs: Sender<EncodedBlob>,
 ) -> Result<BlobId> {
     let mut encoder = BlobEncoder::new(level)?;
     let mut stack: Vec<(Node, Vec<Node>)> = Vec::new();
     let mut root: Vec<Node> = Vec::new();
-    for event in events {
+    for event in events.into_iter().flatten() {
         match event {
             Event::Enter(node) => stack.push((node, Vec::new())),
             Event::Leaf(mut node, pending, path) => {
@@ -425,7 +427,7 @@ fn run_command(
     level: i32,
     command: &CommandSource,
     blobs: &Sender<EncodedBlob>,
-    events: &Sender<Event>,
+    events: &Sender<Vec<Event>>,
     counts: &FileCounts,
 ) -> Result<()> {
     let shown = std::iter::once(command.program.as_str())
@@ -488,7 +490,11 @@ fn run_command(
     node.ctime = node.mtime;
     counts.new.fetch_add(1, Ordering::Relaxed);
     events
-        .send(Event::Leaf(node, None, PathBuf::from(&command.filename)))
+        .send(vec![Event::Leaf(
+            node,
+            None,
+            PathBuf::from(&command.filename),
+        )])
         .map_err(|_| Error::Cancelled)
 }
 

@@ -13,7 +13,7 @@ use crate::layout;
 /// An opened pack: the age header is parsed once, then blobs are read by seeking.
 pub struct PackReader {
     id: PackId,
-    stream: age::stream::StreamReader<Box<dyn ObjectReader>>,
+    stream: age::stream::StreamReader<std::io::BufReader<Box<dyn ObjectReader>>>,
     object: String,
 }
 

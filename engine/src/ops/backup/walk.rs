@@ -21,6 +21,7 @@ use crate::pipeline::files::FileJob;
 use crate::tree::{Node, NodeKind, Tree};
 
 const CACHEDIR_TAG: &str = "CACHEDIR.TAG";
+const EVENT_BATCH: usize = 128;
 const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
 
 /// Exclude patterns: a glob with a `/` is matched against the whole path, one without
@@ -72,14 +73,31 @@ pub struct Walker<'s, 'a> {
     pub exclude_caches: bool,
     pub one_file_system: bool,
     pub force_read: bool,
-    pub events: Sender<Event>,
+    /// Events go to the assembler in batches: one channel hop per entry costs more
+    /// than the entry's own work in an unchanged tree.
+    pub events: Sender<Vec<Event>>,
+    pub batch: Vec<Event>,
     pub jobs: Sender<FileJob>,
     pub names: NameCache,
+    /// Reads parent trees; kept for the whole walk so open packs are reused.
+    pub parent_reader: BlobReader<'s>,
 }
 
 impl Walker<'_, '_> {
-    fn send(&self, event: Event) -> Result<()> {
-        self.events.send(event).map_err(|_| Error::Cancelled)
+    fn send(&mut self, event: Event) -> Result<()> {
+        self.batch.push(event);
+        if self.batch.len() >= EVENT_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(EVENT_BATCH));
+        self.events.send(batch).map_err(|_| Error::Cancelled)
     }
 
     fn warn(&self, path: &Path, message: impl std::fmt::Display) {
@@ -90,11 +108,11 @@ impl Walker<'_, '_> {
     }
 
     /// Loads a tree of the parent snapshot; a damaged parent only costs re-reading.
-    fn parent_tree(&self, id: Option<BlobId>) -> Option<Tree> {
+    fn parent_tree(&mut self, id: Option<BlobId>) -> Option<Tree> {
         let id = id?;
         let location = self.shared.lock().index.get(&id).ok().flatten()?;
-        let mut reader = BlobReader::new(self.shared.backend, self.shared.keys);
-        match reader
+        match self
+            .parent_reader
             .read_at(&location)
             .and_then(|bytes| Tree::decode(&bytes, &id))
         {
@@ -109,7 +127,8 @@ impl Walker<'_, '_> {
     pub fn walk_sources(mut self, sources: &[PathBuf], parent_root: Option<BlobId>) -> Result<()> {
         let tree = SourceTree::build(sources);
         let parent = self.parent_tree(parent_root);
-        self.walk_virtual(&tree, Path::new("/"), parent.as_ref())
+        self.walk_virtual(&tree, Path::new("/"), parent.as_ref())?;
+        self.flush()
     }
 
     /// Walks the path components above the sources (`/srv` for `/srv/www`).

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Whole-process benchmark of cairn against restic on one seeded corpus.
+#
+#   bench/run.sh                 # ~1.5 GB corpus (SCALE=1), work dir /var/tmp/cairn-bench
+#   SCALE=0.1 bench/run.sh       # a quick run
+#   FILL=10 bench/run.sh         # first fill both repositories with 10 other corpora of the
+#                                # same size, to show memory does not grow with the repository
+#
+# Steps, each run for cairn and then restic before the next step (so drift hits both):
+# first backup, unchanged backup, backup after rewriting 1% of the files and adding a
+# 100 MB file, full restore (to a tmpfs when root), check --read-data.
+# Reports wall time, peak RSS (from /usr/bin/time -v) and repository size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCALE=${SCALE:-1}
+FILL=${FILL:-0}
+WORK=${WORK:-/var/tmp/cairn-bench}
+SEED=${SEED:-20261122}
+
+if ! command -v restic >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic >/dev/null
+    else
+        echo "restic is not installed; run as root once or apt-get install restic" >&2; exit 2
+    fi
+fi
+[ -x /usr/bin/time ] || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
+
+cargo build --release --quiet -p cairn-tui --bin cairn
+cargo build --release --quiet -p cairn-e2e --example gen_corpus
+CAIRN="$PWD/target/release/cairn"
+GEN="$PWD/target/release/examples/gen_corpus"
+
+mkdir -p "$WORK"
+CORPUS="$WORK/corpus-$SEED-$SCALE"
+if [ ! -f "$CORPUS/.complete" ]; then
+    rm -rf "$CORPUS"
+    "$GEN" "$CORPUS" "$SEED" "$SCALE"
+    touch "$CORPUS/.complete"
+fi
+RUN="$WORK/run"
+rm -rf "$RUN"; mkdir -p "$RUN"
+SOURCE="$RUN/source"
+cp -a "$CORPUS" "$SOURCE"; rm -f "$SOURCE/.complete"
+
+export CAIRN_REPO="$RUN/cairn-repo" CAIRN_CACHE_DIR="$RUN/cairn-cache" CAIRN_PASSPHRASE=bench
+export RESTIC_REPOSITORY="$RUN/restic-repo" RESTIC_PASSWORD=bench RESTIC_CACHE_DIR="$RUN/restic-cache"
+"$CAIRN" init --kdf-work-factor 15 >/dev/null
+restic init >/dev/null 2>&1
+
+RESTORE="$RUN/restore"
+mkdir -p "$RESTORE"
+if [ "$(id -u)" = 0 ]; then
+    size_mb=$(awk -v s="$SCALE" 'BEGIN { printf "%d", s * 1500 * 1.3 + 400 }')
+    mount -t tmpfs -o "size=${size_mb}m" tmpfs "$RESTORE"
+    trap 'umount "$RESTORE" 2>/dev/null || true' EXIT
+    RESTORE_NOTE="tmpfs"
+else
+    RESTORE_NOTE="disk (not root: no tmpfs)"
+fi
+
+RESULTS="$RUN/results.tsv"
+printf "step\ttool\twall_s\tmax_rss_mb\trepo_mb\n" > "$RESULTS"
+measure() { # step tool command...
+    local step=$1 tool=$2; shift 2
+    local out="$RUN/time-$step-$tool.txt"
+    /usr/bin/time -v -o "$out" "$@" > "$RUN/log-$step-$tool.txt" 2>&1 || { echo "$tool $step failed:"; tail -5 "$RUN/log-$step-$tool.txt"; exit 1; }
+    local wall rss repo
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$out")
+    rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$out")
+    if [ "$tool" = cairn ]; then repo=$CAIRN_REPO; else repo=$RESTIC_REPOSITORY; fi
+    repo=$(du -sm "$repo" | cut -f1)
+    printf "%s\t%s\t%s\t%s\t%s\n" "$step" "$tool" "$wall" "$rss" "$repo" >> "$RESULTS"
+    printf "%-10s %-7s %8ss %8s MB RSS %8s MB repo\n" "$step" "$tool" "$wall" "$rss" "$repo"
+}
+
+if [ "$FILL" -gt 0 ]; then
+    echo "== filling both repositories with $FILL other corpora"
+    for i in $(seq 1 "$FILL"); do
+        other="$RUN/fill"
+        "$GEN" "$other" "$((SEED + i))" "$SCALE" >/dev/null
+        "$CAIRN" backup "$other" --host fill --no-progress >/dev/null
+        restic backup --host fill "$other" >/dev/null 2>&1
+        rm -rf "$other"
+    done
+fi
+
+echo "== corpus $(du -sh "$SOURCE" | cut -f1) in $(find "$SOURCE" -type f | wc -l) files; restore target: $RESTORE_NOTE"
+measure backup1 cairn "$CAIRN" backup "$SOURCE" --no-progress
+measure backup1 restic restic backup "$SOURCE"
+measure unchanged cairn "$CAIRN" backup "$SOURCE" --no-progress
+measure unchanged restic restic backup "$SOURCE"
+"$GEN" --mutate "$SOURCE" "$((SEED + 99))" 1
+head -c 100000000 /dev/urandom > "$SOURCE/new-100MB.bin"
+measure changed cairn "$CAIRN" backup "$SOURCE" --no-progress
+measure changed restic restic backup "$SOURCE"
+measure restore cairn "$CAIRN" restore latest --target "$RESTORE/cairn" --no-progress
+rm -rf "${RESTORE:?}/cairn"
+measure restore restic restic restore latest --target "$RESTORE/restic"
+rm -rf "${RESTORE:?}/restic"
+measure check cairn "$CAIRN" check --read-data --no-progress
+measure check restic restic check --read-data
+
+echo "== restic time / cairn time (higher is better for cairn)"
+awk -F'\t' 'NR > 1 { t[$1 "," $2] = $3; steps[$1] = 1 }
+    END { for (s in steps) if (t[s ",cairn"] > 0) printf "%-10s %.2fx\n", s, t[s ",restic"] / t[s ",cairn"] }' "$RESULTS" | sort
+echo "results: $RESULTS"
