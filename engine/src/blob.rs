@@ -121,7 +121,7 @@ pub fn decode_blob(
     compressed: bool,
 ) -> Result<Vec<u8>> {
     let plaintext = if compressed {
-        zstd::bulk::decompress(stored, raw_len as usize).map_err(|e| {
+        decompress(stored, raw_len).map_err(|e| {
             Error::corrupt(
                 format!("blob {}", id.short()),
                 format!("does not decompress: {e}"),
@@ -137,4 +137,22 @@ pub fn decode_blob(
         ));
     }
     Ok(plaintext)
+}
+
+thread_local! {
+    /// One zstd context per thread: creating one per blob costs more than decompressing
+    /// a small blob.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn decompress(stored: &[u8], raw_len: u32) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let decompressor = match slot.as_mut() {
+            Some(d) => d,
+            None => slot.insert(zstd::bulk::Decompressor::new()?),
+        };
+        decompressor.decompress(stored, raw_len as usize)
+    })
 }

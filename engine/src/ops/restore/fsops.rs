@@ -1,0 +1,193 @@
+//! Filesystem primitives of restore, all relative to open directory fds and never
+//! following a symlink where a directory or file is to be created.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps, XattrFlags};
+use rustix::io::Errno;
+
+use crate::error::Error;
+use crate::tree::{Node, Time};
+
+/// How one entry's restore went wrong.
+#[derive(Debug)]
+pub enum RestoreError {
+    /// This entry failed; the restore goes on.
+    Entry(String),
+    /// The restore cannot go on.
+    Fatal(Error),
+}
+
+impl RestoreError {
+    pub fn entry(e: impl std::fmt::Display) -> Self {
+        RestoreError::Entry(e.to_string())
+    }
+}
+
+impl From<Error> for RestoreError {
+    fn from(e: Error) -> Self {
+        RestoreError::Fatal(e)
+    }
+}
+
+pub fn errno(e: Errno) -> std::io::Error {
+    e.into()
+}
+
+pub fn uid(raw: u32) -> rustix::fs::Uid {
+    rustix::fs::Uid::from_raw(raw)
+}
+
+pub fn gid(raw: u32) -> rustix::fs::Gid {
+    rustix::fs::Gid::from_raw(raw)
+}
+
+fn timespec(t: Time) -> Timespec {
+    Timespec {
+        tv_sec: t.secs,
+        tv_nsec: i64::from(t.nanos.min(999_999_999)) as _,
+    }
+}
+
+pub fn timestamps(node: &Node) -> Timestamps {
+    Timestamps {
+        last_access: timespec(node.atime),
+        last_modification: timespec(node.mtime),
+    }
+}
+
+/// Opens a directory below `root` by a relative path, refusing to leave `root` or to
+/// follow any symlink on the way.
+pub fn open_beneath(root: &OwnedFd, rel: &[Vec<u8>]) -> std::io::Result<OwnedFd> {
+    let path: Vec<u8> = if rel.is_empty() {
+        b".".to_vec()
+    } else {
+        rel.join(&b'/')
+    };
+    rustix::fs::openat2(
+        root,
+        path.as_slice(),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(errno)
+}
+
+/// Creates or reuses a directory entry as a real directory (never following a symlink).
+pub fn make_dir(parent: &OwnedFd, name: &[u8]) -> std::io::Result<OwnedFd> {
+    match rustix::fs::mkdirat(parent, name, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let open = || {
+        rustix::fs::openat(
+            parent,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    match open() {
+        Ok(fd) => Ok(fd),
+        // Something else is there (a symlink, a file): replace it with a directory.
+        Err(Errno::LOOP | Errno::NOTDIR) => {
+            rustix::fs::unlinkat(parent, name, AtFlags::empty()).map_err(errno)?;
+            rustix::fs::mkdirat(parent, name, Mode::from_bits_truncate(0o700)).map_err(errno)?;
+            open().map_err(errno)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates a regular file, replacing a symlink or special file of that name.
+pub fn create_file(parent: &OwnedFd, name: &[u8]) -> std::io::Result<OwnedFd> {
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fresh = || {
+        rustix::fs::openat(
+            parent,
+            name,
+            flags | OFlags::EXCL,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(errno)
+    };
+    match rustix::fs::openat(parent, name, flags, Mode::from_bits_truncate(0o600)) {
+        Ok(fd) => {
+            // An existing regular file may be a hardlink shared with something outside
+            // the restore: write a fresh inode instead of into the shared one.
+            let stat = rustix::fs::fstat(&fd).map_err(errno)?;
+            if stat.st_nlink > 1 {
+                drop(fd);
+                rustix::fs::unlinkat(parent, name, AtFlags::empty()).map_err(errno)?;
+                return fresh();
+            }
+            Ok(fd)
+        }
+        Err(Errno::LOOP | Errno::NXIO | Errno::ACCESS | Errno::TXTBSY) => {
+            remove_non_dir(parent, name)?;
+            fresh()
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes whatever non-directory entry has this name (a symlink itself, not its target).
+pub fn remove_non_dir(parent: &OwnedFd, name: &[u8]) -> std::io::Result<()> {
+    match rustix::fs::unlinkat(parent, name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(Errno::ISDIR) => Err(std::io::Error::other(
+            "a directory of that name is in the way",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes `bytes` at `offset`, leaving aligned all-zero blocks unwritten so that they
+/// stay holes (the file was just created or truncated, so unwritten means zero).
+pub fn write_skipping_zeros(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<u64> {
+    const BLOCK: u64 = 64 * 1024;
+    let mut written = 0;
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        let at = offset + pos as u64;
+        let end = bytes.len().min(pos + (BLOCK - at % BLOCK) as usize);
+        let piece = &bytes[pos..end];
+        if piece.iter().any(|b| *b != 0) {
+            file.write_all_at(piece, at)?;
+            written += piece.len() as u64;
+        }
+        pos = end;
+    }
+    Ok(written)
+}
+
+/// Owner, then mode (chown clears setuid/setgid), xattrs, and times last.
+pub fn apply_metadata(fd: &impl AsFd, node: &Node, owners: bool) -> std::io::Result<()> {
+    if owners {
+        rustix::fs::fchown(fd, Some(uid(node.uid)), Some(gid(node.gid))).map_err(errno)?;
+    }
+    rustix::fs::fchmod(fd, Mode::from_bits_truncate(node.mode)).map_err(errno)?;
+    for xattr in &node.xattrs {
+        match rustix::fs::fsetxattr(fd, xattr.name.as_slice(), &xattr.value, XattrFlags::empty()) {
+            Ok(()) => {}
+            // Non-user namespaces need privileges or filesystem support we may lack.
+            Err(e)
+                if !xattr.name.starts_with(b"user.")
+                    && matches!(e, Errno::PERM | Errno::NOTSUP | Errno::ACCESS) => {}
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    std::io::Error::from(e).kind(),
+                    format!(
+                        "cannot set extended attribute {}: {e}",
+                        String::from_utf8_lossy(&xattr.name)
+                    ),
+                ));
+            }
+        }
+    }
+    rustix::fs::futimens(fd, &timestamps(node)).map_err(errno)?;
+    Ok(())
+}
