@@ -212,12 +212,12 @@ impl IndexedRepository {
             progress.add_total(to_read.len() as u64, total);
             let mut sorted = to_read;
             sorted.sort();
-            for pack in sorted {
-                cancel.check()?;
-                progress.current(&format!("pack {}", pack.short()));
-                self.read_pack(&pack, &mut report, &mut damaged)?;
-                progress.add_done(1, stored.get(&pack).copied().unwrap_or(0));
-            }
+            let (results, found) = self.read_packs(sorted, &stored, progress, cancel)?;
+            report.packs_read += results.packs_read;
+            report.blobs_read += results.blobs_read;
+            report.bytes_read += results.bytes_read;
+            report.problems.extend(results.problems);
+            damaged.extend(found);
         }
 
         // 4. Snapshots: every tree loads, every blob is indexed; trace damage to paths.
@@ -285,6 +285,65 @@ impl IndexedRepository {
             warn!(problems = report.problems.len(), "check found problems");
         }
         Ok(report)
+    }
+
+    /// Reads packs on one thread per CPU; each keeps its own findings, merged at the end.
+    fn read_packs(
+        &self,
+        packs: Vec<PackId>,
+        sizes: &HashMap<PackId, u64>,
+        progress: &dyn Progress,
+        cancel: &CancelToken,
+    ) -> Result<(CheckReport, BTreeMap<BlobId, Damage>)> {
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .max(1);
+        let (tx, rx) = crossbeam_channel::bounded::<PackId>(workers * 2);
+        std::thread::scope(|scope| {
+            let mut handles = Vec::new();
+            for n in 0..workers {
+                let rx = rx.clone();
+                let handle = std::thread::Builder::new()
+                    .name(format!("cairn-check-{n}"))
+                    .spawn_scoped(
+                        scope,
+                        move || -> Result<(CheckReport, BTreeMap<BlobId, Damage>)> {
+                            let mut report = CheckReport::default();
+                            let mut damaged = BTreeMap::new();
+                            for pack in rx {
+                                cancel.check()?;
+                                progress.current(&format!("pack {}", pack.short()));
+                                self.read_pack(&pack, &mut report, &mut damaged)?;
+                                progress.add_done(1, sizes.get(&pack).copied().unwrap_or(0));
+                            }
+                            Ok((report, damaged))
+                        },
+                    )
+                    .map_err(|e| Error::io("starting a check thread", e))?;
+                handles.push(handle);
+            }
+            drop(rx);
+            for pack in packs {
+                // A worker that stopped early reports why when joined.
+                if tx.send(pack).is_err() {
+                    break;
+                }
+            }
+            drop(tx);
+            let mut merged = CheckReport::default();
+            let mut damaged = BTreeMap::new();
+            for handle in handles {
+                let (report, found) = handle
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::invalid("check worker", "panicked")))?;
+                merged.packs_read += report.packs_read;
+                merged.blobs_read += report.blobs_read;
+                merged.bytes_read += report.bytes_read;
+                merged.problems.extend(report.problems);
+                damaged.extend(found);
+            }
+            Ok((merged, damaged))
+        })
     }
 
     /// Reads one pack: its stored bytes must hash to its name, and every blob must
