@@ -14,7 +14,7 @@ use fastcdc::v2020::{Normalization, cut_gear, get_gear_with_seed, select_masks};
 use crate::config::ChunkerParams;
 
 /// Extra room beyond `max_size`: how much is consumed between two compactions.
-const SLACK: usize = 2 * 1024 * 1024;
+const SLACK: usize = 1024 * 1024;
 
 /// The per-repository chunking function.
 #[derive(Debug, Clone)]

@@ -180,7 +180,7 @@ impl IndexedRepository {
         progress.phase("backing up");
 
         let outcome: Result<BlobId> = std::thread::scope(|scope| {
-            let (blob_tx, blob_rx) = bounded::<EncodedBlob>(workers * 2);
+            let (blob_tx, blob_rx) = bounded::<EncodedBlob>(workers);
             let (job_tx, job_rx) = bounded::<FileJob>(workers * 4);
             let (event_tx, event_rx) = bounded::<Vec<Event>>(32);
             let packer = std::thread::Builder::new()
