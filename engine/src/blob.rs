@@ -200,12 +200,27 @@ mod tests {
     fn text_is_compressed_noise_is_stored_raw_and_both_decode() {
         let keys = Keys::derive(&MasterSecrets::generate());
         let mut encoder = BlobEncoder::new(3).unwrap();
-        let text: Vec<u8> = b"backup restore chunk pack index ".iter().copied().cycle().take(1 << 20).collect();
-        for (data, expect_compressed) in [(text, true), (noise(1 << 20), false), (noise(1000), false)] {
+        let text: Vec<u8> = b"backup restore chunk pack index "
+            .iter()
+            .copied()
+            .cycle()
+            .take(1 << 20)
+            .collect();
+        for (data, expect_compressed) in
+            [(text, true), (noise(1 << 20), false), (noise(1000), false)]
+        {
             let id = keys.blob_id(BlobKind::Data, &data);
             let blob = encoder.encode(&keys, id, BlobKind::Data, &data).unwrap();
             assert_eq!(blob.compressed, expect_compressed);
-            let decoded = decode_blob(&keys, &id, BlobKind::Data, &blob.stored, blob.raw_len, blob.compressed).unwrap();
+            let decoded = decode_blob(
+                &keys,
+                &id,
+                BlobKind::Data,
+                &blob.stored,
+                blob.raw_len,
+                blob.compressed,
+            )
+            .unwrap();
             assert_eq!(decoded, data);
         }
     }
@@ -215,7 +230,11 @@ mod tests {
         let keys = Keys::derive(&MasterSecrets::generate());
         let mut encoder = BlobEncoder::new(3).unwrap();
         let wrong = keys.blob_id(BlobKind::Data, b"other bytes");
-        assert!(encoder.encode(&keys, wrong, BlobKind::Data, b"these bytes").is_err());
+        assert!(
+            encoder
+                .encode(&keys, wrong, BlobKind::Data, b"these bytes")
+                .is_err()
+        );
         let tree_id = keys.blob_id(BlobKind::Tree, b"same bytes");
         // Stored as a tree, it cannot be read back as data.
         assert!(decode_blob(&keys, &tree_id, BlobKind::Data, b"same bytes", 10, false).is_err());

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{MasterSecrets, SecretsFile};
 use crate::error::{Error, IoContext, Result};
 use crate::id::{KeyId, storage_hash};
+use crate::passphrase::KdfParams;
 
 /// How a key file is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +39,11 @@ pub struct KeyFile {
     pub created: String,
     pub host: String,
     pub username: String,
-    /// Hex of the age-encrypted secrets. Never printed.
+    /// For passphrase keys: how the key is derived from the passphrase.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kdf: Option<KdfParams>,
+    /// Hex of the encrypted secrets (age for recipients; nonce and XChaCha20-Poly1305
+    /// for passphrases). Never printed.
     #[serde(skip_serializing_if = "String::is_empty", default)]
     payload: String,
 }
@@ -47,8 +52,8 @@ const KEY_FORMAT: &str = "cairn-key";
 
 /// What a new key file is encrypted to.
 pub enum NewKey {
-    /// An scrypt passphrase. `work_factor` is log2 of scrypt's N; `None` lets age pick
-    /// about one second on this machine.
+    /// A passphrase. `work_factor` is log2 of scrypt's N (r=8, p=4); `None` means 15,
+    /// the cost of restic's default key.
     Passphrase {
         passphrase: SecretString,
         work_factor: Option<u8>,
@@ -97,37 +102,26 @@ impl KeyFile {
     ) -> Result<(KeyId, Vec<u8>)> {
         let plaintext = serde_json::to_vec(&secrets.to_file(repository_id))
             .map_err(|e| Error::invalid("key file", e.to_string()))?;
-        let (kind, recipient, boxed): (KeyKind, Option<String>, Box<dyn age::Recipient>) =
-            match new_key {
-                NewKey::Passphrase {
-                    passphrase,
-                    work_factor,
-                } => {
-                    let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
-                    if let Some(log_n) = work_factor {
-                        if !(10..=22).contains(log_n) {
-                            return Err(Error::invalid(
-                                "passphrase work factor",
-                                format!("{log_n} is outside 10..=22"),
-                            ));
-                        }
-                        recipient.set_work_factor(*log_n);
-                    }
-                    (KeyKind::Passphrase, None, Box::new(recipient))
-                }
-                NewKey::Recipient(text) => parse_recipient(text)?,
-            };
-        let encryptor =
-            age::Encryptor::with_recipients(std::iter::once(boxed.as_ref())).map_err(|e| {
-                Error::Encryption {
-                    what: "encrypting a key file".into(),
-                    source: e.into(),
-                }
-            })?;
-        let mut ciphertext = Vec::new();
-        let mut writer = encryptor.wrap_output(&mut ciphertext).at("new key file")?;
-        std::io::Write::write_all(&mut writer, &plaintext).at("new key file")?;
-        writer.finish().at("new key file")?;
+        let (kind, recipient, kdf, ciphertext) = match new_key {
+            NewKey::Passphrase {
+                passphrase,
+                work_factor,
+            } => {
+                let params =
+                    KdfParams::new(work_factor.unwrap_or(crate::passphrase::DEFAULT_LOG_N))?;
+                let sealed = crate::passphrase::seal(passphrase, &params, &plaintext)?;
+                (KeyKind::Passphrase, None, Some(params), sealed)
+            }
+            NewKey::Recipient(text) => {
+                let (kind, recipient, boxed) = parse_recipient(text)?;
+                (
+                    kind,
+                    recipient,
+                    None,
+                    age_encrypt(boxed.as_ref(), &plaintext)?,
+                )
+            }
+        };
         let envelope = KeyFile {
             format: KEY_FORMAT.into(),
             version: 1,
@@ -137,6 +131,7 @@ impl KeyFile {
             created: jiff::Timestamp::now().to_string(),
             host: crate::host::hostname(),
             username: crate::host::username(),
+            kdf,
             payload: hex::encode(ciphertext),
         };
         let mut stored = serde_json::to_vec_pretty(&envelope)
@@ -167,34 +162,70 @@ impl KeyFile {
     /// Decrypts the secrets. `Ok(None)` means this key file is not opened by `unlock`.
     pub(crate) fn open(
         &self,
+        unlock: &Unlock,
         identities: &[Box<dyn age::Identity>],
         object: &str,
     ) -> Result<Option<(String, MasterSecrets)>> {
         let ciphertext =
             hex::decode(&self.payload).map_err(|_| Error::corrupt(object, "payload is not hex"))?;
-        let decryptor = age::Decryptor::new(&ciphertext[..])
-            .map_err(|e| Error::corrupt(object, format!("bad age header: {e}")))?;
-        let mut reader = match decryptor.decrypt(identities.iter().map(|i| i.as_ref())) {
-            Ok(reader) => reader,
-            Err(age::DecryptError::NoMatchingKeys | age::DecryptError::DecryptionFailed) => {
-                return Ok(None);
+        let plaintext = match (self.kind, unlock) {
+            (KeyKind::Passphrase, Unlock::Passphrase(passphrase)) => {
+                let params = self
+                    .kdf
+                    .as_ref()
+                    .ok_or_else(|| Error::corrupt(object, "passphrase key without kdf"))?;
+                match crate::passphrase::open(passphrase, params, &ciphertext, object)? {
+                    Some(plaintext) => plaintext,
+                    None => return Ok(None),
+                }
             }
-            Err(age::DecryptError::ExcessiveWork { required, target }) => {
-                return Err(Error::invalid(
-                    object,
-                    format!("its scrypt work factor {required} exceeds the limit {target}"),
-                ));
+            (KeyKind::Age | KeyKind::Ssh, Unlock::IdentityFile(_)) => {
+                match age_decrypt(&ciphertext, identities, object)? {
+                    Some(plaintext) => plaintext,
+                    None => return Ok(None),
+                }
             }
-            Err(e) => return Err(Error::corrupt(object, format!("cannot decrypt: {e}"))),
+            _ => return Ok(None),
         };
-        let mut plaintext = Vec::new();
-        std::io::Read::read_to_end(&mut reader, &mut plaintext)
-            .map_err(|e| Error::corrupt(object, format!("cannot decrypt: {e}")))?;
         let file: SecretsFile = serde_json::from_slice(&plaintext)
             .map_err(|e| Error::corrupt(object, format!("bad secrets: {e}")))?;
         let secrets = MasterSecrets::from_file(&file, object)?;
         Ok(Some((file.repository.clone(), secrets)))
     }
+}
+
+fn age_encrypt(recipient: &dyn age::Recipient, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient)).map_err(|e| {
+        Error::Encryption {
+            what: "encrypting a key file".into(),
+            source: e.into(),
+        }
+    })?;
+    let mut ciphertext = Vec::new();
+    let mut writer = encryptor.wrap_output(&mut ciphertext).at("new key file")?;
+    std::io::Write::write_all(&mut writer, plaintext).at("new key file")?;
+    writer.finish().at("new key file")?;
+    Ok(ciphertext)
+}
+
+fn age_decrypt(
+    ciphertext: &[u8],
+    identities: &[Box<dyn age::Identity>],
+    object: &str,
+) -> Result<Option<Vec<u8>>> {
+    let decryptor = age::Decryptor::new(ciphertext)
+        .map_err(|e| Error::corrupt(object, format!("bad age header: {e}")))?;
+    let mut reader = match decryptor.decrypt(identities.iter().map(|i| i.as_ref())) {
+        Ok(reader) => reader,
+        Err(age::DecryptError::NoMatchingKeys | age::DecryptError::DecryptionFailed) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(Error::corrupt(object, format!("cannot decrypt: {e}"))),
+    };
+    let mut plaintext = Vec::new();
+    std::io::Read::read_to_end(&mut reader, &mut plaintext)
+        .map_err(|e| Error::corrupt(object, format!("cannot decrypt: {e}")))?;
+    Ok(Some(plaintext))
 }
 
 fn parse_recipient(text: &str) -> Result<(KeyKind, Option<String>, Box<dyn age::Recipient>)> {
@@ -222,12 +253,8 @@ fn parse_recipient(text: &str) -> Result<(KeyKind, Option<String>, Box<dyn age::
 /// Loads the identities an [`Unlock`] stands for.
 pub(crate) fn identities(unlock: &Unlock) -> Result<Vec<Box<dyn age::Identity>>> {
     match unlock {
-        Unlock::Passphrase(passphrase) => {
-            let mut identity = age::scrypt::Identity::new(passphrase.clone());
-            // Accept keys made on a faster machine than this one.
-            identity.set_max_work_factor(22);
-            Ok(vec![Box::new(identity)])
-        }
+        // Passphrase keys are opened by `passphrase::open`, not by age.
+        Unlock::Passphrase(_) => Ok(Vec::new()),
         Unlock::IdentityFile(path) => load_identity_file(path),
     }
 }

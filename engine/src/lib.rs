@@ -55,6 +55,7 @@ pub mod keyfile;
 pub mod layout;
 pub mod ops;
 pub mod pack;
+pub mod passphrase;
 pub mod pipeline;
 pub mod progress;
 pub mod repository;

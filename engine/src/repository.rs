@@ -157,7 +157,7 @@ impl Repository {
             if !file.accepts(unlock) {
                 continue;
             }
-            let Some((repository_id, secrets)) = file.open(&identities, &name)? else {
+            let Some((repository_id, secrets)) = file.open(unlock, &identities, &name)? else {
                 continue;
             };
             if repository_id != config.id {

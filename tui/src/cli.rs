@@ -94,7 +94,7 @@ pub struct NewKeyArgs {
     /// Read the recipient from a file (e.g. ~/.ssh/id_ed25519.pub).
     #[arg(long, value_name = "FILE", conflicts_with = "recipient")]
     pub recipient_file: Option<PathBuf>,
-    /// scrypt work factor (log2 N) for passphrase keys; default: about 1 s on this machine.
+    /// scrypt work factor (log2 N, with r=8, p=4) for passphrase keys; default 15.
     #[arg(long, value_name = "N")]
     pub kdf_work_factor: Option<u8>,
     /// A label to recognise the key by in `key list`.
