@@ -108,24 +108,62 @@ impl PackWriter {
     }
 
     /// Closes the pack, verifies it decrypts to what was written, and commits it.
-    pub fn finish(mut self, keys: &Keys) -> Result<FinishedPack> {
+    pub fn finish(self, keys: &Keys) -> Result<FinishedPack> {
+        self.close()?.commit(keys)
+    }
+
+    /// Writes the header and ends the age stream; the pack is complete but not yet
+    /// verified or visible. Closing is cheap; committing (a read-back, an fsync) is
+    /// what a separate thread can do while the next pack fills.
+    pub fn close(mut self) -> Result<ClosedPack> {
         let header = encode_header(&self.entries);
         self.stream.write_all(&header).at("new pack")?;
         self.plain_hash.update(&header);
-        let sink = self.stream.finish().at("new pack")?;
         let HashingWriter {
-            mut inner,
+            inner,
             hasher,
             written,
-        } = sink;
-        let id = PackId(*hasher.finalize().as_bytes());
-        let expected = self.plain_hash.finalize();
-        verify_staged(inner.as_mut(), keys, &id, expected)?;
-        inner.commit(&layout::pack(&id))?;
-        Ok(FinishedPack {
-            id,
+        } = self.stream.finish().at("new pack")?;
+        Ok(ClosedPack {
+            staged: inner,
+            id: PackId(*hasher.finalize().as_bytes()),
+            expected: self.plain_hash.finalize(),
             entries: self.entries,
             stored_size: written,
+        })
+    }
+}
+
+/// A complete pack waiting to be verified and committed.
+pub struct ClosedPack {
+    staged: Box<dyn StagedObject>,
+    pub id: PackId,
+    expected: blake3::Hash,
+    pub entries: Vec<BlobEntry>,
+    pub stored_size: u64,
+}
+
+impl std::fmt::Debug for ClosedPack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ClosedPack({}, {} blobs)",
+            self.id.short(),
+            self.entries.len()
+        )
+    }
+}
+
+impl ClosedPack {
+    /// Reads the pack back, checks it decrypts to what was written, and makes it
+    /// durable and visible under its name.
+    pub fn commit(mut self, keys: &Keys) -> Result<FinishedPack> {
+        verify_staged(self.staged.as_mut(), keys, &self.id, self.expected)?;
+        self.staged.commit(&layout::pack(&self.id))?;
+        Ok(FinishedPack {
+            id: self.id,
+            entries: self.entries,
+            stored_size: self.stored_size,
         })
     }
 }

@@ -2,21 +2,60 @@
 //! the target size, and records them in the index (writing an index file every
 //! `FLUSH_ENTRIES` blobs, so an interrupted backup loses at most that much work).
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender, bounded};
 use tracing::debug;
 
 use super::{Counters, Shared};
 use crate::blob::EncodedBlob;
 use crate::crypto::BlobKind;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::index::FLUSH_ENTRIES;
 use crate::pack::PackWriter;
+use crate::pack::writer::ClosedPack;
 
 /// Runs until the blob channel closes; always finishes the packs it has open, so
-/// every blob it received is stored and indexed (also on cancellation).
+/// every blob it received is stored and indexed (also on cancellation). Closed packs
+/// are committed by an uploader thread, so filling the next pack never waits for a
+/// read-back or an fsync.
 pub fn run(shared: &Shared<'_>, blobs: Receiver<EncodedBlob>, pack_size: u64) -> Result<()> {
+    std::thread::scope(|scope| {
+        let (closed_tx, closed_rx) = bounded::<ClosedPack>(2);
+        let uploader = std::thread::Builder::new()
+            .name("cairn-upload".into())
+            .spawn_scoped(scope, || upload(shared, closed_rx))
+            .map_err(|e| Error::io("starting the upload thread", e))?;
+        let packed = fill(shared, blobs, pack_size, &closed_tx);
+        drop(closed_tx);
+        let uploaded = uploader
+            .join()
+            .unwrap_or_else(|_| Err(Error::invalid("upload thread", "panicked")));
+        packed?;
+        uploaded?;
+        let mut dedup = shared.lock();
+        if let Some(id) = dedup.index.flush(shared.backend, shared.keys)? {
+            debug!(index = %id.short(), "final index file written");
+        }
+        Ok(())
+    })
+}
+
+fn fill(
+    shared: &Shared<'_>,
+    blobs: Receiver<EncodedBlob>,
+    pack_size: u64,
+    closed: &Sender<ClosedPack>,
+) -> Result<()> {
     let mut data: Option<PackWriter> = None;
     let mut tree: Option<PackWriter> = None;
+    let close = |writer: Option<PackWriter>| -> Result<()> {
+        match writer {
+            Some(writer) if !writer.is_empty() => {
+                // The uploader is gone only after an error, which `run` reports.
+                closed.send(writer.close()?).map_err(|_| Error::Cancelled)
+            }
+            _ => Ok(()),
+        }
+    };
     for blob in blobs {
         let slot = match blob.kind {
             BlobKind::Data => &mut data,
@@ -28,34 +67,28 @@ pub fn run(shared: &Shared<'_>, blobs: Receiver<EncodedBlob>, pack_size: u64) ->
         };
         writer.add(&blob)?;
         if writer.len() >= pack_size {
-            finish(shared, slot.take())?;
+            close(slot.take())?;
         }
     }
-    finish(shared, data)?;
-    finish(shared, tree)?;
-    let mut dedup = shared.lock();
-    if let Some(id) = dedup.index.flush(shared.backend, shared.keys)? {
-        debug!(index = %id.short(), "final index file written");
-    }
-    Ok(())
+    close(data)?;
+    close(tree)
 }
 
-fn finish(shared: &Shared<'_>, writer: Option<PackWriter>) -> Result<()> {
-    let Some(writer) = writer else { return Ok(()) };
-    if writer.is_empty() {
-        return Ok(());
-    }
-    let pack = writer.finish(shared.keys)?;
-    debug!(pack = %pack.id.short(), blobs = pack.entries.len(), bytes = pack.stored_size, "pack written");
-    Counters::add(&shared.counters.packs_written, 1);
-    Counters::add(&shared.counters.bytes_stored, pack.stored_size);
-    let mut dedup = shared.lock();
-    for entry in &pack.entries {
-        dedup.in_flight.remove(&entry.id);
-    }
-    dedup.index.add_pack(pack.id, pack.entries);
-    if dedup.index.pending_entries() >= FLUSH_ENTRIES {
-        dedup.index.flush(shared.backend, shared.keys)?;
+/// Commits closed packs and records them in the index.
+fn upload(shared: &Shared<'_>, closed: Receiver<ClosedPack>) -> Result<()> {
+    for pack in closed {
+        let pack = pack.commit(shared.keys)?;
+        debug!(pack = %pack.id.short(), blobs = pack.entries.len(), bytes = pack.stored_size, "pack written");
+        Counters::add(&shared.counters.packs_written, 1);
+        Counters::add(&shared.counters.bytes_stored, pack.stored_size);
+        let mut dedup = shared.lock();
+        for entry in &pack.entries {
+            dedup.in_flight.remove(&entry.id);
+        }
+        dedup.index.add_pack(pack.id, pack.entries);
+        if dedup.index.pending_entries() >= FLUSH_ENTRIES {
+            dedup.index.flush(shared.backend, shared.keys)?;
+        }
     }
     Ok(())
 }
