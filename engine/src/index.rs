@@ -136,6 +136,9 @@ impl Index {
     /// Prepares fast negative lookups (for backups): one Bloom filter per run, so a
     /// lookup reads only the run that probably holds the blob.
     pub fn enable_bloom(&mut self) -> Result<()> {
+        if self.blooms {
+            return Ok(());
+        }
         for run in &mut self.runs {
             run.build_bloom()?;
         }

@@ -94,6 +94,17 @@ struct Damage {
 
 impl IndexedRepository {
     pub fn check(
+        &mut self,
+        options: &CheckOptions,
+        progress: &dyn Progress,
+        cancel: &CancelToken,
+    ) -> Result<CheckReport> {
+        // One lookup per blob: without filters every run of the cache is probed.
+        self.index.enable_bloom()?;
+        self.check_with_index(options, progress, cancel)
+    }
+
+    fn check_with_index(
         &self,
         options: &CheckOptions,
         progress: &dyn Progress,

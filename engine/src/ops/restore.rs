@@ -147,6 +147,18 @@ impl IndexedRepository {
     /// in the summary (the other entries are restored); repository-wide failures are
     /// errors.
     pub fn restore(
+        &mut self,
+        snapshot: &SnapshotId,
+        options: &RestoreOptions,
+        progress: &dyn Progress,
+        cancel: &CancelToken,
+    ) -> Result<RestoreSummary> {
+        // One lookup per blob: without filters every run of the cache is probed.
+        self.index.enable_bloom()?;
+        self.restore_with_index(snapshot, options, progress, cancel)
+    }
+
+    fn restore_with_index(
         &self,
         snapshot: &SnapshotId,
         options: &RestoreOptions,

@@ -27,7 +27,7 @@ pub fn run(ctx: &Ctx, args: &CheckArgs) -> anyhow::Result<Outcome> {
         _ => ReadData::None,
     };
     let cancel = cancel_on_signals()?;
-    let repo = ctx.open_indexed()?;
+    let mut repo = ctx.open_indexed()?;
     let bar = ctx.bar();
     let progress: &dyn Progress = match &bar {
         Some(bar) => bar,

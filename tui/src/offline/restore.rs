@@ -8,7 +8,7 @@ use crate::output::{self, Outcome, bytes};
 
 pub fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<Outcome> {
     let cancel = cancel_on_signals()?;
-    let repo = ctx.open_indexed()?;
+    let mut repo = ctx.open_indexed()?;
     let (snap, path) = split_target(&args.source);
     let id = find_snapshot(repo.repo(), snap)?;
     let options = RestoreOptions::new(&args.target)
