@@ -1,19 +1,20 @@
 //! The walker: visits sources in name order, compares each file with the parent
 //! snapshot, sends changed files to the workers and every entry to the assembler.
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crossbeam_channel::{Sender, bounded};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use rustix::fs::{AtFlags, Mode, OFlags};
 use tracing::warn;
 
 use super::{Event, FileCounts, SourceTree};
 use crate::blobs::BlobReader;
 use crate::error::{Error, Result};
-use crate::fsmeta::{node_from_meta, read_xattrs};
+use crate::fsmeta::{EntryStat, lstat, node_from_stat, read_xattrs};
 use crate::host::NameCache;
 use crate::id::BlobId;
 use crate::pipeline::Shared;
@@ -142,12 +143,11 @@ impl Walker<'_, '_> {
             let child_path = path.join(name);
             let parent_node = parent.and_then(|t| t.find(name.as_bytes()));
             if child.is_source {
-                self.walk_entry(&child_path, parent_node, None, true)?;
+                self.walk_entry(&child_path, lstat(&child_path), parent_node, None, true)?;
                 continue;
             }
-            let meta =
-                fs::symlink_metadata(&child_path).map_err(|e| Error::io_path(&child_path, e))?;
-            let node = node_from_meta(name, &meta, &mut self.names);
+            let stat = lstat(&child_path).map_err(|e| Error::io_path(&child_path, e))?;
+            let node = node_from_stat(name, &stat, &mut self.names);
             self.counts
                 .dirs
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -167,6 +167,7 @@ impl Walker<'_, '_> {
     fn walk_entry(
         &mut self,
         path: &Path,
+        stat: std::io::Result<EntryStat>,
         parent: Option<&Node>,
         root_dev: Option<u64>,
         is_source: bool,
@@ -175,8 +176,8 @@ impl Walker<'_, '_> {
         if !is_source && self.excludes.excludes(path) {
             return Ok(());
         }
-        let meta = match fs::symlink_metadata(path) {
-            Ok(meta) => meta,
+        let stat = match stat {
+            Ok(stat) => stat,
             Err(e) if is_source => return Err(Error::io(format!("source {}", path.display()), e)),
             Err(e) => {
                 self.warn(path, format_args!("vanished or unreadable: {e}"));
@@ -184,7 +185,7 @@ impl Walker<'_, '_> {
             }
         };
         let name = path.file_name().unwrap_or(path.as_os_str());
-        let mut node = node_from_meta(name, &meta, &mut self.names);
+        let mut node = node_from_stat(name, &stat, &mut self.names);
         let parent = parent.filter(|p| p.kind == node.kind);
         let unchanged = parent.filter(|p| !self.force_read && same_metadata(p, &node));
         match unchanged {
@@ -202,9 +203,9 @@ impl Walker<'_, '_> {
         match node.kind {
             NodeKind::Dir => {
                 self.counts.dirs.fetch_add(1, Relaxed);
-                let root_dev = root_dev.unwrap_or(meta.dev());
+                let root_dev = root_dev.unwrap_or(stat.dev);
                 self.send(Event::Enter(node))?;
-                if !self.one_file_system || meta.dev() == root_dev {
+                if !self.one_file_system || stat.dev == root_dev {
                     let parent_subtree = self.parent_tree(parent.and_then(|p| p.subtree));
                     self.walk_dir(path, parent_subtree.as_ref(), root_dev)?;
                 }
@@ -256,27 +257,53 @@ impl Walker<'_, '_> {
     }
 
     fn walk_dir(&mut self, path: &Path, parent: Option<&Tree>, root_dev: u64) -> Result<()> {
-        let entries = match fs::read_dir(path) {
-            Ok(entries) => entries,
+        // Entries are read and stat'ed relative to the directory's fd: a whole-path
+        // lookup per entry costs more than the stat itself in deep trees.
+        let opened = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .and_then(rustix::fs::Dir::new);
+        let mut dir = match opened {
+            Ok(dir) => dir,
             Err(e) => {
-                self.warn(path, format_args!("cannot list directory: {e}"));
+                self.warn(
+                    path,
+                    format_args!("cannot list directory: {}", std::io::Error::from(e)),
+                );
                 return Ok(());
             }
         };
-        let mut names = Vec::new();
-        for entry in entries {
+        let mut names: Vec<OsString> = Vec::new();
+        while let Some(entry) = dir.read() {
             match entry {
-                Ok(entry) => names.push(entry.file_name()),
-                Err(e) => self.warn(path, format_args!("cannot list directory entry: {e}")),
+                Ok(entry) => {
+                    let name = entry.file_name().to_bytes();
+                    if name != b"." && name != b".." {
+                        names.push(OsStr::from_bytes(name).to_owned());
+                    }
+                }
+                Err(e) => {
+                    self.warn(
+                        path,
+                        format_args!("cannot list directory entry: {}", std::io::Error::from(e)),
+                    );
+                    break;
+                }
             }
         }
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         if self.exclude_caches && is_cache_dir(path, &names) {
             names.retain(|n| n == CACHEDIR_TAG);
         }
+        let fd = dir.fd().map_err(|e| Error::io_path(path, e.into()))?;
         for name in names {
             let parent_node = parent.and_then(|t| t.find(name.as_bytes()));
-            self.walk_entry(&path.join(&name), parent_node, Some(root_dev), false)?;
+            let stat = rustix::fs::statat(fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+                .map(|s| EntryStat::from(&s))
+                .map_err(std::io::Error::from);
+            self.walk_entry(&path.join(&name), stat, parent_node, Some(root_dev), false)?;
         }
         Ok(())
     }
