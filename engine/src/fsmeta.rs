@@ -54,6 +54,9 @@ impl From<&Metadata> for EntryStat {
     }
 }
 
+// Field widths of `struct stat` differ between architectures; the casts are no-ops on
+// x86_64 and needed elsewhere.
+#[allow(clippy::unnecessary_cast)]
 impl From<&rustix::fs::Stat> for EntryStat {
     fn from(stat: &rustix::fs::Stat) -> Self {
         EntryStat {
