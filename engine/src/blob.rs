@@ -183,18 +183,7 @@ fn decompress(stored: &[u8], raw_len: u32) -> std::io::Result<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::crypto::MasterSecrets;
-
-    fn noise(len: usize) -> Vec<u8> {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
-    }
+    use crate::testutil::pseudo_random;
 
     #[test]
     fn text_is_compressed_noise_is_stored_raw_and_both_decode() {
@@ -206,9 +195,11 @@ mod tests {
             .cycle()
             .take(1 << 20)
             .collect();
-        for (data, expect_compressed) in
-            [(text, true), (noise(1 << 20), false), (noise(1000), false)]
-        {
+        for (data, expect_compressed) in [
+            (text, true),
+            (pseudo_random(1 << 20, 3), false),
+            (pseudo_random(1000, 5), false),
+        ] {
             let id = keys.blob_id(BlobKind::Data, &data);
             let blob = encoder.encode(&keys, id, BlobKind::Data, &data).unwrap();
             assert_eq!(blob.compressed, expect_compressed);

@@ -138,6 +138,7 @@ impl<R: Read> Chunker<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::pseudo_random;
     use proptest::prelude::*;
 
     fn small_params() -> ChunkerParams {
@@ -146,18 +147,6 @@ mod tests {
             avg_size: 1024,
             max_size: 4096,
         }
-    }
-
-    fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
     }
 
     fn chunk_lengths(config: &ChunkerConfig, data: &[u8], read_size: usize) -> Vec<usize> {

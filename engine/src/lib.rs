@@ -60,6 +60,8 @@ pub mod pipeline;
 pub mod progress;
 pub mod repository;
 pub mod snapshot;
+#[cfg(test)]
+mod testutil;
 pub mod tree;
 
 pub use age::secrecy;

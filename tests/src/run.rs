@@ -183,6 +183,18 @@ impl Cairn {
     }
 }
 
+/// Runs a prepared command, insists on success and parses its one JSON document.
+#[track_caller]
+pub fn json_of(command: &mut Command) -> serde_json::Value {
+    let out = command.output().expect("running cairn");
+    assert!(
+        out.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON document on stdout")
+}
+
 /// Where a restored source path ends up beneath a target.
 pub fn restored_path(target: &Path, source: &Path) -> PathBuf {
     target.join(source.strip_prefix("/").expect("absolute source"))

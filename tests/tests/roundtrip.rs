@@ -4,7 +4,7 @@ use std::fs;
 
 use cairn_e2e::compare::differences;
 use cairn_e2e::corpus::{random_tree, special_tree};
-use cairn_e2e::run::{Cairn, restored_path};
+use cairn_e2e::run::{Cairn, json_of, restored_path};
 
 #[test]
 fn every_kind_of_entry_restores_identically() {
@@ -259,13 +259,7 @@ fn keys_can_be_added_listed_and_removed_but_not_the_one_in_use() {
         "json",
     ]);
     add.env("CAIRN_NEW_PASSPHRASE", "second passphrase");
-    let out = add.output().expect("key add");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let added: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let added = json_of(&mut add);
     let new_id = added["added"].as_str().expect("id").to_owned();
 
     let keys = cairn.run(&["key", "list", "--output", "json"]).ok().json();
@@ -316,13 +310,7 @@ fn an_age_identity_opens_a_repository_keyed_to_its_recipient() {
 
     let mut listed = cairn.command(&["key", "list", "--output", "json", "--identity-file"]);
     listed.arg(&identity_file).env_remove("CAIRN_PASSPHRASE");
-    let out = listed.output().expect("key list");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let keys = json_of(&mut listed);
     assert_eq!(keys[0]["kind"], "age");
     assert_eq!(keys[0]["recipient"], recipient.as_str());
 

@@ -214,8 +214,8 @@ impl Run {
         Ok(None)
     }
 
-    /// Streams every entry with its pack.
-    pub fn for_each_entry(&self, mut f: impl FnMut(&PackId, BlobEntry)) -> Result<()> {
+    /// Streams every raw record, in id order, with one sequential read.
+    fn for_each_record(&self, mut f: impl FnMut(&[u8; RECORD_LEN]) -> Result<()>) -> Result<()> {
         let mut reader = BufReader::with_capacity(1 << 20, &self.file);
         reader
             .seek(SeekFrom::Start(self.entries_start))
@@ -223,13 +223,21 @@ impl Run {
         let mut raw = [0u8; RECORD_LEN];
         for _ in 0..self.count {
             reader.read_exact(&mut raw).at_path(&self.path)?;
-            let record = Record::decode(&raw);
+            f(&raw)?;
+        }
+        Ok(())
+    }
+
+    /// Streams every entry with its pack.
+    pub fn for_each_entry(&self, mut f: impl FnMut(&PackId, BlobEntry)) -> Result<()> {
+        self.for_each_record(|raw| {
+            let record = Record::decode(raw);
             let pack = self.packs.get(record.pack_no as usize).ok_or_else(|| {
                 Error::corrupt(self.path.display(), "index cache run names an unknown pack")
             })?;
             f(pack, record.entry(&self.path)?);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Builds this run's Bloom filter (one sequential read of the run).
@@ -253,16 +261,12 @@ impl Run {
 
     /// Streams all blob ids (to fill a Bloom filter).
     pub fn for_each_id(&self, mut f: impl FnMut(&[u8; 32])) -> Result<()> {
-        let mut reader = BufReader::with_capacity(1 << 20, &self.file);
-        reader
-            .seek(SeekFrom::Start(self.entries_start))
-            .at_path(&self.path)?;
-        let mut raw = [0u8; RECORD_LEN];
-        for _ in 0..self.count {
-            reader.read_exact(&mut raw).at_path(&self.path)?;
-            f(raw[..32].try_into().expect("32 bytes"));
-        }
-        Ok(())
+        self.for_each_record(|raw| {
+            f(raw[..32]
+                .try_into()
+                .expect("a record starts with a 32-byte id"));
+            Ok(())
+        })
     }
 }
 

@@ -31,7 +31,7 @@ use crate::tree::{Node, NodeKind, Tree, check_name};
 use files::{FileJob, Shared, Tally};
 use fsops::{
     RestoreError, apply_metadata, create_file, errno, gid, make_dir, open_beneath, remove_non_dir,
-    timestamps, uid,
+    set_times_nofollow, uid,
 };
 
 #[derive(Debug, Clone)]
@@ -529,13 +529,7 @@ impl Walk<'_, '_> {
             )
             .map_err(|e| RestoreError::entry(errno(e)))?;
         }
-        rustix::fs::utimensat(
-            &**parent,
-            node.name.as_slice(),
-            &timestamps(node),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| RestoreError::entry(errno(e)))?;
+        set_times_nofollow(parent, node).map_err(RestoreError::entry)?;
         self.shared.tally().summary.symlinks += 1;
         Ok(())
     }
@@ -580,13 +574,7 @@ impl Walk<'_, '_> {
         }
         rustix::fs::chmod(proc_path.as_str(), Mode::from_bits_truncate(node.mode))
             .map_err(|e| RestoreError::entry(errno(e)))?;
-        rustix::fs::utimensat(
-            &**parent,
-            node.name.as_slice(),
-            &timestamps(node),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| RestoreError::entry(errno(e)))?;
+        set_times_nofollow(parent, node).map_err(RestoreError::entry)?;
         self.shared.tally().summary.other += 1;
         Ok(())
     }

@@ -58,6 +58,17 @@ pub fn timestamps(node: &Node) -> Timestamps {
     }
 }
 
+/// Sets the times of the entry `node` names in `parent`, not following a symlink.
+pub fn set_times_nofollow(parent: &OwnedFd, node: &Node) -> std::io::Result<()> {
+    rustix::fs::utimensat(
+        parent,
+        node.name.as_slice(),
+        &timestamps(node),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(errno)
+}
+
 /// Opens a directory below `root` by a relative path, refusing to leave `root` or to
 /// follow any symlink on the way.
 pub fn open_beneath(root: &OwnedFd, rel: &[Vec<u8>]) -> std::io::Result<OwnedFd> {
