@@ -205,10 +205,10 @@ impl IndexedRepository {
                     .filter(|p| stored.contains_key(p))
                     .copied()
                     .collect();
-                packs.sort_by_key(|p| {
-                    u64::from_le_bytes(crate::crypto::random_bytes())
-                        ^ u64::from_le_bytes(p.0[..8].try_into().expect("8 bytes"))
-                });
+                // A fresh order each run (so repeated subset checks cover everything over
+                // time), drawn once: a sort key must not change between comparisons.
+                let salt: [u8; 32] = crate::crypto::random_bytes();
+                packs.sort_by_cached_key(|p| *blake3::keyed_hash(&salt, p.as_bytes()).as_bytes());
                 let take = ((packs.len() as f64) * percent / 100.0).ceil() as usize;
                 packs.truncate(take.min(packs.len()));
                 packs
