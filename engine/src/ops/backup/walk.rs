@@ -219,7 +219,8 @@ impl Walker<'_, '_> {
                     node.content = p.content.clone();
                     node.size = p.size;
                     self.counts.unchanged.fetch_add(1, Relaxed);
-                    self.shared.progress.add_done(1, 0);
+                    // Not read, but done: the bar's byte total counted it.
+                    self.shared.progress.add_done(1, node.size);
                     return self.send(Event::Leaf(node, None, path.to_owned()));
                 }
                 if parent.is_some() {
