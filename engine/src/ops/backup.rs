@@ -1,6 +1,7 @@
 //! Backup: walk → read → chunk → id → dedup → compress → pack → encrypt → write,
 //! then trees, index and finally the snapshot (see FORMAT.md, "Write ordering").
 
+mod listing;
 mod walk;
 
 use std::collections::BTreeMap;
@@ -217,7 +218,6 @@ impl IndexedRepository {
                 shared: &shared,
                 counts: &counts,
                 excludes: &matcher,
-                exclude_caches: options.exclude_caches,
                 one_file_system: options.one_file_system,
                 force_read: options.force_read,
                 events: event_tx.clone(),
@@ -225,6 +225,8 @@ impl IndexedRepository {
                 jobs: job_tx,
                 names: Default::default(),
                 parent_reader: crate::blobs::BlobReader::new(backend.as_ref(), &keys),
+                prefetch: listing::Prefetcher::new(options.exclude_caches)
+                    .map_err(|e| Error::io("starting the scan thread", e))?,
             }
             .walk_sources(&sources, parent_tree)
             .and_then(|()| match &options.command {

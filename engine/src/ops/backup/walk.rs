@@ -1,29 +1,26 @@
 //! The walker: visits sources in name order, compares each file with the parent
 //! snapshot, sends changed files to the workers and every entry to the assembler.
 
-use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crossbeam_channel::{Sender, bounded};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use rustix::fs::{AtFlags, Mode, OFlags};
 use tracing::warn;
 
+use super::listing::Prefetcher;
 use super::{Event, FileCounts, SourceTree};
 use crate::blobs::BlobReader;
 use crate::error::{Error, Result};
-use crate::fsmeta::{EntryStat, lstat, node_from_stat, read_xattrs};
+use crate::fsmeta::{EntryStat, kind_of, lstat, node_from_stat, read_xattrs};
 use crate::host::NameCache;
 use crate::id::BlobId;
 use crate::pipeline::Shared;
 use crate::pipeline::files::FileJob;
 use crate::tree::{Node, NodeKind, Tree};
 
-const CACHEDIR_TAG: &str = "CACHEDIR.TAG";
 const EVENT_BATCH: usize = 128;
-const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
 
 /// Exclude patterns: a glob with a `/` is matched against the whole path, one without
 /// against the entry's name (so `*.tmp` excludes such files at any depth).
@@ -71,7 +68,6 @@ pub struct Walker<'s, 'a> {
     pub shared: &'s Shared<'a>,
     pub counts: &'s FileCounts,
     pub excludes: &'s Excludes,
-    pub exclude_caches: bool,
     pub one_file_system: bool,
     pub force_read: bool,
     /// Events go to the assembler in batches: one channel hop per entry costs more
@@ -82,6 +78,8 @@ pub struct Walker<'s, 'a> {
     pub names: NameCache,
     /// Reads parent trees; kept for the whole walk so open packs are reused.
     pub parent_reader: BlobReader<'s>,
+    /// Lists the directories the walk enters next.
+    pub prefetch: Prefetcher,
 }
 
 impl Walker<'_, '_> {
@@ -258,52 +256,26 @@ impl Walker<'_, '_> {
     }
 
     fn walk_dir(&mut self, path: &Path, parent: Option<&Tree>, root_dev: u64) -> Result<()> {
-        // Entries are read and stat'ed relative to the directory's fd: a whole-path
-        // lookup per entry costs more than the stat itself in deep trees.
-        let opened = rustix::fs::open(
-            path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .and_then(rustix::fs::Dir::new);
-        let mut dir = match opened {
-            Ok(dir) => dir,
-            Err(e) => {
-                self.warn(
-                    path,
-                    format_args!("cannot list directory: {}", std::io::Error::from(e)),
-                );
-                return Ok(());
-            }
-        };
-        let mut names: Vec<OsString> = Vec::new();
-        while let Some(entry) = dir.read() {
-            match entry {
-                Ok(entry) => {
-                    let name = entry.file_name().to_bytes();
-                    if name != b"." && name != b".." {
-                        names.push(OsStr::from_bytes(name).to_owned());
-                    }
-                }
-                Err(e) => {
-                    self.warn(
-                        path,
-                        format_args!("cannot list directory entry: {}", std::io::Error::from(e)),
-                    );
-                    break;
-                }
-            }
+        let listing = self.prefetch.take(path);
+        for problem in &listing.problems {
+            self.warn(path, problem);
         }
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        if self.exclude_caches && is_cache_dir(path, &names) {
-            names.retain(|n| n == CACHEDIR_TAG);
-        }
-        let fd = dir.fd().map_err(|e| Error::io_path(path, e.into()))?;
-        for name in names {
+        // The subdirectories this walk will enter, so they are read ahead.
+        let descend: Vec<PathBuf> = listing
+            .entries
+            .iter()
+            .filter_map(|(name, stat)| {
+                let stat = stat.as_ref().ok()?;
+                let child = path.join(name);
+                let enters = kind_of(stat.mode) == NodeKind::Dir
+                    && !self.excludes.excludes(&child)
+                    && (!self.one_file_system || stat.dev == root_dev);
+                enters.then_some(child)
+            })
+            .collect();
+        self.prefetch.expect(descend);
+        for (name, stat) in listing.entries {
             let parent_node = parent.and_then(|t| t.find(name.as_bytes()));
-            let stat = rustix::fs::statat(fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
-                .map(|s| EntryStat::from(&s))
-                .map_err(std::io::Error::from);
             self.walk_entry(&path.join(&name), stat, parent_node, Some(root_dev), false)?;
         }
         Ok(())
@@ -328,14 +300,4 @@ fn same_metadata(old: &Node, new: &Node) -> bool {
         && old.mtime == new.mtime
         && old.ctime == new.ctime
         && old.inode == new.inode
-}
-
-fn is_cache_dir(path: &Path, names: &[std::ffi::OsString]) -> bool {
-    if !names.iter().any(|n| n == CACHEDIR_TAG) {
-        return false;
-    }
-    let mut head = [0u8; CACHEDIR_SIGNATURE.len()];
-    fs::File::open(path.join(CACHEDIR_TAG))
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .is_ok_and(|()| head == CACHEDIR_SIGNATURE)
 }
