@@ -11,7 +11,7 @@ use crate::backend::Backend;
 use crate::config::{CONFIG_FORMAT, ChunkerParams, ConfigBody, FORMAT_VERSION};
 use crate::crypto::{Keys, MasterSecrets, random_bytes};
 use crate::error::{Error, Result};
-use crate::id::{KeyId, SnapshotId, hex_prefix_matches, storage_hash};
+use crate::id::{KeyId, SnapshotId, hex_prefix_matches};
 use crate::index::Index;
 use crate::keyfile::{self, KeyFile, KeyKind, NewKey, Unlock};
 use crate::layout;
@@ -343,11 +343,6 @@ impl Repository {
         self.backend.delete(&layout::key(&key.id))?;
         info!(key = %key.id.short(), "key removed");
         Ok(key.id)
-    }
-
-    /// Hash check for a stored object named by its content.
-    pub fn verify_name(bytes: &[u8], expected: &[u8; 32]) -> bool {
-        storage_hash(bytes) == *expected
     }
 }
 

@@ -109,17 +109,6 @@ impl PackReader {
     }
 }
 
-/// Reads one blob by its index location, opening the pack for it.
-pub fn read_one_blob(
-    backend: &dyn Backend,
-    keys: &Keys,
-    pack: &PackId,
-    entry: &BlobEntry,
-) -> Result<Vec<u8>> {
-    let mut reader = PackReader::open(backend, keys, pack)?;
-    reader.read_blob(keys, entry)
-}
-
 /// Whether a blob's kind is what the caller expects (a data blob id handed where a
 /// tree is expected is refused even if it decrypts).
 pub fn expect_kind(entry: &BlobEntry, kind: BlobKind, id: &BlobId) -> Result<()> {
