@@ -138,19 +138,20 @@ pub fn decode_blob(
     keys: &Keys,
     id: &BlobId,
     kind: BlobKind,
-    stored: &[u8],
+    stored: Vec<u8>,
     raw_len: u32,
     compressed: bool,
 ) -> Result<Vec<u8>> {
+    // Stored bytes are taken by value: a raw blob is its own plaintext, no copy.
     let plaintext = if compressed {
-        decompress(stored, raw_len).map_err(|e| {
+        decompress(&stored, raw_len).map_err(|e| {
             Error::corrupt(
                 format!("blob {}", id.short()),
                 format!("does not decompress: {e}"),
             )
         })?
     } else {
-        stored.to_vec()
+        stored
     };
     if plaintext.len() != raw_len as usize || keys.blob_id(kind, &plaintext) != *id {
         return Err(Error::corrupt(
@@ -207,7 +208,7 @@ mod tests {
                 &keys,
                 &id,
                 BlobKind::Data,
-                &blob.stored,
+                blob.stored.clone(),
                 blob.raw_len,
                 blob.compressed,
             )
@@ -228,6 +229,16 @@ mod tests {
         );
         let tree_id = keys.blob_id(BlobKind::Tree, b"same bytes");
         // Stored as a tree, it cannot be read back as data.
-        assert!(decode_blob(&keys, &tree_id, BlobKind::Data, b"same bytes", 10, false).is_err());
+        assert!(
+            decode_blob(
+                &keys,
+                &tree_id,
+                BlobKind::Data,
+                b"same bytes".to_vec(),
+                10,
+                false
+            )
+            .is_err()
+        );
     }
 }

@@ -67,7 +67,7 @@ impl PackReader {
             keys,
             &entry.id,
             entry.kind,
-            &stored,
+            stored,
             entry.raw_len,
             entry.compressed,
         )
