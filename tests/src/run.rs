@@ -195,6 +195,42 @@ pub fn json_of(command: &mut Command) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("one JSON document on stdout")
 }
 
+impl Cairn {
+    /// Every path in a snapshot, from `ls --output json`.
+    pub fn ls_paths(&self, snapshot: &str) -> Vec<String> {
+        let listed = self.run(&["ls", snapshot, "--output", "json"]).ok().json();
+        listed
+            .as_array()
+            .expect("ls --output json prints an array")
+            .iter()
+            .filter_map(|e| e["path"].as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// A tmpfs mounted for one test (root only), unmounted when dropped.
+#[derive(Debug)]
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(path: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).expect("mount point");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("running mount");
+        assert!(status.success(), "mounting a tmpfs at {}", path.display());
+        Tmpfs(path.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 /// Where a restored source path ends up beneath a target.
 pub fn restored_path(target: &Path, source: &Path) -> PathBuf {
     target.join(source.strip_prefix("/").expect("absolute source"))

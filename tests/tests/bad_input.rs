@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use cairn_e2e::corpus::random_tree;
-use cairn_e2e::run::{Cairn, PASSPHRASE, binary, is_root};
+use cairn_e2e::run::{Cairn, PASSPHRASE, Tmpfs, binary, is_root};
 
 #[test]
 fn a_wrong_passphrase_is_refused_with_exit_2_and_a_clear_message() {
@@ -104,13 +104,7 @@ fn an_unreadable_source_file_is_a_warning_and_the_rest_is_backed_up() {
     );
     assert_eq!(result["summary"]["files_new"], 20);
     let snapshot = result["snapshot_id"].as_str().expect("id");
-    let listed = cairn.run(&["ls", snapshot, "--output", "json"]).ok().json();
-    let paths: Vec<&str> = listed
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter_map(|e| e["path"].as_str())
-        .collect();
+    let paths = cairn.ls_paths(snapshot);
     assert!(!paths.iter().any(|p| p.ends_with("/d0/e0/f0")));
     assert!(paths.iter().any(|p| p.ends_with("/d1/e1/f1")));
     cairn.run(&["check", "--read-data"]).ok();
@@ -136,20 +130,7 @@ fn a_full_filesystem_fails_the_backup_cleanly_and_the_repository_stays_sound() {
     }
     let cairn = Cairn::new_uninitialised();
     let mount = cairn.path("small-fs");
-    fs::create_dir_all(&mount).expect("mkdir");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
-        .arg(&mount)
-        .status()
-        .expect("mount");
-    assert!(mounted.success(), "mount tmpfs");
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mount.clone());
+    let _tmpfs = Tmpfs::mount(&mount, "3m");
     let repo = mount.join("repo");
     let run = |args: &[&str]| {
         let out = Command::new(binary("cairn"))

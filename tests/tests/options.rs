@@ -4,7 +4,7 @@ use std::fs;
 use std::process::Command;
 
 use cairn_e2e::corpus::random_tree;
-use cairn_e2e::run::{Cairn, is_root};
+use cairn_e2e::run::{Cairn, Tmpfs, is_root};
 
 fn ssh_keygen(kind: &str, path: &std::path::Path) -> bool {
     let mut command = Command::new("ssh-keygen");
@@ -98,21 +98,7 @@ fn one_file_system_stops_at_mount_points() {
     let mount = source.join("mnt");
     fs::create_dir_all(&mount).expect("mkdir");
     fs::write(source.join("here.txt"), b"same filesystem").expect("write");
-    assert!(
-        Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-            .arg(&mount)
-            .status()
-            .expect("mount")
-            .success()
-    );
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mount.clone());
+    let _tmpfs = Tmpfs::mount(&mount, "1m");
     fs::write(mount.join("other-fs.txt"), b"another filesystem").expect("write");
     let src = source.to_str().expect("utf-8");
 
@@ -124,13 +110,7 @@ fn one_file_system_stops_at_mount_points() {
             .as_str()
             .expect("id")
             .to_owned();
-        let entries = cairn.run(&["ls", &id, "--output", "json"]).ok().json();
-        entries
-            .as_array()
-            .expect("entries")
-            .iter()
-            .filter_map(|e| e["path"].as_str().map(str::to_owned))
-            .collect()
+        cairn.ls_paths(&id)
     };
     let crossing = listed(&[]);
     assert!(

@@ -162,13 +162,7 @@ fn excludes_tags_ls_diff_and_filtered_restore() {
         .json();
     let id = first["snapshot_id"].as_str().expect("id").to_owned();
 
-    let listed = cairn.run(&["ls", &id, "--output", "json"]).ok().json();
-    let paths: Vec<&str> = listed
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|e| e["path"].as_str())
-        .collect();
+    let paths = cairn.ls_paths(&id);
     assert!(paths.iter().any(|p| p.ends_with("/keep/a.txt")));
     assert!(
         paths

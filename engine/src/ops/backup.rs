@@ -26,6 +26,7 @@ use crate::pipeline::{Counters, Shared, packer};
 use crate::progress::Progress;
 use crate::repository::IndexedRepository;
 use crate::snapshot::{BackupSummary, Snapshot};
+use crate::threads::join;
 use crate::tree::{Node, NodeKind, Time, Tree};
 
 /// A command whose standard output is stored as one file.
@@ -245,15 +246,18 @@ impl IndexedRepository {
                 cancel.cancel();
             }
             drop(event_tx);
-            let root = join(assembler);
+            let root = join(assembler, "tree thread");
             if root.is_err() {
                 cancel.cancel();
             }
-            let read_results: Vec<Result<()>> = readers.into_iter().map(join).collect();
+            let read_results: Vec<Result<()>> = readers
+                .into_iter()
+                .map(|r| join(r, "reader thread"))
+                .collect();
             drop(blob_tx);
             // The packer finishes and indexes open packs even when the backup failed, so
             // the next run reuses them.
-            let packed = join(packer);
+            let packed = join(packer, "packer thread");
             walked?;
             packed?;
             for result in read_results {
@@ -307,20 +311,6 @@ impl IndexedRepository {
             warnings,
         })
     }
-}
-
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
-    handle.join().unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        Err(Error::invalid(
-            "backup worker",
-            format!("panicked: {message}"),
-        ))
-    })
 }
 
 /// Makes source paths absolute and clean (no `.`/`..`), without resolving symlinks.

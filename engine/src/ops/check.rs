@@ -344,9 +344,7 @@ impl IndexedRepository {
             let mut merged = CheckReport::default();
             let mut damaged = BTreeMap::new();
             for handle in handles {
-                let (report, found) = handle
-                    .join()
-                    .unwrap_or_else(|_| Err(Error::invalid("check worker", "panicked")))?;
+                let (report, found) = crate::threads::join(handle, "check worker")?;
                 merged.packs_read += report.packs_read;
                 merged.blobs_read += report.blobs_read;
                 merged.bytes_read += report.bytes_read;

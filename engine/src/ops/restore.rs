@@ -236,11 +236,7 @@ impl IndexedRepository {
             drop(jobs);
             let mut results = vec![result];
             for handle in handles {
-                results.push(
-                    handle
-                        .join()
-                        .unwrap_or_else(|_| Err(Error::invalid("restore worker", "panicked"))),
-                );
+                results.push(crate::threads::join(handle, "restore worker"));
             }
             if results.iter().all(Result::is_ok) {
                 finish_links(&shared, &target_fd, pending_links);

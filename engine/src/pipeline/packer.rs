@@ -26,9 +26,7 @@ pub fn run(shared: &Shared<'_>, blobs: Receiver<EncodedBlob>, pack_size: u64) ->
             .map_err(|e| Error::io("starting the upload thread", e))?;
         let packed = fill(shared, blobs, pack_size, &closed_tx);
         drop(closed_tx);
-        let uploaded = uploader
-            .join()
-            .unwrap_or_else(|_| Err(Error::invalid("upload thread", "panicked")));
+        let uploaded = crate::threads::join(uploader, "upload thread");
         packed?;
         uploaded?;
         let mut dedup = shared.lock();
