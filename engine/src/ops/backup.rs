@@ -159,7 +159,11 @@ impl IndexedRepository {
         }
         let parent = self.choose_parent(options, &host, &paths)?;
         let parent_tree = parent.as_ref().map(|(_, snapshot)| snapshot.tree);
-        let matcher = walk::Excludes::new(&options.excludes)?;
+        let rules = listing::DescentRules {
+            excludes: walk::Excludes::new(&options.excludes)?,
+            one_file_system: options.one_file_system,
+            exclude_caches: options.exclude_caches,
+        };
         self.index.enable_bloom()?;
         let recovered = self.recover_unindexed_packs()?;
         if recovered > 0 {
@@ -218,15 +222,14 @@ impl IndexedRepository {
             let walked = walk::Walker {
                 shared: &shared,
                 counts: &counts,
-                excludes: &matcher,
-                one_file_system: options.one_file_system,
+                rules: &rules,
                 force_read: options.force_read,
                 events: event_tx.clone(),
                 batch: Vec::new(),
                 jobs: job_tx,
                 names: Default::default(),
                 parent_reader: crate::blobs::BlobReader::new(backend.as_ref(), &keys),
-                prefetch: listing::Prefetcher::new(options.exclude_caches)
+                prefetch: listing::Prefetcher::new(rules.clone())
                     .map_err(|e| Error::io("starting the scan thread", e))?,
             }
             .walk_sources(&sources, parent_tree)

@@ -9,11 +9,11 @@ use crossbeam_channel::{Sender, bounded};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use tracing::warn;
 
-use super::listing::Prefetcher;
+use super::listing::{DescentRules, Prefetcher};
 use super::{Event, FileCounts, SourceTree};
 use crate::blobs::BlobReader;
 use crate::error::{Error, Result};
-use crate::fsmeta::{EntryStat, kind_of, lstat, node_from_stat, read_xattrs};
+use crate::fsmeta::{EntryStat, lstat, node_from_stat, read_xattrs};
 use crate::host::NameCache;
 use crate::id::BlobId;
 use crate::pipeline::Shared;
@@ -24,7 +24,7 @@ const EVENT_BATCH: usize = 128;
 
 /// Exclude patterns: a glob with a `/` is matched against the whole path, one without
 /// against the entry's name (so `*.tmp` excludes such files at any depth).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Excludes {
     by_path: GlobSet,
     by_name: GlobSet,
@@ -67,8 +67,7 @@ impl Excludes {
 pub struct Walker<'s, 'a> {
     pub shared: &'s Shared<'a>,
     pub counts: &'s FileCounts,
-    pub excludes: &'s Excludes,
-    pub one_file_system: bool,
+    pub rules: &'s DescentRules,
     pub force_read: bool,
     /// Events go to the assembler in batches: one channel hop per entry costs more
     /// than the entry's own work in an unchanged tree.
@@ -78,7 +77,7 @@ pub struct Walker<'s, 'a> {
     pub names: NameCache,
     /// Reads parent trees; kept for the whole walk so open packs are reused.
     pub parent_reader: BlobReader<'s>,
-    /// Lists the directories the walk enters next.
+    /// Lists the directories the walk enters next; it follows `rules` too.
     pub prefetch: Prefetcher,
 }
 
@@ -171,7 +170,7 @@ impl Walker<'_, '_> {
         is_source: bool,
     ) -> Result<()> {
         self.shared.cancel.check()?;
-        if !is_source && self.excludes.excludes(path) {
+        if !is_source && self.rules.excludes.excludes(path) {
             return Ok(());
         }
         let stat = match stat {
@@ -203,7 +202,11 @@ impl Walker<'_, '_> {
                 self.counts.dirs.fetch_add(1, Relaxed);
                 let root_dev = root_dev.unwrap_or(stat.dev);
                 self.send(Event::Enter(node))?;
-                if !self.one_file_system || stat.dev == root_dev {
+                if is_source {
+                    self.prefetch.begin(path, root_dev);
+                }
+                // The scan thread decides the same way (it lists what the walk enters).
+                if is_source || self.rules.enters(path, &stat, root_dev) {
                     let parent_subtree = self.parent_tree(parent.and_then(|p| p.subtree));
                     self.walk_dir(path, parent_subtree.as_ref(), root_dev)?;
                 }
@@ -260,20 +263,6 @@ impl Walker<'_, '_> {
         for problem in &listing.problems {
             self.warn(path, problem);
         }
-        // The subdirectories this walk will enter, so they are read ahead.
-        let descend: Vec<PathBuf> = listing
-            .entries
-            .iter()
-            .filter_map(|(name, stat)| {
-                let stat = stat.as_ref().ok()?;
-                let child = path.join(name);
-                let enters = kind_of(stat.mode) == NodeKind::Dir
-                    && !self.excludes.excludes(&child)
-                    && (!self.one_file_system || stat.dev == root_dev);
-                enters.then_some(child)
-            })
-            .collect();
-        self.prefetch.expect(descend);
         for (name, stat) in listing.entries {
             let parent_node = parent.and_then(|t| t.find(name.as_bytes()));
             self.walk_entry(&path.join(&name), stat, parent_node, Some(root_dev), false)?;
