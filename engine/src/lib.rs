@@ -39,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alloc;
 pub mod backend;
 pub mod blob;
 pub mod blobs;

@@ -15,6 +15,7 @@ use clap::Parser;
 use crate::output::{EXIT_ERROR, Outcome};
 
 fn main() -> ExitCode {
+    cairn_engine::alloc::bound_large_buffer_retention();
     let cli = cli::Cli::parse();
     init_logging();
     let format = cli.output;
