@@ -4,4 +4,7 @@
 //! job (DESIGN.md, "Daemon"). What exists today is where it keeps things: the paths a
 //! system service uses, and the XDG paths a normal user gets with no config at all.
 
+pub mod config;
 pub mod paths;
+pub mod secrets;
+pub mod store;

@@ -1,16 +1,50 @@
 //! # cairn-proto
 //!
-//! Home of Cairn's gRPC API, package `cairn.v1`, and of the client connector shared
-//! by the CLI and the console. The API arrives with the daemon (see DESIGN.md, "API");
-//! until then this crate only holds the version both sides will negotiate on.
+//! Cairn's gRPC API, package `cairn.v1` (the `.proto` files are in `proto/cairn/v1/`):
+//! messages, clients and servers generated at build time, and the descriptor set the
+//! daemon serves for reflection.
 
 /// The API package every service lives in.
 pub const API_PACKAGE: &str = "cairn.v1";
 
+/// Generated code of package `cairn.v1`.
+#[allow(clippy::all, missing_debug_implementations, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("cairn.v1");
+}
+
+/// The encoded `FileDescriptorSet` of `cairn.v1` (with its imports), for reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/cairn_v1_descriptor.bin"));
+
 #[cfg(test)]
 mod tests {
+    use prost::Message;
+
     #[test]
     fn the_api_package_is_versioned() {
         assert!(super::API_PACKAGE.ends_with(".v1"));
+    }
+
+    #[test]
+    fn the_descriptor_set_names_every_service() {
+        let set = prost_types::FileDescriptorSet::decode(super::FILE_DESCRIPTOR_SET).unwrap();
+        let services: Vec<String> = set
+            .file
+            .iter()
+            .filter(|f| f.package() == super::API_PACKAGE)
+            .flat_map(|f| f.service.iter().map(|s| s.name().to_owned()))
+            .collect();
+        for name in [
+            "Daemon",
+            "Repositories",
+            "Jobs",
+            "Runs",
+            "Logs",
+            "Snapshots",
+            "Audit",
+        ] {
+            assert!(services.iter().any(|s| s == name), "{name} in {services:?}");
+        }
     }
 }

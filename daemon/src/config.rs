@@ -1,0 +1,256 @@
+//! `cairnd.toml`: the daemon's own settings (jobs and repositories live in the store and
+//! are managed through the API).
+//!
+//! Every key is optional; a missing file means all defaults, so a user can start the
+//! daemon with no config at all. Unknown keys and bad values are rejected with the file,
+//! line and reason, at start and at reload (where the running config is kept).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub daemon: DaemonSection,
+    pub access: AccessSection,
+    pub logs: LogsSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonSection {
+    /// Runs at once, over all jobs (each repository has one writer at a time anyway).
+    pub max_concurrent_runs: u32,
+    /// Where repositories keep their local index caches.
+    pub cache_dir: Option<PathBuf>,
+    /// Seconds a draining daemon waits for cancelled runs to stop.
+    pub stop_timeout_seconds: u32,
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        DaemonSection {
+            max_concurrent_runs: 2,
+            cache_dir: None,
+            stop_timeout_seconds: 60,
+        }
+    }
+}
+
+/// Who may do what: a caller's role comes from its uid and groups (SO_PEERCRED).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSection {
+    /// Group that owns the socket (mode 0660); empty: the daemon's own group.
+    pub socket_group: String,
+    pub admin_uids: Vec<u32>,
+    pub admin_groups: Vec<String>,
+    pub operator_groups: Vec<String>,
+    pub viewer_groups: Vec<String>,
+}
+
+impl Default for AccessSection {
+    fn default() -> Self {
+        AccessSection {
+            socket_group: "cairn".into(),
+            admin_uids: vec![0],
+            admin_groups: vec!["cairn-admin".into()],
+            operator_groups: vec!["cairn-operator".into()],
+            viewer_groups: vec!["cairn".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsSection {
+    /// Lowest level logged to journald/stderr and to clients ("trace" .. "error").
+    pub level: String,
+    /// Lines kept per run in the store; later lines are counted, not kept.
+    pub run_lines: u32,
+    /// Runs' logs older than this are deleted (their run records stay).
+    pub retention_days: u32,
+}
+
+impl Default for LogsSection {
+    fn default() -> Self {
+        LogsSection {
+            level: "info".into(),
+            run_lines: 20_000,
+            retention_days: 90,
+        }
+    }
+}
+
+/// A config that could not be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}{}: {reason}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Invalid {
+        path: PathBuf,
+        line: Option<usize>,
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: e.span().map(|span| line_of(text, span.start)),
+            reason: e.message().to_owned(),
+        })?;
+        config
+            .validate()
+            .map_err(|(key, reason)| ConfigError::Invalid {
+                path: path.to_owned(),
+                line: find_key_line(text, key),
+                reason: format!("{key}: {reason}"),
+            })?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot: ranges and names. Returns the key and the reason.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=64).contains(&self.daemon.max_concurrent_runs) {
+            return Err((
+                "max_concurrent_runs",
+                format!("{} is out of range 1..=64", self.daemon.max_concurrent_runs),
+            ));
+        }
+        if self.daemon.stop_timeout_seconds == 0 {
+            return Err(("stop_timeout_seconds", "must be at least 1".into()));
+        }
+        if parse_level(&self.logs.level).is_none() {
+            return Err((
+                "level",
+                format!(
+                    "{:?} is not one of trace, debug, info, warn, error",
+                    self.logs.level
+                ),
+            ));
+        }
+        if self.logs.run_lines == 0 {
+            return Err(("run_lines", "must be at least 1".into()));
+        }
+        if self.logs.retention_days == 0 {
+            return Err(("retention_days", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    pub fn log_level(&self) -> tracing::Level {
+        parse_level(&self.logs.level).unwrap_or(tracing::Level::INFO)
+    }
+}
+
+fn parse_level(name: &str) -> Option<tracing::Level> {
+    match name.to_ascii_lowercase().as_str() {
+        "trace" => Some(tracing::Level::TRACE),
+        "debug" => Some(tracing::Level::DEBUG),
+        "info" => Some(tracing::Level::INFO),
+        "warn" => Some(tracing::Level::WARN),
+        "error" => Some(tracing::Level::ERROR),
+        _ => None,
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line where `key` is set, for values that parsed but are out of range.
+fn find_key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start();
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/cairn/cairnd.toml"), text)
+    }
+
+    #[test]
+    fn an_empty_or_missing_file_gives_the_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            Config::load(&dir.path().join("absent.toml")).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn every_section_is_read() {
+        let config = parse(
+            "[daemon]\nmax_concurrent_runs = 4\n\n[access]\nadmin_groups = [\"wheel\"]\n\n[logs]\nlevel = \"debug\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.daemon.max_concurrent_runs, 4);
+        assert_eq!(config.access.admin_groups, vec!["wheel".to_owned()]);
+        assert_eq!(config.log_level(), tracing::Level::DEBUG);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let error = parse("[daemon]\nmax_concurrent_runs = 2\nmax_runs = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("/etc/cairn/cairnd.toml, line 3"), "{error}");
+        assert!(error.contains("max_runs"), "{error}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named_with_its_line() {
+        let error = parse("[logs]\n\nrun_lines = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 3"), "{error}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_the_key_and_line() {
+        let error = parse("[daemon]\nmax_concurrent_runs = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(
+            error.contains("max_concurrent_runs: 0 is out of range"),
+            "{error}"
+        );
+        let error = parse("[logs]\nlevel = \"loud\"\n").unwrap_err().to_string();
+        assert!(error.contains("\"loud\" is not one of"), "{error}");
+    }
+}

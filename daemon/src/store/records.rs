@@ -1,0 +1,255 @@
+//! What the store keeps, one type per table. Times are milliseconds since the Unix
+//! epoch (UTC). Fields added later get `#[serde(default)]` so old records still load.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch.
+pub type UnixMs = i64;
+
+pub fn now_ms() -> UnixMs {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepoRecord {
+    pub name: String,
+    /// A local directory (absolute).
+    pub location: String,
+    /// The repository's own id, to notice when `location` holds another repository.
+    pub repository_id: String,
+    pub added: UnixMs,
+}
+
+impl RepoRecord {
+    /// Name of its passphrase in the secrets table.
+    pub fn passphrase_secret(name: &str) -> String {
+        format!("repository/{name}/passphrase")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub name: String,
+    pub repository: String,
+    pub kind: JobKind,
+    pub schedule: Option<ScheduleSpec>,
+    pub before: Option<HookSpec>,
+    pub after: Option<HookSpec>,
+    pub enabled: bool,
+    pub created: UnixMs,
+    pub updated: UnixMs,
+}
+
+/// What a job does; each kind carries its own settings (prune, restore drill and copy
+/// become new variants).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobKind {
+    Backup(BackupSpec),
+    Check(CheckSpec),
+}
+
+impl JobKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobKind::Backup(_) => "backup",
+            JobKind::Check(_) => "check",
+        }
+    }
+
+    /// Whether a run writes to the repository (one writer per repository at a time).
+    pub fn writes(&self) -> bool {
+        match self {
+            JobKind::Backup(_) => true,
+            JobKind::Check(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackupSpec {
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub excludes: Vec<String>,
+    #[serde(default)]
+    pub exclude_caches: bool,
+    #[serde(default)]
+    pub one_file_system: bool,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub command: Option<CommandSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandSpec {
+    pub argv: Vec<String>,
+    pub filename: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckSpec {
+    #[serde(default)]
+    pub read_data: bool,
+    /// 1..=100; 0 means "per read_data".
+    #[serde(default)]
+    pub read_data_subset_percent: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleSpec {
+    pub cron: String,
+    /// IANA name; empty means UTC.
+    #[serde(default)]
+    pub timezone: String,
+    #[serde(default)]
+    pub random_delay_seconds: u32,
+    #[serde(default)]
+    pub catch_up: CatchUp,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    /// Run once at start when slots were missed while the daemon was down.
+    #[default]
+    Once,
+    Skip,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookSpec {
+    pub argv: Vec<String>,
+    pub timeout_seconds: u32,
+}
+
+pub const DEFAULT_HOOK_TIMEOUT_SECONDS: u32 = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    Backup,
+    Check,
+    Restore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Queued,
+    Running,
+    Succeeded,
+    SucceededWithWarnings,
+    Failed,
+    Cancelled,
+    Interrupted,
+}
+
+impl RunState {
+    pub fn is_final(self) -> bool {
+        !matches!(self, RunState::Queued | RunState::Running)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::SucceededWithWarnings => "succeeded-with-warnings",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+            RunState::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Schedule,
+    Manual,
+    CatchUp,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_unchanged: u64,
+    pub dirs: u64,
+    pub bytes_read: u64,
+    pub bytes_added: u64,
+    pub duration_ms: u64,
+    pub snapshot_id: String,
+    pub warnings: u64,
+    pub problems: u64,
+}
+
+/// Warnings kept per run (the count is exact; the rest are in the run's log).
+pub const RUN_WARNINGS_KEPT: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: u64,
+    /// Empty for runs of no job (restores).
+    pub job: String,
+    pub repository: String,
+    pub kind: RunKind,
+    pub state: RunState,
+    pub trigger: Trigger,
+    pub queued: UnixMs,
+    pub started: Option<UnixMs>,
+    pub finished: Option<UnixMs>,
+    pub summary: Option<RunSummary>,
+    /// The exact error of a failed run.
+    #[serde(default)]
+    pub error: String,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    #[serde(default)]
+    pub requested_by_uid: Option<u32>,
+    /// The job as it was when the run was queued (so an edit does not change a run
+    /// that is already waiting).
+    pub spec: JobKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub seq: u64,
+    pub time: UnixMs,
+    /// 1 trace .. 5 error (the API's Level numbers).
+    pub level: u8,
+    pub target: String,
+    pub message: String,
+    #[serde(default)]
+    pub fields: Vec<(String, String)>,
+    #[serde(default)]
+    pub job: String,
+    #[serde(default)]
+    pub run: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub seq: u64,
+    pub time: UnixMs,
+    pub uid: u32,
+    /// "admin", "operator", "viewer" or "none".
+    pub role: String,
+    pub rpc: String,
+    /// The request as JSON with secrets replaced by "<redacted>".
+    pub arguments: String,
+    /// "ok" or "CODE: message".
+    pub result: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleState {
+    /// The latest slot that was fired (or deliberately skipped): never fired again.
+    pub last_slot: Option<UnixMs>,
+    /// Slots missed in total (daemon down, or the job still running at the slot).
+    #[serde(default)]
+    pub missed: u64,
+}
