@@ -5,6 +5,8 @@
 //! system service uses, and the XDG paths a normal user gets with no config at all.
 
 pub mod config;
+pub mod error;
 pub mod paths;
+pub mod runner;
 pub mod secrets;
 pub mod store;

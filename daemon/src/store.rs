@@ -276,6 +276,18 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Stores a raw value (sealed secrets are not JSON).
+    pub fn put_named_bytes(
+        &mut self,
+        table: TableDefinition<&str, &[u8]>,
+        name: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut t = db!(self, self.txn.open_table(table))?;
+        db!(self, t.insert(name, value))?;
+        Ok(())
+    }
+
     pub fn get_named<T: DeserializeOwned>(
         &mut self,
         table: TableDefinition<&str, &[u8]>,
@@ -366,6 +378,16 @@ impl Tx<'_> {
 }
 
 impl Rx<'_> {
+    /// A raw value (sealed secrets are not JSON).
+    pub fn get_named_bytes(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = db!(self, self.txn.open_table(table))?;
+        Ok(db!(self, t.get(name))?.map(|v| v.value().to_vec()))
+    }
+
     pub fn get_named<T: DeserializeOwned>(
         &self,
         table: TableDefinition<&str, &[u8]>,

@@ -1,0 +1,244 @@
+//! One run's work, on its own OS thread: hooks, then the engine operation.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cairn_engine::Progress;
+use cairn_engine::ops::check::{CheckOptions, ReadData};
+use cairn_engine::secrecy::SecretString;
+use cairn_engine::{
+    BackupOptions, CancelToken, CommandSource, ErrorKind, IndexedRepository, LocalBackend,
+    Repository, Unlock,
+};
+
+use super::hooks::run_hook;
+use super::progress::RunProgress;
+use crate::store::{BackupSpec, CheckSpec, JobKind, RepoRecord, RunRecord, RunState, RunSummary};
+
+/// Everything a run needs, gathered before its thread starts.
+#[derive(Debug)]
+pub struct RunInput {
+    pub run: RunRecord,
+    pub repository: RepoRecord,
+    pub passphrase: SecretString,
+    pub before: Option<crate::store::HookSpec>,
+    pub after: Option<crate::store::HookSpec>,
+    pub cache_dir: PathBuf,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub state: RunState,
+    pub summary: Option<RunSummary>,
+    pub error: String,
+    pub warnings: Vec<String>,
+}
+
+/// Runs the hooks and the operation. Never panics on bad input; a panic inside the
+/// engine is caught by the caller and fails only this run.
+pub fn execute(input: &RunInput, progress: &RunProgress, cancel: &CancelToken) -> Outcome {
+    let env = [
+        ("CAIRN_JOB", input.run.job.clone()),
+        ("CAIRN_RUN", input.run.id.to_string()),
+        ("CAIRN_REPOSITORY", input.repository.name.clone()),
+    ];
+    if let Some(hook) = &input.before {
+        progress.phase("before hook");
+        if let Err(error) = run_hook("before", hook, &env, cancel) {
+            let state = if cancel.is_cancelled() {
+                RunState::Cancelled
+            } else {
+                RunState::Failed
+            };
+            return Outcome {
+                state,
+                summary: None,
+                error,
+                warnings: Vec::new(),
+            };
+        }
+    }
+    let result = operate(input, progress, cancel);
+    let (mut warnings, warnings_total) = progress.take_warnings();
+    let mut outcome = match result {
+        Ok((mut summary, problems)) => {
+            summary.warnings = warnings_total;
+            let state = if !problems.is_empty() {
+                RunState::Failed
+            } else if warnings_total > 0 {
+                RunState::SucceededWithWarnings
+            } else {
+                RunState::Succeeded
+            };
+            let error = match problems.first() {
+                Some(first) => format!(
+                    "check found {} problem{}; first: {first}",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                ),
+                None => String::new(),
+            };
+            warnings.splice(0..0, problems);
+            warnings.truncate(crate::store::RUN_WARNINGS_KEPT);
+            Outcome {
+                state,
+                summary: Some(summary),
+                error,
+                warnings,
+            }
+        }
+        Err(e) if e.kind() == ErrorKind::Cancelled => Outcome {
+            state: RunState::Cancelled,
+            summary: None,
+            error: "cancelled; packs already uploaded are kept and reused by the next run".into(),
+            warnings,
+        },
+        Err(e) => Outcome {
+            state: RunState::Failed,
+            summary: None,
+            error: e.to_string(),
+            warnings,
+        },
+    };
+    if let Some(hook) = &input.after {
+        progress.phase("after hook");
+        let env = [
+            env[0].clone(),
+            env[1].clone(),
+            env[2].clone(),
+            ("CAIRN_RUN_STATE", outcome.state.name().to_owned()),
+        ];
+        // The after hook runs even when the run was cancelled (it may undo what the
+        // before hook did), with a fresh token so it is not killed at once.
+        if let Err(error) = run_hook("after", hook, &env, &CancelToken::new()) {
+            if outcome.state == RunState::Succeeded {
+                outcome.state = RunState::SucceededWithWarnings;
+            }
+            outcome.warnings.push(error);
+        }
+    }
+    progress.publish();
+    outcome
+}
+
+/// Opens the repository and runs the job's operation. Returns the summary and, for
+/// checks, the problems found.
+fn operate(
+    input: &RunInput,
+    progress: &RunProgress,
+    cancel: &CancelToken,
+) -> cairn_engine::Result<(RunSummary, Vec<String>)> {
+    progress.phase("opening repository");
+    let mut repo = open(&input.repository, &input.passphrase, &input.cache_dir)?;
+    cancel.check()?;
+    match &input.run.spec {
+        JobKind::Backup(spec) => backup(&mut repo, spec, progress, cancel).map(|s| (s, Vec::new())),
+        JobKind::Check(spec) => check(&mut repo, spec, progress, cancel),
+    }
+}
+
+pub fn open(
+    record: &RepoRecord,
+    passphrase: &SecretString,
+    cache_dir: &Path,
+) -> cairn_engine::Result<IndexedRepository> {
+    let backend = Arc::new(LocalBackend::new(&record.location));
+    let repo = Repository::open(backend, &Unlock::Passphrase(passphrase.clone()))?;
+    let found = repo.config().id.to_string();
+    if found != record.repository_id {
+        return Err(cairn_engine::Error::invalid(
+            format!("repository {}", record.name),
+            format!(
+                "{} now holds repository {found}, not {} that was added under this name; re-add it if the move was deliberate",
+                record.location, record.repository_id
+            ),
+        ));
+    }
+    repo.load_index(cache_dir)
+}
+
+fn backup(
+    repo: &mut IndexedRepository,
+    spec: &BackupSpec,
+    progress: &RunProgress,
+    cancel: &CancelToken,
+) -> cairn_engine::Result<RunSummary> {
+    let mut options = BackupOptions::default()
+        .paths(spec.paths.iter().map(PathBuf::from))
+        .excludes(spec.excludes.clone())
+        .exclude_caches(spec.exclude_caches)
+        .one_file_system(spec.one_file_system)
+        .tags(spec.tags.clone())
+        .host(spec.host.clone());
+    if let Some(command) = &spec.command
+        && let Some((program, args)) = command.argv.split_first()
+    {
+        options = options.command(CommandSource {
+            program: program.clone(),
+            args: args.to_vec(),
+            filename: command.filename.clone(),
+        });
+    }
+    let result = repo.backup(&options, progress, cancel)?;
+    let s = &result.summary;
+    Ok(RunSummary {
+        files_new: s.files_new,
+        files_changed: s.files_changed,
+        files_unchanged: s.files_unchanged,
+        dirs: s.dirs,
+        bytes_read: s.bytes_read,
+        bytes_added: s.bytes_added,
+        duration_ms: s.duration_ms,
+        snapshot_id: result.snapshot_id.to_string(),
+        warnings: s.warnings,
+        problems: 0,
+    })
+}
+
+fn check(
+    repo: &mut IndexedRepository,
+    spec: &CheckSpec,
+    progress: &RunProgress,
+    cancel: &CancelToken,
+) -> cairn_engine::Result<(RunSummary, Vec<String>)> {
+    let read = match (spec.read_data_subset_percent, spec.read_data) {
+        (1..=100, _) => ReadData::Subset(f64::from(spec.read_data_subset_percent)),
+        (_, true) => ReadData::All,
+        _ => ReadData::None,
+    };
+    let started = std::time::Instant::now();
+    let report = repo.check(&CheckOptions::default().read_data(read), progress, cancel)?;
+    let problems: Vec<String> = report
+        .problems
+        .iter()
+        .map(|p| {
+            let mut text = format!("{}: {}", p.kind, p.message);
+            if let Some(pack) = &p.pack {
+                text.push_str(&format!(" (pack {pack})"));
+            }
+            if let Some(first) = p.affects.first() {
+                text.push_str(&format!(
+                    "; affects snapshot {} path {}{}",
+                    first.snapshot,
+                    first.path,
+                    if p.affects.len() > 1 {
+                        format!(" and {} more", p.affects.len() - 1)
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            text
+        })
+        .collect();
+    Ok((
+        RunSummary {
+            bytes_read: report.bytes_read,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            problems: problems.len() as u64,
+            ..RunSummary::default()
+        },
+        problems,
+    ))
+}

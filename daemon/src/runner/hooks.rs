@@ -1,0 +1,157 @@
+//! Before/after hook commands: run without a shell, with a timeout, output logged.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cairn_engine::CancelToken;
+
+use crate::store::{DEFAULT_HOOK_TIMEOUT_SECONDS, HookSpec};
+
+/// Output kept from a hook for the log and the error text.
+const OUTPUT_KEPT: usize = 4096;
+
+/// Runs `hook` to completion, its timeout or cancellation. `which` is "before" or
+/// "after"; `env` is added to the hook's environment (run id, job, state).
+pub fn run_hook(
+    which: &str,
+    hook: &HookSpec,
+    env: &[(&str, String)],
+    cancel: &CancelToken,
+) -> Result<(), String> {
+    let Some((program, args)) = hook.argv.split_first() else {
+        return Ok(());
+    };
+    let timeout = Duration::from_secs(u64::from(if hook.timeout_seconds == 0 {
+        DEFAULT_HOOK_TIMEOUT_SECONDS
+    } else {
+        hook.timeout_seconds
+    }));
+    let mut child = Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{which} hook {program:?} could not start: {e}"))?;
+    // Readers drain the pipes so a chatty hook never blocks on a full pipe.
+    let stdout = child.stdout.take().map(drain);
+    let stderr = child.stderr.take().map(drain);
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if cancel.is_cancelled() => break Err("cancelled"),
+            Ok(None) if started.elapsed() >= timeout => break Err("timed out"),
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("{which} hook {program:?}: waiting failed: {e}")),
+        }
+    };
+    let status = match status {
+        Ok(status) => status,
+        Err(why) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{which} hook {program:?} {why} after {:.1} s and was killed",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+    };
+    let out = stdout.and_then(|h| h.join().ok()).unwrap_or_default();
+    let err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    for line in out.lines().chain(err.lines()) {
+        tracing::info!(hook = which, "{line}");
+    }
+    if status.success() {
+        Ok(())
+    } else {
+        let last = err.lines().chain(out.lines()).last().unwrap_or("").trim();
+        Err(format!(
+            "{which} hook {program:?} failed ({status}){}",
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(": {last}")
+            }
+        ))
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let room = OUTPUT_KEPT.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                }
+            }
+        }
+        String::from_utf8_lossy(&kept).into_owned()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(argv: &[&str], timeout_seconds: u32) -> HookSpec {
+        HookSpec {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            timeout_seconds,
+        }
+    }
+
+    #[test]
+    fn a_hook_sees_its_environment_and_its_failure_is_explained() {
+        let ok = run_hook(
+            "before",
+            &hook(&["sh", "-c", "test \"$CAIRN_JOB\" = web"], 5),
+            &[("CAIRN_JOB", "web".into())],
+            &CancelToken::new(),
+        );
+        assert_eq!(ok, Ok(()));
+        let error = run_hook(
+            "before",
+            &hook(&["sh", "-c", "echo database is down >&2; exit 3"], 5),
+            &[],
+            &CancelToken::new(),
+        )
+        .unwrap_err();
+        assert!(error.contains("before hook \"sh\" failed"), "{error}");
+        assert!(error.contains("exit status: 3"), "{error}");
+        assert!(error.contains("database is down"), "{error}");
+    }
+
+    #[test]
+    fn a_hung_hook_is_killed_at_its_timeout() {
+        let started = Instant::now();
+        let error = run_hook(
+            "after",
+            &hook(&["sleep", "30"], 1),
+            &[],
+            &CancelToken::new(),
+        )
+        .unwrap_err();
+        assert!(error.contains("timed out"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_missing_program_is_named() {
+        let error = run_hook(
+            "before",
+            &hook(&["/nonexistent/dump-db"], 5),
+            &[],
+            &CancelToken::new(),
+        )
+        .unwrap_err();
+        assert!(error.contains("/nonexistent/dump-db"), "{error}");
+        assert!(error.contains("could not start"), "{error}");
+    }
+}
