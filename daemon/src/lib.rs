@@ -4,9 +4,11 @@
 //! job (DESIGN.md, "Daemon"). What exists today is where it keeps things: the paths a
 //! system service uses, and the XDG paths a normal user gets with no config at all.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod paths;
+pub mod peer;
 pub mod runner;
 pub mod secrets;
 pub mod store;
