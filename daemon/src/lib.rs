@@ -10,5 +10,6 @@ pub mod error;
 pub mod paths;
 pub mod peer;
 pub mod runner;
+pub mod schedule;
 pub mod secrets;
 pub mod store;

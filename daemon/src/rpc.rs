@@ -1,0 +1,121 @@
+//! The gRPC API (`cairn.v1`): one file per service, the access layer, conversions,
+//! and the one mapping from daemon errors to status codes.
+
+pub mod access;
+pub mod convert;
+pub mod daemon;
+pub mod jobs;
+pub mod repositories;
+pub mod runs;
+
+use std::sync::Arc;
+
+use tonic::{Code, Request, Status};
+
+use crate::auth::Role;
+use crate::error::DaemonError;
+use crate::state::DaemonState;
+use crate::store::{AuditRecord, Counter, AUDIT, now_ms};
+
+/// Largest message accepted or sent (a long job list or a big directory listing).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Page size when a request gives none, and the largest allowed.
+pub const DEFAULT_PAGE: usize = 100;
+pub const MAX_PAGE: usize = 1000;
+
+/// Who is calling, put into each request's extensions by the access layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    pub role: Role,
+}
+
+pub fn caller<T>(request: &Request<T>) -> Caller {
+    request
+        .extensions()
+        .get::<Caller>()
+        .copied()
+        // The access layer always sets it; without it, assume nothing.
+        .unwrap_or(Caller {
+            uid: u32::MAX,
+            role: Role::None,
+        })
+}
+
+pub fn status(error: DaemonError) -> Status {
+    let code = match &error {
+        DaemonError::NotFound(_) => Code::NotFound,
+        DaemonError::AlreadyExists(_) => Code::AlreadyExists,
+        DaemonError::InvalidArgument(_) => Code::InvalidArgument,
+        DaemonError::FailedPrecondition(_) => Code::FailedPrecondition,
+        DaemonError::PermissionDenied(_) => Code::PermissionDenied,
+        DaemonError::Unauthenticated(_) => Code::Unauthenticated,
+        DaemonError::DataLoss(_) => Code::DataLoss,
+        DaemonError::Unavailable(_) => Code::Unavailable,
+        DaemonError::Store(_) | DaemonError::Internal(_) => Code::Internal,
+    };
+    Status::new(code, error.to_string())
+}
+
+/// Runs blocking work (store transactions, repository access) off the reactor.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DaemonError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
+        .map_err(status)
+}
+
+/// Page size from a request.
+pub fn page_size(requested: u32) -> usize {
+    match requested as usize {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    }
+}
+
+/// Records a call in the audit table. `arguments` is JSON with secrets already
+/// replaced; the result is "ok" or the status returned.
+pub fn audit(
+    state: &DaemonState,
+    caller: Caller,
+    rpc: &str,
+    arguments: serde_json::Value,
+    result: &Result<(), Status>,
+) {
+    let record = AuditRecord {
+        seq: 0,
+        time: now_ms(),
+        uid: caller.uid,
+        role: caller.role.name().to_owned(),
+        rpc: rpc.to_owned(),
+        arguments: arguments.to_string(),
+        result: match result {
+            Ok(()) => "ok".into(),
+            Err(status) => format!("{:?}: {}", status.code(), status.message()),
+        },
+    };
+    let written = state.store.write("writing the audit trail", |tx| {
+        let seq = tx.next_sequence(Counter::Audit)?;
+        tx.put_numbered(AUDIT, seq, &AuditRecord { seq, ..record })
+    });
+    if let Err(e) = written {
+        tracing::error!(error = %e, rpc, "cannot write the audit trail");
+    }
+}
+
+/// Audits a mutating call after it ran (off the reactor).
+pub async fn audited<T>(
+    state: &Arc<DaemonState>,
+    caller: Caller,
+    rpc: &'static str,
+    arguments: serde_json::Value,
+    result: Result<T, Status>,
+) -> Result<T, Status> {
+    let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+    let state = state.clone();
+    let _ = tokio::task::spawn_blocking(move || audit(&state, caller, rpc, arguments, &outcome))
+        .await;
+    result
+}

@@ -1,0 +1,280 @@
+//! Between the store's records and the API's messages, in both directions. Requests
+//! are validated here: a bad field becomes INVALID_ARGUMENT naming the field.
+
+use cairn_proto::v1 as pb;
+use prost_types::Timestamp;
+
+use crate::error::DaemonError;
+use crate::runner::RunView;
+use crate::runner::progress::ProgressView;
+use crate::store::{
+    BackupSpec, CatchUp, CheckSpec, CommandSpec, HookSpec, JobKind, JobRecord, RepoRecord,
+    RunKind, RunRecord, RunState, RunSummary, ScheduleSpec, Trigger, UnixMs,
+};
+
+pub fn timestamp(ms: UnixMs) -> Timestamp {
+    Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+pub fn repository(record: &RepoRecord, jobs: Vec<String>) -> pb::Repository {
+    pb::Repository {
+        name: record.name.clone(),
+        location: record.location.clone(),
+        repository_id: record.repository_id.clone(),
+        added: Some(timestamp(record.added)),
+        jobs,
+    }
+}
+
+fn invalid(field: &str, reason: impl std::fmt::Display) -> DaemonError {
+    DaemonError::InvalidArgument(format!("{field}: {reason}"))
+}
+
+/// Names of repositories and jobs: they appear in commands, paths and journald fields.
+pub fn check_name(field: &str, name: &str) -> Result<(), DaemonError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with(['.', '-']);
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!(
+                "{name:?} is not a valid name (1-64 of a-z A-Z 0-9 - _ ., not starting with . or -)"
+            ),
+        ))
+    }
+}
+
+fn hook(field: &str, hook: Option<&pb::Hook>) -> Result<Option<HookSpec>, DaemonError> {
+    let Some(hook) = hook.filter(|h| !h.argv.is_empty()) else {
+        return Ok(None);
+    };
+    if hook.argv[0].is_empty() {
+        return Err(invalid(field, "the program name is empty"));
+    }
+    if hook.timeout_seconds > 24 * 3600 {
+        return Err(invalid(field, "timeout_seconds is over a day"));
+    }
+    Ok(Some(HookSpec {
+        argv: hook.argv.clone(),
+        timeout_seconds: hook.timeout_seconds,
+    }))
+}
+
+fn schedule(schedule: Option<&pb::Schedule>) -> Result<Option<ScheduleSpec>, DaemonError> {
+    let Some(s) = schedule.filter(|s| !s.cron.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let spec = ScheduleSpec {
+        cron: s.cron.trim().to_owned(),
+        timezone: s.timezone.trim().to_owned(),
+        random_delay_seconds: s.random_delay_seconds,
+        catch_up: match pb::CatchUp::try_from(s.catch_up) {
+            Ok(pb::CatchUp::Skip) => CatchUp::Skip,
+            _ => CatchUp::Once,
+        },
+    };
+    crate::schedule::Schedule::parse(&spec).map_err(|e| invalid("schedule", e))?;
+    Ok(Some(spec))
+}
+
+/// A job from an API spec, validated (the repository's existence is checked by the
+/// caller, inside the transaction that stores the job).
+pub fn job_from_spec(spec: &pb::JobSpec, now: UnixMs) -> Result<JobRecord, DaemonError> {
+    check_name("name", &spec.name)?;
+    check_name("repository", &spec.repository)?;
+    let kind = match &spec.kind {
+        Some(pb::job_spec::Kind::Backup(b)) => {
+            let command = match &b.command {
+                Some(c) if !c.argv.is_empty() => {
+                    if c.filename.is_empty() || c.filename.contains('/') {
+                        return Err(invalid(
+                            "backup.command.filename",
+                            "give a file name (no '/') for the command's output",
+                        ));
+                    }
+                    Some(CommandSpec {
+                        argv: c.argv.clone(),
+                        filename: c.filename.clone(),
+                    })
+                }
+                _ => None,
+            };
+            if b.paths.is_empty() && command.is_none() {
+                return Err(invalid(
+                    "backup.paths",
+                    "give at least one path (or a command)",
+                ));
+            }
+            for path in &b.paths {
+                if !path.starts_with('/') {
+                    return Err(invalid(
+                        "backup.paths",
+                        format!("{path:?} is not absolute (the daemon has no working directory to resolve it in)"),
+                    ));
+                }
+            }
+            for glob in &b.excludes {
+                globset::Glob::new(glob).map_err(|e| invalid("backup.excludes", e))?;
+            }
+            JobKind::Backup(BackupSpec {
+                paths: b.paths.clone(),
+                excludes: b.excludes.clone(),
+                exclude_caches: b.exclude_caches,
+                one_file_system: b.one_file_system,
+                tags: b.tags.clone(),
+                host: (!b.host.is_empty()).then(|| b.host.clone()),
+                command,
+            })
+        }
+        Some(pb::job_spec::Kind::Check(c)) => {
+            if c.read_data_subset_percent > 100 {
+                return Err(invalid(
+                    "check.read_data_subset_percent",
+                    "must be 0 to 100",
+                ));
+            }
+            JobKind::Check(CheckSpec {
+                read_data: c.read_data,
+                read_data_subset_percent: c.read_data_subset_percent,
+            })
+        }
+        None => return Err(invalid("kind", "say what the job does: backup or check")),
+    };
+    Ok(JobRecord {
+        name: spec.name.clone(),
+        repository: spec.repository.clone(),
+        kind,
+        schedule: schedule(spec.schedule.as_ref())?,
+        before: hook("before", spec.before.as_ref())?,
+        after: hook("after", spec.after.as_ref())?,
+        enabled: spec.enabled,
+        created: now,
+        updated: now,
+    })
+}
+
+pub fn job_spec(record: &JobRecord) -> pb::JobSpec {
+    let to_hook = |h: &Option<HookSpec>| {
+        h.as_ref().map(|h| pb::Hook {
+            argv: h.argv.clone(),
+            timeout_seconds: h.timeout_seconds,
+        })
+    };
+    pb::JobSpec {
+        name: record.name.clone(),
+        repository: record.repository.clone(),
+        schedule: record.schedule.as_ref().map(|s| pb::Schedule {
+            cron: s.cron.clone(),
+            timezone: s.timezone.clone(),
+            random_delay_seconds: s.random_delay_seconds,
+            catch_up: match s.catch_up {
+                CatchUp::Once => pb::CatchUp::Once,
+                CatchUp::Skip => pb::CatchUp::Skip,
+            } as i32,
+        }),
+        before: to_hook(&record.before),
+        after: to_hook(&record.after),
+        enabled: record.enabled,
+        kind: Some(match &record.kind {
+            JobKind::Backup(b) => pb::job_spec::Kind::Backup(pb::BackupSpec {
+                paths: b.paths.clone(),
+                excludes: b.excludes.clone(),
+                exclude_caches: b.exclude_caches,
+                one_file_system: b.one_file_system,
+                tags: b.tags.clone(),
+                host: b.host.clone().unwrap_or_default(),
+                command: b.command.as_ref().map(|c| pb::CommandSource {
+                    argv: c.argv.clone(),
+                    filename: c.filename.clone(),
+                }),
+            }),
+            JobKind::Check(c) => pb::job_spec::Kind::Check(pb::CheckSpec {
+                read_data: c.read_data,
+                read_data_subset_percent: c.read_data_subset_percent,
+            }),
+        }),
+    }
+}
+
+pub fn run_state(state: RunState) -> pb::RunState {
+    match state {
+        RunState::Queued => pb::RunState::Queued,
+        RunState::Running => pb::RunState::Running,
+        RunState::Succeeded => pb::RunState::Succeeded,
+        RunState::SucceededWithWarnings => pb::RunState::SucceededWithWarnings,
+        RunState::Failed => pb::RunState::Failed,
+        RunState::Cancelled => pb::RunState::Cancelled,
+        RunState::Interrupted => pb::RunState::Interrupted,
+    }
+}
+
+fn summary(s: &RunSummary) -> pb::RunSummary {
+    pb::RunSummary {
+        files_new: s.files_new,
+        files_changed: s.files_changed,
+        files_unchanged: s.files_unchanged,
+        dirs: s.dirs,
+        bytes_read: s.bytes_read,
+        bytes_added: s.bytes_added,
+        duration_ms: s.duration_ms,
+        snapshot_id: s.snapshot_id.clone(),
+        warnings: s.warnings,
+        problems: s.problems,
+    }
+}
+
+fn progress(p: &ProgressView) -> pb::Progress {
+    pb::Progress {
+        phase: p.phase.clone(),
+        files_done: p.files_done,
+        files_total: p.files_total,
+        bytes_done: p.bytes_done,
+        bytes_total: p.bytes_total,
+        bytes_read: p.bytes_done,
+        bytes_added: 0,
+        bytes_per_second: p.bytes_per_second,
+        current_path: p.current_path.clone(),
+        eta_seconds: p.eta_seconds,
+        updated: (p.updated != 0).then(|| timestamp(p.updated)),
+    }
+}
+
+pub fn run(record: &RunRecord, live_progress: Option<&ProgressView>) -> pb::Run {
+    pb::Run {
+        id: record.id,
+        job: record.job.clone(),
+        repository: record.repository.clone(),
+        kind: match record.kind {
+            RunKind::Backup => pb::RunKind::Backup,
+            RunKind::Check => pb::RunKind::Check,
+            RunKind::Restore => pb::RunKind::Restore,
+        } as i32,
+        state: run_state(record.state) as i32,
+        trigger: match record.trigger {
+            Trigger::Schedule => pb::Trigger::Schedule,
+            Trigger::Manual => pb::Trigger::Manual,
+            Trigger::CatchUp => pb::Trigger::CatchUp,
+        } as i32,
+        queued: Some(timestamp(record.queued)),
+        started: record.started.map(timestamp),
+        finished: record.finished.map(timestamp),
+        progress: live_progress.map(progress),
+        summary: record.summary.as_ref().map(summary),
+        error: record.error.clone(),
+        warnings: record.warnings.clone(),
+        requested_by_uid: record.requested_by_uid.unwrap_or(0),
+    }
+}
+
+pub fn run_view(view: &RunView) -> pb::Run {
+    run(&view.record, view.progress.as_ref())
+}

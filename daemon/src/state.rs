@@ -1,0 +1,98 @@
+//! What every part of the running daemon shares.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use crate::auth::{GroupDb, RoleMap};
+use crate::config::{Config, ConfigError};
+use crate::runner::Runner;
+use crate::secrets::Sealer;
+use crate::store::{Store, UnixMs, now_ms};
+
+#[derive(Debug)]
+pub struct DaemonState {
+    pub store: Arc<Store>,
+    pub sealer: Arc<Sealer>,
+    pub runner: Runner,
+    pub config_path: PathBuf,
+    pub state_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub socket_path: PathBuf,
+    pub started: UnixMs,
+    /// The daemon's own uid (admin of itself).
+    pub own_uid: u32,
+    live: RwLock<Live>,
+}
+
+/// What a reload replaces.
+#[derive(Debug, Clone)]
+struct Live {
+    config: Config,
+    roles: RoleMap,
+}
+
+/// Paths and identity the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub config_path: PathBuf,
+    pub state_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub socket_path: PathBuf,
+    pub own_uid: u32,
+}
+
+impl DaemonState {
+    pub fn new(setup: Setup, config: Config, store: Arc<Store>, sealer: Arc<Sealer>) -> Self {
+        let cache_dir = config
+            .daemon
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| setup.cache_dir.clone());
+        let runner = Runner::new(
+            store.clone(),
+            sealer.clone(),
+            cache_dir.clone(),
+            config.daemon.max_concurrent_runs as usize,
+        );
+        let roles = RoleMap::new(&config.access, setup.own_uid, &GroupDb::load());
+        DaemonState {
+            store,
+            sealer,
+            runner,
+            config_path: setup.config_path,
+            state_dir: setup.state_dir,
+            cache_dir,
+            socket_path: setup.socket_path,
+            started: now_ms(),
+            own_uid: setup.own_uid,
+            live: RwLock::new(Live { config, roles }),
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .config
+            .clone()
+    }
+
+    pub fn roles(&self) -> RoleMap {
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .roles
+            .clone()
+    }
+
+    /// Re-reads the config file. An invalid file changes nothing and says why.
+    pub fn reload(&self) -> Result<(), ConfigError> {
+        let config = Config::load(&self.config_path)?;
+        let roles = RoleMap::new(&config.access, self.own_uid, &GroupDb::load());
+        self.runner
+            .set_max_concurrent(config.daemon.max_concurrent_runs as usize);
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Live { config, roles };
+        tracing::info!(path = %self.config_path.display(), "configuration reloaded");
+        Ok(())
+    }
+}
