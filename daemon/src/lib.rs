@@ -7,9 +7,14 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod logging;
 pub mod paths;
 pub mod peer;
+pub mod rpc;
 pub mod runner;
 pub mod schedule;
 pub mod secrets;
+pub mod server;
+pub mod socket;
+pub mod state;
 pub mod store;

@@ -1,29 +1,165 @@
-//! cairnd. Serving the API, the store and the scheduler come with the daemon issue;
-//! today the binary reports where it would keep things and says plainly that it does
-//! not serve yet.
+//! cairnd: reads top to bottom like its boot: arguments, paths, config, logging,
+//! directories, store, identity, runner, socket, serve, drain.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cairn_daemon::config::Config;
 use cairn_daemon::paths::{Env, Paths};
+use cairn_daemon::secrets::Sealer;
+use cairn_daemon::state::{DaemonState, Setup};
+use cairn_daemon::store::Store;
+use cairn_daemon::{server, socket};
+use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
 
-fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let paths = Paths::resolve(&Env::current());
-    match args.first().map(String::as_str) {
-        Some("--version" | "-V") => {
-            println!("cairnd {}", env!("CARGO_PKG_VERSION"));
-            std::process::ExitCode::SUCCESS
+/// Cairn's daemon: owns schedules, history and every backup, check and restore.
+#[derive(Debug, Parser)]
+#[command(name = "cairnd", version)]
+struct Args {
+    /// Config file (default: /etc/cairn/cairnd.toml as root, else $XDG_CONFIG_HOME/cairn).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Socket to serve on (default: /run/cairn/cairnd.sock, or under $XDG_RUNTIME_DIR).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Where the store and the identity live (default: /var/lib/cairn or $XDG_STATE_HOME).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print the paths this daemon would use, and exit.
+    Paths,
+}
+
+fn main() -> ExitCode {
+    cairn_engine::alloc::bound_large_buffer_retention();
+    let args = Args::parse();
+    let env = Env::current();
+    let mut paths = Paths::resolve(&env);
+    if let Some(config) = args.config {
+        paths.config_file = config;
+    }
+    if let Some(socket) = args.socket {
+        paths.socket = socket;
+    }
+    if let Some(state) = args.state_dir {
+        paths.state_dir = state;
+    }
+    if let Some(Command::Paths) = args.command {
+        println!("config {}", paths.config_file.display());
+        println!("state  {}", paths.state_dir.display());
+        println!("cache  {}", paths.cache_dir.display());
+        println!("socket {}", paths.socket.display());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::load(&paths.config_file) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("cairnd: {e}");
+            return ExitCode::from(2);
         }
-        Some("paths") => {
-            println!("config {}", paths.config_file.display());
-            println!("state  {}", paths.state_dir.display());
-            println!("cache  {}", paths.cache_dir.display());
-            println!("socket {}", paths.socket.display());
-            std::process::ExitCode::SUCCESS
+    };
+    cairn_daemon::logging::init(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("cairnd-io")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cairnd: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
         }
-        _ => {
-            eprintln!(
-                "cairnd: the daemon does not serve yet; use `cairn -r REPO ...` to work on a repository directly"
-            );
-            std::process::ExitCode::from(2)
+    };
+    match runtime.block_on(run(paths, config, env.uid)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("cairnd: {e:#}");
+            ExitCode::from(2)
         }
     }
+}
+
+async fn run(paths: Paths, config: Config, own_uid: u32) -> anyhow::Result<()> {
+    socket::create_private_dir(&paths.state_dir, 0o700)
+        .with_context(|| format!("creating the state dir {}", paths.state_dir.display()))?;
+    std::fs::create_dir_all(&paths.cache_dir)
+        .with_context(|| format!("creating the cache dir {}", paths.cache_dir.display()))?;
+    let store = Arc::new(Store::open(&paths.state_dir.join("cairnd.redb"))?);
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let sealer = Arc::new(Sealer::load_or_create(
+        &paths.state_dir,
+        credentials.as_deref(),
+    )?);
+    let stop_timeout = Duration::from_secs(u64::from(config.daemon.stop_timeout_seconds));
+    let socket_group = config.access.socket_group.clone();
+    let state = Arc::new(DaemonState::new(
+        Setup {
+            config_path: paths.config_file.clone(),
+            state_dir: paths.state_dir.clone(),
+            cache_dir: paths.cache_dir.clone(),
+            socket_path: paths.socket.clone(),
+            own_uid,
+        },
+        config,
+        store,
+        sealer,
+    ));
+    state.runner.mark_interrupted()?;
+    let listener = socket::bind(&paths.socket, &socket_group)?;
+    tracing::info!(socket = %paths.socket.display(), state = %paths.state_dir.display(), version = env!("CARGO_PKG_VERSION"), "cairnd serving");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server::serve(listener, state.clone(), async {
+        let _ = stop_rx.await;
+    }));
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+                let state = state.clone();
+                match tokio::task::spawn_blocking(move || state.reload()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "reload failed; the running configuration is kept"),
+                    Err(e) => tracing::error!(error = %e, "reload failed"),
+                }
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            }
+        }
+    }
+    tracing::info!("stopping: no new connections, cancelling runs");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(());
+    let draining = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || state.runner.drain(stop_timeout))
+    };
+    let left = draining.await.unwrap_or(0);
+    if left > 0 {
+        tracing::warn!(
+            runs = left,
+            "runs still going at the stop timeout; they are marked interrupted at the next start"
+        );
+    }
+    // Streams (watchers, log followers) do not end by themselves: give calls a moment.
+    let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
+    let _ = std::fs::remove_file(&paths.socket);
+    tracing::info!("cairnd stopped");
+    Ok(())
 }

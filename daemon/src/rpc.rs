@@ -2,6 +2,7 @@
 //! and the one mapping from daemon errors to status codes.
 
 pub mod access;
+pub mod audit;
 pub mod convert;
 pub mod daemon;
 pub mod jobs;
@@ -15,7 +16,7 @@ use tonic::{Code, Request, Status};
 use crate::auth::Role;
 use crate::error::DaemonError;
 use crate::state::DaemonState;
-use crate::store::{AuditRecord, Counter, AUDIT, now_ms};
+use crate::store::{AUDIT, AuditRecord, Counter, now_ms};
 
 /// Largest message accepted or sent (a long job list or a big directory listing).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -115,7 +116,7 @@ pub async fn audited<T>(
 ) -> Result<T, Status> {
     let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
     let state = state.clone();
-    let _ = tokio::task::spawn_blocking(move || audit(&state, caller, rpc, arguments, &outcome))
-        .await;
+    let _ =
+        tokio::task::spawn_blocking(move || audit(&state, caller, rpc, arguments, &outcome)).await;
     result
 }

@@ -13,6 +13,23 @@ pub mod v1 {
     tonic::include_proto!("cairn.v1");
 }
 
+/// Connects to a daemon's Unix socket. The URI is only a placeholder: requests go to
+/// the socket, and `localhost` is what they carry as `:authority`.
+pub async fn connect(
+    socket: impl AsRef<std::path::Path>,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let socket = socket.as_ref().to_owned();
+    tonic::transport::Endpoint::from_static("http://localhost")
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let socket = socket.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+        .await
+}
+
 /// The encoded `FileDescriptorSet` of `cairn.v1` (with its imports), for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/cairn_v1_descriptor.bin"));

@@ -8,9 +8,18 @@ use crate::error::DaemonError;
 use crate::runner::RunView;
 use crate::runner::progress::ProgressView;
 use crate::store::{
-    BackupSpec, CatchUp, CheckSpec, CommandSpec, HookSpec, JobKind, JobRecord, RepoRecord,
-    RunKind, RunRecord, RunState, RunSummary, ScheduleSpec, Trigger, UnixMs,
+    BackupSpec, CatchUp, CheckSpec, CommandSpec, HookSpec, JobKind, JobRecord, RepoRecord, RunKind,
+    RunRecord, RunState, RunSummary, ScheduleSpec, Trigger, UnixMs,
 };
+
+pub fn role(role: crate::auth::Role) -> pb::Role {
+    match role {
+        crate::auth::Role::None => pb::Role::Unspecified,
+        crate::auth::Role::Viewer => pb::Role::Viewer,
+        crate::auth::Role::Operator => pb::Role::Operator,
+        crate::auth::Role::Admin => pb::Role::Admin,
+    }
+}
 
 pub fn timestamp(ms: UnixMs) -> Timestamp {
     Timestamp {
@@ -118,7 +127,9 @@ pub fn job_from_spec(spec: &pb::JobSpec, now: UnixMs) -> Result<JobRecord, Daemo
                 if !path.starts_with('/') {
                     return Err(invalid(
                         "backup.paths",
-                        format!("{path:?} is not absolute (the daemon has no working directory to resolve it in)"),
+                        format!(
+                            "{path:?} is not absolute (the daemon has no working directory to resolve it in)"
+                        ),
                     ));
                 }
             }

@@ -1,0 +1,80 @@
+//! cairn.v1.Audit: who did what (admin only).
+
+use std::sync::Arc;
+
+use cairn_proto::v1 as pb;
+use cairn_proto::v1::audit_server::Audit;
+use tonic::{Request, Response, Status};
+
+use super::convert::timestamp;
+use super::{blocking, page_size};
+use crate::state::DaemonState;
+use crate::store::{AUDIT, AuditRecord};
+
+#[derive(Debug, Clone)]
+pub struct AuditService {
+    pub state: Arc<DaemonState>,
+}
+
+fn role(name: &str) -> pb::Role {
+    match name {
+        "admin" => pb::Role::Admin,
+        "operator" => pb::Role::Operator,
+        "viewer" => pb::Role::Viewer,
+        _ => pb::Role::Unspecified,
+    }
+}
+
+#[tonic::async_trait]
+impl Audit for AuditService {
+    async fn list_audit(
+        &self,
+        request: Request<pb::ListAuditRequest>,
+    ) -> Result<Response<pb::ListAuditResponse>, Status> {
+        let request = request.into_inner();
+        let limit = page_size(request.page_size);
+        let before = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(request.page_token.parse::<u64>().map_err(|_| {
+                Status::invalid_argument("page_token: not a token this daemon gave out")
+            })?)
+        };
+        let state = self.state.clone();
+        let records = blocking(move || {
+            Ok(state.store.read("listing the audit trail", |rx| {
+                rx.list_numbered_desc::<AuditRecord>(AUDIT, before, limit + 1, |r| {
+                    request.uid.is_none_or(|uid| r.uid == uid)
+                        && (!request.denied_only || r.result.starts_with("PermissionDenied"))
+                })
+            })?)
+        })
+        .await?;
+        let more = records.len() > limit;
+        let entries: Vec<pb::AuditEntry> = records
+            .iter()
+            .take(limit)
+            .map(|(seq, r)| pb::AuditEntry {
+                seq: *seq,
+                time: Some(timestamp(r.time)),
+                uid: r.uid,
+                role: role(&r.role) as i32,
+                rpc: r.rpc.clone(),
+                arguments: r.arguments.clone(),
+                result: r.result.clone(),
+            })
+            .collect();
+        let next_page_token = if more {
+            entries
+                .last()
+                .map(|e| e.seq.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListAuditResponse {
+            entries,
+            next_page_token,
+        }))
+    }
+}

@@ -1,0 +1,97 @@
+//! cairn.v1.Daemon: status and reload.
+
+use std::sync::Arc;
+
+use cairn_proto::v1 as pb;
+use cairn_proto::v1::daemon_server::Daemon;
+use tonic::{Request, Response, Status};
+
+use super::convert::timestamp;
+use super::{audited, blocking, caller};
+use crate::error::DaemonError;
+use crate::schedule::Schedule;
+use crate::state::DaemonState;
+use crate::store::{JOBS, JobRecord, REPOSITORIES, RepoRecord, now_ms};
+
+#[derive(Debug, Clone)]
+pub struct DaemonService {
+    pub state: Arc<DaemonState>,
+}
+
+/// The next scheduled run over all enabled jobs: (job, time).
+pub fn next_scheduled(jobs: &[JobRecord], after: i64) -> Option<(String, i64)> {
+    jobs.iter()
+        .filter(|j| j.enabled)
+        .filter_map(|j| {
+            let schedule = Schedule::parse(j.schedule.as_ref()?).ok()?;
+            Some((j.name.clone(), schedule.next_after(after)?))
+        })
+        .min_by_key(|(_, at)| *at)
+}
+
+#[tonic::async_trait]
+impl Daemon for DaemonService {
+    async fn get_status(
+        &self,
+        request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::Status>, Status> {
+        let who = caller(&request);
+        let state = self.state.clone();
+        let (jobs, repositories) = blocking(move || {
+            Ok(state.store.read("status", |rx| {
+                Ok((
+                    rx.list_named::<JobRecord>(JOBS, None, usize::MAX)?,
+                    rx.list_named::<RepoRecord>(REPOSITORIES, None, usize::MAX)?
+                        .len(),
+                ))
+            })?)
+        })
+        .await?;
+        let jobs: Vec<JobRecord> = jobs.into_iter().map(|(_, j)| j).collect();
+        let (running, queued) = self.state.runner.counts();
+        let next = next_scheduled(&jobs, now_ms());
+        Ok(Response::new(pb::Status {
+            version: env!("CARGO_PKG_VERSION").into(),
+            started: Some(timestamp(self.state.started)),
+            pid: std::process::id(),
+            runs_running: running as u32,
+            runs_queued: queued as u32,
+            jobs: jobs.len() as u32,
+            repositories: repositories as u32,
+            next_job: next.as_ref().map(|(j, _)| j.clone()).unwrap_or_default(),
+            next_run: next.map(|(_, at)| timestamp(at)),
+            caller_role: super::convert::role(who.role) as i32,
+            caller_uid: who.uid,
+            config_path: self.state.config_path.display().to_string(),
+            state_dir: self.state.state_dir.display().to_string(),
+            socket_path: self.state.socket_path.display().to_string(),
+        }))
+    }
+
+    async fn reload(
+        &self,
+        request: Request<pb::ReloadRequest>,
+    ) -> Result<Response<pb::ReloadResponse>, Status> {
+        let who = caller(&request);
+        let state = self.state.clone();
+        let result = blocking(move || {
+            state.reload().map_err(|e| {
+                DaemonError::InvalidArgument(format!("{e}; the running configuration is kept"))
+            })
+        })
+        .await
+        .map(|()| {
+            Response::new(pb::ReloadResponse {
+                config_path: self.state.config_path.display().to_string(),
+            })
+        });
+        audited(
+            &self.state,
+            who,
+            "/cairn.v1.Daemon/Reload",
+            serde_json::json!({}),
+            result,
+        )
+        .await
+    }
+}

@@ -1,0 +1,301 @@
+//! cairn.v1.Repositories: add (init or attach), list, get, stats, forget.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cairn_engine::secrecy::SecretString;
+use cairn_engine::{InitOptions, LocalBackend, NewKey, Repository, Unlock};
+use cairn_proto::v1 as pb;
+use cairn_proto::v1::repositories_server::Repositories;
+use tonic::{Request, Response, Status};
+
+use super::convert::{check_name, repository, timestamp};
+use super::{audited, blocking, caller, page_size};
+use crate::error::DaemonError;
+use crate::state::DaemonState;
+use crate::store::{
+    JOBS, JobRecord, REPOSITORIES, RUNS, RepoRecord, RunKind, RunRecord, SECRETS, now_ms,
+};
+
+#[derive(Debug, Clone)]
+pub struct RepositoriesService {
+    pub state: Arc<DaemonState>,
+}
+
+fn jobs_using(state: &DaemonState, name: &str) -> Result<Vec<String>, DaemonError> {
+    Ok(state.store.read("listing jobs", |rx| {
+        Ok(rx
+            .list_named::<JobRecord>(JOBS, None, usize::MAX)?
+            .into_iter()
+            .filter(|(_, j)| j.repository == name)
+            .map(|(n, _)| n)
+            .collect())
+    })?)
+}
+
+fn get(state: &DaemonState, name: &str) -> Result<RepoRecord, DaemonError> {
+    state
+        .store
+        .read("reading a repository", |rx| {
+            rx.get_named(REPOSITORIES, name)
+        })?
+        .ok_or_else(|| {
+            DaemonError::NotFound(format!(
+                "no repository named {name:?}; `cairn repo list` shows them"
+            ))
+        })
+}
+
+/// Adds a repository: initialises it or opens it to prove the passphrase.
+fn create(
+    state: &DaemonState,
+    request: pb::CreateRepositoryRequest,
+) -> Result<RepoRecord, DaemonError> {
+    check_name("name", &request.name)?;
+    let location = Path::new(&request.location);
+    if !location.is_absolute() {
+        return Err(DaemonError::InvalidArgument(format!(
+            "location: {:?} is not an absolute path",
+            request.location
+        )));
+    }
+    if request.passphrase.is_empty() {
+        return Err(DaemonError::InvalidArgument(
+            "passphrase: empty; the daemon needs the repository's passphrase to run jobs".into(),
+        ));
+    }
+    if state
+        .store
+        .read("reading a repository", |rx| {
+            rx.get_named::<RepoRecord>(REPOSITORIES, &request.name)
+        })?
+        .is_some()
+    {
+        return Err(DaemonError::AlreadyExists(format!(
+            "a repository named {:?} exists already",
+            request.name
+        )));
+    }
+    let passphrase = SecretString::from(request.passphrase);
+    let backend = Arc::new(LocalBackend::new(location));
+    let repo = if request.init {
+        Repository::init(
+            backend,
+            &NewKey::Passphrase {
+                passphrase: passphrase.clone(),
+                work_factor: None,
+            },
+            &InitOptions::default(),
+        )?
+    } else {
+        Repository::open(backend, &Unlock::Passphrase(passphrase.clone()))?
+    };
+    let record = RepoRecord {
+        name: request.name.clone(),
+        location: request.location.clone(),
+        repository_id: repo.config().id.clone(),
+        added: now_ms(),
+    };
+    let secret = RepoRecord::passphrase_secret(&record.name);
+    let sealed = state.sealer.seal(&secret, &passphrase)?;
+    state.store.write("adding a repository", |tx| {
+        tx.put_named(REPOSITORIES, &record.name, &record)?;
+        tx.put_named_bytes(SECRETS, &secret, &sealed)
+    })?;
+    tracing::info!(repository = %record.name, location = %record.location, init = request.init, "repository added");
+    Ok(record)
+}
+
+#[tonic::async_trait]
+impl Repositories for RepositoriesService {
+    async fn create_repository(
+        &self,
+        request: Request<pb::CreateRepositoryRequest>,
+    ) -> Result<Response<pb::Repository>, Status> {
+        let who = caller(&request);
+        let request = request.into_inner();
+        let arguments = serde_json::json!({
+            "name": request.name,
+            "location": request.location,
+            "init": request.init,
+            "passphrase": "<redacted>",
+        });
+        let state = self.state.clone();
+        let result = blocking(move || create(&state, request))
+            .await
+            .map(|record| Response::new(repository(&record, Vec::new())));
+        audited(
+            &self.state,
+            who,
+            "/cairn.v1.Repositories/CreateRepository",
+            arguments,
+            result,
+        )
+        .await
+    }
+
+    async fn list_repositories(
+        &self,
+        request: Request<pb::ListRepositoriesRequest>,
+    ) -> Result<Response<pb::ListRepositoriesResponse>, Status> {
+        let request = request.into_inner();
+        let limit = page_size(request.page_size);
+        let state = self.state.clone();
+        let (records, jobs) = blocking(move || {
+            let after = (!request.page_token.is_empty()).then_some(request.page_token.as_str());
+            Ok(state.store.read("listing repositories", |rx| {
+                Ok((
+                    rx.list_named::<RepoRecord>(REPOSITORIES, after, limit + 1)?,
+                    rx.list_named::<JobRecord>(JOBS, None, usize::MAX)?,
+                ))
+            })?)
+        })
+        .await?;
+        let more = records.len() > limit;
+        let repositories: Vec<pb::Repository> = records
+            .iter()
+            .take(limit)
+            .map(|(_, r)| {
+                let using = jobs
+                    .iter()
+                    .filter(|(_, j)| j.repository == r.name)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                repository(r, using)
+            })
+            .collect();
+        let next_page_token = if more {
+            repositories
+                .last()
+                .map(|r| r.name.clone())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListRepositoriesResponse {
+            repositories,
+            next_page_token,
+        }))
+    }
+
+    async fn get_repository(
+        &self,
+        request: Request<pb::GetRepositoryRequest>,
+    ) -> Result<Response<pb::Repository>, Status> {
+        let name = request.into_inner().name;
+        let state = self.state.clone();
+        let (record, jobs) =
+            blocking(move || Ok((get(&state, &name)?, jobs_using(&state, &name)?))).await?;
+        Ok(Response::new(repository(&record, jobs)))
+    }
+
+    async fn get_repository_stats(
+        &self,
+        request: Request<pb::GetRepositoryStatsRequest>,
+    ) -> Result<Response<pb::RepositoryStats>, Status> {
+        let name = request.into_inner().name;
+        let state = self.state.clone();
+        let stats = blocking(move || {
+            let record = get(&state, &name)?;
+            let sealed = state
+                .store
+                .read("reading a secret", |rx| {
+                    rx.get_named_bytes(SECRETS, &RepoRecord::passphrase_secret(&name))
+                })?
+                .ok_or_else(|| {
+                    DaemonError::FailedPrecondition(format!(
+                        "no passphrase is stored for repository {name}; add it again"
+                    ))
+                })?;
+            let passphrase = state
+                .sealer
+                .unseal(&RepoRecord::passphrase_secret(&name), &sealed)?;
+            let repo = crate::runner::execute::open(&record, &passphrase, &state.cache_dir)?;
+            let stats = repo.stats()?;
+            let last_snapshot = repo
+                .repo()
+                .snapshots()?
+                .iter()
+                .filter_map(|(_, s)| s.timestamp())
+                .max()
+                .map(|t| t.as_millisecond());
+            let last_check = state.store.read("finding the last check", |rx| {
+                Ok(rx
+                    .list_numbered_desc::<RunRecord>(RUNS, None, 1, |r| {
+                        r.repository == name && r.kind == RunKind::Check && r.state.is_final()
+                    })?
+                    .into_iter()
+                    .next()
+                    .map(|(_, r)| r))
+            })?;
+            Ok((record, stats, last_snapshot, last_check))
+        })
+        .await?;
+        let (record, stats, last_snapshot, last_check) = stats;
+        Ok(Response::new(pb::RepositoryStats {
+            name: record.name,
+            snapshots: stats.snapshots,
+            packs: stats.packs,
+            blobs: stats.data_blobs + stats.tree_blobs,
+            stored_bytes: stats.stored_bytes,
+            restored_bytes: stats.logical_bytes,
+            dedup_ratio: stats.space_saving_ratio,
+            last_snapshot: last_snapshot.map(timestamp),
+            last_check: last_check.as_ref().and_then(|r| r.finished).map(timestamp),
+            last_check_state: last_check
+                .map(|r| r.state.name().to_owned())
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn delete_repository(
+        &self,
+        request: Request<pb::DeleteRepositoryRequest>,
+    ) -> Result<Response<pb::DeleteRepositoryResponse>, Status> {
+        let who = caller(&request);
+        let name = request.into_inner().name;
+        let arguments = serde_json::json!({ "name": name });
+        let state = self.state.clone();
+        let result = blocking(move || {
+            get(&state, &name)?;
+            let jobs = jobs_using(&state, &name)?;
+            if !jobs.is_empty() {
+                return Err(DaemonError::FailedPrecondition(format!(
+                    "repository {name} is used by job{} {}; delete or move them first",
+                    if jobs.len() == 1 { "" } else { "s" },
+                    jobs.join(", ")
+                )));
+            }
+            if state.runner.counts() != (0, 0)
+                && state.store.read("checking runs", |rx| {
+                    Ok(!rx
+                        .list_numbered_desc::<RunRecord>(RUNS, None, 100, |r| {
+                            r.repository == name && !r.state.is_final()
+                        })?
+                        .is_empty())
+                })?
+            {
+                return Err(DaemonError::FailedPrecondition(format!(
+                    "a run on repository {name} is going; wait for it or cancel it"
+                )));
+            }
+            state.store.write("forgetting a repository", |tx| {
+                tx.delete_named(REPOSITORIES, &name)?;
+                tx.delete_named(SECRETS, &RepoRecord::passphrase_secret(&name))?;
+                Ok(())
+            })?;
+            tracing::info!(repository = %name, "repository forgotten (its data is untouched)");
+            Ok(())
+        })
+        .await
+        .map(|()| Response::new(pb::DeleteRepositoryResponse {}));
+        audited(
+            &self.state,
+            who,
+            "/cairn.v1.Repositories/DeleteRepository",
+            arguments,
+            result,
+        )
+        .await
+    }
+}

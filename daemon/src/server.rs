@@ -1,0 +1,108 @@
+//! Serving the API on an already-bound Unix socket (so tests bind a temp socket and
+//! systemd can hand one over).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use cairn_proto::v1::audit_server::AuditServer;
+use cairn_proto::v1::daemon_server::DaemonServer;
+use cairn_proto::v1::jobs_server::JobsServer;
+use cairn_proto::v1::repositories_server::RepositoriesServer;
+use cairn_proto::v1::runs_server::RunsServer;
+use tokio::net::UnixListener;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::Server;
+
+use crate::peer::PeerStream;
+use crate::rpc::MAX_MESSAGE_BYTES;
+use crate::rpc::access::AccessLayer;
+use crate::rpc::audit::AuditService;
+use crate::rpc::daemon::DaemonService;
+use crate::rpc::jobs::JobsService;
+use crate::rpc::repositories::RepositoriesService;
+use crate::rpc::runs::RunsService;
+use crate::state::DaemonState;
+
+/// Serves until `shutdown` completes; then stops accepting and lets calls in flight
+/// finish (streams end when the server drops them).
+pub async fn serve(
+    listener: UnixListener,
+    state: Arc<DaemonState>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let incoming = UnixListenerStream::new(listener).filter_map(|conn| {
+        match conn.and_then(PeerStream::new) {
+            Ok(stream) => Some(Ok::<_, std::io::Error>(stream)),
+            Err(e) => {
+                // A client that hung up at once, or a kernel without SO_PEERGROUPS:
+                // that connection is dropped, the server goes on.
+                tracing::warn!(error = %e, "connection refused: its credentials could not be read");
+                None
+            }
+        }
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<DaemonServer<DaemonService>>().await;
+    health.set_serving::<JobsServer<JobsService>>().await;
+    health.set_serving::<RunsServer<RunsService>>().await;
+    health
+        .set_serving::<RepositoriesServer<RepositoriesService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(cairn_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(cairn_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    macro_rules! limited {
+        ($server:ident, $service:expr) => {
+            $server::new($service)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        };
+    }
+
+    Server::builder()
+        .layer(AccessLayer::new(state.clone()))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(limited!(
+            DaemonServer,
+            DaemonService {
+                state: state.clone()
+            }
+        ))
+        .add_service(limited!(
+            RepositoriesServer,
+            RepositoriesService {
+                state: state.clone()
+            }
+        ))
+        .add_service(limited!(
+            JobsServer,
+            JobsService {
+                state: state.clone()
+            }
+        ))
+        .add_service(limited!(
+            RunsServer,
+            RunsService {
+                state: state.clone()
+            }
+        ))
+        .add_service(limited!(
+            AuditServer,
+            AuditService {
+                state: state.clone()
+            }
+        ))
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}

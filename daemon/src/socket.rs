@@ -1,0 +1,96 @@
+//! The API socket: mode 0660, group from the config, inside a directory only its owner
+//! and group can enter. A world-writable parent is refused (anyone could swap the
+//! socket for their own); a stale socket left by a crash is replaced, a live one is not.
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use tokio::net::UnixListener;
+
+use crate::auth::GroupDb;
+
+/// Creates `dir` (and parents) with `mode` when missing.
+pub fn create_private_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+}
+
+pub fn bind(path: &Path, group: &str) -> anyhow::Result<UnixListener> {
+    let dir = path
+        .parent()
+        .with_context(|| format!("socket path {} has no directory", path.display()))?;
+    create_private_dir(dir, 0o750)
+        .with_context(|| format!("creating the socket directory {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o002 != 0 {
+        bail!(
+            "socket directory {} is world-writable (mode {:o}); use a private directory (e.g. /run/cairn, mode 0750)",
+            dir.display(),
+            mode & 0o7777
+        );
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!(
+                "another cairnd is serving on {}; stop it first (systemctl stop cairnd)",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing the stale socket {}", path.display()))?;
+    }
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    if let Some(gid) = (!group.is_empty())
+        .then(|| GroupDb::load().gid(group))
+        .flatten()
+    {
+        match std::os::unix::fs::chown(path, None, Some(gid)) {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(socket = %path.display(), group, error = %e, "cannot give the socket to its group; only this user can connect")
+            }
+        }
+    }
+    Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_world_writable_directory_is_refused_and_a_stale_socket_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let error = bind(&open.join("s.sock"), "").unwrap_err().to_string();
+        assert!(error.contains("world-writable"), "{error}");
+
+        let private = dir.path().join("run/cairn");
+        let socket = private.join("cairnd.sock");
+        let first = bind(&socket, "").unwrap();
+        let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o660);
+        let dir_mode = std::fs::metadata(&private).unwrap().permissions().mode();
+        assert_eq!(dir_mode & 0o777, 0o750);
+        let error = bind(&socket, "").unwrap_err().to_string();
+        assert!(error.contains("another cairnd"), "{error}");
+        drop(first);
+        // The file stays behind, as after a crash: the next daemon takes over.
+        assert!(socket.exists());
+        bind(&socket, "").unwrap();
+    }
+}

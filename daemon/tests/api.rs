@@ -1,0 +1,247 @@
+#![allow(clippy::unwrap_used)]
+
+//! The API end to end: a real server on a temp socket, a real store and repository,
+//! called through the generated clients the way the CLI and console call it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_daemon::config::Config;
+use cairn_daemon::secrets::Sealer;
+use cairn_daemon::state::{DaemonState, Setup};
+use cairn_daemon::store::Store;
+use cairn_proto::v1 as pb;
+use cairn_proto::v1::audit_client::AuditClient;
+use cairn_proto::v1::daemon_client::DaemonClient;
+use cairn_proto::v1::jobs_client::JobsClient;
+use cairn_proto::v1::repositories_client::RepositoriesClient;
+use cairn_proto::v1::runs_client::RunsClient;
+use tonic::Code;
+
+const CANARY: &str = "canary-passphrase-7f3a91";
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    socket: std::path::PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start() -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    let socket = dir.path().join("run/cairnd.sock");
+    let store = Arc::new(Store::open(&state_dir.join("cairnd.redb")).unwrap());
+    let sealer = Arc::new(Sealer::load_or_create(&state_dir, None).unwrap());
+    let state = Arc::new(DaemonState::new(
+        Setup {
+            config_path: dir.path().join("cairnd.toml"),
+            state_dir,
+            cache_dir: dir.path().join("cache"),
+            socket_path: socket.clone(),
+            own_uid: rustix::process::geteuid().as_raw(),
+        },
+        Config::default(),
+        store,
+        sealer,
+    ));
+    let listener = cairn_daemon::socket::bind(&socket, "").unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(cairn_daemon::server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Daemon {
+        dir,
+        socket,
+        stop: Some(stop),
+        served,
+    }
+}
+
+fn backup_spec(name: &str, path: &std::path::Path) -> pb::JobSpec {
+    pb::JobSpec {
+        name: name.into(),
+        repository: "main".into(),
+        enabled: true,
+        kind: Some(pb::job_spec::Kind::Backup(pb::BackupSpec {
+            paths: vec![path.display().to_string()],
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_a_repository_define_a_job_run_it_and_watch_it_finish() {
+    let mut daemon = start().await;
+    let channel = cairn_proto::connect(&daemon.socket).await.unwrap();
+    let mut status = DaemonClient::new(channel.clone());
+    let mut repos = RepositoriesClient::new(channel.clone());
+    let mut jobs = JobsClient::new(channel.clone());
+    let mut runs = RunsClient::new(channel.clone());
+
+    let s = status
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        s.caller_role,
+        pb::Role::Admin as i32,
+        "the daemon's own user"
+    );
+    assert_eq!((s.jobs, s.repositories), (0, 0));
+
+    let location = daemon.dir.path().join("repo");
+    let repo = repos
+        .create_repository(pb::CreateRepositoryRequest {
+            name: "main".into(),
+            location: location.display().to_string(),
+            init: true,
+            passphrase: CANARY.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(repo.repository_id.len(), 64);
+    let again = repos
+        .create_repository(pb::CreateRepositoryRequest {
+            name: "main".into(),
+            location: location.display().to_string(),
+            init: false,
+            passphrase: CANARY.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+    let wrong = repos
+        .create_repository(pb::CreateRepositoryRequest {
+            name: "other".into(),
+            location: location.display().to_string(),
+            init: false,
+            passphrase: "not it".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::Unauthenticated, "{}", wrong.message());
+
+    // Bad input: named field, nothing stored.
+    let bad = jobs
+        .create_job(pb::CreateJobRequest {
+            spec: Some(pb::JobSpec {
+                schedule: Some(pb::Schedule {
+                    cron: "0 25 * * *".into(),
+                    ..Default::default()
+                }),
+                ..backup_spec("web", &daemon.dir.path().join("src"))
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().starts_with("schedule:"), "{}", bad.message());
+    let relative = jobs
+        .create_job(pb::CreateJobRequest {
+            spec: Some(backup_spec("web", std::path::Path::new("srv/www"))),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        relative.message().contains("not absolute"),
+        "{}",
+        relative.message()
+    );
+    let none = jobs
+        .list_jobs(pb::ListJobsRequest::default())
+        .await
+        .unwrap();
+    assert!(none.into_inner().jobs.is_empty());
+
+    let source = daemon.dir.path().join("src");
+    std::fs::create_dir_all(source.join("d")).unwrap();
+    std::fs::write(source.join("a"), "alpha").unwrap();
+    std::fs::write(source.join("d/b"), "beta").unwrap();
+    jobs.create_job(pb::CreateJobRequest {
+        spec: Some(backup_spec("web", &source)),
+    })
+    .await
+    .unwrap();
+    let run_id = jobs
+        .run_job(pb::RunJobRequest { name: "web".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .run_id;
+    let mut watch = runs
+        .watch_run(pb::WatchRunRequest { id: run_id })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut last = None;
+    while let Some(update) = tokio::time::timeout(Duration::from_secs(60), watch.message())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        last = Some(update);
+    }
+    let last = last.unwrap();
+    assert_eq!(last.state, pb::RunState::Succeeded as i32, "{}", last.error);
+    let summary = last.summary.unwrap();
+    assert_eq!(summary.files_new, 2);
+    assert_eq!(summary.snapshot_id.len(), 64);
+
+    let listed = runs
+        .list_runs(pb::ListRunsRequest {
+            job: "web".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.runs.len(), 1);
+    assert_eq!(listed.runs[0].id, run_id);
+    let job = jobs
+        .get_job(pb::GetJobRequest { name: "web".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(job.last_run_id, run_id);
+    let finished = runs
+        .cancel_run(pb::CancelRunRequest { id: run_id })
+        .await
+        .unwrap_err();
+    assert_eq!(finished.code(), Code::FailedPrecondition);
+    let missing = runs
+        .get_run(pb::GetRunRequest { id: 999 })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    // The audit trail names every change and never the passphrase.
+    let audit = AuditClient::new(channel.clone())
+        .list_audit(pb::ListAuditRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let rpcs: Vec<&str> = audit.entries.iter().map(|e| e.rpc.as_str()).collect();
+    assert!(
+        rpcs.contains(&"/cairn.v1.Repositories/CreateRepository"),
+        "{rpcs:?}"
+    );
+    assert!(rpcs.contains(&"/cairn.v1.Jobs/RunJob"), "{rpcs:?}");
+    assert!(audit.entries.iter().all(|e| !e.arguments.contains(CANARY)));
+    assert!(
+        audit
+            .entries
+            .iter()
+            .any(|e| e.arguments.contains("<redacted>"))
+    );
+
+    daemon.stop.take().unwrap().send(()).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), &mut daemon.served).await;
+    // Nowhere in the store in clear.
+    let bytes = std::fs::read(daemon.dir.path().join("state/cairnd.redb")).unwrap();
+    assert!(!bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()));
+}
