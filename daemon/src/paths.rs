@@ -60,19 +60,19 @@ impl Paths {
                 config_file: PathBuf::from("/etc/cairn/cairnd.toml"),
                 state_dir: PathBuf::from("/var/lib/cairn"),
                 cache_dir: PathBuf::from("/var/cache/cairn"),
-                socket: PathBuf::from("/run/cairn/cairnd.sock"),
+                socket: cairn_proto::default_socket_path(true, env.uid, None),
             };
         }
         let home = env.home.clone().unwrap_or_else(|| PathBuf::from("/tmp"));
-        let runtime = env
-            .xdg_runtime_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-{}", env.uid)));
         Paths {
             config_file: xdg(&env.xdg_config_home, &home, ".config").join("cairnd.toml"),
             state_dir: xdg(&env.xdg_state_home, &home, ".local/state"),
             cache_dir: xdg(&env.xdg_cache_home, &home, ".cache"),
-            socket: runtime.join("cairn").join("cairnd.sock"),
+            socket: cairn_proto::default_socket_path(
+                false,
+                env.uid,
+                env.xdg_runtime_dir.as_deref(),
+            ),
         }
     }
 }

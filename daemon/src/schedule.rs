@@ -59,7 +59,9 @@ impl Schedule {
 
     /// The first slot strictly after `after`.
     pub fn next_after(&self, after: UnixMs) -> Option<UnixMs> {
-        let start: DateTime<Tz> = self.tz.timestamp_millis_opt(after).single()?;
+        // Slots are whole seconds; croner would carry the milliseconds into its answer.
+        let whole = after - after.rem_euclid(1000);
+        let start: DateTime<Tz> = self.tz.timestamp_millis_opt(whole).single()?;
         self.cron
             .find_next_occurrence(&start, false)
             .ok()
@@ -149,6 +151,13 @@ mod tests {
         let next = s.upcoming(at(berlin, 2026, 10, 24, 12, 0), 2);
         assert_eq!(local(next[0], berlin), "2026-10-25 02:30:00 CEST");
         assert_eq!(local(next[1], berlin), "2026-10-26 02:30:00 CET");
+    }
+
+    #[test]
+    fn slots_are_whole_seconds_whatever_the_milliseconds_of_now() {
+        let s = Schedule::parse(&spec("0 3 * * *", "")).unwrap();
+        let next = s.next_after(at(Tz::UTC, 2026, 1, 1, 12, 0) + 600).unwrap();
+        assert_eq!(next, at(Tz::UTC, 2026, 1, 2, 3, 0));
     }
 
     #[test]

@@ -13,6 +13,23 @@ pub mod v1 {
     tonic::include_proto!("cairn.v1");
 }
 
+/// Where a daemon serves by default: `/run/cairn/cairnd.sock` for root (the system
+/// service), else `$XDG_RUNTIME_DIR/cairn/cairnd.sock` (or a per-uid temp dir).
+pub fn default_socket_path(
+    is_root: bool,
+    uid: u32,
+    xdg_runtime_dir: Option<&std::path::Path>,
+) -> std::path::PathBuf {
+    if is_root {
+        return std::path::PathBuf::from("/run/cairn/cairnd.sock");
+    }
+    xdg_runtime_dir
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-{uid}")))
+        .join("cairn")
+        .join("cairnd.sock")
+}
+
 /// Connects to a daemon's Unix socket. The URI is only a placeholder: requests go to
 /// the socket, and `localhost` is what they carry as `:authority`.
 pub async fn connect(

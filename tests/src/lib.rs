@@ -3,4 +3,5 @@
 
 pub mod compare;
 pub mod corpus;
+pub mod daemon;
 pub mod run;

@@ -12,8 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Repository to work on directly (no daemon needed).
-    #[arg(short = 'r', long = "repo", env = "CAIRN_REPO", global = true)]
+    /// Repository to work on directly (no daemon needed); give it before the command.
+    /// (Daemon commands name repositories with their own `--repo NAME`.)
+    #[arg(short = 'r', long = "repo", env = "CAIRN_REPO")]
     pub repo: Option<PathBuf>,
 
     /// Read the repository passphrase from this file (first line). Also: CAIRN_PASSPHRASE.
@@ -35,6 +36,11 @@ pub struct Cli {
     /// Never show a progress bar.
     #[arg(long, global = true)]
     pub no_progress: bool,
+
+    /// The daemon's socket (default: /run/cairn/cairnd.sock as root, else under
+    /// $XDG_RUNTIME_DIR).
+    #[arg(long, global = true, env = "CAIRN_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -69,6 +75,172 @@ pub enum Command {
     /// Manage the keys that open the repository.
     #[command(subcommand)]
     Key(KeyCommand),
+
+    /// The daemon: version, runs going, next scheduled run.
+    Status,
+    /// Repositories the daemon backs up to.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// The daemon's jobs.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Runs: history, live progress, cancelling.
+    #[command(subcommand)]
+    Run(RunCommand),
+    /// Who changed what through the daemon's API (admin).
+    Audit(AuditArgs),
+}
+
+impl Command {
+    /// Whether the command talks to cairnd (else it works on a repository directly).
+    pub fn uses_daemon(&self) -> bool {
+        matches!(
+            self,
+            Command::Status
+                | Command::Repo(_)
+                | Command::Job(_)
+                | Command::Run(_)
+                | Command::Audit(_)
+        )
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Add a repository: a new one (--init) or an existing one. Passphrase from
+    /// CAIRN_PASSPHRASE, --passphrase-file, or a prompt.
+    Add {
+        name: String,
+        /// Directory of the repository (on the daemon's host).
+        #[arg(long)]
+        path: PathBuf,
+        /// Create the repository (the directory must be empty or absent).
+        #[arg(long)]
+        init: bool,
+    },
+    /// List repositories.
+    List,
+    /// Show one repository with its statistics.
+    Show { name: String },
+    /// Forget a repository (its data is left alone).
+    Remove { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct JobSpecArgs {
+    /// Paths to back up (absolute, on the daemon's host).
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    #[arg(long)]
+    pub exclude_caches: bool,
+    #[arg(long)]
+    pub one_file_system: bool,
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Cron: 5 fields, or 6 with seconds first.
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
+    /// IANA time zone of the schedule (default UTC).
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
+    /// Start each scheduled run up to this many seconds late (spreads load).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub random_delay: u32,
+    #[arg(long, value_enum, default_value_t = JobKindArg::Backup)]
+    pub kind: JobKindArg,
+    /// Check jobs: read and verify all pack data.
+    #[arg(long)]
+    pub read_data: bool,
+    /// Check jobs: read this percentage of the data each run.
+    #[arg(long, value_name = "PERCENT")]
+    pub read_data_subset: Option<u32>,
+    /// Command run before the job (split on spaces; no shell).
+    #[arg(long, value_name = "CMD")]
+    pub before: Option<String>,
+    /// Command run after the job (split on spaces; no shell).
+    #[arg(long, value_name = "CMD")]
+    pub after: Option<String>,
+    /// Seconds a hook may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub hook_timeout: u32,
+    /// Create the job disabled.
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JobKindArg {
+    Backup,
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Define a job.
+    Create {
+        name: String,
+        /// Repository the job works on.
+        #[arg(long = "repo", value_name = "NAME")]
+        repo_name: String,
+        #[command(flatten)]
+        spec: JobSpecArgs,
+    },
+    /// List jobs.
+    List,
+    /// Show one job.
+    Show { name: String },
+    /// Replace a job's definition with the options given.
+    Edit {
+        name: String,
+        #[arg(long = "repo", value_name = "NAME")]
+        repo_name: String,
+        #[command(flatten)]
+        spec: JobSpecArgs,
+    },
+    /// Delete a job (its runs stay in the history).
+    Delete { name: String },
+    /// Let the job's schedule fire.
+    Enable { name: String },
+    /// Stop the job's schedule from firing (manual runs still work).
+    Disable { name: String },
+    /// Start a run now; prints its id.
+    Run {
+        name: String,
+        /// Wait for the run to end; exit 0 only when it succeeded.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// List runs, newest first.
+    List {
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one run: state, summary, exact error, warnings.
+    Show { id: u64 },
+    /// Follow a run's progress until it ends.
+    Watch { id: u64 },
+    /// Stop a run (the repository is left consistent).
+    Cancel { id: u64 },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only calls by this uid.
+    #[arg(long)]
+    pub uid: Option<u32>,
+    /// Only denied calls.
+    #[arg(long)]
+    pub denied: bool,
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
 }
 
 #[derive(Debug, Args)]

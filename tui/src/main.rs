@@ -6,6 +6,7 @@ mod cli;
 mod offline;
 mod output;
 mod progress_bar;
+mod remote;
 mod secrets;
 
 use std::process::ExitCode;
@@ -19,7 +20,12 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging();
     let format = cli.output;
-    match offline::run(cli) {
+    let result = if cli.command.uses_daemon() {
+        remote::run(cli)
+    } else {
+        offline::run(cli)
+    };
+    match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Warnings) => ExitCode::from(output::EXIT_WARNINGS),
         Err(error) => {

@@ -75,9 +75,7 @@ fn default_cache_dir() -> PathBuf {
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let Some(repo_path) = cli.repo.clone() else {
-        bail!(
-            "no repository given: use -r/--repo PATH or set CAIRN_REPO (the daemon-backed commands come with cairnd)"
-        );
+        bail!("no repository given: use -r/--repo PATH before the command, or set CAIRN_REPO");
     };
     let ctx = Ctx {
         repo_path,
@@ -98,6 +96,13 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Check(args) => check::run(&ctx, &args),
         Command::Stats => snapshots::stats(&ctx),
         Command::Key(command) => keys::run(&ctx, command),
+        Command::Status
+        | Command::Repo(_)
+        | Command::Job(_)
+        | Command::Run(_)
+        | Command::Audit(_) => {
+            unreachable!("daemon commands are dispatched in main")
+        }
     }
 }
 

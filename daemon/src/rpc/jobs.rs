@@ -112,7 +112,16 @@ fn spec_arguments(spec: &Option<pb::JobSpec>) -> serde_json::Value {
             "repository": spec.repository,
             "enabled": spec.enabled,
             "schedule": spec.schedule.as_ref().map(|s| format!("{} {}", s.cron, s.timezone)),
-            "kind": format!("{:?}", spec.kind),
+            "kind": match &spec.kind {
+                Some(pb::job_spec::Kind::Backup(b)) => serde_json::json!({
+                    "backup": { "paths": b.paths, "excludes": b.excludes, "tags": b.tags,
+                                "command": b.command.as_ref().map(|c| c.argv.clone()) }
+                }),
+                Some(pb::job_spec::Kind::Check(c)) => serde_json::json!({
+                    "check": { "read_data": c.read_data, "subset_percent": c.read_data_subset_percent }
+                }),
+                None => serde_json::Value::Null,
+            },
             "before": spec.before.as_ref().map(|h| h.argv.clone()),
             "after": spec.after.as_ref().map(|h| h.argv.clone()),
         }),

@@ -1,0 +1,130 @@
+//! A real `cairnd` in a temp dir, and the `cairn` CLI pointed at its socket.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::run::{Ran, binary};
+
+/// A running daemon; stopped (SIGTERM, then SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Cairnd {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Cairnd {
+    /// Starts a daemon whose state, config, cache and socket live under `dir`.
+    pub fn start(dir: &Path) -> Cairnd {
+        let mut daemon = Cairnd {
+            dir: dir.to_owned(),
+            socket: dir.join("run/cairnd.sock"),
+            log: dir.join("cairnd.log"),
+            child: None,
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    fn spawn(&mut self) {
+        std::fs::create_dir_all(&self.dir).expect("daemon dir");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("daemon log");
+        let child = Command::new(binary("cairnd"))
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--config")
+            .arg(self.dir.join("cairnd.toml"))
+            .env("XDG_CACHE_HOME", self.dir.join("cache"))
+            .env("CAIRN_LOG", "info")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("starting cairnd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("cairnd exited at start ({status}):\n{}", self.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cairnd did not start:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// `cairn` with this daemon's socket.
+    pub fn cli(&self, args: &[&str]) -> Ran {
+        let out = Command::new(binary("cairn"))
+            .args(args)
+            .env("CAIRN_SOCKET", &self.socket)
+            .env("CAIRN_PASSPHRASE", crate::run::PASSPHRASE)
+            .env_remove("CAIRN_REPO")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running cairn");
+        Ran::from(out)
+    }
+
+    /// Sends SIGTERM and waits; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let pid = rustix::process::Pid::from_child(&child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same state dir and socket.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Cairnd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

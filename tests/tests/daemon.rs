@@ -1,0 +1,308 @@
+//! cairnd and the CLI over its socket, used the way an operator would: add a
+//! repository, define jobs, run them, read the history; crash and stop the daemon
+//! mid-run and check that nothing is lost or left inconsistent.
+
+use std::time::{Duration, Instant};
+
+use cairn_e2e::corpus::Rng;
+use cairn_e2e::daemon::Cairnd;
+use cairn_e2e::run::{PASSPHRASE, Ran, binary};
+
+fn setup() -> (tempfile::TempDir, Cairnd) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Cairnd::start(&dir.path().join("daemon"));
+    let repo = dir.path().join("repo");
+    daemon
+        .cli(&[
+            "repo",
+            "add",
+            "main",
+            "--path",
+            repo.to_str().expect("utf-8"),
+            "--init",
+        ])
+        .ok();
+    (dir, daemon)
+}
+
+fn write_tree(root: &std::path::Path, files: usize, size: usize) {
+    std::fs::create_dir_all(root.join("sub")).expect("mkdir");
+    let mut rng = Rng::new(7);
+    for i in 0..files {
+        let dir = if i % 2 == 0 {
+            root.to_owned()
+        } else {
+            root.join("sub")
+        };
+        std::fs::write(dir.join(format!("f{i}")), rng.bytes(size)).expect("write");
+    }
+}
+
+fn runs(daemon: &Cairnd, job: &str) -> Vec<serde_json::Value> {
+    let listed = daemon
+        .cli(&["run", "list", "--job", job, "--output", "json"])
+        .ok()
+        .json();
+    listed.as_array().expect("a list").clone()
+}
+
+fn wait_for_state(daemon: &Cairnd, id: u64, want: &[&str]) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let run = daemon
+            .cli(&["run", "show", &id.to_string(), "--output", "json"])
+            .ok()
+            .json();
+        if want.contains(&run["state"].as_str().unwrap_or("")) {
+            return run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {id} never reached {want:?}: {run}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn offline_check(repo: &std::path::Path, cache: &std::path::Path) -> Ran {
+    let out = std::process::Command::new(binary("cairn"))
+        .arg("--repo")
+        .arg(repo)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(["check", "--read-data", "--output", "json"])
+        .env("CAIRN_PASSPHRASE", PASSPHRASE)
+        .output()
+        .expect("cairn check");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_job_runs_on_demand_and_its_history_reads_back_in_the_documented_shape() {
+    let (dir, daemon) = setup();
+    let source = dir.path().join("src");
+    write_tree(&source, 20, 10_000);
+    daemon
+        .cli(&[
+            "job",
+            "create",
+            "web",
+            "--repo",
+            "main",
+            "--path",
+            source.to_str().expect("utf-8"),
+        ])
+        .ok();
+    let first = daemon
+        .cli(&["job", "run", "web", "--wait", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(first["state"], "succeeded");
+    assert_eq!(first["summary"]["files_new"], 20);
+    let second = daemon
+        .cli(&["job", "run", "web", "--wait", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(second["summary"]["files_unchanged"], 20);
+    assert_eq!(second["summary"]["bytes_read"], 0);
+
+    let history = runs(&daemon, "web");
+    assert_eq!(history.len(), 2);
+    for run in &history {
+        for field in [
+            "id", "job", "state", "trigger", "started", "finished", "summary", "error",
+        ] {
+            assert!(run.get(field).is_some(), "{field} missing in {run}");
+        }
+        assert_eq!(run["trigger"], "manual");
+    }
+    assert!(
+        history[0]["id"].as_u64() > history[1]["id"].as_u64(),
+        "newest first"
+    );
+
+    let status = daemon.cli(&["status", "--output", "json"]).ok().json();
+    assert_eq!(status["jobs"], 1);
+    assert_eq!(status["role"], "admin");
+
+    // The passphrase is in none of the daemon's files or output.
+    let mut haystack = daemon.log_text().into_bytes();
+    haystack.extend(std::fs::read(daemon.dir.join("state/cairnd.redb")).expect("store"));
+    haystack.extend(
+        daemon
+            .cli(&["audit", "--output", "json"])
+            .ok()
+            .stdout
+            .into_bytes(),
+    );
+    assert!(
+        !haystack
+            .windows(PASSPHRASE.len())
+            .any(|w| w == PASSPHRASE.as_bytes())
+    );
+}
+
+#[test]
+fn a_failed_run_keeps_its_exact_error_and_wait_exits_non_zero() {
+    let (dir, daemon) = setup();
+    let source = dir.path().join("src");
+    write_tree(&source, 2, 100);
+    daemon
+        .cli(&[
+            "job",
+            "create",
+            "db",
+            "--repo",
+            "main",
+            "--path",
+            source.to_str().expect("utf-8"),
+            "--before",
+            "sh -c exit_7_here",
+        ])
+        .ok();
+    let waited = daemon.cli(&["job", "run", "db", "--wait"]);
+    assert_eq!(waited.code, 2, "{}", waited.stderr);
+    assert!(waited.stderr.contains("before hook"), "{}", waited.stderr);
+    let run = &runs(&daemon, "db")[0];
+    assert_eq!(run["state"], "failed");
+    assert!(
+        run["error"]
+            .as_str()
+            .expect("error text")
+            .contains("exit_7_here"),
+        "{run}"
+    );
+
+    // Bad input: clear errors, nothing created.
+    let bad = daemon.cli(&[
+        "job",
+        "create",
+        "x",
+        "--repo",
+        "main",
+        "--path",
+        "/srv",
+        "--schedule",
+        "61 * * * *",
+    ]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("schedule"), "{}", bad.stderr);
+    let missing = daemon.cli(&["job", "create", "y", "--repo", "nope", "--path", "/srv"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("no repository named \"nope\""),
+        "{}",
+        missing.stderr
+    );
+    let jobs = daemon.cli(&["job", "list", "--output", "json"]).ok().json();
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn a_daemon_killed_mid_run_marks_it_interrupted_and_the_next_run_and_check_succeed() {
+    let (dir, mut daemon) = setup();
+    let source = dir.path().join("src");
+    write_tree(&source, 12, 16 << 20);
+    daemon
+        .cli(&[
+            "job",
+            "create",
+            "big",
+            "--repo",
+            "main",
+            "--path",
+            source.to_str().expect("utf-8"),
+        ])
+        .ok();
+    let id: u64 = daemon
+        .cli(&["job", "run", "big"])
+        .ok()
+        .stdout
+        .trim()
+        .parse()
+        .expect("run id");
+    let running = wait_for_state(&daemon, id, &["running", "succeeded"]);
+    assert_eq!(
+        running["state"], "running",
+        "the run finished before the kill; make the tree bigger"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    daemon.kill();
+    daemon.restart();
+    let after = daemon
+        .cli(&["run", "show", &id.to_string(), "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(after["state"], "interrupted", "{after}");
+    assert!(
+        after["error"]
+            .as_str()
+            .expect("error")
+            .contains("daemon stopped")
+    );
+    let next = daemon
+        .cli(&["job", "run", "big", "--wait", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(next["state"], "succeeded", "{next}");
+    let check = offline_check(&dir.path().join("repo"), &dir.path().join("check-cache"));
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
+
+#[test]
+fn sigterm_cancels_a_running_run_cleanly_and_exits_zero() {
+    let (dir, mut daemon) = setup();
+    let source = dir.path().join("src");
+    write_tree(&source, 12, 16 << 20);
+    daemon
+        .cli(&[
+            "job",
+            "create",
+            "big",
+            "--repo",
+            "main",
+            "--path",
+            source.to_str().expect("utf-8"),
+        ])
+        .ok();
+    let id: u64 = daemon
+        .cli(&["job", "run", "big"])
+        .ok()
+        .stdout
+        .trim()
+        .parse()
+        .expect("run id");
+    wait_for_state(&daemon, id, &["running"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log_text());
+    assert!(daemon.log_text().contains("cairnd stopped"));
+    daemon.restart();
+    let run = daemon
+        .cli(&["run", "show", &id.to_string(), "--output", "json"])
+        .ok()
+        .json();
+    assert!(
+        ["cancelled", "succeeded"].contains(&run["state"].as_str().unwrap_or("")),
+        "{run}"
+    );
+    let check = offline_check(&dir.path().join("repo"), &dir.path().join("check-cache"));
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
+
+#[test]
+fn a_daemon_that_is_not_running_gets_one_clear_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = std::process::Command::new(binary("cairn"))
+        .args(["status"])
+        .env("CAIRN_SOCKET", dir.path().join("nothing.sock"))
+        .output()
+        .expect("cairn");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cairnd is not running at"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

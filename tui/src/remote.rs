@@ -1,0 +1,123 @@
+//! Commands that talk to cairnd over its socket. Each prints text for people or one
+//! JSON document for scripts, and exits 0/1/2 like the offline commands.
+
+mod audit;
+mod jobs;
+mod json;
+mod repos;
+mod runs;
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, anyhow};
+use cairn_proto::v1 as pb;
+use tonic::transport::Channel;
+
+use crate::cli::{Cli, Command, OutputFormat};
+use crate::output::{self, Outcome};
+
+/// A connection to the daemon and how to print.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub channel: Channel,
+    pub output: OutputFormat,
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl Remote {
+    pub fn json(&self) -> bool {
+        self.output == OutputFormat::Json
+    }
+}
+
+fn default_socket() -> PathBuf {
+    let uid = rustix::process::geteuid();
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    cairn_proto::default_socket_path(uid.is_root(), uid.as_raw(), runtime.as_deref())
+}
+
+/// An API error as one line: the daemon's message, which names what to do.
+pub fn api_error(status: tonic::Status) -> anyhow::Error {
+    match status.code() {
+        tonic::Code::PermissionDenied => anyhow!("permission denied: {}", status.message()),
+        tonic::Code::Unavailable if status.message().contains("connect") => {
+            anyhow!("cairnd stopped answering: {}", status.message())
+        }
+        _ => anyhow!("{}", status.message()),
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let socket = cli.socket.clone().unwrap_or_else(default_socket);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let channel = cairn_proto::connect(&socket).await.map_err(|_| {
+            anyhow!(
+                "cairnd is not running at {}; start it with `systemctl start cairnd` (or run `cairnd` as this user)",
+                socket.display()
+            )
+        })?;
+        let remote = Remote {
+            channel,
+            output: cli.output,
+            passphrase_file: cli.passphrase_file.clone(),
+        };
+        match cli.command {
+            Command::Status => status(&remote).await,
+            Command::Repo(command) => repos::run(&remote, command).await,
+            Command::Job(command) => jobs::run(&remote, command).await,
+            Command::Run(command) => runs::run(&remote, command).await,
+            Command::Audit(args) => audit::run(&remote, &args).await,
+            _ => unreachable!("offline commands are dispatched in main"),
+        }
+    })
+}
+
+async fn status(remote: &Remote) -> anyhow::Result<Outcome> {
+    let s = pb::daemon_client::DaemonClient::new(remote.channel.clone())
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .map_err(api_error)?
+        .into_inner();
+    let role = json::role(s.caller_role);
+    if remote.json() {
+        output::json(&serde_json::json!({
+            "version": s.version,
+            "pid": s.pid,
+            "started": json::time(s.started.as_ref()),
+            "runs_running": s.runs_running,
+            "runs_queued": s.runs_queued,
+            "jobs": s.jobs,
+            "repositories": s.repositories,
+            "next_job": (!s.next_job.is_empty()).then_some(&s.next_job),
+            "next_run": json::time(s.next_run.as_ref()),
+            "role": role,
+            "uid": s.caller_uid,
+            "socket": s.socket_path,
+            "config": s.config_path,
+            "state_dir": s.state_dir,
+        }))?;
+    } else {
+        println!(
+            "cairnd {} (pid {}), up since {}",
+            s.version,
+            s.pid,
+            json::time(s.started.as_ref()).unwrap_or_default()
+        );
+        println!(
+            "{} running, {} queued; {} jobs, {} repositories",
+            s.runs_running, s.runs_queued, s.jobs, s.repositories
+        );
+        match json::time(s.next_run.as_ref()) {
+            Some(at) => println!("next: {} at {at}", s.next_job),
+            None => println!("next: nothing scheduled"),
+        }
+        println!("you: uid {} ({role})", s.caller_uid);
+    }
+    Ok(Outcome::Ok)
+}

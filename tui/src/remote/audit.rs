@@ -1,0 +1,53 @@
+//! `cairn audit`.
+
+use cairn_proto::v1 as pb;
+use cairn_proto::v1::audit_client::AuditClient;
+use serde_json::json;
+
+use super::{Remote, api_error, json};
+use crate::cli::AuditArgs;
+use crate::output::{self, Outcome};
+
+pub async fn run(remote: &Remote, args: &AuditArgs) -> anyhow::Result<Outcome> {
+    let entries = AuditClient::new(remote.channel.clone())
+        .list_audit(pb::ListAuditRequest {
+            uid: args.uid,
+            denied_only: args.denied,
+            page_size: args.limit,
+            page_token: String::new(),
+        })
+        .await
+        .map_err(api_error)?
+        .into_inner()
+        .entries;
+    if remote.json() {
+        let docs: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "seq": e.seq,
+                    "time": json::time(e.time.as_ref()),
+                    "uid": e.uid,
+                    "role": json::role(e.role),
+                    "rpc": e.rpc,
+                    "arguments": serde_json::from_str::<serde_json::Value>(&e.arguments).unwrap_or_else(|_| e.arguments.clone().into()),
+                    "result": e.result,
+                })
+            })
+            .collect();
+        output::json(&docs)?;
+    } else {
+        for e in &entries {
+            println!(
+                "{} uid {} ({}) {} {} -> {}",
+                json::time(e.time.as_ref()).unwrap_or_default(),
+                e.uid,
+                json::role(e.role),
+                e.rpc.rsplit('/').next().unwrap_or(&e.rpc),
+                e.arguments,
+                e.result
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,138 @@
+//! The JSON shapes scripts rely on (field names are a contract), and the names of
+//! API enums as people read them.
+
+use cairn_proto::v1 as pb;
+use serde_json::{Value, json};
+
+pub fn time(t: Option<&prost_types::Timestamp>) -> Option<String> {
+    let t = t?;
+    jiff::Timestamp::new(t.seconds, t.nanos)
+        .ok()
+        .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
+}
+
+pub fn role(role: i32) -> &'static str {
+    match pb::Role::try_from(role) {
+        Ok(pb::Role::Admin) => "admin",
+        Ok(pb::Role::Operator) => "operator",
+        Ok(pb::Role::Viewer) => "viewer",
+        _ => "none",
+    }
+}
+
+pub fn state(state: i32) -> &'static str {
+    match pb::RunState::try_from(state) {
+        Ok(pb::RunState::Queued) => "queued",
+        Ok(pb::RunState::Running) => "running",
+        Ok(pb::RunState::Succeeded) => "succeeded",
+        Ok(pb::RunState::SucceededWithWarnings) => "succeeded-with-warnings",
+        Ok(pb::RunState::Failed) => "failed",
+        Ok(pb::RunState::Cancelled) => "cancelled",
+        Ok(pb::RunState::Interrupted) => "interrupted",
+        _ => "unknown",
+    }
+}
+
+pub fn trigger(trigger: i32) -> &'static str {
+    match pb::Trigger::try_from(trigger) {
+        Ok(pb::Trigger::Schedule) => "schedule",
+        Ok(pb::Trigger::Manual) => "manual",
+        Ok(pb::Trigger::CatchUp) => "catch-up",
+        _ => "unknown",
+    }
+}
+
+pub fn kind(kind: i32) -> &'static str {
+    match pb::RunKind::try_from(kind) {
+        Ok(pb::RunKind::Backup) => "backup",
+        Ok(pb::RunKind::Check) => "check",
+        Ok(pb::RunKind::Restore) => "restore",
+        _ => "unknown",
+    }
+}
+
+pub fn summary(s: &pb::RunSummary) -> Value {
+    json!({
+        "files_new": s.files_new,
+        "files_changed": s.files_changed,
+        "files_unchanged": s.files_unchanged,
+        "dirs": s.dirs,
+        "bytes_read": s.bytes_read,
+        "bytes_added": s.bytes_added,
+        "duration_ms": s.duration_ms,
+        "snapshot_id": (!s.snapshot_id.is_empty()).then_some(&s.snapshot_id),
+        "warnings": s.warnings,
+        "problems": s.problems,
+    })
+}
+
+pub fn progress(p: &pb::Progress) -> Value {
+    json!({
+        "phase": p.phase,
+        "files_done": p.files_done,
+        "files_total": p.files_total,
+        "bytes_done": p.bytes_done,
+        "bytes_total": p.bytes_total,
+        "bytes_per_second": p.bytes_per_second,
+        "current_path": p.current_path,
+        "eta_seconds": p.eta_seconds,
+    })
+}
+
+pub fn run(r: &pb::Run) -> Value {
+    json!({
+        "id": r.id,
+        "job": r.job,
+        "repository": r.repository,
+        "kind": kind(r.kind),
+        "state": state(r.state),
+        "trigger": trigger(r.trigger),
+        "queued": time(r.queued.as_ref()),
+        "started": time(r.started.as_ref()),
+        "finished": time(r.finished.as_ref()),
+        "progress": r.progress.as_ref().map(progress),
+        "summary": r.summary.as_ref().map(summary),
+        "error": (!r.error.is_empty()).then_some(&r.error),
+        "warnings": r.warnings,
+    })
+}
+
+pub fn job(j: &pb::Job) -> Value {
+    let spec = j.spec.clone().unwrap_or_default();
+    let kind = match &spec.kind {
+        Some(pb::job_spec::Kind::Backup(b)) => json!({
+            "kind": "backup",
+            "paths": b.paths,
+            "excludes": b.excludes,
+            "exclude_caches": b.exclude_caches,
+            "one_file_system": b.one_file_system,
+            "tags": b.tags,
+        }),
+        Some(pb::job_spec::Kind::Check(c)) => json!({
+            "kind": "check",
+            "read_data": c.read_data,
+            "read_data_subset_percent": c.read_data_subset_percent,
+        }),
+        None => json!({ "kind": "unknown" }),
+    };
+    json!({
+        "name": spec.name,
+        "repository": spec.repository,
+        "enabled": spec.enabled,
+        "spec": kind,
+        "schedule": spec.schedule.as_ref().map(|s| json!({
+            "cron": s.cron,
+            "timezone": if s.timezone.is_empty() { "UTC" } else { &s.timezone },
+            "random_delay_seconds": s.random_delay_seconds,
+        })),
+        "before": spec.before.as_ref().map(|h| &h.argv),
+        "after": spec.after.as_ref().map(|h| &h.argv),
+        "next_run": time(j.next_run.as_ref()),
+        "last_run": (j.last_run_id != 0).then(|| json!({
+            "id": j.last_run_id,
+            "state": state(j.last_run_state),
+            "finished": time(j.last_run_finished.as_ref()),
+        })),
+        "active_run": (j.active_run_id != 0).then_some(j.active_run_id),
+    })
+}

@@ -1,0 +1,158 @@
+//! `cairn repo add|list|show|remove`.
+
+use cairn_engine::secrecy::ExposeSecret;
+use cairn_proto::v1 as pb;
+use cairn_proto::v1::repositories_client::RepositoriesClient;
+use serde_json::json;
+
+use super::{Remote, api_error, json};
+use crate::cli::RepoCommand;
+use crate::output::{self, Outcome};
+
+fn repository(r: &pb::Repository) -> serde_json::Value {
+    json!({
+        "name": r.name,
+        "location": r.location,
+        "repository_id": r.repository_id,
+        "added": json::time(r.added.as_ref()),
+        "jobs": r.jobs,
+    })
+}
+
+pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcome> {
+    let mut client = RepositoriesClient::new(remote.channel.clone());
+    match command {
+        RepoCommand::Add { name, path, init } => {
+            let path = std::path::absolute(&path)?;
+            let passphrase = if init {
+                crate::secrets::new_passphrase(
+                    remote.passphrase_file.as_deref(),
+                    "CAIRN_PASSPHRASE",
+                )?
+            } else {
+                crate::secrets::passphrase(remote.passphrase_file.as_deref())?
+            };
+            let added = client
+                .create_repository(pb::CreateRepositoryRequest {
+                    name,
+                    location: path.display().to_string(),
+                    init,
+                    passphrase: passphrase.expose_secret().to_owned(),
+                })
+                .await
+                .map_err(api_error)?
+                .into_inner();
+            if remote.json() {
+                output::json(&repository(&added))?;
+            } else {
+                println!(
+                    "repository {} {} at {} (id {})",
+                    added.name,
+                    if init { "created" } else { "added" },
+                    added.location,
+                    &added.repository_id[..8.min(added.repository_id.len())]
+                );
+            }
+        }
+        RepoCommand::List => {
+            let mut all = Vec::new();
+            let mut token = String::new();
+            loop {
+                let page = client
+                    .list_repositories(pb::ListRepositoriesRequest {
+                        page_size: 0,
+                        page_token: token,
+                    })
+                    .await
+                    .map_err(api_error)?
+                    .into_inner();
+                all.extend(page.repositories);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+            if remote.json() {
+                output::json(&all.iter().map(repository).collect::<Vec<_>>())?;
+            } else if all.is_empty() {
+                println!("no repositories; add one with `cairn repo add NAME --path DIR --init`");
+            } else {
+                println!("{:<20} {:<10} {:<40} JOBS", "NAME", "ID", "LOCATION");
+                for r in &all {
+                    println!(
+                        "{:<20} {:<10} {:<40} {}",
+                        r.name,
+                        &r.repository_id[..8.min(r.repository_id.len())],
+                        r.location,
+                        r.jobs.join(",")
+                    );
+                }
+            }
+        }
+        RepoCommand::Show { name } => {
+            let r = client
+                .get_repository(pb::GetRepositoryRequest { name: name.clone() })
+                .await
+                .map_err(api_error)?
+                .into_inner();
+            let s = client
+                .get_repository_stats(pb::GetRepositoryStatsRequest { name })
+                .await
+                .map_err(api_error)?
+                .into_inner();
+            let stats = json!({
+                "snapshots": s.snapshots,
+                "packs": s.packs,
+                "blobs": s.blobs,
+                "stored_bytes": s.stored_bytes,
+                "restored_bytes": s.restored_bytes,
+                "dedup_ratio": s.dedup_ratio,
+                "last_snapshot": json::time(s.last_snapshot.as_ref()),
+                "last_check": json::time(s.last_check.as_ref()),
+                "last_check_state": (!s.last_check_state.is_empty()).then_some(&s.last_check_state),
+            });
+            if remote.json() {
+                let mut doc = repository(&r);
+                doc["stats"] = stats;
+                output::json(&doc)?;
+            } else {
+                println!("repository {} ({})", r.name, r.repository_id);
+                println!("location   {}", r.location);
+                println!(
+                    "jobs       {}",
+                    if r.jobs.is_empty() {
+                        "-".into()
+                    } else {
+                        r.jobs.join(", ")
+                    }
+                );
+                println!("snapshots  {}", s.snapshots);
+                println!(
+                    "stored     {} in {} packs ({} of files over all snapshots, {:.1}x)",
+                    output::bytes(s.stored_bytes),
+                    s.packs,
+                    output::bytes(s.restored_bytes),
+                    s.dedup_ratio
+                );
+                println!(
+                    "last check {}",
+                    json::time(s.last_check.as_ref())
+                        .map(|t| format!("{t} ({})", s.last_check_state))
+                        .unwrap_or_else(|| "never".into())
+                );
+            }
+        }
+        RepoCommand::Remove { name } => {
+            client
+                .delete_repository(pb::DeleteRepositoryRequest { name: name.clone() })
+                .await
+                .map_err(api_error)?;
+            if remote.json() {
+                output::json(&json!({ "removed": name }))?;
+            } else {
+                println!("repository {name} forgotten (its data is untouched)");
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}
