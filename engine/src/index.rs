@@ -5,6 +5,7 @@
 //! (rebuilt from the repository when missing or stale), reads it with `pread`, and, for
 //! backups, puts a Bloom filter in front so that a new chunk usually costs no I/O.
 
+mod blocks;
 pub mod bloom;
 pub mod file;
 pub mod run;
@@ -46,6 +47,8 @@ pub struct Index {
     blooms: bool,
     pending: HashMap<BlobId, Location>,
     pending_packs: Vec<PackBlobs>,
+    /// Recently read blocks of the runs, shared by every lookup.
+    blocks: blocks::BlockCache,
 }
 
 impl Index {
@@ -108,6 +111,7 @@ impl Index {
             blooms: false,
             pending: HashMap::new(),
             pending_packs: Vec::new(),
+            blocks: blocks::BlockCache::default(),
         };
         if index.runs.len() > MAX_RUNS {
             index.compact()?;
@@ -159,7 +163,7 @@ impl Index {
             if !run.may_contain(id) {
                 continue;
             }
-            if let Some((pack, entry)) = run.get(id)? {
+            if let Some((pack, entry)) = run.get(id, &self.blocks)? {
                 return Ok(Some(Location { pack, entry }));
             }
         }

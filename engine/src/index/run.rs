@@ -10,7 +10,6 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::bloom::Bloom;
@@ -94,6 +93,9 @@ fn bucket(id: &[u8; 32], bits: u32) -> usize {
 pub struct Run {
     path: PathBuf,
     file: File,
+    /// This opened file in the index's block cache.
+    cache_key: u64,
+    file_len: u64,
     pub covers: Vec<IndexId>,
     packs: Vec<PackId>,
     count: u64,
@@ -165,6 +167,8 @@ impl Run {
         Ok(Run {
             path: path.to_owned(),
             file,
+            cache_key: super::blocks::new_file_key(),
+            file_len: len,
             covers,
             packs,
             count,
@@ -191,16 +195,26 @@ impl Run {
         &self.packs
     }
 
-    /// Finds a blob: one `pread` of its fan-out bucket.
-    pub fn get(&self, id: &BlobId) -> Result<Option<(PackId, BlobEntry)>> {
+    /// Finds a blob: reads its fan-out bucket (through the block cache).
+    pub fn get(
+        &self,
+        id: &BlobId,
+        blocks: &super::blocks::BlockCache,
+    ) -> Result<Option<(PackId, BlobEntry)>> {
         let b = bucket(id.as_bytes(), self.bits);
         let (first, last) = (u64::from(self.fanout[b]), u64::from(self.fanout[b + 1]));
         if first >= last {
             return Ok(None);
         }
         let mut buf = vec![0u8; ((last - first) as usize) * RECORD_LEN];
-        self.file
-            .read_exact_at(&mut buf, self.entries_start + first * RECORD_LEN as u64)
+        blocks
+            .read_exact_at(
+                self.cache_key,
+                &self.file,
+                self.file_len,
+                &mut buf,
+                self.entries_start + first * RECORD_LEN as u64,
+            )
             .at_path(&self.path)?;
         for raw in buf.chunks_exact(RECORD_LEN) {
             if raw[..32] == id.0 {
