@@ -13,6 +13,7 @@ pub mod peer;
 pub mod rpc;
 pub mod runner;
 pub mod schedule;
+pub mod scheduler;
 pub mod secrets;
 pub mod server;
 pub mod socket;

@@ -12,7 +12,7 @@ use cairn_daemon::paths::{Env, Paths};
 use cairn_daemon::secrets::Sealer;
 use cairn_daemon::state::{DaemonState, Setup};
 use cairn_daemon::store::Store;
-use cairn_daemon::{server, socket};
+use cairn_daemon::{scheduler, server, socket};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -120,10 +120,20 @@ async fn run(paths: Paths, config: Config, own_uid: u32) -> anyhow::Result<()> {
     tracing::info!(socket = %paths.socket.display(), state = %paths.state_dir.display(), version = env!("CARGO_PKG_VERSION"), "cairnd serving");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server::serve(listener, state.clone(), async {
-        let _ = stop_rx.await;
-    }));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let serving = tokio::spawn(server::serve(
+        listener,
+        state.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let scheduling = tokio::spawn(scheduler::run(
+        state.clone(),
+        state.jobs_changed.clone(),
+        stopped(stop_rx),
+    ));
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
@@ -145,7 +155,8 @@ async fn run(paths: Paths, config: Config, own_uid: u32) -> anyhow::Result<()> {
     }
     tracing::info!("stopping: no new connections, cancelling runs");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    let _ = stop_tx.send(());
+    let _ = stop_tx.send(true);
+    let _ = scheduling.await;
     let draining = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || state.runner.drain(stop_timeout))

@@ -135,6 +135,7 @@ impl Runner {
         job: &JobRecord,
         trigger: Trigger,
         requested_by_uid: Option<u32>,
+        slot: Option<crate::store::UnixMs>,
     ) -> Result<u64, DaemonError> {
         let inner = &self.inner;
         let mut state = inner.lock();
@@ -172,6 +173,7 @@ impl Runner {
                 error: String::new(),
                 warnings: Vec::new(),
                 requested_by_uid,
+                slot,
                 spec: job.kind.clone(),
             };
             tx.put_numbered(RUNS, id, &record)?;
@@ -563,10 +565,16 @@ mod tests {
     fn a_run_backs_up_and_records_its_summary_and_a_second_is_refused_while_it_is_live() {
         let f = fixture();
         let job = backup_job(&f, "web", None);
-        let id = f.runner.enqueue(&job, Trigger::Manual, Some(1000)).unwrap();
+        let id = f
+            .runner
+            .enqueue(&job, Trigger::Manual, Some(1000), None)
+            .unwrap();
         // Either still live (refused) or already done (a new run is fine).
         if f.runner.active_run_of("web").is_some() {
-            let error = f.runner.enqueue(&job, Trigger::Manual, None).unwrap_err();
+            let error = f
+                .runner
+                .enqueue(&job, Trigger::Manual, None, None)
+                .unwrap_err();
             assert!(error.to_string().contains("already has run"), "{error}");
         }
         let record = wait_final(&f, id);
@@ -576,7 +584,7 @@ mod tests {
         assert_eq!(summary.snapshot_id.len(), 64);
         assert_eq!(record.requested_by_uid, Some(1000));
         assert!(record.started.is_some() && record.finished.is_some());
-        let again = f.runner.enqueue(&job, Trigger::Manual, None).unwrap();
+        let again = f.runner.enqueue(&job, Trigger::Manual, None, None).unwrap();
         let second = wait_final(&f, again);
         assert_eq!(second.summary.unwrap().files_unchanged, 2);
         assert_eq!(f.runner.counts(), (0, 0));
@@ -594,11 +602,19 @@ mod tests {
             timeout_seconds: 5,
         };
         let job = backup_job(&f, "db", Some(hook));
-        let record = wait_final(&f, f.runner.enqueue(&job, Trigger::Manual, None).unwrap());
+        let record = wait_final(
+            &f,
+            f.runner.enqueue(&job, Trigger::Manual, None, None).unwrap(),
+        );
         assert_eq!(record.state, RunState::Failed);
         assert!(record.error.contains("no database"), "{}", record.error);
         let other = backup_job(&f, "web", None);
-        let ok = wait_final(&f, f.runner.enqueue(&other, Trigger::Manual, None).unwrap());
+        let ok = wait_final(
+            &f,
+            f.runner
+                .enqueue(&other, Trigger::Manual, None, None)
+                .unwrap(),
+        );
         assert_eq!(ok.state, RunState::Succeeded, "{}", ok.error);
     }
 
@@ -612,9 +628,18 @@ mod tests {
         let first = backup_job(&f, "first", Some(slow));
         let second = backup_job(&f, "second", None);
         let third = backup_job(&f, "third", None);
-        let a = f.runner.enqueue(&first, Trigger::Manual, None).unwrap();
-        let b = f.runner.enqueue(&second, Trigger::Manual, None).unwrap();
-        let c = f.runner.enqueue(&third, Trigger::Manual, None).unwrap();
+        let a = f
+            .runner
+            .enqueue(&first, Trigger::Manual, None, None)
+            .unwrap();
+        let b = f
+            .runner
+            .enqueue(&second, Trigger::Manual, None, None)
+            .unwrap();
+        let c = f
+            .runner
+            .enqueue(&third, Trigger::Manual, None, None)
+            .unwrap();
         // Same repository: only the first runs although two slots are free.
         assert_eq!(f.runner.counts(), (1, 2));
         f.runner.cancel(c).unwrap();
@@ -643,6 +668,7 @@ mod tests {
             error: String::new(),
             warnings: Vec::new(),
             requested_by_uid: None,
+            slot: None,
             spec: job.kind.clone(),
         };
         f.store
@@ -662,11 +688,14 @@ mod tests {
             timeout_seconds: 60,
         };
         let job = backup_job(&f, "web", Some(slow));
-        let id = f.runner.enqueue(&job, Trigger::Manual, None).unwrap();
+        let id = f.runner.enqueue(&job, Trigger::Manual, None, None).unwrap();
         let left = f.runner.drain(Duration::from_secs(20));
         assert_eq!(left, 0);
         assert_eq!(wait_final(&f, id).state, RunState::Cancelled);
-        let error = f.runner.enqueue(&job, Trigger::Manual, None).unwrap_err();
+        let error = f
+            .runner
+            .enqueue(&job, Trigger::Manual, None, None)
+            .unwrap_err();
         assert!(error.to_string().contains("shutting down"), "{error}");
     }
 }

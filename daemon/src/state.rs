@@ -21,6 +21,8 @@ pub struct DaemonState {
     pub started: UnixMs,
     /// The daemon's own uid (admin of itself).
     pub own_uid: u32,
+    /// Wakes the scheduler when jobs change.
+    pub jobs_changed: Arc<tokio::sync::Notify>,
     live: RwLock<Live>,
 }
 
@@ -65,6 +67,7 @@ impl DaemonState {
             socket_path: setup.socket_path,
             started: now_ms(),
             own_uid: setup.own_uid,
+            jobs_changed: Arc::new(tokio::sync::Notify::new()),
             live: RwLock::new(Live { config, roles }),
         }
     }

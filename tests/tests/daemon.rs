@@ -306,3 +306,61 @@ fn a_daemon_that_is_not_running_gets_one_clear_line() {
     assert!(stderr.contains("cairnd is not running at"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn a_six_field_cron_job_fires_every_few_seconds_and_never_twice_per_slot() {
+    let (dir, daemon) = setup();
+    let source = dir.path().join("src");
+    write_tree(&source, 3, 1000);
+    daemon
+        .cli(&[
+            "job",
+            "create",
+            "tick",
+            "--repo",
+            "main",
+            "--path",
+            source.to_str().expect("utf-8"),
+            "--schedule",
+            "*/2 * * * * *",
+        ])
+        .ok();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let finished = loop {
+        let done: Vec<serde_json::Value> = runs(&daemon, "tick")
+            .into_iter()
+            .filter(|r| r["state"] == "succeeded")
+            .collect();
+        if done.len() >= 3 {
+            break done;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fewer than 3 scheduled runs in 60 s:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut slots: Vec<String> = runs(&daemon, "tick")
+        .iter()
+        .map(|r| {
+            assert_eq!(r["trigger"], "schedule", "{r}");
+            r["slot"]
+                .as_str()
+                .expect("a scheduled run names its slot")
+                .to_owned()
+        })
+        .collect();
+    let all = slots.len();
+    slots.sort();
+    slots.dedup();
+    assert_eq!(slots.len(), all, "a slot fired twice: {slots:?}");
+    for run in &finished {
+        let seconds: u32 = run["slot"].as_str().expect("slot")[17..19]
+            .parse()
+            .expect("seconds");
+        assert_eq!(seconds % 2, 0, "{run}");
+    }
+    let status = daemon.cli(&["status", "--output", "json"]).ok().json();
+    assert_eq!(status["next_job"], "tick");
+}

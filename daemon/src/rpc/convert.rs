@@ -283,6 +283,7 @@ pub fn run(record: &RunRecord, live_progress: Option<&ProgressView>) -> pb::Run 
         error: record.error.clone(),
         warnings: record.warnings.clone(),
         requested_by_uid: record.requested_by_uid.unwrap_or(0),
+        slot: record.slot.map(timestamp),
     }
 }
 

@@ -95,8 +95,10 @@ fn store_job(
             }
             if old != job.name {
                 tx.delete_named(JOBS, old)?;
-                tx.delete_named(SCHEDULE, old)?;
             }
+            // A changed job starts counting its slots afresh (from `updated`), so an
+            // edit never fires the slots the new schedule would have had before it.
+            tx.delete_named(SCHEDULE, old)?;
         }
         tx.put_named(JOBS, &job.name, job)?;
         Ok(Ok(()))
@@ -144,6 +146,7 @@ impl Jobs for JobsService {
             let job = convert::job_from_spec(&spec, now_ms())?;
             store_job(&state, None, &job)?;
             tracing::info!(job = %job.name, kind = job.kind.name(), "job created");
+            state.jobs_changed.notify_one();
             view(&state, &job)
         })
         .await
@@ -176,6 +179,7 @@ impl Jobs for JobsService {
             job.created = old.created;
             store_job(&state, Some(&request.name), &job)?;
             tracing::info!(job = %job.name, "job updated");
+            state.jobs_changed.notify_one();
             view(&state, &job)
         })
         .await
@@ -212,6 +216,7 @@ impl Jobs for JobsService {
                 return Err(DaemonError::NotFound(format!("no job named {name:?}")));
             }
             tracing::info!(job = %name, "job deleted (its runs stay in the history)");
+            state.jobs_changed.notify_one();
             Ok(())
         })
         .await
@@ -281,10 +286,13 @@ impl Jobs for JobsService {
             let mut job = get(&state, &request.name)?;
             job.enabled = request.enabled;
             job.updated = now_ms();
-            state
-                .store
-                .write("enabling a job", |tx| tx.put_named(JOBS, &job.name, &job))?;
+            state.store.write("enabling a job", |tx| {
+                // Slots that passed while disabled are not run when it is enabled again.
+                tx.delete_named(SCHEDULE, &job.name)?;
+                tx.put_named(JOBS, &job.name, &job)
+            })?;
             tracing::info!(job = %job.name, enabled = job.enabled, "job enabled or disabled");
+            state.jobs_changed.notify_one();
             view(&state, &job)
         })
         .await
@@ -309,7 +317,9 @@ impl Jobs for JobsService {
         let state = self.state.clone();
         let result = blocking(move || {
             let job = get(&state, &name)?;
-            state.runner.enqueue(&job, Trigger::Manual, Some(who.uid))
+            state
+                .runner
+                .enqueue(&job, Trigger::Manual, Some(who.uid), None)
         })
         .await
         .map(|run_id| Response::new(pb::RunJobResponse { run_id }));

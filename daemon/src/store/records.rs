@@ -210,6 +210,9 @@ pub struct RunRecord {
     pub warnings: Vec<String>,
     #[serde(default)]
     pub requested_by_uid: Option<u32>,
+    /// The schedule slot a scheduled or catch-up run is for.
+    #[serde(default)]
+    pub slot: Option<UnixMs>,
     /// The job as it was when the run was queued (so an edit does not change a run
     /// that is already waiting).
     pub spec: JobKind,
@@ -245,7 +248,7 @@ pub struct AuditRecord {
     pub result: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduleState {
     /// The latest slot that was fired (or deliberately skipped): never fired again.
     pub last_slot: Option<UnixMs>,

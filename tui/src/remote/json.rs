@@ -90,6 +90,7 @@ pub fn run(r: &pb::Run) -> Value {
         "queued": time(r.queued.as_ref()),
         "started": time(r.started.as_ref()),
         "finished": time(r.finished.as_ref()),
+        "slot": time(r.slot.as_ref()),
         "progress": r.progress.as_ref().map(progress),
         "summary": r.summary.as_ref().map(summary),
         "error": (!r.error.is_empty()).then_some(&r.error),
