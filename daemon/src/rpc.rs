@@ -68,6 +68,17 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(status)
 }
 
+/// The page token of lists ordered newest first: the last sequence number sent.
+pub fn sequence_token(token: &str) -> Result<Option<u64>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    token
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| Status::invalid_argument("page_token: not a token this daemon gave out"))
+}
+
 /// Page size from a request.
 pub fn page_size(requested: u32) -> usize {
     match requested as usize {

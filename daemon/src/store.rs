@@ -145,16 +145,7 @@ impl Store {
         action: &'static str,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let err = self.db_error(action);
-        let txn = self.db.begin_write().map_err(|e| err(e.into()))?;
-        let mut tx = Tx {
-            txn,
-            path: &self.path,
-            action,
-        };
-        let value = f(&mut tx)?;
-        tx.txn.commit().map_err(|e| err(e.into()))?;
-        Ok(value)
+        self.write_with(redb::Durability::Immediate, action, f)
     }
 
     /// Like [`write`](Self::write) without waiting for the disk: for run logs, which
@@ -164,10 +155,18 @@ impl Store {
         action: &'static str,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.write_with(redb::Durability::None, action, f)
+    }
+
+    fn write_with<T>(
+        &self,
+        durability: redb::Durability,
+        action: &'static str,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let err = self.db_error(action);
         let mut txn = self.db.begin_write().map_err(|e| err(e.into()))?;
-        txn.set_durability(redb::Durability::None)
-            .map_err(|e| err(e.into()))?;
+        txn.set_durability(durability).map_err(|e| err(e.into()))?;
         let mut tx = Tx {
             txn,
             path: &self.path,

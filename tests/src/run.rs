@@ -23,7 +23,7 @@ pub fn binary(name: &str) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root");
-    if let Some(newer) = newest_source(workspace).filter(|(t, _)| *t > built) {
+    if let Some(newer) = newest_source(workspace, name).filter(|(t, _)| *t > built) {
         panic!(
             "{} is older than {}; run `cargo build --workspace` (cargo test -p cairn-e2e alone does not rebuild it)",
             path.display(),
@@ -33,10 +33,15 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// The most recently modified Rust source under the crates a binary is built from.
-fn newest_source(workspace: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
+/// The most recently modified source under the crates `binary` is built from.
+fn newest_source(workspace: &Path, binary: &str) -> Option<(std::time::SystemTime, PathBuf)> {
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
-    let mut pending: Vec<PathBuf> = ["engine/src", "tui/src", "daemon/src", "proto/src"]
+    let own = if binary == "cairnd" {
+        "daemon/src"
+    } else {
+        "tui/src"
+    };
+    let mut pending: Vec<PathBuf> = ["engine/src", "proto/src", "proto/cairn", own]
         .iter()
         .map(|d| workspace.join(d))
         .collect();

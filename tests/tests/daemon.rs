@@ -202,21 +202,13 @@ fn a_failed_run_keeps_its_exact_error_and_wait_exits_non_zero() {
     assert_eq!(jobs.as_array().map(Vec::len), Some(1));
 }
 
-#[test]
-fn a_daemon_killed_mid_run_marks_it_interrupted_and_the_next_run_and_check_succeed() {
-    let (dir, mut daemon) = setup();
+/// Starts a backup of 192 MiB (a few seconds) and returns once it is reading files.
+fn start_big_backup(dir: &tempfile::TempDir, daemon: &Cairnd) -> u64 {
     let source = dir.path().join("src");
     write_tree(&source, 12, 16 << 20);
+    let path = source.to_str().expect("utf-8");
     daemon
-        .cli(&[
-            "job",
-            "create",
-            "big",
-            "--repo",
-            "main",
-            "--path",
-            source.to_str().expect("utf-8"),
-        ])
+        .cli(&["job", "create", "big", "--repo", "main", "--path", path])
         .ok();
     let id: u64 = daemon
         .cli(&["job", "run", "big"])
@@ -225,12 +217,19 @@ fn a_daemon_killed_mid_run_marks_it_interrupted_and_the_next_run_and_check_succe
         .trim()
         .parse()
         .expect("run id");
-    let running = wait_for_state(&daemon, id, &["running", "succeeded"]);
+    let running = wait_for_state(daemon, id, &["running", "succeeded"]);
     assert_eq!(
         running["state"], "running",
-        "the run finished before the kill; make the tree bigger"
+        "the run finished before the test could interrupt it; make the tree bigger"
     );
     std::thread::sleep(Duration::from_millis(300));
+    id
+}
+
+#[test]
+fn a_daemon_killed_mid_run_marks_it_interrupted_and_the_next_run_and_check_succeed() {
+    let (dir, mut daemon) = setup();
+    let id = start_big_backup(&dir, &daemon);
     daemon.kill();
     daemon.restart();
     let after = daemon
@@ -256,28 +255,7 @@ fn a_daemon_killed_mid_run_marks_it_interrupted_and_the_next_run_and_check_succe
 #[test]
 fn sigterm_cancels_a_running_run_cleanly_and_exits_zero() {
     let (dir, mut daemon) = setup();
-    let source = dir.path().join("src");
-    write_tree(&source, 12, 16 << 20);
-    daemon
-        .cli(&[
-            "job",
-            "create",
-            "big",
-            "--repo",
-            "main",
-            "--path",
-            source.to_str().expect("utf-8"),
-        ])
-        .ok();
-    let id: u64 = daemon
-        .cli(&["job", "run", "big"])
-        .ok()
-        .stdout
-        .trim()
-        .parse()
-        .expect("run id");
-    wait_for_state(&daemon, id, &["running"]);
-    std::thread::sleep(Duration::from_millis(300));
+    let id = start_big_backup(&dir, &daemon);
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log_text());
     assert!(daemon.log_text().contains("cairnd stopped"));
     daemon.restart();

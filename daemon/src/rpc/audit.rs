@@ -33,13 +33,7 @@ impl Audit for AuditService {
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
         let request = request.into_inner();
         let limit = page_size(request.page_size);
-        let before = if request.page_token.is_empty() {
-            None
-        } else {
-            Some(request.page_token.parse::<u64>().map_err(|_| {
-                Status::invalid_argument("page_token: not a token this daemon gave out")
-            })?)
-        };
+        let before = super::sequence_token(&request.page_token)?;
         let state = self.state.clone();
         let records = blocking(move || {
             Ok(state.store.read("listing the audit trail", |rx| {
