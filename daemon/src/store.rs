@@ -27,7 +27,7 @@ pub(crate) const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs
 pub(crate) const RUNS: TableDefinition<u64, &[u8]> = TableDefinition::new("runs");
 /// (run id, line seq) → line.
 pub(crate) const RUN_LOGS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("run_logs");
-pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// Job name → schedule state (last slot fired).
 pub(crate) const SCHEDULE: TableDefinition<&str, &[u8]> = TableDefinition::new("schedule");
 /// Secret name ("repository/NAME/passphrase") → age ciphertext to the daemon identity.

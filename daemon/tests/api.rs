@@ -28,6 +28,11 @@ struct Daemon {
 }
 
 async fn start() -> Daemon {
+    start_with(Config::default(), rustix::process::geteuid().as_raw()).await
+}
+
+/// A daemon with this config, believing it runs as `own_uid`.
+async fn start_with(config: Config, own_uid: u32) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let state_dir = dir.path().join("state");
     std::fs::create_dir_all(&state_dir).unwrap();
@@ -40,9 +45,9 @@ async fn start() -> Daemon {
             state_dir,
             cache_dir: dir.path().join("cache"),
             socket_path: socket.clone(),
-            own_uid: rustix::process::geteuid().as_raw(),
+            own_uid,
         },
-        Config::default(),
+        config,
         store,
         sealer,
     ));
@@ -244,4 +249,66 @@ async fn add_a_repository_define_a_job_run_it_and_watch_it_finish() {
     // Nowhere in the store in clear.
     let bytes = std::fs::read(daemon.dir.path().join("state/cairnd.redb")).unwrap();
     assert!(!bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_without_a_role_is_denied_everything_but_health_and_the_denial_is_audited() {
+    let mut config = Config::default();
+    // Nobody is admin by uid, and no group gives a role: this test process has none.
+    config.access.admin_uids.clear();
+    config.access.admin_groups.clear();
+    config.access.operator_groups.clear();
+    config.access.viewer_groups.clear();
+    let mut daemon = start_with(config, u32::MAX - 1).await;
+    let channel = cairn_proto::connect(&daemon.socket).await.unwrap();
+    let denied = DaemonClient::new(channel.clone())
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert!(
+        denied.message().contains("needs the viewer role"),
+        "{}",
+        denied.message()
+    );
+    let denied = JobsClient::new(channel.clone())
+        .run_job(pb::RunJobRequest { name: "web".into() })
+        .await
+        .unwrap_err();
+    assert!(
+        denied.message().contains("needs the operator role"),
+        "{}",
+        denied.message()
+    );
+    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        health.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    daemon.stop.take().unwrap().send(()).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), &mut daemon.served).await;
+    let store = Store::open(&daemon.dir.path().join("state/cairnd.redb")).unwrap();
+    let denials = store
+        .read("test", |rx| {
+            rx.list_numbered_desc::<cairn_daemon::store::AuditRecord>(
+                cairn_daemon::store::AUDIT,
+                None,
+                10,
+                |_| true,
+            )
+        })
+        .unwrap();
+    let rpcs: Vec<&str> = denials.iter().map(|(_, a)| a.rpc.as_str()).collect();
+    assert!(rpcs.contains(&"/cairn.v1.Jobs/RunJob"), "{rpcs:?}");
+    assert!(
+        denials
+            .iter()
+            .all(|(_, a)| a.role == "none" && a.result.starts_with("PermissionDenied"))
+    );
 }
