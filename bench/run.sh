@@ -56,7 +56,7 @@ cp -a "$CORPUS" "$SOURCE"; rm -f "$SOURCE/.complete"
 export CAIRN_REPO="$RUN/cairn-repo" CAIRN_CACHE_DIR="$RUN/cairn-cache" CAIRN_PASSPHRASE=bench
 export RESTIC_REPOSITORY="$RUN/restic-repo" RESTIC_PASSWORD=bench RESTIC_CACHE_DIR="$RUN/restic-cache"
 # Each tool's key as shipped: cairn's default is scrypt N=2^15, r=8, p=4 (~0.25 s here);
-# restic calibrates its own at init (printed below; here it chose p=7, ~0.45 s).
+# restic calibrates its own at init (printed below; here it chose p=6 or p=7, ~0.4 s).
 "$CAIRN" init >/dev/null
 restic init >/dev/null 2>&1
 restic_kdf=$(python3 -c 'import json,glob,sys; d=json.load(open(glob.glob(sys.argv[1]+"/keys/*")[0])); print("N=%d r=%d p=%d" % (d["N"], d["r"], d["p"]))' "$RESTIC_REPOSITORY" 2>/dev/null || echo unknown)
