@@ -223,6 +223,15 @@ impl Runner {
             .map(|l| l.record.id)
     }
 
+    /// Whether a queued or running run uses `repository`.
+    pub fn uses_repository(&self, repository: &str) -> bool {
+        self.inner
+            .lock()
+            .live
+            .values()
+            .any(|l| l.record.repository == repository)
+    }
+
     /// (running, queued).
     pub fn counts(&self) -> (usize, usize) {
         let state = self.inner.lock();

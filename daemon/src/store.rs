@@ -214,6 +214,24 @@ fn decode<T: DeserializeOwned>(
     })
 }
 
+/// One record by name, from a table of either kind of transaction.
+fn named_record<T: DeserializeOwned>(
+    path: &Path,
+    action: &'static str,
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    table_name: &str,
+    name: &str,
+) -> Result<Option<T>, StoreError> {
+    let found = table.get(name).map_err(|e| StoreError::Db {
+        path: path.to_owned(),
+        action,
+        source: Box::new(e.into()),
+    })?;
+    found
+        .map(|v| decode(path, table_name, name, v.value()))
+        .transpose()
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Records are plain data (strings, numbers, vectors): serialising cannot fail.
     serde_json::to_vec(value).unwrap_or_default()
@@ -293,10 +311,7 @@ impl Tx<'_> {
         name: &str,
     ) -> Result<Option<T>, StoreError> {
         let t = db!(self, self.txn.open_table(table))?;
-        let found = db!(self, t.get(name))?;
-        found
-            .map(|v| decode(self.path, table.name(), name, v.value()))
-            .transpose()
+        named_record(self.path, self.action, &t, table.name(), name)
     }
 
     /// Removes `name`; true when it existed.
@@ -318,18 +333,6 @@ impl Tx<'_> {
         let mut t = db!(self, self.txn.open_table(table))?;
         db!(self, t.insert(key, encode(value).as_slice()))?;
         Ok(())
-    }
-
-    pub fn get_numbered<T: DeserializeOwned>(
-        &mut self,
-        table: TableDefinition<u64, &[u8]>,
-        key: u64,
-    ) -> Result<Option<T>, StoreError> {
-        let t = db!(self, self.txn.open_table(table))?;
-        let found = db!(self, t.get(key))?;
-        found
-            .map(|v| decode(self.path, table.name(), key, v.value()))
-            .transpose()
     }
 
     /// Every numbered record, in key order (for start-up fix-ups over few records).
@@ -393,10 +396,7 @@ impl Rx<'_> {
         name: &str,
     ) -> Result<Option<T>, StoreError> {
         let t = db!(self, self.txn.open_table(table))?;
-        let found = db!(self, t.get(name))?;
-        found
-            .map(|v| decode(self.path, table.name(), name, v.value()))
-            .transpose()
+        named_record(self.path, self.action, &t, table.name(), name)
     }
 
     /// Records in name order, starting after `after` (a page token), at most `limit`.

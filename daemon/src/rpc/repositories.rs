@@ -266,15 +266,7 @@ impl Repositories for RepositoriesService {
                     jobs.join(", ")
                 )));
             }
-            if state.runner.counts() != (0, 0)
-                && state.store.read("checking runs", |rx| {
-                    Ok(!rx
-                        .list_numbered_desc::<RunRecord>(RUNS, None, 100, |r| {
-                            r.repository == name && !r.state.is_final()
-                        })?
-                        .is_empty())
-                })?
-            {
+            if state.runner.uses_repository(&name) {
                 return Err(DaemonError::FailedPrecondition(format!(
                     "a run on repository {name} is going; wait for it or cancel it"
                 )));
