@@ -21,7 +21,7 @@ use crate::chunker::ChunkerConfig;
 use crate::crypto::BlobKind;
 use crate::error::{Error, Result};
 use crate::id::{BlobId, SnapshotId};
-use crate::pipeline::files::{self, FileJob, FileOutcome, StreamError};
+use crate::pipeline::files::{self, FileJob, FileOutcome, JobOutcomes, StreamError};
 use crate::pipeline::{Counters, Shared, packer};
 use crate::progress::Progress;
 use crate::repository::IndexedRepository;
@@ -110,10 +110,11 @@ pub struct BackupResult {
     pub warnings: Vec<String>,
 }
 
-/// Events from the walker to the tree assembler, in walk order.
+/// Events from the walker to the tree assembler, in walk order. A file that is read
+/// names the job it went in; a job's outcomes arrive together, in walk order.
 enum Event {
     Enter(Node),
-    Leaf(Node, Option<Receiver<FileOutcome>>, PathBuf),
+    Leaf(Node, Option<JobOutcomes>, PathBuf),
     Leave,
 }
 
@@ -227,6 +228,7 @@ impl IndexedRepository {
                 events: event_tx.clone(),
                 batch: Vec::new(),
                 jobs: job_tx,
+                pending: Default::default(),
                 names: Default::default(),
                 parent_reader: crate::blobs::BlobReader::new(backend.as_ref(), &keys),
                 prefetch: listing::Prefetcher::new(rules.clone())
@@ -351,17 +353,33 @@ fn assemble(
     let mut encoder = BlobEncoder::new(level)?;
     let mut stack: Vec<(Node, Vec<Node>)> = Vec::new();
     let mut root: Vec<Node> = Vec::new();
+    // The job whose outcomes are being handed out, and those not handed out yet.
+    let mut job: Option<(JobOutcomes, std::vec::IntoIter<FileOutcome>)> = None;
     for event in events.into_iter().flatten() {
         match event {
             Event::Enter(node) => stack.push((node, Vec::new())),
             Event::Leaf(mut node, pending, path) => {
                 if let Some(reply) = pending {
-                    match reply.recv() {
-                        Ok(FileOutcome::Stored { content, size }) => {
+                    let outcome = match &mut job {
+                        Some((current, outcomes)) if current.same_channel(&reply) => {
+                            outcomes.next()
+                        }
+                        _ => match reply.recv() {
+                            Ok(outcomes) => {
+                                let mut outcomes = outcomes.into_iter();
+                                let first = outcomes.next();
+                                job = Some((reply, outcomes));
+                                first
+                            }
+                            Err(_) => None,
+                        },
+                    };
+                    match outcome {
+                        Some(FileOutcome::Stored { content, size }) => {
                             node.content = content;
                             node.size = size;
                         }
-                        Ok(FileOutcome::Unreadable(reason)) => {
+                        Some(FileOutcome::Unreadable(reason)) => {
                             let message =
                                 format!("{}: {reason}; not in this snapshot", path.display());
                             warn!(path = %path.display(), %reason, "file skipped");
@@ -370,7 +388,7 @@ fn assemble(
                             continue;
                         }
                         // The worker stopped: the backup is being cancelled or failed.
-                        Err(_) => return Err(Error::Cancelled),
+                        None => return Err(Error::Cancelled),
                     }
                 }
                 if node.kind == NodeKind::File {
@@ -443,7 +461,14 @@ fn run_command(
         reason: "no stdout".into(),
     })?;
     let mut encoder = BlobEncoder::new(level)?;
-    let stored = files::store_stream(shared, chunker, &mut encoder, blobs, stdout);
+    let stored = files::store_stream(
+        shared,
+        chunker,
+        &mut encoder,
+        blobs,
+        stdout,
+        &mut Vec::new(),
+    );
     let status = child.wait().map_err(|e| Error::CommandFailed {
         command: shown.clone(),
         reason: e.to_string(),

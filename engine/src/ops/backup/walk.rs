@@ -17,10 +17,22 @@ use crate::fsmeta::{EntryStat, lstat, node_from_stat, read_xattrs};
 use crate::host::NameCache;
 use crate::id::BlobId;
 use crate::pipeline::Shared;
-use crate::pipeline::files::FileJob;
+use crate::pipeline::files::{FileJob, FileOutcome, JobOutcomes};
 use crate::tree::{Node, NodeKind, Tree};
 
 const EVENT_BATCH: usize = 128;
+/// A batch of files for one worker ends at this many files or bytes; a file at least
+/// this large travels alone.
+const JOB_FILES: usize = 64;
+const JOB_BYTES: u64 = 1024 * 1024;
+
+/// Files gathered for the next worker job.
+#[derive(Debug, Default)]
+pub struct PendingJob {
+    paths: Vec<PathBuf>,
+    bytes: u64,
+    reply: Option<(Sender<Vec<FileOutcome>>, JobOutcomes)>,
+}
 
 /// Exclude patterns: a glob with a `/` is matched against the whole path, one without
 /// against the entry's name (so `*.tmp` excludes such files at any depth).
@@ -74,6 +86,7 @@ pub struct Walker<'s, 'a> {
     pub events: Sender<Vec<Event>>,
     pub batch: Vec<Event>,
     pub jobs: Sender<FileJob>,
+    pub pending: PendingJob,
     pub names: NameCache,
     /// Reads parent trees; kept for the whole walk so open packs are reused.
     pub parent_reader: BlobReader<'s>,
@@ -90,12 +103,41 @@ impl Walker<'_, '_> {
         Ok(())
     }
 
+    /// Sends the gathered events, after the job their files are in: the assembler
+    /// waits for those files' outcomes as soon as it sees them.
     fn flush(&mut self) -> Result<()> {
+        self.dispatch()?;
         if self.batch.is_empty() {
             return Ok(());
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(EVENT_BATCH));
         self.events.send(batch).map_err(|_| Error::Cancelled)
+    }
+
+    /// Adds a file to the next worker job; returns where its outcome will arrive.
+    fn queue_file(&mut self, path: &Path, size: u64) -> Result<JobOutcomes> {
+        if size >= JOB_BYTES {
+            self.dispatch()?;
+        }
+        let (_, outcome) = self.pending.reply.get_or_insert_with(|| bounded(1));
+        let outcome = outcome.clone();
+        self.pending.paths.push(path.to_owned());
+        self.pending.bytes += size;
+        if self.pending.paths.len() >= JOB_FILES || self.pending.bytes >= JOB_BYTES {
+            self.dispatch()?;
+        }
+        Ok(outcome)
+    }
+
+    fn dispatch(&mut self) -> Result<()> {
+        let Some((reply, _)) = self.pending.reply.take() else {
+            return Ok(());
+        };
+        let paths = std::mem::take(&mut self.pending.paths);
+        self.pending.bytes = 0;
+        self.jobs
+            .send(FileJob { paths, reply })
+            .map_err(|_| Error::Cancelled)
     }
 
     fn warn(&self, path: &Path, message: impl std::fmt::Display) {
@@ -230,13 +272,7 @@ impl Walker<'_, '_> {
                     &self.counts.new
                 }
                 .fetch_add(1, Relaxed);
-                let (reply, outcome) = bounded(1);
-                self.jobs
-                    .send(FileJob {
-                        path: path.to_owned(),
-                        reply,
-                    })
-                    .map_err(|_| Error::Cancelled)?;
+                let outcome = self.queue_file(path, node.size)?;
                 self.shared.progress.add_done(1, 0);
                 self.send(Event::Leaf(node, Some(outcome), path.to_owned()))
             }
