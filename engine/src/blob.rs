@@ -1,5 +1,6 @@
-//! Blob encoding: compress when it pays, and prove the result decodes to the same
-//! plaintext before it is allowed into a pack.
+//! Blob encoding: compress when it pays. Whether the stored form decodes to the same
+//! plaintext is proven on the pack as written (see `BlobChecker` and the pack writer's
+//! read-back), before any index names it.
 
 use crate::crypto::{BlobKind, Keys};
 use crate::error::{Error, Result};
@@ -21,8 +22,6 @@ pub struct EncodedBlob {
 pub struct BlobEncoder {
     level: i32,
     compressor: Option<zstd::bulk::Compressor<'static>>,
-    decompressor: zstd::bulk::Decompressor<'static>,
-    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for BlobEncoder {
@@ -38,24 +37,11 @@ impl BlobEncoder {
         } else {
             Some(zstd::bulk::Compressor::new(level).map_err(|e| Error::io("zstd compressor", e))?)
         };
-        let decompressor =
-            zstd::bulk::Decompressor::new().map_err(|e| Error::io("zstd decompressor", e))?;
-        Ok(BlobEncoder {
-            level,
-            compressor,
-            decompressor,
-            scratch: Vec::new(),
-        })
+        Ok(BlobEncoder { level, compressor })
     }
 
-    /// Encodes a blob whose id the caller already computed, and verifies the encoding.
-    pub fn encode(
-        &mut self,
-        keys: &Keys,
-        id: BlobId,
-        kind: BlobKind,
-        plaintext: &[u8],
-    ) -> Result<EncodedBlob> {
+    /// Encodes a blob whose id the caller already computed.
+    pub fn encode(&mut self, id: BlobId, kind: BlobKind, plaintext: &[u8]) -> Result<EncodedBlob> {
         let raw_len = u32::try_from(plaintext.len())
             .map_err(|_| Error::invalid("blob", "larger than 4 GiB"))?;
         let mut stored = None;
@@ -74,42 +60,70 @@ impl BlobEncoder {
             Some(bytes) => (bytes, true),
             None => (plaintext.to_vec(), false),
         };
-        let blob = EncodedBlob {
+        Ok(EncodedBlob {
             id,
             kind,
             stored,
             raw_len,
             compressed,
-        };
-        self.verify(keys, &blob)?;
-        Ok(blob)
+        })
+    }
+}
+
+/// Checks stored blobs against their ids, reusing one decompression buffer.
+pub struct BlobChecker {
+    decompressor: zstd::bulk::Decompressor<'static>,
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for BlobChecker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlobChecker")
+    }
+}
+
+impl BlobChecker {
+    pub fn new() -> Result<Self> {
+        Ok(BlobChecker {
+            decompressor: zstd::bulk::Decompressor::new()
+                .map_err(|e| Error::io("zstd decompressor", e))?,
+            scratch: Vec::new(),
+        })
     }
 
-    /// Decodes the stored form again and checks it against the id: a compressor or
-    /// memory fault caught here never reaches the repository.
-    fn verify(&mut self, keys: &Keys, blob: &EncodedBlob) -> Result<()> {
-        let plaintext: &[u8] = if blob.compressed {
-            self.scratch = self
+    /// Whether `stored` decodes to exactly the plaintext `id` names: a reason if not.
+    pub fn mismatch(
+        &mut self,
+        keys: &Keys,
+        id: &BlobId,
+        kind: BlobKind,
+        stored: &[u8],
+        raw_len: u32,
+        compressed: bool,
+    ) -> Option<String> {
+        let plaintext: &[u8] = if compressed {
+            self.scratch.clear();
+            self.scratch.reserve(raw_len as usize);
+            if let Err(e) = self
                 .decompressor
-                .decompress(&blob.stored, blob.raw_len as usize)
-                .map_err(|e| {
-                    Error::corrupt(
-                        format!("new blob {}", blob.id.short()),
-                        format!("does not decompress: {e}"),
-                    )
-                })?;
+                .decompress_to_buffer(stored, &mut self.scratch)
+            {
+                return Some(format!("does not decompress: {e}"));
+            }
             &self.scratch
         } else {
-            &blob.stored
+            stored
         };
-        if plaintext.len() != blob.raw_len as usize || keys.blob_id(blob.kind, plaintext) != blob.id
-        {
-            return Err(Error::corrupt(
-                format!("new blob {}", blob.id.short()),
-                "its encoding does not decode to the original bytes (memory or compressor fault); nothing was written",
+        if plaintext.len() != raw_len as usize {
+            return Some(format!(
+                "decodes to {} bytes instead of {raw_len}",
+                plaintext.len()
             ));
         }
-        Ok(())
+        if keys.blob_id(kind, plaintext) != *id {
+            return Some("decodes to other bytes than its id names".into());
+        }
+        None
     }
 }
 
@@ -202,7 +216,7 @@ mod tests {
             (pseudo_random(1000, 5), false),
         ] {
             let id = keys.blob_id(BlobKind::Data, &data);
-            let blob = encoder.encode(&keys, id, BlobKind::Data, &data).unwrap();
+            let blob = encoder.encode(id, BlobKind::Data, &data).unwrap();
             assert_eq!(blob.compressed, expect_compressed);
             let decoded = decode_blob(
                 &keys,
@@ -214,19 +228,34 @@ mod tests {
             )
             .unwrap();
             assert_eq!(decoded, data);
+            let mut checker = BlobChecker::new().unwrap();
+            let check = |checker: &mut BlobChecker, raw_len| {
+                checker.mismatch(
+                    &keys,
+                    &id,
+                    BlobKind::Data,
+                    &blob.stored,
+                    raw_len,
+                    blob.compressed,
+                )
+            };
+            assert_eq!(check(&mut checker, blob.raw_len), None);
+            assert!(check(&mut checker, blob.raw_len - 1).is_some());
         }
     }
 
     #[test]
     fn a_blob_that_does_not_match_its_id_is_refused() {
         let keys = Keys::derive(&MasterSecrets::generate());
-        let mut encoder = BlobEncoder::new(3).unwrap();
+        let mut checker = BlobChecker::new().unwrap();
         let wrong = keys.blob_id(BlobKind::Data, b"other bytes");
-        assert!(
-            encoder
-                .encode(&keys, wrong, BlobKind::Data, b"these bytes")
-                .is_err()
+        let reason = checker.mismatch(&keys, &wrong, BlobKind::Data, b"these bytes", 11, false);
+        assert_eq!(
+            reason.as_deref(),
+            Some("decodes to other bytes than its id names")
         );
+        let garbage = checker.mismatch(&keys, &wrong, BlobKind::Data, b"these bytes", 11, true);
+        assert!(garbage.unwrap().starts_with("does not decompress"));
         let tree_id = keys.blob_id(BlobKind::Tree, b"same bytes");
         // Stored as a tree, it cannot be read back as data.
         assert!(

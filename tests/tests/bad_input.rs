@@ -219,7 +219,7 @@ fn write_malicious_snapshot(cairn: &Cairn, outside: &std::path::Path) -> String 
     let mut pack = PackWriter::new(backend.as_ref(), &keys).expect("pack");
     let mut store = |kind: BlobKind, bytes: &[u8]| {
         let id = keys.blob_id(kind, bytes);
-        pack.add(&encoder.encode(&keys, id, kind, bytes).expect("encode"))
+        pack.add(&encoder.encode(id, kind, bytes).expect("encode"))
             .expect("add");
         id
     };

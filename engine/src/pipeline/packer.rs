@@ -100,7 +100,7 @@ pub fn store(
     kind: BlobKind,
     plaintext: &[u8],
 ) -> Result<()> {
-    let blob = encoder.encode(shared.keys, id, kind, plaintext)?;
+    let blob = encoder.encode(id, kind, plaintext)?;
     Counters::add(&shared.counters.blobs_new, 1);
     Counters::add(&shared.counters.bytes_added, plaintext.len() as u64);
     // The packer only goes away after an error of its own, which the caller reports.
