@@ -22,7 +22,8 @@ use crate::crypto::BlobKind;
 use crate::error::{Error, Result};
 use crate::id::{BlobId, SnapshotId};
 use crate::pipeline::files::{self, FileJob, FileOutcome, JobOutcomes, StreamError};
-use crate::pipeline::{Counters, Shared, packer};
+use crate::pipeline::packer::{self, BlobSink};
+use crate::pipeline::{Counters, Shared};
 use crate::progress::Progress;
 use crate::repository::IndexedRepository;
 use crate::snapshot::{BackupSummary, Snapshot};
@@ -187,7 +188,7 @@ impl IndexedRepository {
         progress.phase("backing up");
 
         let outcome: Result<BlobId> = std::thread::scope(|scope| {
-            let (blob_tx, blob_rx) = bounded::<EncodedBlob>(workers);
+            let (blob_tx, blob_rx) = bounded::<Vec<EncodedBlob>>(workers);
             let (job_tx, job_rx) = bounded::<FileJob>(workers * 4);
             let (event_tx, event_rx) = bounded::<Vec<Event>>(32);
             let packer = std::thread::Builder::new()
@@ -348,9 +349,10 @@ fn assemble(
     counts: &FileCounts,
     level: i32,
     events: Receiver<Vec<Event>>,
-    blobs: Sender<EncodedBlob>,
+    blobs: Sender<Vec<EncodedBlob>>,
 ) -> Result<BlobId> {
     let mut encoder = BlobEncoder::new(level)?;
+    let mut blobs = BlobSink::new(blobs);
     let mut stack: Vec<(Node, Vec<Node>)> = Vec::new();
     let mut root: Vec<Node> = Vec::new();
     // The job whose outcomes are being handed out, and those not handed out yet.
@@ -403,7 +405,7 @@ fn assemble(
                 let (mut dir, children) = stack
                     .pop()
                     .ok_or_else(|| Error::invalid("backup", "walk events out of order"))?;
-                dir.subtree = Some(store_tree(shared, &mut encoder, &blobs, children)?);
+                dir.subtree = Some(store_tree(shared, &mut encoder, &mut blobs, children)?);
                 stack
                     .last_mut()
                     .map_or(&mut root, |(_, children)| children)
@@ -414,13 +416,15 @@ fn assemble(
     if shared.cancel.is_cancelled() {
         return Err(Error::Cancelled);
     }
-    store_tree(shared, &mut encoder, &blobs, root)
+    let root = store_tree(shared, &mut encoder, &mut blobs, root)?;
+    blobs.flush()?;
+    Ok(root)
 }
 
 fn store_tree(
     shared: &Shared<'_>,
     encoder: &mut BlobEncoder,
-    blobs: &Sender<EncodedBlob>,
+    blobs: &mut BlobSink,
     nodes: Vec<Node>,
 ) -> Result<BlobId> {
     let mut tree = Tree { nodes };
@@ -428,7 +432,7 @@ fn store_tree(
     let bytes = tree.encode()?;
     let id = shared.keys.blob_id(BlobKind::Tree, &bytes);
     if shared.claim(&id)? {
-        packer::store(shared, encoder, blobs, id, BlobKind::Tree, &bytes)?;
+        blobs.store(shared, encoder, id, BlobKind::Tree, &bytes)?;
     }
     Ok(id)
 }
@@ -439,7 +443,7 @@ fn run_command(
     chunker: &ChunkerConfig,
     level: i32,
     command: &CommandSource,
-    blobs: &Sender<EncodedBlob>,
+    blobs: &Sender<Vec<EncodedBlob>>,
     events: &Sender<Vec<Event>>,
     counts: &FileCounts,
 ) -> Result<()> {
@@ -461,14 +465,16 @@ fn run_command(
         reason: "no stdout".into(),
     })?;
     let mut encoder = BlobEncoder::new(level)?;
+    let mut sink = BlobSink::new(blobs.clone());
     let stored = files::store_stream(
         shared,
         chunker,
         &mut encoder,
-        blobs,
+        &mut sink,
         stdout,
         &mut Vec::new(),
     );
+    sink.flush()?;
     let status = child.wait().map_err(|e| Error::CommandFailed {
         command: shown.clone(),
         reason: e.to_string(),

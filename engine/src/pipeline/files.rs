@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::{Counters, Shared, packer};
+use super::packer::BlobSink;
+use super::{Counters, Shared};
 use crate::blob::{BlobEncoder, EncodedBlob};
 use crate::chunker::ChunkerConfig;
 use crate::crypto::BlobKind;
@@ -61,9 +62,10 @@ pub fn run(
     chunker: &ChunkerConfig,
     level: i32,
     jobs: Receiver<FileJob>,
-    blobs: Sender<EncodedBlob>,
+    blobs: Sender<Vec<EncodedBlob>>,
 ) -> Result<()> {
     let mut encoder = BlobEncoder::new(level)?;
+    let mut blobs = BlobSink::new(blobs);
     let mut window = Vec::new();
     for job in jobs {
         let mut outcomes = Vec::with_capacity(job.paths.len());
@@ -72,13 +74,15 @@ pub fn run(
                 return Err(Error::Cancelled);
             }
             let outcome = match open_source(path) {
-                Ok(file) => store_stream(shared, chunker, &mut encoder, &blobs, file, &mut window)
-                    .or_else(|e| match e {
-                        StreamError::Read(e) => {
-                            Ok(FileOutcome::Unreadable(format!("read failed: {e}")))
-                        }
-                        StreamError::Fatal(e) => Err(e),
-                    })?,
+                Ok(file) => {
+                    store_stream(shared, chunker, &mut encoder, &mut blobs, file, &mut window)
+                        .or_else(|e| match e {
+                            StreamError::Read(e) => {
+                                Ok(FileOutcome::Unreadable(format!("read failed: {e}")))
+                            }
+                            StreamError::Fatal(e) => Err(e),
+                        })?
+                }
                 Err(e) => FileOutcome::Unreadable(format!("cannot open: {e}")),
             };
             outcomes.push(outcome);
@@ -87,6 +91,8 @@ pub fn run(
                 window = Vec::new();
             }
         }
+        // A job's blobs are with the packer before its outcome is.
+        blobs.flush()?;
         // The assembler stops listening only when the backup is failing anyway.
         let _ = job.reply.send(outcomes);
     }
@@ -113,7 +119,7 @@ pub fn store_stream(
     shared: &Shared<'_>,
     chunker: &ChunkerConfig,
     encoder: &mut BlobEncoder,
-    blobs: &Sender<EncodedBlob>,
+    blobs: &mut BlobSink,
     reader: impl Read,
     window: &mut Vec<u8>,
 ) -> std::result::Result<FileOutcome, StreamError> {
@@ -123,7 +129,7 @@ pub fn store_stream(
     while let Some((_, chunk)) = chunks.next_chunk().map_err(StreamError::Read)? {
         let id = shared.keys.blob_id(BlobKind::Data, chunk);
         if shared.claim(&id)? {
-            packer::store(shared, encoder, blobs, id, BlobKind::Data, chunk)?;
+            blobs.store(shared, encoder, id, BlobKind::Data, chunk)?;
         }
         content.push(id);
         size += chunk.len() as u64;

@@ -6,9 +6,10 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use tracing::debug;
 
 use super::{Counters, Shared};
-use crate::blob::EncodedBlob;
+use crate::blob::{BlobEncoder, EncodedBlob};
 use crate::crypto::BlobKind;
 use crate::error::{Error, Result};
+use crate::id::BlobId;
 use crate::index::FLUSH_ENTRIES;
 use crate::pack::PackWriter;
 use crate::pack::writer::ClosedPack;
@@ -17,7 +18,7 @@ use crate::pack::writer::ClosedPack;
 /// every blob it received is stored and indexed (also on cancellation). Closed packs
 /// are committed by an uploader thread, so filling the next pack never waits for a
 /// read-back or an fsync.
-pub fn run(shared: &Shared<'_>, blobs: Receiver<EncodedBlob>, pack_size: u64) -> Result<()> {
+pub fn run(shared: &Shared<'_>, blobs: Receiver<Vec<EncodedBlob>>, pack_size: u64) -> Result<()> {
     std::thread::scope(|scope| {
         let (closed_tx, closed_rx) = bounded::<ClosedPack>(2);
         let uploader = std::thread::Builder::new()
@@ -39,7 +40,7 @@ pub fn run(shared: &Shared<'_>, blobs: Receiver<EncodedBlob>, pack_size: u64) ->
 
 fn fill(
     shared: &Shared<'_>,
-    blobs: Receiver<EncodedBlob>,
+    blobs: Receiver<Vec<EncodedBlob>>,
     pack_size: u64,
     closed: &Sender<ClosedPack>,
 ) -> Result<()> {
@@ -54,7 +55,7 @@ fn fill(
             _ => Ok(()),
         }
     };
-    for blob in blobs {
+    for blob in blobs.into_iter().flatten() {
         let slot = match blob.kind {
             BlobKind::Data => &mut data,
             BlobKind::Tree => &mut tree,
@@ -91,18 +92,64 @@ fn upload(shared: &Shared<'_>, closed: Receiver<ClosedPack>) -> Result<()> {
     Ok(())
 }
 
-/// Encodes and queues a blob the caller has claimed.
-pub fn store(
-    shared: &Shared<'_>,
-    encoder: &mut crate::blob::BlobEncoder,
-    blobs: &crossbeam_channel::Sender<EncodedBlob>,
-    id: crate::id::BlobId,
-    kind: BlobKind,
-    plaintext: &[u8],
-) -> Result<()> {
-    let blob = encoder.encode(id, kind, plaintext)?;
-    Counters::add(&shared.counters.blobs_new, 1);
-    Counters::add(&shared.counters.bytes_added, plaintext.len() as u64);
-    // The packer only goes away after an error of its own, which the caller reports.
-    blobs.send(blob).map_err(|_| crate::error::Error::Cancelled)
+/// Encoded blobs on their way to the packer, handed over in batches: a hand-off per
+/// small blob woke the packer, and preempted a worker, tens of thousands of times per
+/// backup. Whatever is left is handed over when the sink is dropped, so a blob that
+/// was claimed always reaches the packer while it runs.
+#[derive(Debug)]
+pub struct BlobSink {
+    packer: Sender<Vec<EncodedBlob>>,
+    batch: Vec<EncodedBlob>,
+    bytes: usize,
+}
+
+/// A batch goes to the packer at this many blobs or stored bytes.
+const SINK_BLOBS: usize = 64;
+const SINK_BYTES: usize = 256 * 1024;
+
+impl BlobSink {
+    pub fn new(packer: Sender<Vec<EncodedBlob>>) -> Self {
+        BlobSink {
+            packer,
+            batch: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Encodes and queues a blob the caller has claimed.
+    pub fn store(
+        &mut self,
+        shared: &Shared<'_>,
+        encoder: &mut BlobEncoder,
+        id: BlobId,
+        kind: BlobKind,
+        plaintext: &[u8],
+    ) -> Result<()> {
+        let blob = encoder.encode(id, kind, plaintext)?;
+        Counters::add(&shared.counters.blobs_new, 1);
+        Counters::add(&shared.counters.bytes_added, plaintext.len() as u64);
+        self.bytes += blob.stored.len();
+        self.batch.push(blob);
+        if self.batch.len() >= SINK_BLOBS || self.bytes >= SINK_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.bytes = 0;
+        let batch = std::mem::take(&mut self.batch);
+        // The packer only goes away after an error of its own, which the caller reports.
+        self.packer.send(batch).map_err(|_| Error::Cancelled)
+    }
+}
+
+impl Drop for BlobSink {
+    fn drop(&mut self) {
+        // Fails only when the packer is gone, after an error that fails the backup.
+        let _ = self.flush();
+    }
 }
