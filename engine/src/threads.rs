@@ -1,6 +1,6 @@
-//! Joining the engine's worker threads.
+//! Starting and joining the engine's worker threads.
 
-use std::thread::ScopedJoinHandle;
+use std::thread::{Scope, ScopedJoinHandle};
 
 use crate::error::{Error, Result};
 
@@ -15,4 +15,53 @@ pub fn join<T>(handle: ScopedJoinHandle<'_, Result<T>>, what: &str) -> Result<T>
             .unwrap_or_else(|| "unknown panic".into());
         Err(Error::invalid(what, format!("panicked: {message}")))
     })
+}
+
+/// Starts a named worker in `scope`. The worker logs to the caller's tracing
+/// subscriber, inside the caller's span, so what it logs is attributed to the same
+/// operation (the daemon files a run's lines by that span; a warning from a reader
+/// thread belongs to the run too).
+pub fn spawn_scoped<'scope, 'env, T: Send + 'scope>(
+    scope: &'scope Scope<'scope, 'env>,
+    name: impl Into<String>,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> Result<ScopedJoinHandle<'scope, T>> {
+    let name = name.into();
+    let span = tracing::Span::current();
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn_scoped(scope, move || {
+            tracing::dispatcher::with_default(&dispatch, || span.in_scope(f))
+        })
+        .map_err(|e| Error::io(format!("starting thread {name}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_runs_in_the_span_it_was_started_from() {
+        tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+            let span = tracing::info_span!("run");
+            assert!(span.id().is_some(), "the registry gives spans ids");
+            let _entered = span.enter();
+            std::thread::scope(|scope| {
+                let handle =
+                    spawn_scoped(scope, "cairn-test", || tracing::Span::current().id()).unwrap();
+                assert_eq!(handle.join().unwrap(), span.id());
+                assert_eq!(
+                    spawn_scoped(scope, "cairn-test", || std::thread::current()
+                        .name()
+                        .map(str::to_owned))
+                    .unwrap()
+                    .join()
+                    .unwrap()
+                    .as_deref(),
+                    Some("cairn-test")
+                );
+            });
+        });
+    }
 }

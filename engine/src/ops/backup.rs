@@ -27,7 +27,7 @@ use crate::pipeline::{Counters, Shared};
 use crate::progress::Progress;
 use crate::repository::IndexedRepository;
 use crate::snapshot::{BackupSummary, Snapshot};
-use crate::threads::join;
+use crate::threads::{join, spawn_scoped};
 use crate::tree::{Node, NodeKind, Time, Tree};
 
 /// A command whose standard output is stored as one file.
@@ -191,35 +191,24 @@ impl IndexedRepository {
             let (blob_tx, blob_rx) = bounded::<Vec<EncodedBlob>>(workers);
             let (job_tx, job_rx) = bounded::<FileJob>(workers * 4);
             let (event_tx, event_rx) = bounded::<Vec<Event>>(32);
-            let packer = std::thread::Builder::new()
-                .name("cairn-packer".into())
-                .spawn_scoped(scope, || {
-                    packer::run(&shared, blob_rx, u64::from(config.pack_size))
-                })
-                .map_err(|e| Error::io("starting the packer thread", e))?;
+            let packer = spawn_scoped(scope, "cairn-packer", || {
+                packer::run(&shared, blob_rx, u64::from(config.pack_size))
+            })?;
             let mut readers = Vec::new();
             for n in 0..workers {
                 let (jobs, blobs, shared, chunker) =
                     (job_rx.clone(), blob_tx.clone(), &shared, &chunker);
-                readers.push(
-                    std::thread::Builder::new()
-                        .name(format!("cairn-read-{n}"))
-                        .spawn_scoped(scope, move || {
-                            files::run(shared, chunker, config.compression_level, jobs, blobs)
-                        })
-                        .map_err(|e| Error::io("starting a reader thread", e))?,
-                );
+                readers.push(spawn_scoped(scope, format!("cairn-read-{n}"), move || {
+                    files::run(shared, chunker, config.compression_level, jobs, blobs)
+                })?);
             }
             drop(job_rx);
             let assembler = {
                 let blobs = blob_tx.clone();
                 let (shared, counts) = (&shared, &counts);
-                std::thread::Builder::new()
-                    .name("cairn-trees".into())
-                    .spawn_scoped(scope, move || {
-                        assemble(shared, counts, config.compression_level, event_rx, blobs)
-                    })
-                    .map_err(|e| Error::io("starting the tree thread", e))?
+                spawn_scoped(scope, "cairn-trees", move || {
+                    assemble(shared, counts, config.compression_level, event_rx, blobs)
+                })?
             };
             let walked = walk::Walker {
                 shared: &shared,

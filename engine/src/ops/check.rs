@@ -314,23 +314,21 @@ impl IndexedRepository {
             let mut handles = Vec::new();
             for n in 0..workers {
                 let rx = rx.clone();
-                let handle = std::thread::Builder::new()
-                    .name(format!("cairn-check-{n}"))
-                    .spawn_scoped(
-                        scope,
-                        move || -> Result<(CheckReport, BTreeMap<BlobId, Damage>)> {
-                            let mut report = CheckReport::default();
-                            let mut damaged = BTreeMap::new();
-                            for pack in rx {
-                                cancel.check()?;
-                                progress.current(&format!("pack {}", pack.short()));
-                                self.read_pack(&pack, &mut report, &mut damaged)?;
-                                progress.add_done(1, sizes.get(&pack).copied().unwrap_or(0));
-                            }
-                            Ok((report, damaged))
-                        },
-                    )
-                    .map_err(|e| Error::io("starting a check thread", e))?;
+                let handle = crate::threads::spawn_scoped(
+                    scope,
+                    format!("cairn-check-{n}"),
+                    move || -> Result<(CheckReport, BTreeMap<BlobId, Damage>)> {
+                        let mut report = CheckReport::default();
+                        let mut damaged = BTreeMap::new();
+                        for pack in rx {
+                            cancel.check()?;
+                            progress.current(&format!("pack {}", pack.short()));
+                            self.read_pack(&pack, &mut report, &mut damaged)?;
+                            progress.add_done(1, sizes.get(&pack).copied().unwrap_or(0));
+                        }
+                        Ok((report, damaged))
+                    },
+                )?;
                 handles.push(handle);
             }
             drop(rx);

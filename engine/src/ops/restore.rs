@@ -198,12 +198,11 @@ impl IndexedRepository {
             let mut handles = Vec::new();
             for n in 0..workers {
                 let (shared, jobs) = (&shared, job_rx.clone());
-                handles.push(
-                    std::thread::Builder::new()
-                        .name(format!("cairn-restore-{n}"))
-                        .spawn_scoped(scope, move || files::run(shared, jobs))
-                        .map_err(|e| Error::io("starting a restore thread", e))?,
-                );
+                handles.push(crate::threads::spawn_scoped(
+                    scope,
+                    format!("cairn-restore-{n}"),
+                    move || files::run(shared, jobs),
+                )?);
             }
             drop(job_rx);
             let mut walk = Walk {

@@ -21,10 +21,8 @@ use crate::pack::writer::ClosedPack;
 pub fn run(shared: &Shared<'_>, blobs: Receiver<Vec<EncodedBlob>>, pack_size: u64) -> Result<()> {
     std::thread::scope(|scope| {
         let (closed_tx, closed_rx) = bounded::<ClosedPack>(2);
-        let uploader = std::thread::Builder::new()
-            .name("cairn-upload".into())
-            .spawn_scoped(scope, || upload(shared, closed_rx))
-            .map_err(|e| Error::io("starting the upload thread", e))?;
+        let uploader =
+            crate::threads::spawn_scoped(scope, "cairn-upload", || upload(shared, closed_rx))?;
         let packed = fill(shared, blobs, pack_size, &closed_tx);
         drop(closed_tx);
         let uploaded = crate::threads::join(uploader, "upload thread");
