@@ -68,6 +68,9 @@ impl Default for AccessSection {
 pub struct LogsSection {
     /// Lowest level logged to journald/stderr and to clients ("trace" .. "error").
     pub level: String,
+    /// "auto" (journald when started by systemd, or when the journal is there and
+    /// stderr is no terminal; else stderr), "journald" or "stderr".
+    pub output: String,
     /// Lines kept per run in the store; later lines are counted, not kept.
     pub run_lines: u32,
     /// Runs' logs older than this are deleted (their run records stay).
@@ -78,6 +81,7 @@ impl Default for LogsSection {
     fn default() -> Self {
         LogsSection {
             level: "info".into(),
+            output: "auto".into(),
             run_lines: 20_000,
             retention_days: 90,
         }
@@ -150,6 +154,15 @@ impl Config {
                 format!(
                     "{:?} is not one of trace, debug, info, warn, error",
                     self.logs.level
+                ),
+            ));
+        }
+        if !["auto", "journald", "stderr"].contains(&self.logs.output.as_str()) {
+            return Err((
+                "output",
+                format!(
+                    "{:?} is not one of auto, journald, stderr",
+                    self.logs.output
                 ),
             ));
         }

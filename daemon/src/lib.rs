@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod logging;
+pub mod logs;
 pub mod paths;
 pub mod peer;
 pub mod rpc;

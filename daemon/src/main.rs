@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use cairn_daemon::config::Config;
+use cairn_daemon::logs::{Limits, LogHub, StoreWriter};
 use cairn_daemon::paths::{Env, Paths};
 use cairn_daemon::secrets::Sealer;
 use cairn_daemon::state::{DaemonState, Setup};
@@ -67,7 +68,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    cairn_daemon::logging::init(&config);
+    let logs = cairn_daemon::logging::init(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("cairnd-io")
@@ -80,7 +81,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(paths, config, env.uid)) {
+    match runtime.block_on(run(paths, config, env.uid, logs)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -90,7 +91,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(paths: Paths, config: Config, own_uid: u32) -> anyhow::Result<()> {
+async fn run(paths: Paths, config: Config, own_uid: u32, logs: Arc<LogHub>) -> anyhow::Result<()> {
     socket::create_private_dir(&paths.state_dir, 0o700)
         .with_context(|| format!("creating the state dir {}", paths.state_dir.display()))?;
     std::fs::create_dir_all(&paths.cache_dir)
@@ -101,6 +102,14 @@ async fn run(paths: Paths, config: Config, own_uid: u32) -> anyhow::Result<()> {
         &paths.state_dir,
         credentials.as_deref(),
     )?);
+    let log_writer = StoreWriter::start(
+        store.clone(),
+        logs.clone(),
+        Limits {
+            run_lines: u64::from(config.logs.run_lines),
+            retention_days: config.logs.retention_days,
+        },
+    )?;
     let stop_timeout = Duration::from_secs(u64::from(config.daemon.stop_timeout_seconds));
     let socket_group = config.access.socket_group.clone();
     let state = Arc::new(DaemonState::new(
@@ -114,6 +123,7 @@ async fn run(paths: Paths, config: Config, own_uid: u32) -> anyhow::Result<()> {
         config,
         store,
         sealer,
+        logs,
     ));
     state.runner.mark_interrupted()?;
     let listener = socket::bind(&paths.socket, &socket_group)?;
@@ -156,6 +166,7 @@ async fn run(paths: Paths, config: Config, own_uid: u32) -> anyhow::Result<()> {
     tracing::info!("stopping: no new connections, cancelling runs");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
+    state.stopping.send_replace(true);
     let _ = scheduling.await;
     let draining = {
         let state = state.clone();
@@ -172,5 +183,6 @@ async fn run(paths: Paths, config: Config, own_uid: u32) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
     let _ = std::fs::remove_file(&paths.socket);
     tracing::info!("cairnd stopped");
+    tokio::task::spawn_blocking(move || log_writer.finish()).await?;
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod convert;
 pub mod daemon;
 pub mod jobs;
+pub mod logs;
 pub mod repositories;
 pub mod runs;
 

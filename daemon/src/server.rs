@@ -7,6 +7,7 @@ use std::sync::Arc;
 use cairn_proto::v1::audit_server::AuditServer;
 use cairn_proto::v1::daemon_server::DaemonServer;
 use cairn_proto::v1::jobs_server::JobsServer;
+use cairn_proto::v1::logs_server::LogsServer;
 use cairn_proto::v1::repositories_server::RepositoriesServer;
 use cairn_proto::v1::runs_server::RunsServer;
 use tokio::net::UnixListener;
@@ -20,6 +21,7 @@ use crate::rpc::access::AccessLayer;
 use crate::rpc::audit::AuditService;
 use crate::rpc::daemon::DaemonService;
 use crate::rpc::jobs::JobsService;
+use crate::rpc::logs::LogsService;
 use crate::rpc::repositories::RepositoriesService;
 use crate::rpc::runs::RunsService;
 use crate::state::DaemonState;
@@ -47,6 +49,7 @@ pub async fn serve(
     health.set_serving::<DaemonServer<DaemonService>>().await;
     health.set_serving::<JobsServer<JobsService>>().await;
     health.set_serving::<RunsServer<RunsService>>().await;
+    health.set_serving::<LogsServer<LogsService>>().await;
     health
         .set_serving::<RepositoriesServer<RepositoriesService>>()
         .await;
@@ -93,6 +96,12 @@ pub async fn serve(
         .add_service(limited!(
             RunsServer,
             RunsService {
+                state: state.clone()
+            }
+        ))
+        .add_service(limited!(
+            LogsServer,
+            LogsService {
                 state: state.clone()
             }
         ))

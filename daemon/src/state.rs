@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::auth::{GroupDb, RoleMap};
 use crate::config::{Config, ConfigError};
+use crate::logs::LogHub;
 use crate::runner::Runner;
 use crate::secrets::Sealer;
 use crate::store::{Store, UnixMs, now_ms};
@@ -23,6 +24,10 @@ pub struct DaemonState {
     pub own_uid: u32,
     /// Wakes the scheduler when jobs change.
     pub jobs_changed: Arc<tokio::sync::Notify>,
+    /// Every log line, for live clients.
+    pub logs: Arc<LogHub>,
+    /// Becomes true when the daemon stops: endless streams (log followers) end.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     live: RwLock<Live>,
 }
 
@@ -44,7 +49,13 @@ pub struct Setup {
 }
 
 impl DaemonState {
-    pub fn new(setup: Setup, config: Config, store: Arc<Store>, sealer: Arc<Sealer>) -> Self {
+    pub fn new(
+        setup: Setup,
+        config: Config,
+        store: Arc<Store>,
+        sealer: Arc<Sealer>,
+        logs: Arc<LogHub>,
+    ) -> Self {
         let cache_dir = config
             .daemon
             .cache_dir
@@ -68,6 +79,8 @@ impl DaemonState {
             started: now_ms(),
             own_uid: setup.own_uid,
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
+            logs,
+            stopping: tokio::sync::watch::Sender::new(false),
             live: RwLock::new(Live { config, roles }),
         }
     }

@@ -51,6 +51,10 @@ pub enum StoreError {
         "store {path} has schema version {found}, newer than this cairnd understands ({SCHEMA_VERSION}); run a newer cairnd or restore the state dir from before the upgrade"
     )]
     TooNew { path: PathBuf, found: u64 },
+    #[error(
+        "store {path} is in use by another cairnd (one daemon per state dir); stop that one first, or give this one its own --state-dir"
+    )]
+    InUse { path: PathBuf },
     #[error("store {path}: record {key} in {table} is damaged: {reason}")]
     Record {
         path: PathBuf,
@@ -69,10 +73,15 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store, creates missing tables and migrates old layouts.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = Database::create(path).map_err(|e| StoreError::Db {
-            path: path.to_owned(),
-            action: "opening",
-            source: Box::new(e.into()),
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: path.to_owned(),
+            },
+            e => StoreError::Db {
+                path: path.to_owned(),
+                action: "opening",
+                source: Box::new(e.into()),
+            },
         })?;
         let store = Store {
             db,
@@ -273,6 +282,8 @@ macro_rules! db {
     };
 }
 
+mod run_logs;
+
 impl Tx<'_> {
     pub fn next_sequence(&mut self, counter: Counter) -> Result<u64, StoreError> {
         let mut meta = db!(self, self.txn.open_table(META))?;
@@ -350,32 +361,6 @@ impl Tx<'_> {
             ));
         }
         Ok(out)
-    }
-
-    pub fn append_run_log<T: Serialize>(
-        &mut self,
-        run: u64,
-        seq: u64,
-        line: &T,
-    ) -> Result<(), StoreError> {
-        let mut t = db!(self, self.txn.open_table(RUN_LOGS))?;
-        db!(self, t.insert((run, seq), encode(line).as_slice()))?;
-        Ok(())
-    }
-
-    /// Deletes the stored log lines of `run`; returns how many there were.
-    pub fn delete_run_logs(&mut self, run: u64) -> Result<u64, StoreError> {
-        let mut t = db!(self, self.txn.open_table(RUN_LOGS))?;
-        let removed = db!(
-            self,
-            t.extract_from_if((run, 0)..=(run, u64::MAX), |_, _| true)
-        )?;
-        let mut n = 0;
-        for item in removed {
-            db!(self, item)?;
-            n += 1;
-        }
-        Ok(n)
     }
 }
 
@@ -461,28 +446,6 @@ impl Rx<'_> {
         }
         Ok(out)
     }
-
-    /// Log lines of `run` with seq > `after`, in order, at most `limit`.
-    pub fn run_logs<T: DeserializeOwned>(
-        &self,
-        run: u64,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<T>, StoreError> {
-        let t = db!(self, self.txn.open_table(RUN_LOGS))?;
-        let start = after.saturating_add(1);
-        let mut out = Vec::new();
-        for item in db!(self, t.range((run, start)..=(run, u64::MAX)))?.take(limit) {
-            let (k, v) = db!(self, item)?;
-            out.push(decode(
-                self.path,
-                "run_logs",
-                format!("{:?}", k.value()),
-                v.value(),
-            )?);
-        }
-        Ok(out)
-    }
 }
 
 /// Sequences kept in the meta table.
@@ -536,6 +499,15 @@ mod tests {
             .unwrap();
         assert_eq!(job, Some(Thing { n: 1 }));
         assert_eq!(next, 2);
+    }
+
+    #[test]
+    fn a_second_daemon_on_the_same_store_is_told_why_it_cannot_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairnd.redb");
+        let _first = Store::open(&path).unwrap();
+        let error = Store::open(&path).unwrap_err().to_string();
+        assert!(error.contains("in use by another cairnd"), "{error}");
     }
 
     #[test]

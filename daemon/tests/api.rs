@@ -50,6 +50,7 @@ async fn start_with(config: Config, own_uid: u32) -> Daemon {
         config,
         store,
         sealer,
+        cairn_daemon::logs::LogHub::new(),
     ));
     let listener = cairn_daemon::socket::bind(&socket, "").unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -63,7 +63,7 @@ pub mod repository;
 pub mod snapshot;
 #[cfg(test)]
 mod testutil;
-mod threads;
+pub mod threads;
 pub mod tree;
 
 pub use age::secrecy;

@@ -342,3 +342,127 @@ fn a_six_field_cron_job_fires_every_few_seconds_and_never_twice_per_slot() {
     let status = daemon.cli(&["status", "--output", "json"]).ok().json();
     assert_eq!(status["next_job"], "tick");
 }
+
+#[test]
+fn logs_follow_shows_a_runs_lines_while_it_runs_and_the_store_keeps_them() {
+    use std::io::BufRead as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let (dir, daemon) = setup();
+    let source = dir.path().join("src");
+    write_tree(&source, 12, 16 << 20);
+    let hook = dir.path().join("hello.sh");
+    std::fs::write(&hook, "#!/bin/sh\necho hook says hello\n").expect("hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    daemon
+        .cli(&[
+            "job",
+            "create",
+            "big",
+            "--repo",
+            "main",
+            "--path",
+            source.to_str().expect("utf-8"),
+            "--before",
+            hook.to_str().expect("utf-8"),
+        ])
+        .ok();
+    let mut follower = std::process::Command::new(binary("cairn"))
+        .args(["logs", "-f", "--job", "big", "--output", "json"])
+        .env("CAIRN_SOCKET", &daemon.socket)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("cairn logs -f");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<serde_json::Value>();
+    let stdout = follower.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(serde_json::from_str(&line).expect("one JSON object per line"));
+        }
+    });
+    // The follower is connected once the daemon has logged its call... give it a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    let id: u64 = daemon
+        .cli(&["job", "run", "big"])
+        .ok()
+        .stdout
+        .trim()
+        .parse()
+        .expect("run id");
+    // A follower of the one run stops by itself when the run ends.
+    let run_follower = std::process::Command::new(binary("cairn"))
+        .args(["logs", "-f", "--run", &id.to_string()])
+        .env("CAIRN_SOCKET", &daemon.socket)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("cairn logs -f --run");
+    let wait_for_message = |message: &str| -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {message:?} line from `cairn logs -f`"));
+            if line["message"] == message {
+                return line;
+            }
+        }
+    };
+    let hello = wait_for_message("hook says hello");
+    let state = daemon
+        .cli(&["run", "show", &id.to_string(), "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        state["state"], "running",
+        "the line came while the run was going"
+    );
+    assert_eq!(hello["run"], id);
+    assert_eq!(hello["job"], "big");
+    assert_eq!(hello["fields"]["hook"], "before");
+    let ended = wait_for_message("run ended");
+    assert_eq!(ended["fields"]["state"], "succeeded", "{ended}");
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let run_followed = run_follower.wait_with_output().expect("run follower");
+    assert!(run_followed.status.success());
+    let text = String::from_utf8_lossy(&run_followed.stdout);
+    assert!(
+        text.contains(&format!("[big run {id}] run ended")),
+        "{text}"
+    );
+
+    // After the run, the store has its lines, in order, filtered by level on request.
+    let stored: Vec<serde_json::Value> = daemon
+        .cli(&["logs", "--run", &id.to_string(), "--output", "json"])
+        .ok()
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let messages: Vec<&str> = stored
+        .iter()
+        .filter_map(|l| l["message"].as_str())
+        .collect();
+    for expected in ["hook says hello", "backup finished", "run ended"] {
+        assert!(
+            messages.contains(&expected),
+            "{expected:?} not in {messages:?}"
+        );
+    }
+    let seqs: Vec<u64> = stored.iter().filter_map(|l| l["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let warnings = daemon
+        .cli(&["logs", "--run", &id.to_string(), "--level", "warn"])
+        .ok();
+    assert!(warnings.stdout.trim().is_empty(), "{}", warnings.stdout);
+    let unknown = daemon.cli(&["logs", "--run", "999"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("run 999 does not exist"),
+        "{}",
+        unknown.stderr
+    );
+}

@@ -87,6 +87,8 @@ pub enum Command {
     /// Runs: history, live progress, cancelling.
     #[command(subcommand)]
     Run(RunCommand),
+    /// The daemon's log: a run's stored lines, a job's, the latest, or live (-f).
+    Logs(LogsArgs),
     /// Who changed what through the daemon's API (admin).
     Audit(AuditArgs),
 }
@@ -100,6 +102,7 @@ impl Command {
                 | Command::Repo(_)
                 | Command::Job(_)
                 | Command::Run(_)
+                | Command::Logs(_)
                 | Command::Audit(_)
         )
     }
@@ -229,6 +232,25 @@ pub enum RunCommand {
     Watch { id: u64 },
     /// Stop a run (the repository is left consistent).
     Cancel { id: u64 },
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only lines of this job's runs (from the oldest kept).
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only lines of this run (all that are kept; with -f until the run ends).
+    #[arg(long)]
+    pub run: Option<u64>,
+    /// Lowest level shown: trace, debug, info, warn, error.
+    #[arg(long, default_value = "info", value_parser = ["trace", "debug", "info", "warn", "error"])]
+    pub level: String,
+    /// Keep following new lines (without --job or --run: from now on).
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Start after this line number (a `seq` printed by --output json).
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
 }
 
 #[derive(Debug, Args)]

@@ -100,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         | Command::Repo(_)
         | Command::Job(_)
         | Command::Run(_)
+        | Command::Logs(_)
         | Command::Audit(_) => {
             unreachable!("daemon commands are dispatched in main")
         }

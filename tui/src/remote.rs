@@ -4,6 +4,7 @@
 mod audit;
 mod jobs;
 mod json;
+mod logs;
 mod repos;
 mod runs;
 
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Repo(command) => repos::run(&remote, command).await,
             Command::Job(command) => jobs::run(&remote, command).await,
             Command::Run(command) => runs::run(&remote, command).await,
+            Command::Logs(args) => logs::run(&remote, &args).await,
             Command::Audit(args) => audit::run(&remote, &args).await,
             _ => unreachable!("offline commands are dispatched in main"),
         }
