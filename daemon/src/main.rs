@@ -13,7 +13,7 @@ use cairn_daemon::paths::{Env, Paths};
 use cairn_daemon::secrets::Sealer;
 use cairn_daemon::state::{DaemonState, Setup};
 use cairn_daemon::store::Store;
-use cairn_daemon::{scheduler, server, socket};
+use cairn_daemon::{scheduler, server, socket, systemd};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -142,8 +142,11 @@ async fn run(paths: Paths, config: Config, own_uid: u32, logs: Arc<LogHub>) -> a
     let scheduling = tokio::spawn(scheduler::run(
         state.clone(),
         state.jobs_changed.clone(),
-        stopped(stop_rx),
+        stopped(stop_rx.clone()),
     ));
+    // systemd hears from the daemon (status, watchdog) until the runs are drained.
+    let (drained_tx, drained_rx) = tokio::sync::watch::channel(false);
+    let supervising = tokio::spawn(systemd::supervise(state.clone(), stopped(drained_rx)));
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
@@ -173,6 +176,8 @@ async fn run(paths: Paths, config: Config, own_uid: u32, logs: Arc<LogHub>) -> a
         tokio::task::spawn_blocking(move || state.runner.drain(stop_timeout))
     };
     let left = draining.await.unwrap_or(0);
+    let _ = drained_tx.send(true);
+    let _ = supervising.await;
     if left > 0 {
         tracing::warn!(
             runs = left,

@@ -466,3 +466,76 @@ fn logs_follow_shows_a_runs_lines_while_it_runs_and_the_store_keeps_them() {
         unknown.stderr
     );
 }
+
+#[test]
+fn systemd_hears_ready_a_status_line_watchdog_pings_and_stopping() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let notify_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).expect("notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // systemd names the main pid in WATCHDOG_PID; `exec` keeps the shell's pid.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut daemon = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("WATCHDOG_PID=$$ exec \"$0\" \"$@\"")
+        .arg(binary("cairnd"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--socket")
+        .arg(dir.path().join("run/cairnd.sock"))
+        .arg("--config")
+        .arg(dir.path().join("cairnd.toml"))
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("WATCHDOG_USEC", "300000")
+        .env("CAIRN_LOG_OUTPUT", "stderr")
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(KillOnDrop)
+        .expect("cairnd");
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let n = notify.recv(&mut buf).expect("a notification");
+        received.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_owned());
+        let pings = received.iter().filter(|m| m.contains("WATCHDOG=1")).count();
+        if pings >= 3 && received.iter().any(|m| m.contains("STATUS=")) {
+            break;
+        }
+    }
+    assert_eq!(
+        received.first().map(String::as_str),
+        Some("READY=1"),
+        "{received:?}"
+    );
+    assert!(
+        received
+            .iter()
+            .any(|m| m.contains("STATUS=idle, nothing scheduled")),
+        "{received:?}"
+    );
+    assert!(
+        received.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 3,
+        "{received:?}"
+    );
+    let pid = rustix::process::Pid::from_child(&daemon.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    let stopping = loop {
+        let n = notify.recv(&mut buf).expect("STOPPING before the exit");
+        let message = String::from_utf8_lossy(&buf[..n]).trim_end().to_owned();
+        if message.contains("STOPPING=1") {
+            break message;
+        }
+    };
+    assert_eq!(stopping, "STOPPING=1");
+    assert_eq!(daemon.0.wait().expect("exit").code(), Some(0));
+}
