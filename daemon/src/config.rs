@@ -237,6 +237,15 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_config_is_valid_and_spells_out_the_defaults() {
+        let shipped = include_str!("../../packaging/cairnd.toml");
+        let config = parse(shipped).unwrap();
+        assert_eq!(config.daemon, DaemonSection::default());
+        assert_eq!(config.access, AccessSection::default());
+        assert_eq!(config.logs, LogsSection::default());
+    }
+
+    #[test]
     fn an_unknown_key_is_named_with_its_line() {
         let error = parse("[daemon]\nmax_concurrent_runs = 2\nmax_runs = 3\n")
             .unwrap_err()

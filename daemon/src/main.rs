@@ -126,8 +126,19 @@ async fn run(paths: Paths, config: Config, own_uid: u32, logs: Arc<LogHub>) -> a
         logs,
     ));
     state.runner.mark_interrupted()?;
-    let listener = socket::bind(&paths.socket, &socket_group)?;
-    tracing::info!(socket = %paths.socket.display(), state = %paths.state_dir.display(), version = env!("CARGO_PKG_VERSION"), "cairnd serving");
+    // Started by cairnd.socket: systemd owns the socket file; else bind our own.
+    let (listener, activated) = match socket::activated()? {
+        Some(listener) => (listener, true),
+        None => (socket::bind(&paths.socket, &socket_group)?, false),
+    };
+    let mut paths = paths;
+    if let Some(path) = activated
+        .then(|| listener.local_addr().ok()?.as_pathname().map(PathBuf::from))
+        .flatten()
+    {
+        paths.socket = path;
+    }
+    tracing::info!(socket = %paths.socket.display(), activated, state = %paths.state_dir.display(), version = env!("CARGO_PKG_VERSION"), "cairnd serving");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -186,7 +197,9 @@ async fn run(paths: Paths, config: Config, own_uid: u32, logs: Arc<LogHub>) -> a
     }
     // Streams (watchers, log followers) do not end by themselves: give calls a moment.
     let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
-    let _ = std::fs::remove_file(&paths.socket);
+    if !activated {
+        let _ = std::fs::remove_file(&paths.socket);
+    }
     tracing::info!("cairnd stopped");
     tokio::task::spawn_blocking(move || log_writer.finish()).await?;
     Ok(())

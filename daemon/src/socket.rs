@@ -2,6 +2,7 @@
 //! and group can enter. A world-writable parent is refused (anyone could swap the
 //! socket for their own); a stale socket left by a crash is replaced, a live one is not.
 
+use std::os::fd::FromRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
@@ -64,6 +65,33 @@ pub fn bind(path: &Path, group: &str) -> anyhow::Result<UnixListener> {
         }
     }
     Ok(listener)
+}
+
+/// The listening socket systemd passed (socket activation by `cairnd.socket`), if any.
+/// systemd made it (path, mode, group, directory); the daemon only serves on it.
+pub fn activated() -> anyhow::Result<Option<UnixListener>> {
+    let Some(fd) = sd_notify::listen_fds()
+        .context("reading the sockets systemd passed (LISTEN_FDS)")?
+        .next()
+    else {
+        return Ok(None);
+    };
+    // SAFETY: systemd hands the process this descriptor (LISTEN_PID is ours, checked by
+    // listen_fds) and nothing else in the process owns it.
+    let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let address = rustix::net::getsockname(&socket).context("the socket systemd passed")?;
+    if address.address_family() != rustix::net::AddressFamily::UNIX
+        || rustix::net::sockopt::socket_type(&socket).ok() != Some(rustix::net::SocketType::STREAM)
+    {
+        bail!(
+            "the socket systemd passed is not a Unix stream socket; check ListenStream= in cairnd.socket"
+        );
+    }
+    let listener = std::os::unix::net::UnixListener::from(socket);
+    listener
+        .set_nonblocking(true)
+        .context("the socket systemd passed")?;
+    Ok(Some(UnixListener::from_std(listener)?))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! repository, define jobs, run them, read the history; crash and stop the daemon
 //! mid-run and check that nothing is lost or left inconsistent.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cairn_e2e::corpus::Rng;
@@ -65,7 +66,7 @@ fn wait_for_state(daemon: &Cairnd, id: u64, want: &[&str]) -> serde_json::Value 
 }
 
 fn offline_check(repo: &std::path::Path, cache: &std::path::Path) -> Ran {
-    let out = std::process::Command::new(binary("cairn"))
+    let out = Command::new(binary("cairn"))
         .arg("--repo")
         .arg(repo)
         .arg("--cache-dir")
@@ -274,7 +275,7 @@ fn sigterm_cancels_a_running_run_cleanly_and_exits_zero() {
 #[test]
 fn a_daemon_that_is_not_running_gets_one_clear_line() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = std::process::Command::new(binary("cairn"))
+    let out = Command::new(binary("cairn"))
         .args(["status"])
         .env("CAIRN_SOCKET", dir.path().join("nothing.sock"))
         .output()
@@ -366,7 +367,7 @@ fn logs_follow_shows_a_runs_lines_while_it_runs_and_the_store_keeps_them() {
             hook.to_str().expect("utf-8"),
         ])
         .ok();
-    let mut follower = std::process::Command::new(binary("cairn"))
+    let mut follower = Command::new(binary("cairn"))
         .args(["logs", "-f", "--job", "big", "--output", "json"])
         .env("CAIRN_SOCKET", &daemon.socket)
         .stdout(std::process::Stdio::piped())
@@ -392,7 +393,7 @@ fn logs_follow_shows_a_runs_lines_while_it_runs_and_the_store_keeps_them() {
         .parse()
         .expect("run id");
     // A follower of the one run stops by itself when the run ends.
-    let run_follower = std::process::Command::new(binary("cairn"))
+    let run_follower = Command::new(binary("cairn"))
         .args(["logs", "-f", "--run", &id.to_string()])
         .env("CAIRN_SOCKET", &daemon.socket)
         .stdout(std::process::Stdio::piped())
@@ -483,7 +484,7 @@ fn systemd_hears_ready_a_status_line_watchdog_pings_and_stopping() {
             let _ = self.0.wait();
         }
     }
-    let mut daemon = std::process::Command::new("sh")
+    let mut daemon = Command::new("sh")
         .arg("-c")
         .arg("WATCHDOG_PID=$$ exec \"$0\" \"$@\"")
         .arg(binary("cairnd"))
@@ -538,4 +539,62 @@ fn systemd_hears_ready_a_status_line_watchdog_pings_and_stopping() {
     };
     assert_eq!(stopping, "STOPPING=1");
     assert_eq!(daemon.0.wait().expect("exit").code(), Some(0));
+}
+
+#[test]
+fn a_daemon_started_by_socket_activation_serves_on_the_socket_it_was_given() {
+    if Command::new("systemd-socket-activate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED socket activation test: systemd-socket-activate is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket = dir.path().join("run/cairnd.sock");
+    std::fs::create_dir_all(socket.parent().expect("dir")).expect("mkdir");
+    let mut activator = Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(&socket)
+        .arg(binary("cairnd"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--config")
+        .arg(dir.path().join("cairnd.toml"))
+        .env("CAIRN_LOG_OUTPUT", "stderr")
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("systemd-socket-activate");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "the activator never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The first connection starts the daemon, which takes over the listening socket.
+    let status = Command::new(binary("cairn"))
+        .args(["status", "--output", "json"])
+        .env("CAIRN_SOCKET", &socket)
+        .output()
+        .expect("cairn status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let pid = rustix::process::Pid::from_child(&activator);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    assert_eq!(activator.wait().expect("exit").code(), Some(0));
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut activator.stderr.take().expect("stderr"), &mut log)
+        .expect("log");
+    assert!(log.contains("activated=true"), "{log}");
+    assert!(
+        log.contains(&format!("socket={}", socket.display())),
+        "{log}"
+    );
+    // systemd owns the socket file: the daemon leaves it for the next activation.
+    assert!(socket.exists());
 }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Verifies the systemd units: `systemd-analyze verify` on copies whose ExecStart exists
+# (any output on stderr fails), then prints the `systemd-analyze security` exposure of
+# cairnd.service (above 2.0 fails).
+set -euo pipefail
+cd "$(dirname "$0")"
+if ! command -v systemd-analyze >/dev/null; then
+    echo "SKIPPED unit checks: systemd-analyze is not installed (apt-get install systemd)" >&2
+    exit 0
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+daemon=${CAIRND:-$(command -v true)}
+for unit in cairnd.service cairnd.socket; do
+    sed "s|/usr/bin/cairnd|$daemon|" "$unit" > "$work/$unit"
+done
+if ! systemd-analyze verify --man=no "$work/cairnd.service" "$work/cairnd.socket" 2> "$work/verify.err"; then
+    cat "$work/verify.err" >&2
+    exit 1
+fi
+if [ -s "$work/verify.err" ]; then
+    echo "systemd-analyze verify complained:" >&2
+    cat "$work/verify.err" >&2
+    exit 1
+fi
+echo "units verified"
+security=$(systemd-analyze security --offline=true --no-pager "$work/cairnd.service" 2>&1)
+exposure=$(printf '%s\n' "$security" | grep 'Overall exposure level' | grep -oE '[0-9]+\.[0-9]+' | tail -1)
+echo "exposure of cairnd.service: ${exposure:-unknown} (goal <= 2.0)"
+if [ -z "$exposure" ] || awk -v e="$exposure" 'BEGIN { exit !(e > 2.0) }'; then
+    printf '%s\n' "$security" >&2
+    echo "exposure too high or unreadable" >&2
+    exit 1
+fi
