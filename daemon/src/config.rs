@@ -71,7 +71,7 @@ pub struct LogsSection {
     /// "auto" (journald when started by systemd, or when the journal is there and
     /// stderr is no terminal; else stderr), "journald" or "stderr".
     pub output: String,
-    /// Lines kept per run in the store; later lines are counted, not kept.
+    /// Lines kept per run in the store (the newest; older ones are dropped).
     pub run_lines: u32,
     /// Runs' logs older than this are deleted (their run records stay).
     pub retention_days: u32,

@@ -203,6 +203,17 @@ fn a_failed_run_keeps_its_exact_error_and_wait_exits_non_zero() {
     assert_eq!(jobs.as_array().map(Vec::len), Some(1));
 }
 
+/// `cairn job run JOB` (without waiting): the run id it prints.
+fn start_run(daemon: &Cairnd, job: &str) -> u64 {
+    daemon
+        .cli(&["job", "run", job])
+        .ok()
+        .stdout
+        .trim()
+        .parse()
+        .expect("run id")
+}
+
 /// Starts a backup of 192 MiB (a few seconds) and returns once it is reading files.
 fn start_big_backup(dir: &tempfile::TempDir, daemon: &Cairnd) -> u64 {
     let source = dir.path().join("src");
@@ -211,13 +222,7 @@ fn start_big_backup(dir: &tempfile::TempDir, daemon: &Cairnd) -> u64 {
     daemon
         .cli(&["job", "create", "big", "--repo", "main", "--path", path])
         .ok();
-    let id: u64 = daemon
-        .cli(&["job", "run", "big"])
-        .ok()
-        .stdout
-        .trim()
-        .parse()
-        .expect("run id");
+    let id = start_run(daemon, "big");
     let running = wait_for_state(daemon, id, &["running", "succeeded"]);
     assert_eq!(
         running["state"], "running",
@@ -383,15 +388,10 @@ fn logs_follow_shows_a_runs_lines_while_it_runs_and_the_store_keeps_them() {
             let _ = lines_tx.send(serde_json::from_str(&line).expect("one JSON object per line"));
         }
     });
-    // The follower is connected once the daemon has logged its call... give it a moment.
+    // Let the follower connect before the run starts, so its lines arrive live (a late
+    // follower would get them from the store and memory instead).
     std::thread::sleep(Duration::from_millis(500));
-    let id: u64 = daemon
-        .cli(&["job", "run", "big"])
-        .ok()
-        .stdout
-        .trim()
-        .parse()
-        .expect("run id");
+    let id = start_run(&daemon, "big");
     // A follower of the one run stops by itself when the run ends.
     let run_follower = Command::new(binary("cairn"))
         .args(["logs", "-f", "--run", &id.to_string()])
