@@ -598,3 +598,44 @@ fn a_daemon_started_by_socket_activation_serves_on_the_socket_it_was_given() {
     // systemd owns the socket file: the daemon leaves it for the next activation.
     assert!(socket.exists());
 }
+
+#[test]
+fn cancelling_a_run_leaves_a_repository_that_checks_and_backs_up_again() {
+    let (dir, daemon) = setup();
+    let id = start_big_backup(&dir, &daemon);
+    daemon.cli(&["run", "cancel", &id.to_string()]).ok();
+    let run = wait_for_state(&daemon, id, &["cancelled", "succeeded"]);
+    assert_eq!(run["state"], "cancelled", "{run}");
+    let check = offline_check(&dir.path().join("repo"), &dir.path().join("check-cache"));
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+    let next = daemon
+        .cli(&["job", "run", "big", "--wait", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(next["state"], "succeeded", "{next}");
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_the_running_one_and_says_why() {
+    let (_dir, daemon) = setup();
+    let config = daemon.dir.join("cairnd.toml");
+    std::fs::write(&config, "[daemon]\nmax_concurrent_runs = 0\n").expect("config");
+    let pid = rustix::process::Pid::from_raw(daemon.pid() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).expect("SIGHUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !daemon.log_text().contains("reload failed") {
+        assert!(
+            Instant::now() < deadline,
+            "no reload message:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = daemon.log_text();
+    assert!(log.contains("the running configuration is kept"), "{log}");
+    assert!(log.contains("line 2"), "{log}");
+    assert!(log.contains("max_concurrent_runs"), "{log}");
+    // Still serving, with the old limits.
+    let status = daemon.cli(&["status", "--output", "json"]).ok().json();
+    assert_eq!(status["runs_running"], 0, "{status}");
+}
