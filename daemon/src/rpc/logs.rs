@@ -234,8 +234,7 @@ impl Logs for LogsService {
                 let next = tokio::select! {
                     next = live.recv() => next,
                     _ = stopping.wait_for(|stop| *stop) => return,
-                    ended = wait_for_end(&mut run_watch), if ending.is_none() => {
-                        let _ = ended;
+                    () = wait_for_end(&mut run_watch), if ending.is_none() => {
                         // The run's last lines are logged around its final state.
                         ending = Some(Box::pin(tokio::time::sleep(RUN_END_GRACE)));
                         continue;
