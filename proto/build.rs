@@ -13,6 +13,7 @@ const FILES: &[&str] = &[
     "cairn/v1/runs.proto",
     "cairn/v1/logs.proto",
     "cairn/v1/snapshots.proto",
+    "cairn/v1/restores.proto",
     "cairn/v1/audit.proto",
 ];
 

@@ -62,6 +62,8 @@ pub const RPC_ROLES: &[(&str, Role)] = &[
     ("/cairn.v1.Logs/StreamLogs", Role::Viewer),
     ("/cairn.v1.Snapshots/ListSnapshots", Role::Viewer),
     ("/cairn.v1.Snapshots/ListTree", Role::Viewer),
+    // Operators beneath the allowed targets only; the handler checks the target.
+    ("/cairn.v1.Restores/CreateRestore", Role::Operator),
     ("/cairn.v1.Audit/ListAudit", Role::Admin),
 ];
 

@@ -49,6 +49,10 @@ pub struct AccessSection {
     pub admin_groups: Vec<String>,
     pub operator_groups: Vec<String>,
     pub viewer_groups: Vec<String>,
+    /// Directories beneath which operators may restore (admins restore anywhere).
+    /// Empty by default: a restore as root writes owners and modes from the snapshot,
+    /// setuid files included, so opening this is the admin's deliberate choice.
+    pub operator_restore_targets: Vec<PathBuf>,
 }
 
 impl Default for AccessSection {
@@ -59,6 +63,7 @@ impl Default for AccessSection {
             admin_groups: vec!["cairn-admin".into()],
             operator_groups: vec!["cairn-operator".into()],
             viewer_groups: vec!["cairn".into()],
+            operator_restore_targets: Vec::new(),
         }
     }
 }
@@ -164,6 +169,17 @@ impl Config {
                     "{:?} is not one of auto, journald, stderr",
                     self.logs.output
                 ),
+            ));
+        }
+        if let Some(relative) = self
+            .access
+            .operator_restore_targets
+            .iter()
+            .find(|p| !p.is_absolute())
+        {
+            return Err((
+                "operator_restore_targets",
+                format!("{} is not an absolute path", relative.display()),
             ));
         }
         if self.logs.run_lines == 0 {

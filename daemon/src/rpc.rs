@@ -8,7 +8,9 @@ pub mod daemon;
 pub mod jobs;
 pub mod logs;
 pub mod repositories;
+pub mod restores;
 pub mod runs;
+pub mod snapshots;
 
 use std::sync::Arc;
 

@@ -26,8 +26,8 @@ use tracing::{error, info, info_span, warn};
 use crate::error::DaemonError;
 use crate::secrets::Sealer;
 use crate::store::{
-    Counter, JOBS, JobRecord, REPOSITORIES, RUNS, RepoRecord, RunKind, RunRecord, RunState,
-    SECRETS, Store, Trigger, now_ms,
+    Counter, JOBS, JobKind, JobRecord, REPOSITORIES, RUNS, RepoRecord, RestoreSpec, RunRecord,
+    RunState, SECRETS, Store, Trigger, now_ms,
 };
 use execute::{Outcome, RunInput, execute};
 use progress::{ProgressView, RunProgress};
@@ -137,6 +137,42 @@ impl Runner {
         requested_by_uid: Option<u32>,
         slot: Option<crate::store::UnixMs>,
     ) -> Result<u64, DaemonError> {
+        self.enqueue_work(
+            &job.name,
+            &job.repository,
+            job.kind.clone(),
+            trigger,
+            requested_by_uid,
+            slot,
+        )
+    }
+
+    /// Queues a restore (a run of no job).
+    pub fn enqueue_restore(
+        &self,
+        repository: &str,
+        spec: RestoreSpec,
+        requested_by_uid: u32,
+    ) -> Result<u64, DaemonError> {
+        self.enqueue_work(
+            "",
+            repository,
+            JobKind::Restore(spec),
+            Trigger::Manual,
+            Some(requested_by_uid),
+            None,
+        )
+    }
+
+    fn enqueue_work(
+        &self,
+        job: &str,
+        repository: &str,
+        spec: JobKind,
+        trigger: Trigger,
+        requested_by_uid: Option<u32>,
+        slot: Option<crate::store::UnixMs>,
+    ) -> Result<u64, DaemonError> {
         let inner = &self.inner;
         let mut state = inner.lock();
         if state.draining {
@@ -144,25 +180,25 @@ impl Runner {
                 "cairnd is shutting down and starts no new runs".into(),
             ));
         }
-        if let Some(live) = state.live.values().find(|l| l.record.job == job.name) {
+        if let Some(live) = state
+            .live
+            .values()
+            .find(|l| !job.is_empty() && l.record.job == job)
+        {
             return Err(DaemonError::FailedPrecondition(format!(
-                "job {} already has run {} {}; watch it with `cairn run watch {}` or cancel it",
-                job.name,
+                "job {job} already has run {} {}; watch it with `cairn run watch {}` or cancel it",
                 live.record.id,
                 live.record.state.name(),
                 live.record.id
             )));
         }
-        let kind = match &job.kind {
-            crate::store::JobKind::Backup(_) => RunKind::Backup,
-            crate::store::JobKind::Check(_) => RunKind::Check,
-        };
+        let kind = spec.run_kind();
         let record = inner.store.write("queueing a run", |tx| {
             let id = tx.next_sequence(Counter::Run)?;
             let record = RunRecord {
                 id,
-                job: job.name.clone(),
-                repository: job.repository.clone(),
+                job: job.to_owned(),
+                repository: repository.to_owned(),
                 kind,
                 state: RunState::Queued,
                 trigger,
@@ -174,13 +210,13 @@ impl Runner {
                 warnings: Vec::new(),
                 requested_by_uid,
                 slot,
-                spec: job.kind.clone(),
+                spec,
             };
             tx.put_numbered(RUNS, id, &record)?;
             Ok(record)
         })?;
         let id = record.id;
-        info!(job = %job.name, run = id, trigger = ?trigger, "run queued");
+        info!(job = %job, repository = %repository, run = id, kind = ?kind, trigger = ?trigger, "run queued");
         let (view, _) = watch::channel(RunView {
             record: record.clone(),
             progress: None,
@@ -486,7 +522,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{BackupSpec, HookSpec, JobKind};
+    use crate::store::{BackupSpec, HookSpec, JobKind, RunKind};
     use cairn_engine::secrecy::SecretString;
     use cairn_engine::{InitOptions, LocalBackend, NewKey, Repository};
 

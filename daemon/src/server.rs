@@ -9,7 +9,9 @@ use cairn_proto::v1::daemon_server::DaemonServer;
 use cairn_proto::v1::jobs_server::JobsServer;
 use cairn_proto::v1::logs_server::LogsServer;
 use cairn_proto::v1::repositories_server::RepositoriesServer;
+use cairn_proto::v1::restores_server::RestoresServer;
 use cairn_proto::v1::runs_server::RunsServer;
+use cairn_proto::v1::snapshots_server::SnapshotsServer;
 use tokio::net::UnixListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -23,7 +25,9 @@ use crate::rpc::daemon::DaemonService;
 use crate::rpc::jobs::JobsService;
 use crate::rpc::logs::LogsService;
 use crate::rpc::repositories::RepositoriesService;
+use crate::rpc::restores::RestoresService;
 use crate::rpc::runs::RunsService;
+use crate::rpc::snapshots::SnapshotsService;
 use crate::state::DaemonState;
 
 /// Serves until `shutdown` completes; then stops accepting and lets calls in flight
@@ -52,6 +56,12 @@ pub async fn serve(
     health.set_serving::<LogsServer<LogsService>>().await;
     health
         .set_serving::<RepositoriesServer<RepositoriesService>>()
+        .await;
+    health
+        .set_serving::<SnapshotsServer<SnapshotsService>>()
+        .await;
+    health
+        .set_serving::<RestoresServer<RestoresService>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_proto::FILE_DESCRIPTOR_SET)
@@ -102,6 +112,18 @@ pub async fn serve(
         .add_service(limited!(
             LogsServer,
             LogsService {
+                state: state.clone()
+            }
+        ))
+        .add_service(limited!(
+            SnapshotsServer,
+            SnapshotsService {
+                state: state.clone()
+            }
+        ))
+        .add_service(limited!(
+            RestoresServer,
+            RestoresService {
                 state: state.clone()
             }
         ))

@@ -91,6 +91,9 @@ pub enum Command {
     Logs(LogsArgs),
     /// Who changed what through the daemon's API (admin).
     Audit(AuditArgs),
+    /// Snapshots in the daemon's repositories: list them, browse one.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
 }
 
 impl Command {
@@ -104,7 +107,8 @@ impl Command {
                 | Command::Run(_)
                 | Command::Logs(_)
                 | Command::Audit(_)
-        )
+                | Command::Snapshot(_)
+        ) || matches!(self, Command::Restore(args) if args.repo_name.is_some())
     }
 }
 
@@ -234,6 +238,28 @@ pub enum RunCommand {
     Cancel { id: u64 },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// List snapshots, newest first.
+    List {
+        /// Repository (the daemon's name for it).
+        #[arg(long = "repo", value_name = "NAME", required_unless_present = "job")]
+        repo_name: Option<String>,
+        /// Only the snapshots this backup job made (its host and paths).
+        #[arg(long)]
+        job: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// List one directory of a snapshot: SNAP[:PATH] (SNAP: an id prefix or `latest`).
+    Ls {
+        target: String,
+        #[arg(long = "repo", value_name = "NAME")]
+        repo_name: String,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Only lines of this job's runs (from the oldest kept).
@@ -357,13 +383,21 @@ pub struct DumpArgs {
     pub target: String,
 }
 
+/// `cairn -r PATH restore ...` works on the repository directly; `cairn restore ...
+/// --repo NAME` asks the daemon to restore, as a run, on its host.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// SNAP or SNAP:PATH.
     pub source: String,
-    /// Directory to restore into (created if missing).
+    /// Directory to restore into (created if missing; absolute for the daemon).
     #[arg(long, short = 't')]
     pub target: PathBuf,
+    /// Restore through the daemon from its repository NAME (instead of `-r PATH`).
+    #[arg(long = "repo", value_name = "NAME")]
+    pub repo_name: Option<String>,
+    /// With --repo: wait for the restore run to end; exit 0 only when it succeeded.
+    #[arg(long, requires = "repo_name")]
+    pub wait: bool,
     #[arg(long = "include", value_name = "GLOB")]
     pub includes: Vec<String>,
     #[arg(long = "exclude", value_name = "GLOB")]

@@ -75,6 +75,11 @@ fn default_cache_dir() -> PathBuf {
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let Some(repo_path) = cli.repo.clone() else {
+        if matches!(cli.command, Command::Restore(_)) {
+            bail!(
+                "no repository given: `cairn -r PATH restore ...` restores straight from a repository; `cairn restore ... --repo NAME` asks cairnd"
+            );
+        }
         bail!("no repository given: use -r/--repo PATH before the command, or set CAIRN_REPO");
     };
     let ctx = Ctx {
@@ -101,7 +106,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         | Command::Job(_)
         | Command::Run(_)
         | Command::Logs(_)
-        | Command::Audit(_) => {
+        | Command::Audit(_)
+        | Command::Snapshot(_) => {
             unreachable!("daemon commands are dispatched in main")
         }
     }

@@ -7,6 +7,7 @@ mod json;
 mod logs;
 mod repos;
 mod runs;
+mod snapshots;
 
 use std::path::PathBuf;
 
@@ -51,6 +52,16 @@ pub fn api_error(status: tonic::Status) -> anyhow::Error {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    if let Command::Restore(args) = &cli.command
+        && let Some(path) = &cli.repo
+        && std::env::var_os("CAIRN_REPO").is_none_or(|env| path.as_os_str() != env)
+    {
+        anyhow::bail!(
+            "restore: give either -r {} (the repository directly) or --repo {} (through the daemon), not both",
+            path.display(),
+            args.repo_name.as_deref().unwrap_or_default()
+        );
+    }
     let socket = cli.socket.clone().unwrap_or_else(default_socket);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -75,6 +86,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Run(command) => runs::run(&remote, command).await,
             Command::Logs(args) => logs::run(&remote, &args).await,
             Command::Audit(args) => audit::run(&remote, &args).await,
+            Command::Snapshot(command) => snapshots::run(&remote, command).await,
+            Command::Restore(args) => snapshots::restore(&remote, &args).await,
             _ => unreachable!("offline commands are dispatched in main"),
         }
     })

@@ -195,8 +195,8 @@ pub fn job_spec(record: &JobRecord) -> pb::JobSpec {
         before: to_hook(&record.before),
         after: to_hook(&record.after),
         enabled: record.enabled,
-        kind: Some(match &record.kind {
-            JobKind::Backup(b) => pb::job_spec::Kind::Backup(pb::BackupSpec {
+        kind: match &record.kind {
+            JobKind::Backup(b) => Some(pb::job_spec::Kind::Backup(pb::BackupSpec {
                 paths: b.paths.clone(),
                 excludes: b.excludes.clone(),
                 exclude_caches: b.exclude_caches,
@@ -207,12 +207,14 @@ pub fn job_spec(record: &JobRecord) -> pb::JobSpec {
                     argv: c.argv.clone(),
                     filename: c.filename.clone(),
                 }),
-            }),
-            JobKind::Check(c) => pb::job_spec::Kind::Check(pb::CheckSpec {
+            })),
+            JobKind::Check(c) => Some(pb::job_spec::Kind::Check(pb::CheckSpec {
                 read_data: c.read_data,
                 read_data_subset_percent: c.read_data_subset_percent,
-            }),
-        }),
+            })),
+            // Only restore runs carry this spec; no job has it.
+            JobKind::Restore(_) => None,
+        },
     }
 }
 
@@ -240,6 +242,8 @@ fn summary(s: &RunSummary) -> pb::RunSummary {
         snapshot_id: s.snapshot_id.clone(),
         warnings: s.warnings,
         problems: s.problems,
+        files_restored: s.files_restored,
+        bytes_restored: s.bytes_restored,
     }
 }
 
@@ -284,6 +288,14 @@ pub fn run(record: &RunRecord, live_progress: Option<&ProgressView>) -> pb::Run 
         warnings: record.warnings.clone(),
         requested_by_uid: record.requested_by_uid.unwrap_or(0),
         slot: record.slot.map(timestamp),
+        restore: match &record.spec {
+            JobKind::Restore(r) => Some(pb::RestoreOf {
+                snapshot_id: r.snapshot_id.clone(),
+                path: r.path.clone(),
+                target: r.target.clone(),
+            }),
+            _ => None,
+        },
     }
 }
 

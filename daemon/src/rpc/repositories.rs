@@ -33,7 +33,25 @@ fn jobs_using(state: &DaemonState, name: &str) -> Result<Vec<String>, DaemonErro
     })?)
 }
 
-fn get(state: &DaemonState, name: &str) -> Result<RepoRecord, DaemonError> {
+/// A repository's record and its passphrase, unsealed, to open it with.
+pub fn unlock(state: &DaemonState, name: &str) -> Result<(RepoRecord, SecretString), DaemonError> {
+    let record = get(state, name)?;
+    let secret = RepoRecord::passphrase_secret(name);
+    let sealed = state
+        .store
+        .read("reading a secret", |rx| {
+            rx.get_named_bytes(SECRETS, &secret)
+        })?
+        .ok_or_else(|| {
+            DaemonError::FailedPrecondition(format!(
+                "no passphrase is stored for repository {name}; add it again"
+            ))
+        })?;
+    let passphrase = state.sealer.unseal(&secret, &sealed)?;
+    Ok((record, passphrase))
+}
+
+pub fn get(state: &DaemonState, name: &str) -> Result<RepoRecord, DaemonError> {
     state
         .store
         .read("reading a repository", |rx| {
@@ -196,20 +214,7 @@ impl Repositories for RepositoriesService {
         let name = request.into_inner().name;
         let state = self.state.clone();
         let stats = blocking(move || {
-            let record = get(&state, &name)?;
-            let sealed = state
-                .store
-                .read("reading a secret", |rx| {
-                    rx.get_named_bytes(SECRETS, &RepoRecord::passphrase_secret(&name))
-                })?
-                .ok_or_else(|| {
-                    DaemonError::FailedPrecondition(format!(
-                        "no passphrase is stored for repository {name}; add it again"
-                    ))
-                })?;
-            let passphrase = state
-                .sealer
-                .unseal(&RepoRecord::passphrase_secret(&name), &sealed)?;
+            let (record, passphrase) = unlock(&state, &name)?;
             let repo = crate::runner::execute::open(&record, &passphrase, &state.cache_dir)?;
             let stats = repo.stats()?;
             let last_snapshot = repo

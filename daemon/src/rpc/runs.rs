@@ -21,7 +21,7 @@ pub struct RunsService {
 }
 
 /// A run now: live when queued or running, else from the store.
-fn current(state: &DaemonState, id: u64) -> Result<pb::Run, DaemonError> {
+pub fn current(state: &DaemonState, id: u64) -> Result<pb::Run, DaemonError> {
     if let Some(view) = state.runner.live_record(id) {
         return Ok(convert::run_view(&view));
     }

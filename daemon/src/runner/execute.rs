@@ -8,12 +8,14 @@ use cairn_engine::ops::check::{CheckOptions, ReadData};
 use cairn_engine::secrecy::SecretString;
 use cairn_engine::{
     BackupOptions, CancelToken, CommandSource, ErrorKind, IndexedRepository, LocalBackend,
-    Repository, Unlock,
+    Repository, RestoreOptions, SnapshotId, Unlock,
 };
 
 use super::hooks::run_hook;
 use super::progress::RunProgress;
-use crate::store::{BackupSpec, CheckSpec, JobKind, RepoRecord, RunRecord, RunState, RunSummary};
+use crate::store::{
+    BackupSpec, CheckSpec, JobKind, RepoRecord, RestoreSpec, RunRecord, RunState, RunSummary,
+};
 
 /// Everything a run needs, gathered before its thread starts.
 #[derive(Debug)]
@@ -72,13 +74,11 @@ pub fn execute(input: &RunInput, progress: &RunProgress, cancel: &CancelToken) -
                 RunState::Succeeded
             };
             let error = match problems.first() {
-                Some(first) => format!(
-                    "check found {} problem{}; first: {first}",
-                    problems.len(),
-                    if problems.len() == 1 { "" } else { "s" }
-                ),
+                Some(first) => failure_text(&input.run.spec, summary.problems, first),
                 None => String::new(),
             };
+            // A restore reports its failed entries as warnings too: list each once.
+            warnings.retain(|w| !problems.contains(w));
             warnings.splice(0..0, problems);
             warnings.truncate(crate::store::RUN_WARNINGS_KEPT);
             Outcome {
@@ -122,8 +122,22 @@ pub fn execute(input: &RunInput, progress: &RunProgress, cancel: &CancelToken) -
     outcome
 }
 
-/// Opens the repository and runs the job's operation. Returns the summary and, for
-/// checks, the problems found.
+/// The error of a run that found problems.
+fn failure_text(spec: &JobKind, count: u64, first: &str) -> String {
+    let plural = if count == 1 { "" } else { "s" };
+    match spec {
+        JobKind::Restore(_) => {
+            format!(
+                "{count} entr{} could not be restored; first: {first}",
+                if count == 1 { "y" } else { "ies" }
+            )
+        }
+        _ => format!("check found {count} problem{plural}; first: {first}"),
+    }
+}
+
+/// Opens the repository and runs the job's operation. Returns the summary and the
+/// problems that fail the run (check findings, entries a restore could not write).
 fn operate(
     input: &RunInput,
     progress: &RunProgress,
@@ -135,14 +149,16 @@ fn operate(
     match &input.run.spec {
         JobKind::Backup(spec) => backup(&mut repo, spec, progress, cancel).map(|s| (s, Vec::new())),
         JobKind::Check(spec) => check(&mut repo, spec, progress, cancel),
+        JobKind::Restore(spec) => restore(&mut repo, spec, progress, cancel),
     }
 }
 
-pub fn open(
+/// Opens the repository a record names, refusing when its location now holds
+/// another repository.
+pub fn open_repository(
     record: &RepoRecord,
     passphrase: &SecretString,
-    cache_dir: &Path,
-) -> cairn_engine::Result<IndexedRepository> {
+) -> cairn_engine::Result<Repository> {
     let backend = Arc::new(LocalBackend::new(&record.location));
     let repo = Repository::open(backend, &Unlock::Passphrase(passphrase.clone()))?;
     let found = repo.config().id.to_string();
@@ -155,15 +171,20 @@ pub fn open(
             ),
         ));
     }
-    repo.load_index(cache_dir)
+    Ok(repo)
 }
 
-fn backup(
-    repo: &mut IndexedRepository,
-    spec: &BackupSpec,
-    progress: &RunProgress,
-    cancel: &CancelToken,
-) -> cairn_engine::Result<RunSummary> {
+/// Opens the repository and loads its index (cached under `cache_dir`).
+pub fn open(
+    record: &RepoRecord,
+    passphrase: &SecretString,
+    cache_dir: &Path,
+) -> cairn_engine::Result<IndexedRepository> {
+    open_repository(record, passphrase)?.load_index(cache_dir)
+}
+
+/// The engine's options for a backup job.
+pub fn backup_options(spec: &BackupSpec) -> BackupOptions {
     let mut options = BackupOptions::default()
         .paths(spec.paths.iter().map(PathBuf::from))
         .excludes(spec.excludes.clone())
@@ -180,6 +201,16 @@ fn backup(
             filename: command.filename.clone(),
         });
     }
+    options
+}
+
+fn backup(
+    repo: &mut IndexedRepository,
+    spec: &BackupSpec,
+    progress: &RunProgress,
+    cancel: &CancelToken,
+) -> cairn_engine::Result<RunSummary> {
+    let options = backup_options(spec);
     let result = repo.backup(&options, progress, cancel)?;
     let s = &result.summary;
     Ok(RunSummary {
@@ -192,7 +223,7 @@ fn backup(
         duration_ms: s.duration_ms,
         snapshot_id: result.snapshot_id.to_string(),
         warnings: s.warnings,
-        problems: 0,
+        ..RunSummary::default()
     })
 }
 
@@ -237,6 +268,43 @@ fn check(
             bytes_read: report.bytes_read,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             problems: problems.len() as u64,
+            ..RunSummary::default()
+        },
+        problems,
+    ))
+}
+
+fn restore(
+    repo: &mut IndexedRepository,
+    spec: &RestoreSpec,
+    progress: &RunProgress,
+    cancel: &CancelToken,
+) -> cairn_engine::Result<(RunSummary, Vec<String>)> {
+    let snapshot = SnapshotId::parse(&spec.snapshot_id)?;
+    let options = RestoreOptions::new(&spec.target)
+        .subpath((!spec.path.is_empty()).then(|| PathBuf::from(&spec.path)))
+        .includes(spec.includes.clone())
+        .excludes(spec.excludes.clone())
+        .verify(spec.verify);
+    let started = std::time::Instant::now();
+    let summary = repo.restore(&snapshot, &options, progress, cancel)?;
+    for skipped in &summary.skipped {
+        progress.warning(skipped);
+    }
+    let problems: Vec<String> = summary
+        .errors
+        .iter()
+        .take(crate::store::RUN_WARNINGS_KEPT)
+        .cloned()
+        .collect();
+    Ok((
+        RunSummary {
+            dirs: summary.dirs,
+            files_restored: summary.files,
+            bytes_restored: summary.bytes_written,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            problems: summary.errors.len() as u64,
+            snapshot_id: spec.snapshot_id.clone(),
             ..RunSummary::default()
         },
         problems,

@@ -47,6 +47,9 @@ pub struct JobRecord {
 pub enum JobKind {
     Backup(BackupSpec),
     Check(CheckSpec),
+    /// Only as the spec of a restore run (no job has this kind yet; a scheduled
+    /// restore drill will).
+    Restore(RestoreSpec),
 }
 
 impl JobKind {
@@ -54,6 +57,15 @@ impl JobKind {
         match self {
             JobKind::Backup(_) => "backup",
             JobKind::Check(_) => "check",
+            JobKind::Restore(_) => "restore",
+        }
+    }
+
+    pub fn run_kind(&self) -> RunKind {
+        match self {
+            JobKind::Backup(_) => RunKind::Backup,
+            JobKind::Check(_) => RunKind::Check,
+            JobKind::Restore(_) => RunKind::Restore,
         }
     }
 
@@ -61,7 +73,7 @@ impl JobKind {
     pub fn writes(&self) -> bool {
         match self {
             JobKind::Backup(_) => true,
-            JobKind::Check(_) => false,
+            JobKind::Check(_) | JobKind::Restore(_) => false,
         }
     }
 }
@@ -96,6 +108,24 @@ pub struct CheckSpec {
     /// 1..=100; 0 means "per read_data".
     #[serde(default)]
     pub read_data_subset_percent: u32,
+}
+
+/// One restore: a snapshot (or a path of it) into a directory on this host.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RestoreSpec {
+    /// Full id, resolved when the run was queued ("latest" does not move under it).
+    pub snapshot_id: String,
+    /// Inside the snapshot; empty for all of it.
+    #[serde(default)]
+    pub path: String,
+    /// Absolute directory.
+    pub target: String,
+    #[serde(default)]
+    pub includes: Vec<String>,
+    #[serde(default)]
+    pub excludes: Vec<String>,
+    #[serde(default)]
+    pub verify: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,6 +215,11 @@ pub struct RunSummary {
     pub snapshot_id: String,
     pub warnings: u64,
     pub problems: u64,
+    /// Restores: regular files written and their bytes.
+    #[serde(default)]
+    pub files_restored: u64,
+    #[serde(default)]
+    pub bytes_restored: u64,
 }
 
 /// Warnings kept per run (the count is exact; the rest are in the run's log).

@@ -6,7 +6,7 @@ mod walk;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::{Component, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -152,13 +152,7 @@ impl IndexedRepository {
             })?;
         }
         let host = options.host.clone().unwrap_or_else(crate::host::hostname);
-        let mut paths: Vec<String> = sources
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        if let Some(command) = &options.command {
-            paths.push(format!("/{}", command.filename));
-        }
+        let paths = recorded_paths(&sources, options.command.as_ref());
         let parent = self.choose_parent(options, &host, &paths)?;
         let parent_tree = parent.as_ref().map(|(_, snapshot)| snapshot.tree);
         let rules = listing::DescentRules {
@@ -309,20 +303,27 @@ impl IndexedRepository {
 }
 
 /// Makes source paths absolute and clean (no `.`/`..`), without resolving symlinks.
+/// A source path made absolute and clean without touching the filesystem (`..` and
+/// `.` resolved lexically, as the operator wrote it; symlinks are not followed).
+fn clean_source(path: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(path).map_err(|e| Error::io_path(path, e))?;
+    let mut clean = PathBuf::from("/");
+    for component in absolute.components() {
+        match component {
+            Component::Normal(part) => clean.push(part),
+            Component::ParentDir => {
+                clean.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(clean)
+}
+
 fn normalise_sources(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in paths {
-        let absolute = std::path::absolute(path).map_err(|e| Error::io_path(path, e))?;
-        let mut clean = PathBuf::from("/");
-        for component in absolute.components() {
-            match component {
-                Component::Normal(part) => clean.push(part),
-                Component::ParentDir => {
-                    clean.pop();
-                }
-                _ => {}
-            }
-        }
+        let clean = clean_source(path)?;
         std::fs::symlink_metadata(&clean)
             .map_err(|e| Error::io(format!("source {}", clean.display()), e))?;
         out.push(clean);
@@ -330,6 +331,34 @@ fn normalise_sources(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// The paths a snapshot records for these sources and command.
+fn recorded_paths(sources: &[PathBuf], command: Option<&CommandSource>) -> Vec<String> {
+    let mut paths: Vec<String> = sources
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if let Some(command) = command {
+        paths.push(format!("/{}", command.filename));
+    }
+    paths
+}
+
+impl BackupOptions {
+    /// The host and paths a backup with these options records in its snapshot, worked
+    /// out without reading the sources: what tells one job's snapshots from others'.
+    pub fn recorded_host_and_paths(&self) -> Result<(String, Vec<String>)> {
+        let mut sources = self
+            .paths
+            .iter()
+            .map(|p| clean_source(p))
+            .collect::<Result<Vec<_>>>()?;
+        sources.sort();
+        sources.dedup();
+        let host = self.host.clone().unwrap_or_else(crate::host::hostname);
+        Ok((host, recorded_paths(&sources, self.command.as_ref())))
+    }
 }
 
 /// Receives walk events in order and builds trees bottom-up.

@@ -63,6 +63,8 @@ pub fn summary(s: &pb::RunSummary) -> Value {
         "snapshot_id": (!s.snapshot_id.is_empty()).then_some(&s.snapshot_id),
         "warnings": s.warnings,
         "problems": s.problems,
+        "files_restored": s.files_restored,
+        "bytes_restored": s.bytes_restored,
     })
 }
 
@@ -95,6 +97,42 @@ pub fn run(r: &pb::Run) -> Value {
         "summary": r.summary.as_ref().map(summary),
         "error": (!r.error.is_empty()).then_some(&r.error),
         "warnings": r.warnings,
+        "restore": r.restore.as_ref().map(|o| json!({
+            "snapshot_id": o.snapshot_id,
+            "path": o.path,
+            "target": o.target,
+        })),
+    })
+}
+
+pub fn snapshot(s: &pb::Snapshot) -> Value {
+    json!({
+        "id": s.id,
+        "short_id": s.id.get(..8).unwrap_or(&s.id),
+        "repository": s.repository,
+        "time": time(s.time.as_ref()),
+        "host": s.host,
+        "paths": s.paths,
+        "tags": s.tags,
+        "parent": (!s.parent.is_empty()).then_some(&s.parent),
+        "files_new": s.files_new,
+        "files_changed": s.files_changed,
+        "files_unchanged": s.files_unchanged,
+        "bytes_added": s.bytes_added,
+        "total_bytes": s.total_bytes,
+    })
+}
+
+pub fn tree_entry(e: &pb::TreeEntry) -> Value {
+    json!({
+        "name": e.name,
+        "type": e.kind,
+        "size": e.size,
+        "mode": e.mode,
+        "mtime": time(e.mtime.as_ref()),
+        "uid": e.uid,
+        "gid": e.gid,
+        "link_target": (!e.link_target.is_empty()).then_some(&e.link_target),
     })
 }
 

@@ -40,7 +40,27 @@ fn print_run(remote: &Remote, run: &pb::Run) -> anyhow::Result<()> {
     if !run.error.is_empty() {
         println!("error: {}", run.error);
     }
-    if let Some(s) = &run.summary {
+    if let Some(of) = &run.restore {
+        println!(
+            "restore of snapshot {}{} to {}",
+            of.snapshot_id.get(..8).unwrap_or(&of.snapshot_id),
+            if of.path.is_empty() {
+                String::new()
+            } else {
+                format!(":{}", of.path)
+            },
+            of.target
+        );
+        if let Some(s) = &run.summary {
+            println!(
+                "restored {} files ({}), {} dirs in {:.1} s",
+                s.files_restored,
+                output::bytes(s.bytes_restored),
+                s.dirs,
+                s.duration_ms as f64 / 1000.0
+            );
+        }
+    } else if let Some(s) = &run.summary {
         println!(
             "files: {} new, {} changed, {} unchanged; read {}, added {} in {:.1} s",
             s.files_new,
