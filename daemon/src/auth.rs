@@ -55,6 +55,7 @@ pub const RPC_ROLES: &[(&str, Role)] = &[
     ("/cairn.v1.Jobs/SetJobEnabled", Role::Operator),
     ("/cairn.v1.Jobs/RunJob", Role::Operator),
     ("/cairn.v1.Jobs/PreviewSchedule", Role::Viewer),
+    ("/cairn.v1.Jobs/ApplyJobs", Role::Admin),
     ("/cairn.v1.Runs/ListRuns", Role::Viewer),
     ("/cairn.v1.Runs/GetRun", Role::Viewer),
     ("/cairn.v1.Runs/WatchRun", Role::Viewer),

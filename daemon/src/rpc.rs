@@ -2,6 +2,7 @@
 //! and the one mapping from daemon errors to status codes.
 
 pub mod access;
+pub mod apply;
 pub mod audit;
 pub mod convert;
 pub mod daemon;

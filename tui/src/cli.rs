@@ -91,6 +91,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Who changed what through the daemon's API (admin).
     Audit(AuditArgs),
+    /// Make the daemon's jobs match a file (creates, updates, deletes); prints the plan.
+    Apply(ApplyArgs),
     /// Snapshots in the daemon's repositories: list them, browse one.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -108,6 +110,7 @@ impl Command {
                 | Command::Logs(_)
                 | Command::Audit(_)
                 | Command::Snapshot(_)
+                | Command::Apply(_)
         ) || matches!(self, Command::Restore(args) if args.repo_name.is_some())
     }
 }
@@ -236,6 +239,16 @@ pub enum RunCommand {
     Watch { id: u64 },
     /// Stop a run (the repository is left consistent).
     Cancel { id: u64 },
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The job file (TOML, a `[jobs.NAME]` table per job); jobs not in it are deleted.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print the plan only.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -107,7 +107,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         | Command::Run(_)
         | Command::Logs(_)
         | Command::Audit(_)
-        | Command::Snapshot(_) => {
+        | Command::Snapshot(_)
+        | Command::Apply(_) => {
             unreachable!("daemon commands are dispatched in main")
         }
     }

@@ -1,6 +1,7 @@
 //! Commands that talk to cairnd over its socket. Each prints text for people or one
 //! JSON document for scripts, and exits 0/1/2 like the offline commands.
 
+mod apply;
 mod audit;
 mod jobs;
 mod json;
@@ -86,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Run(command) => runs::run(&remote, command).await,
             Command::Logs(args) => logs::run(&remote, &args).await,
             Command::Audit(args) => audit::run(&remote, &args).await,
+            Command::Apply(args) => apply::run(&remote, &args).await,
             Command::Snapshot(command) => snapshots::run(&remote, command).await,
             Command::Restore(args) => snapshots::restore(&remote, &args).await,
             _ => unreachable!("offline commands are dispatched in main"),

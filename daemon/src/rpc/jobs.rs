@@ -326,6 +326,40 @@ impl Jobs for JobsService {
         audited(&self.state, who, "/cairn.v1.Jobs/RunJob", arguments, result).await
     }
 
+    async fn apply_jobs(
+        &self,
+        request: Request<pb::ApplyJobsRequest>,
+    ) -> Result<Response<pb::ApplyJobsResponse>, Status> {
+        let who = caller(&request);
+        let request = request.into_inner();
+        let arguments = serde_json::json!({
+            "dry_run": request.dry_run,
+            "jobs": request.jobs.iter().map(|s| spec_arguments(&Some(s.clone()))).collect::<Vec<_>>(),
+        });
+        let state = self.state.clone();
+        let result = blocking(move || {
+            let (changes, applied) = super::apply::apply(&state, &request.jobs, request.dry_run)?;
+            Ok(pb::ApplyJobsResponse {
+                changes: super::apply::to_pb(&changes),
+                applied,
+            })
+        })
+        .await
+        .map(Response::new);
+        if arguments["dry_run"] == true {
+            // A dry run changes nothing: not an audited mutation.
+            return result;
+        }
+        audited(
+            &self.state,
+            who,
+            "/cairn.v1.Jobs/ApplyJobs",
+            arguments,
+            result,
+        )
+        .await
+    }
+
     async fn preview_schedule(
         &self,
         request: Request<pb::PreviewScheduleRequest>,

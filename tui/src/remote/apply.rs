@@ -1,0 +1,236 @@
+//! `cairn apply -f jobs.toml [--dry-run]`: declarative jobs. The file lists every job
+//! the daemon should have; the daemon creates, updates and deletes to match, in one
+//! transaction, and both print the plan. Applying the same file again changes nothing.
+//!
+//! ```toml
+//! [jobs.web]
+//! repository = "main"
+//! paths = ["/srv/www"]
+//! excludes = ["*.tmp"]
+//! schedule = "0 3 * * *"
+//! timezone = "Europe/Berlin"
+//!
+//! [jobs.verify]
+//! repository = "main"
+//! kind = "check"
+//! read_data_subset_percent = 10
+//! schedule = "0 5 * * 0"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use cairn_proto::v1 as pb;
+use cairn_proto::v1::jobs_client::JobsClient;
+use serde::Deserialize;
+
+use super::{Remote, api_error};
+use crate::cli::ApplyArgs;
+use crate::output::{self, Outcome};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobFile {
+    #[serde(default)]
+    jobs: BTreeMap<String, JobEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobEntry {
+    repository: String,
+    #[serde(default = "backup")]
+    kind: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    schedule: Option<String>,
+    timezone: Option<String>,
+    #[serde(default)]
+    random_delay_seconds: u32,
+    /// "once" (default) or "skip".
+    catch_up: Option<String>,
+    before: Option<Vec<String>>,
+    after: Option<Vec<String>>,
+    #[serde(default = "hook_timeout")]
+    hook_timeout_seconds: u32,
+    // Backup jobs.
+    paths: Option<Vec<String>>,
+    excludes: Option<Vec<String>>,
+    exclude_caches: Option<bool>,
+    one_file_system: Option<bool>,
+    tags: Option<Vec<String>>,
+    host: Option<String>,
+    command: Option<CommandEntry>,
+    // Check jobs.
+    read_data: Option<bool>,
+    read_data_subset_percent: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandEntry {
+    argv: Vec<String>,
+    filename: String,
+}
+
+fn backup() -> String {
+    "backup".into()
+}
+fn yes() -> bool {
+    true
+}
+fn hook_timeout() -> u32 {
+    60
+}
+
+impl JobEntry {
+    fn spec(self, name: &str) -> anyhow::Result<pb::JobSpec> {
+        let backup_keys = [
+            ("paths", self.paths.is_some()),
+            ("excludes", self.excludes.is_some()),
+            ("exclude_caches", self.exclude_caches.is_some()),
+            ("one_file_system", self.one_file_system.is_some()),
+            ("tags", self.tags.is_some()),
+            ("host", self.host.is_some()),
+            ("command", self.command.is_some()),
+        ];
+        let check_keys = [
+            ("read_data", self.read_data.is_some()),
+            (
+                "read_data_subset_percent",
+                self.read_data_subset_percent.is_some(),
+            ),
+        ];
+        let misplaced =
+            |keys: &[(&'static str, bool)]| keys.iter().find(|(_, set)| *set).map(|(k, _)| *k);
+        let kind = match self.kind.as_str() {
+            "backup" => {
+                if let Some(key) = misplaced(&check_keys) {
+                    bail!("jobs.{name}.{key}: only check jobs take it");
+                }
+                pb::job_spec::Kind::Backup(pb::BackupSpec {
+                    paths: self.paths.unwrap_or_default(),
+                    excludes: self.excludes.unwrap_or_default(),
+                    exclude_caches: self.exclude_caches.unwrap_or(false),
+                    one_file_system: self.one_file_system.unwrap_or(false),
+                    tags: self.tags.unwrap_or_default(),
+                    host: self.host.unwrap_or_default(),
+                    command: self.command.map(|c| pb::CommandSource {
+                        argv: c.argv,
+                        filename: c.filename,
+                    }),
+                })
+            }
+            "check" => {
+                if let Some(key) = misplaced(&backup_keys) {
+                    bail!("jobs.{name}.{key}: only backup jobs take it");
+                }
+                pb::job_spec::Kind::Check(pb::CheckSpec {
+                    read_data: self.read_data.unwrap_or(false),
+                    read_data_subset_percent: self.read_data_subset_percent.unwrap_or(0),
+                })
+            }
+            other => bail!("jobs.{name}.kind: {other:?} is not backup or check"),
+        };
+        let catch_up = match self.catch_up.as_deref() {
+            None | Some("once") => pb::CatchUp::Once,
+            Some("skip") => pb::CatchUp::Skip,
+            Some(other) => bail!("jobs.{name}.catch_up: {other:?} is not once or skip"),
+        };
+        if self.schedule.is_none()
+            && (self.timezone.is_some() || self.random_delay_seconds > 0 || self.catch_up.is_some())
+        {
+            bail!("jobs.{name}: timezone, random_delay_seconds and catch_up need a schedule");
+        }
+        let hook = |argv: Option<Vec<String>>| {
+            argv.map(|argv| pb::Hook {
+                argv,
+                timeout_seconds: self.hook_timeout_seconds,
+            })
+        };
+        Ok(pb::JobSpec {
+            name: name.to_owned(),
+            repository: self.repository,
+            schedule: self.schedule.map(|cron| pb::Schedule {
+                cron,
+                timezone: self.timezone.unwrap_or_default(),
+                random_delay_seconds: self.random_delay_seconds,
+                catch_up: catch_up as i32,
+            }),
+            before: hook(self.before),
+            after: hook(self.after),
+            enabled: self.enabled,
+            kind: Some(kind),
+        })
+    }
+}
+
+/// Reads a job file; errors name the file, and the line for syntax and unknown keys.
+fn read(path: &Path) -> anyhow::Result<Vec<pb::JobSpec>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: JobFile = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| format!(", line {}", text[..span.start].matches('\n').count() + 1))
+            .unwrap_or_default();
+        anyhow::anyhow!("{}{line}: {}", path.display(), e.message())
+    })?;
+    file.jobs
+        .into_iter()
+        .map(|(name, entry)| entry.spec(&name))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+pub async fn run(remote: &Remote, args: &ApplyArgs) -> anyhow::Result<Outcome> {
+    let jobs = read(&args.file)?;
+    let response = JobsClient::new(remote.channel.clone())
+        .apply_jobs(pb::ApplyJobsRequest {
+            jobs,
+            dry_run: args.dry_run,
+        })
+        .await
+        .map_err(api_error)?
+        .into_inner();
+    if remote.json() {
+        output::json(&serde_json::json!({
+            "applied": response.applied,
+            "dry_run": args.dry_run,
+            "changes": response.changes.iter().map(|c| serde_json::json!({
+                "name": c.name,
+                "action": c.action,
+                "fields": c.fields,
+            })).collect::<Vec<_>>(),
+        }))?;
+        return Ok(Outcome::Ok);
+    }
+    let mut counts = BTreeMap::<&str, usize>::new();
+    for change in &response.changes {
+        *counts.entry(change.action.as_str()).or_default() += 1;
+        let (mark, detail) = match change.action.as_str() {
+            "create" => ("+", String::new()),
+            "update" => ("~", format!(" ({})", change.fields.join(", "))),
+            "delete" => ("-", String::new()),
+            _ => ("=", String::new()),
+        };
+        println!("{mark} {} {}{detail}", change.action, change.name);
+    }
+    let count = |action| counts.get(action).copied().unwrap_or(0);
+    let verdict = if args.dry_run {
+        "dry run: nothing changed"
+    } else if response.applied {
+        "applied"
+    } else {
+        "nothing to change"
+    };
+    println!(
+        "{} to create, {} to update, {} to delete, {} unchanged; {verdict}",
+        count("create"),
+        count("update"),
+        count("delete"),
+        count("unchanged")
+    );
+    Ok(Outcome::Ok)
+}
