@@ -130,20 +130,28 @@ fn a_job_runs_on_demand_and_its_history_reads_back_in_the_documented_shape() {
     assert_eq!(status["jobs"], 1);
     assert_eq!(status["role"], "admin");
 
-    // The passphrase is in none of the daemon's files or output.
+    // The canary passphrase is found zero times: not in the daemon's log, not in the
+    // redb file (which holds the stored run logs and the audit trail), not in what
+    // the API returns for logs, audit, repositories and runs.
     let mut haystack = daemon.log_text().into_bytes();
     haystack.extend(std::fs::read(daemon.dir.join("state/cairnd.redb")).expect("store"));
-    haystack.extend(
-        daemon
-            .cli(&["audit", "--output", "json"])
-            .ok()
-            .stdout
-            .into_bytes(),
-    );
+    for args in [
+        &["audit", "--output", "json"][..],
+        &["logs", "--job", "web", "--level", "trace", "--output", "json"],
+        &["repo", "show", "main", "--output", "json"],
+        &["run", "list", "--output", "json"],
+    ] {
+        haystack.extend(daemon.cli(args).ok().stdout.into_bytes());
+    }
+    let found = haystack
+        .windows(PASSPHRASE.len())
+        .filter(|w| *w == PASSPHRASE.as_bytes())
+        .count();
+    assert_eq!(found, 0, "the passphrase leaked");
+    let audit = daemon.cli(&["audit", "--output", "json"]).ok().stdout;
     assert!(
-        !haystack
-            .windows(PASSPHRASE.len())
-            .any(|w| w == PASSPHRASE.as_bytes())
+        audit.contains("CreateRepository") && audit.contains("<redacted>"),
+        "the repository was added and its passphrase redacted in the audit: {audit}"
     );
 }
 
