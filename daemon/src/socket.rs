@@ -26,8 +26,19 @@ pub fn bind(path: &Path, group: &str) -> anyhow::Result<UnixListener> {
     let dir = path
         .parent()
         .with_context(|| format!("socket path {} has no directory", path.display()))?;
+    let gid = (!group.is_empty())
+        .then(|| GroupDb::load().gid(group))
+        .flatten();
+    let created = !dir.exists();
     create_private_dir(dir, 0o750)
         .with_context(|| format!("creating the socket directory {}", dir.display()))?;
+    if created && let Some(gid) = gid {
+        // The group must be able to enter the directory to reach the socket. Only a
+        // directory made here is changed, never one the operator chose and owns.
+        if let Err(e) = std::os::unix::fs::chown(dir, None, Some(gid)) {
+            tracing::warn!(dir = %dir.display(), group, error = %e, "cannot give the socket directory to its group; only this user can connect");
+        }
+    }
     let mode = std::fs::metadata(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .permissions()
@@ -53,16 +64,10 @@ pub fn bind(path: &Path, group: &str) -> anyhow::Result<UnixListener> {
         UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .with_context(|| format!("setting the mode of {}", path.display()))?;
-    if let Some(gid) = (!group.is_empty())
-        .then(|| GroupDb::load().gid(group))
-        .flatten()
+    if let Some(gid) = gid
+        && let Err(e) = std::os::unix::fs::chown(path, None, Some(gid))
     {
-        match std::os::unix::fs::chown(path, None, Some(gid)) {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::warn!(socket = %path.display(), group, error = %e, "cannot give the socket to its group; only this user can connect")
-            }
-        }
+        tracing::warn!(socket = %path.display(), group, error = %e, "cannot give the socket to its group; only this user can connect");
     }
     Ok(listener)
 }

@@ -137,7 +137,9 @@ fn a_job_runs_on_demand_and_its_history_reads_back_in_the_documented_shape() {
     haystack.extend(std::fs::read(daemon.dir.join("state/cairnd.redb")).expect("store"));
     for args in [
         &["audit", "--output", "json"][..],
-        &["logs", "--job", "web", "--level", "trace", "--output", "json"],
+        &[
+            "logs", "--job", "web", "--level", "trace", "--output", "json",
+        ],
         &["repo", "show", "main", "--output", "json"],
         &["run", "list", "--output", "json"],
     ] {

@@ -41,6 +41,21 @@ fn default_socket() -> PathBuf {
     cairn_proto::default_socket_path(uid.is_root(), uid.as_raw(), runtime.as_deref())
 }
 
+/// Why the daemon's socket could not be reached, as one line saying what to do. The
+/// transport hides the cause, so a plain connect asks the kernel again.
+fn unreachable_daemon(socket: &std::path::Path) -> anyhow::Error {
+    match std::os::unix::net::UnixStream::connect(socket) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => anyhow!(
+            "cannot reach cairnd at {}: permission denied; members of the socket's group (cairn by default) may connect, ask an admin to add you",
+            socket.display()
+        ),
+        _ => anyhow!(
+            "cairnd is not running at {}; start it with `systemctl start cairnd` (or run `cairnd` as this user)",
+            socket.display()
+        ),
+    }
+}
+
 /// An API error as one line: the daemon's message, which names what to do.
 pub fn api_error(status: tonic::Status) -> anyhow::Error {
     match status.code() {
@@ -69,12 +84,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let channel = cairn_proto::connect(&socket).await.map_err(|_| {
-            anyhow!(
-                "cairnd is not running at {}; start it with `systemctl start cairnd` (or run `cairnd` as this user)",
-                socket.display()
-            )
-        })?;
+        let channel = cairn_proto::connect(&socket)
+            .await
+            .map_err(|_| unreachable_daemon(&socket))?;
         let remote = Remote {
             channel,
             output: cli.output,

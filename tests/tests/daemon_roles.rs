@@ -1,0 +1,365 @@
+//! Roles, as the kernel reports them: the CLI run as other uids with real groups
+//! (setpriv) against a real cairnd, checked against the RPC × role table. Needs root
+//! (to create groups and switch uids); without it the test says so and skips.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use cairn_e2e::daemon::Cairnd;
+use cairn_e2e::run::{PASSPHRASE, Ran, binary, is_root};
+
+const SOCKET_GROUP: &str = "cairn-t-sock";
+const VIEWER_GROUP: &str = "cairn-t-view";
+const OPERATOR_GROUP: &str = "cairn-t-oper";
+const ADMIN_GROUP: &str = "cairn-t-admin";
+
+/// Test groups in /etc/group, removed again when dropped.
+struct Groups(Vec<&'static str>);
+
+impl Groups {
+    fn create(names: &[&'static str]) -> Option<Groups> {
+        for name in names {
+            let made = Command::new("groupadd").args(["-f", name]).status();
+            if !made.is_ok_and(|s| s.success()) {
+                return None;
+            }
+        }
+        Some(Groups(names.to_vec()))
+    }
+
+    fn gid(name: &str) -> u32 {
+        let text = std::fs::read_to_string("/etc/group").expect("/etc/group");
+        text.lines()
+            .find_map(|line| {
+                let mut fields = line.split(':');
+                (fields.next() == Some(name))
+                    .then(|| fields.nth(1))
+                    .flatten()
+                    .and_then(|gid| gid.parse().ok())
+            })
+            .unwrap_or_else(|| panic!("group {name} not in /etc/group"))
+    }
+}
+
+impl Drop for Groups {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = Command::new("groupdel").arg(name).status();
+        }
+    }
+}
+
+/// Someone calling the daemon: a uid and the groups the kernel will report.
+struct Who {
+    name: &'static str,
+    uid: u32,
+    groups: Vec<u32>,
+}
+
+impl Who {
+    fn cli(&self, daemon: &Cairnd, args: &[String]) -> Ran {
+        let mut command = Command::new("setpriv");
+        command.arg(format!("--reuid={}", self.uid)).arg(format!(
+            "--regid={}",
+            self.groups.first().copied().unwrap_or(65534)
+        ));
+        if self.groups.is_empty() {
+            command.arg("--clear-groups");
+        } else {
+            command.arg(format!(
+                "--groups={}",
+                self.groups
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
+        let out = command
+            .arg("--")
+            .arg(binary("cairn"))
+            .args(args)
+            .env("CAIRN_SOCKET", &daemon.socket)
+            .env("CAIRN_PASSPHRASE", PASSPHRASE)
+            .env_remove("CAIRN_REPO")
+            .output()
+            .expect("setpriv");
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+fn open_up(path: &Path) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    None,
+    Viewer,
+    Operator,
+    Admin,
+}
+
+#[test]
+fn each_role_may_call_exactly_the_rpcs_the_table_gives_it() {
+    if !is_root() {
+        eprintln!(
+            "SKIPPED each_role_may_call_exactly_the_rpcs_the_table_gives_it: needs root to create groups and switch uids"
+        );
+        return;
+    }
+    let Some(_groups) = Groups::create(&[SOCKET_GROUP, VIEWER_GROUP, OPERATOR_GROUP, ADMIN_GROUP])
+    else {
+        eprintln!(
+            "SKIPPED each_role_may_call_exactly_the_rpcs_the_table_gives_it: groupadd failed"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    open_up(root);
+    let daemon_dir = root.join("daemon");
+    std::fs::create_dir_all(root.join("restores")).expect("mkdir");
+    std::fs::create_dir_all(&daemon_dir).expect("mkdir");
+    open_up(&daemon_dir);
+    std::fs::write(
+        daemon_dir.join("cairnd.toml"),
+        format!(
+            "[access]\nsocket_group = \"{SOCKET_GROUP}\"\nadmin_uids = [0]\nadmin_groups = [\"{ADMIN_GROUP}\"]\noperator_groups = [\"{OPERATOR_GROUP}\"]\nviewer_groups = [\"{VIEWER_GROUP}\"]\noperator_restore_targets = [\"{}\"]\n",
+            root.join("restores").display()
+        ),
+    )
+    .expect("config");
+    let daemon = Cairnd::start(&daemon_dir);
+    let source = root.join("src");
+    std::fs::create_dir_all(&source).expect("mkdir");
+    std::fs::write(source.join("a.txt"), b"hello\n").expect("write");
+    let root_cli = |args: &[&str]| daemon.cli(args).ok();
+    root_cli(&[
+        "repo",
+        "add",
+        "main",
+        "--path",
+        root.join("repo").to_str().expect("utf-8"),
+        "--init",
+    ]);
+    root_cli(&[
+        "job",
+        "create",
+        "web",
+        "--repo",
+        "main",
+        "--path",
+        source.to_str().expect("utf-8"),
+    ]);
+    root_cli(&["job", "run", "web", "--wait"]);
+    let jobs_file = root.join("jobs.toml");
+    std::fs::write(
+        &jobs_file,
+        format!(
+            "[jobs.web]\nrepository = \"main\"\npaths = [\"{}\"]\n",
+            source.display()
+        ),
+    )
+    .expect("jobs file");
+
+    let sock = Groups::gid(SOCKET_GROUP);
+    let people = [
+        (
+            Role::None,
+            Who {
+                name: "none",
+                uid: 61001,
+                groups: vec![sock],
+            },
+        ),
+        (
+            Role::Viewer,
+            Who {
+                name: "viewer",
+                uid: 61002,
+                groups: vec![sock, Groups::gid(VIEWER_GROUP)],
+            },
+        ),
+        (
+            Role::Operator,
+            Who {
+                name: "operator",
+                uid: 61003,
+                groups: vec![sock, Groups::gid(OPERATOR_GROUP)],
+            },
+        ),
+        (
+            Role::Admin,
+            Who {
+                name: "admin",
+                uid: 61004,
+                groups: vec![sock, Groups::gid(ADMIN_GROUP)],
+            },
+        ),
+    ];
+    for (_, who) in &people {
+        root_cli(&[
+            "job",
+            "create",
+            &format!("victim-{}", who.name),
+            "--repo",
+            "main",
+            "--path",
+            "/srv",
+        ]);
+    }
+
+    // (command, the RPC it needs, the role that RPC needs, exit codes when allowed)
+    let table: &[(&str, &str, Role, &[i32])] = &[
+        ("status", "Daemon/GetStatus", Role::Viewer, &[0]),
+        (
+            "repo list",
+            "Repositories/ListRepositories",
+            Role::Viewer,
+            &[0],
+        ),
+        (
+            "repo show main",
+            "Repositories/GetRepository",
+            Role::Viewer,
+            &[0],
+        ),
+        ("job list", "Jobs/ListJobs", Role::Viewer, &[0]),
+        ("job show web", "Jobs/GetJob", Role::Viewer, &[0]),
+        ("run list", "Runs/ListRuns", Role::Viewer, &[0]),
+        ("run show 1", "Runs/GetRun", Role::Viewer, &[0]),
+        ("logs --job web", "Logs/StreamLogs", Role::Viewer, &[0]),
+        (
+            "snapshot list --repo main",
+            "Snapshots/ListSnapshots",
+            Role::Viewer,
+            &[0],
+        ),
+        (
+            "snapshot ls latest --repo main",
+            "Snapshots/ListTree",
+            Role::Viewer,
+            &[0],
+        ),
+        ("job run web --wait", "Jobs/RunJob", Role::Operator, &[0]),
+        (
+            "job disable web",
+            "Jobs/SetJobEnabled",
+            Role::Operator,
+            &[0],
+        ),
+        ("job enable web", "Jobs/SetJobEnabled", Role::Operator, &[0]),
+        // Run 1 has ended: an allowed caller hears that, not a denial.
+        ("run cancel 1", "Runs/CancelRun", Role::Operator, &[2]),
+        (
+            "restore latest --repo main --target {root}/restores/{who} --wait",
+            "Restores/CreateRestore",
+            Role::Operator,
+            &[0],
+        ),
+        // Outside operator_restore_targets: admins only.
+        (
+            "restore latest --repo main --target {root}/elsewhere/{who} --wait",
+            "Restores/CreateRestore",
+            Role::Admin,
+            &[0],
+        ),
+        (
+            "job create new-{who} --repo main --path /srv",
+            "Jobs/CreateJob",
+            Role::Admin,
+            &[0],
+        ),
+        (
+            "job delete victim-{who}",
+            "Jobs/DeleteJob",
+            Role::Admin,
+            &[0],
+        ),
+        (
+            "repo add r-{who} --path {root}/repos/{who} --init",
+            "Repositories/CreateRepository",
+            Role::Admin,
+            &[0],
+        ),
+        ("audit", "Audit/ListAudit", Role::Admin, &[0]),
+        (
+            "apply -f {root}/jobs.toml --dry-run",
+            "Jobs/ApplyJobs",
+            Role::Admin,
+            &[0],
+        ),
+    ];
+
+    let mut wrong = Vec::new();
+    for (role, who) in &people {
+        for (command, rpc, needed, ok_codes) in table {
+            let args: Vec<String> = command
+                .replace("{root}", root.to_str().expect("utf-8"))
+                .replace("{who}", who.name)
+                .split(' ')
+                .map(str::to_owned)
+                .collect();
+            let ran = who.cli(&daemon, &args);
+            let denied = ran.stderr.contains("permission denied");
+            let allowed = role >= needed;
+            if allowed && (denied || !ok_codes.contains(&ran.code)) {
+                wrong.push(format!(
+                    "{} `{command}` ({rpc}) should work: exit {}: {}",
+                    who.name,
+                    ran.code,
+                    ran.stderr.trim()
+                ));
+            }
+            let refused_cleanly = denied && ran.code == 2;
+            if !allowed && !refused_cleanly {
+                wrong.push(format!(
+                    "{} `{command}` ({rpc}) should be denied: exit {}: {}",
+                    who.name,
+                    ran.code,
+                    ran.stderr.trim()
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+    // Someone outside the socket's group cannot connect, and is told why.
+    let outsider = Who {
+        name: "outsider",
+        uid: 61005,
+        groups: vec![],
+    };
+    let refused = outsider.cli(&daemon, &["status".to_owned()]);
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("permission denied") && refused.stderr.contains("group"),
+        "{}",
+        refused.stderr
+    );
+
+    // Every denial is in the audit trail with the caller's uid and role.
+    let audit = root_cli(&["audit", "--denied", "--limit", "1000", "--output", "json"]).json();
+    let denials = audit.as_array().expect("audit records");
+    for (role, who) in &people {
+        let expected = table
+            .iter()
+            .filter(|(_, _, needed, _)| role < needed)
+            .count();
+        let found = denials.iter().filter(|r| r["uid"] == who.uid).count();
+        assert_eq!(found, expected, "{} denials audited: {denials:?}", who.name);
+    }
+    assert!(
+        denials.iter().all(|r| r["result"]
+            .as_str()
+            .unwrap_or("")
+            .contains("PermissionDenied")),
+        "{denials:?}"
+    );
+}
