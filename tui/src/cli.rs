@@ -93,6 +93,17 @@ pub enum Command {
     Audit(AuditArgs),
     /// Make the daemon's jobs match a file (creates, updates, deletes); prints the plan.
     Apply(ApplyArgs),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (cairn.1 and one per subcommand) into a directory.
+    Man {
+        /// Where to write them (e.g. /usr/local/share/man/man1).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Snapshots in the daemon's repositories: list them, browse one.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),

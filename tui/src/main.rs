@@ -3,6 +3,7 @@
 //! with no daemon.
 
 mod cli;
+mod docs;
 mod offline;
 mod output;
 mod progress_bar;
@@ -20,7 +21,11 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging();
     let format = cli.output;
-    let result = if cli.command.uses_daemon() {
+    let result = if let cli::Command::Completions { shell } = &cli.command {
+        docs::completions(*shell)
+    } else if let cli::Command::Man { dir } = &cli.command {
+        docs::man_pages(dir)
+    } else if cli.command.uses_daemon() {
         remote::run(cli)
     } else {
         offline::run(cli)

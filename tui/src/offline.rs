@@ -108,8 +108,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         | Command::Logs(_)
         | Command::Audit(_)
         | Command::Snapshot(_)
-        | Command::Apply(_) => {
-            unreachable!("daemon commands are dispatched in main")
+        | Command::Apply(_)
+        | Command::Completions { .. }
+        | Command::Man { .. } => {
+            unreachable!("daemon commands and docs are dispatched in main")
         }
     }
 }
