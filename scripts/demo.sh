@@ -1,26 +1,47 @@
 #!/usr/bin/env bash
 # Cairn's main job on embedded defaults: no root, no config, nothing outside a temp dir.
-# Builds `cairn`, creates a repository, backs up a sample directory twice (the second
-# run reads nothing), lists snapshots, restores and compares byte for byte.
+# Builds `cairn` and `cairnd`, starts the daemon as this user (XDG paths under the temp
+# dir), adds a repository and a demo job, runs it twice (the second run reads
+# nothing), shows `cairn status`, the snapshots and the run's log, restores through the
+# daemon and compares byte for byte, then checks the repository offline, the way a
+# fresh machine with no daemon would.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet -p cairn-tui --bin cairn
-cairn="$PWD/target/release/cairn"
+cargo build --release --quiet -p cairn-tui --bin cairn -p cairn-daemon --bin cairnd
+bin="$PWD/target/release"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-demo.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-export CAIRN_REPO="$work/repo" CAIRN_CACHE_DIR="$work/cache"
+export XDG_STATE_HOME="$work/state" XDG_RUNTIME_DIR="$work/run" \
+    XDG_CACHE_HOME="$work/cache" XDG_CONFIG_HOME="$work/config"
+mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
 export CAIRN_PASSPHRASE="demo passphrase (use a real one)"
+daemon=""
+stop() {
+    if [ -n "$daemon" ]; then kill -TERM "$daemon" 2>/dev/null && wait "$daemon" || true; fi
+    rm -rf "$work"
+}
+trap stop EXIT
 
 echo "== sample data in $work/sample (this source tree plus 32 MiB of random data)"
 mkdir -p "$work/sample"
 cp -r engine/src "$work/sample/engine-src"
 head -c 33554432 /dev/urandom > "$work/sample/random.bin"
 
-echo "== cairn init";            "$cairn" init
-echo "== cairn backup (first)";  "$cairn" backup "$work/sample"
-echo "== cairn backup (again)";  "$cairn" backup "$work/sample"
-echo "== cairn snapshots";       "$cairn" snapshots
-echo "== cairn restore latest";  "$cairn" restore latest --target "$work/restored" --verify
-echo "== compare";               diff -r "$work/sample" "$work/restored/${work#/}/sample" && echo "restored tree is identical"
-echo "== cairn check --read-data"; "$cairn" check --read-data
+echo "== cairnd (as $(id -un), no config: state, cache and socket under $work)"
+CAIRN_LOG_OUTPUT=stderr "$bin/cairnd" 2> "$work/cairnd.log" &
+daemon=$!
+for _ in $(seq 100); do [ -S "$XDG_RUNTIME_DIR/cairn/cairnd.sock" ] && break; sleep 0.1; done
+cairn() { "$bin/cairn" "$@"; }
+
+echo "== cairn repo add demo --init"; cairn repo add demo --path "$work/repo" --init
+echo "== cairn job create sample";    cairn job create sample --repo demo --path "$work/sample" --schedule '0 3 * * *'
+echo "== cairn job run sample --wait (first)"; cairn job run sample --wait
+echo "== cairn job run sample --wait (again)"; cairn job run sample --wait
+echo "== cairn status";               cairn status
+echo "== cairn snapshot list";        cairn snapshot list --repo demo
+echo "== cairn logs --job sample";    cairn logs --job sample | tail -n 4
+echo "== cairn restore latest --repo demo --wait"
+cairn restore latest --repo demo --target "$work/restored" --verify --wait
+echo "== compare"; diff -r "$work/sample" "$work/restored/${work#/}/sample" && echo "restored tree is identical"
+echo "== offline: cairn -r $work/repo check --read-data"
+"$bin/cairn" -r "$work/repo" check --read-data

@@ -437,7 +437,11 @@ impl Inner {
                     }
                 });
                 drop(progress);
-                info!(state = outcome.state.name(), error = %outcome.error, "run ended");
+                if outcome.error.is_empty() {
+                    info!(state = outcome.state.name(), "run ended");
+                } else {
+                    info!(state = outcome.state.name(), error = %outcome.error, "run ended");
+                }
                 inner.finish(id, outcome, true);
             });
         if let Err(e) = spawned {
