@@ -367,7 +367,17 @@ fn logs_follow_shows_a_runs_lines_while_it_runs_and_the_store_keeps_them() {
     let source = dir.path().join("src");
     write_tree(&source, 12, 16 << 20);
     let hook = dir.path().join("hello.sh");
-    std::fs::write(&hook, "#!/bin/sh\necho hook says hello\n").expect("hook");
+    // The hook's line reaches followers while the hook still runs (the marker file
+    // comes two seconds later).
+    let hook_done = dir.path().join("hook-done");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho hook says hello\nsleep 2\ntouch {}\n",
+            hook_done.display()
+        ),
+    )
+    .expect("hook");
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     daemon
         .cli(&[
@@ -422,6 +432,11 @@ fn logs_follow_shows_a_runs_lines_while_it_runs_and_the_store_keeps_them() {
         }
     };
     let hello = wait_for_message("hook says hello");
+    assert!(
+        !hook_done.exists(),
+        "the hook's line came only after the hook ended"
+    );
+    assert_eq!(hello["fields"]["stream"], "stdout");
     let state = daemon
         .cli(&["run", "show", &id.to_string(), "--output", "json"])
         .ok()

@@ -1,6 +1,7 @@
-//! Before/after hook commands: run without a shell, with a timeout, output logged.
+//! Before/after hook commands: run without a shell, with a timeout, output logged
+//! line by line as it comes (in the run's span, so `cairn logs -f` shows it live).
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -8,8 +9,9 @@ use cairn_engine::CancelToken;
 
 use crate::store::{DEFAULT_HOOK_TIMEOUT_SECONDS, HookSpec};
 
-/// Output kept from a hook for the log and the error text.
-const OUTPUT_KEPT: usize = 4096;
+/// The longest line logged as one; longer output is logged in pieces of this size,
+/// so a hook that never prints a newline cannot make the daemon buffer without end.
+const LINE_MAX: usize = 4096;
 
 /// Runs `hook` to completion, its timeout or cancellation. `which` is "before" or
 /// "after"; `env` is added to the hook's environment (run id, job, state).
@@ -36,8 +38,8 @@ pub fn run_hook(
         .spawn()
         .map_err(|e| format!("{which} hook {program:?} could not start: {e}"))?;
     // Readers drain the pipes so a chatty hook never blocks on a full pipe.
-    let stdout = child.stdout.take().map(drain);
-    let stderr = child.stderr.take().map(drain);
+    let stdout = child.stdout.take().map(|pipe| drain(pipe, which, "stdout"));
+    let stderr = child.stderr.take().map(|pipe| drain(pipe, which, "stderr"));
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -61,13 +63,10 @@ pub fn run_hook(
     };
     let out = stdout.and_then(|h| h.join().ok()).unwrap_or_default();
     let err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
-    for line in out.lines().chain(err.lines()) {
-        tracing::info!(hook = which, "{line}");
-    }
     if status.success() {
         Ok(())
     } else {
-        let last = err.lines().chain(out.lines()).last().unwrap_or("").trim();
+        let last = if err.is_empty() { &out } else { &err };
         Err(format!(
             "{which} hook {program:?} failed ({status}){}",
             if last.is_empty() {
@@ -79,20 +78,39 @@ pub fn run_hook(
     }
 }
 
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+/// Logs each line of a hook's output as it arrives; returns the last non-blank line
+/// (for the error text of a failed hook).
+fn drain(
+    pipe: impl Read + Send + 'static,
+    which: &str,
+    stream: &'static str,
+) -> std::thread::JoinHandle<String> {
+    let span = tracing::Span::current();
+    let which = which.to_owned();
     std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        let mut buf = [0u8; 8192];
+        let _entered = span.enter();
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::with_capacity(256);
+        let mut last = String::new();
         loop {
-            match pipe.read(&mut buf) {
+            line.clear();
+            match (&mut reader)
+                .take(LINE_MAX as u64)
+                .read_until(b'\n', &mut line)
+            {
                 Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let room = OUTPUT_KEPT.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    let text = text.trim_end_matches(['\n', '\r']);
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    tracing::info!(hook = %which, stream, "{text}");
+                    text.trim().clone_into(&mut last);
                 }
             }
         }
-        String::from_utf8_lossy(&kept).into_owned()
+        last
     })
 }
 
@@ -126,6 +144,25 @@ mod tests {
         assert!(error.contains("before hook \"sh\" failed"), "{error}");
         assert!(error.contains("exit status: 3"), "{error}");
         assert!(error.contains("database is down"), "{error}");
+    }
+
+    #[test]
+    fn endless_output_without_newlines_is_bounded_and_the_error_names_the_last_line() {
+        let error = run_hook(
+            "before",
+            &hook(
+                &[
+                    "sh",
+                    "-c",
+                    "head -c 300000 /dev/zero | tr '\\0' x; echo; echo disk full >&2; exit 1",
+                ],
+                10,
+            ),
+            &[],
+            &CancelToken::new(),
+        )
+        .unwrap_err();
+        assert!(error.ends_with(": disk full"), "{error}");
     }
 
     #[test]
