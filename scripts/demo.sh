@@ -11,9 +11,10 @@ cargo build --release --quiet -p cairn-tui --bin cairn -p cairn-daemon --bin cai
 bin="$PWD/target/release"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-demo.XXXXXX")
-export XDG_STATE_HOME="$work/state" XDG_RUNTIME_DIR="$work/run" \
-    XDG_CACHE_HOME="$work/cache" XDG_CONFIG_HOME="$work/config"
-mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
+# Everything under the temp dir, also when run as root (whose defaults are /etc/cairn,
+# /var/lib/cairn, /var/cache/cairn and /run/cairn).
+export CAIRN_SOCKET="$work/run/cairnd.sock"
+daemon_args=(--config "$work/cairnd.toml" --state-dir "$work/state" --cache-dir "$work/cache" --socket "$CAIRN_SOCKET")
 export CAIRN_PASSPHRASE="demo passphrase (use a real one)"
 daemon=""
 stop() {
@@ -27,10 +28,10 @@ mkdir -p "$work/sample"
 cp -r engine/src "$work/sample/engine-src"
 head -c 33554432 /dev/urandom > "$work/sample/random.bin"
 
-echo "== cairnd (as $(id -un), no config: state, cache and socket under $work)"
-CAIRN_LOG_OUTPUT=stderr "$bin/cairnd" 2> "$work/cairnd.log" &
+echo "== cairnd (as $(id -un), no config file: state, cache and socket under $work)"
+CAIRN_LOG_OUTPUT=stderr "$bin/cairnd" "${daemon_args[@]}" 2> "$work/cairnd.log" &
 daemon=$!
-for _ in $(seq 100); do [ -S "$XDG_RUNTIME_DIR/cairn/cairnd.sock" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -S "$CAIRN_SOCKET" ] && break; sleep 0.1; done
 cairn() { "$bin/cairn" "$@"; }
 
 echo "== cairn repo add demo --init"; cairn repo add demo --path "$work/repo" --init

@@ -30,6 +30,10 @@ struct Args {
     /// Where the store and the identity live (default: /var/lib/cairn or $XDG_STATE_HOME).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Index caches of the repositories (default: /var/cache/cairn or $XDG_CACHE_HOME;
+    /// `[daemon] cache_dir` in the config wins).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -53,6 +57,9 @@ fn main() -> ExitCode {
     }
     if let Some(state) = args.state_dir {
         paths.state_dir = state;
+    }
+    if let Some(cache) = args.cache_dir {
+        paths.cache_dir = cache;
     }
     if let Some(Command::Paths) = args.command {
         println!("config {}", paths.config_file.display());

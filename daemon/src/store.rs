@@ -73,6 +73,25 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store, creates missing tables and migrates old layouts.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        // Owner-only from the first byte: the store holds the audit trail and run logs
+        // (secrets in it are sealed, but nobody else needs to read it).
+        use std::os::unix::fs::OpenOptionsExt as _;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(StoreError::Db {
+                    path: path.to_owned(),
+                    action: "creating",
+                    source: Box::new(redb::Error::Io(e)),
+                });
+            }
+        }
         let db = Database::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
                 path: path.to_owned(),
@@ -487,6 +506,9 @@ mod tests {
                 })
                 .unwrap();
         }
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the store is the owner's alone");
         let store = Store::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         let (job, next) = store

@@ -42,7 +42,8 @@ impl Cairnd {
             .arg(&self.socket)
             .arg("--config")
             .arg(self.dir.join("cairnd.toml"))
-            .env("XDG_CACHE_HOME", self.dir.join("cache"))
+            .arg("--cache-dir")
+            .arg(self.dir.join("cache"))
             .env("CAIRN_LOG", "info")
             // Tests read the daemon's log from its stderr, also on a machine with a journal.
             .env("CAIRN_LOG_OUTPUT", "stderr")
