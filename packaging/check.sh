@@ -11,10 +11,11 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 daemon=${CAIRND:-$(command -v true)}
-for unit in cairnd.service cairnd.socket; do
+for unit in cairnd.service cairnd.socket cairnd-identity.service; do
     sed "s|/usr/bin/cairnd|$daemon|" "$unit" > "$work/$unit"
 done
-if ! systemd-analyze verify --man=no "$work/cairnd.service" "$work/cairnd.socket" 2> "$work/verify.err"; then
+if ! systemd-analyze verify --man=no "$work/cairnd.service" "$work/cairnd.socket" \
+    "$work/cairnd-identity.service" 2> "$work/verify.err"; then
     cat "$work/verify.err" >&2
     exit 1
 fi

@@ -42,6 +42,13 @@ struct Args {
 enum Command {
     /// Print the paths this daemon would use, and exit.
     Paths,
+    /// Put the daemon's identity where systemd loads it as a credential (the state
+    /// dir's identity when there is one, else a new one); leaves an existing file.
+    InitIdentity {
+        /// e.g. /etc/credstore/cairnd.identity (LoadCredential=identity:... in the unit).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +67,18 @@ fn main() -> ExitCode {
     }
     if let Some(cache) = args.cache_dir {
         paths.cache_dir = cache;
+    }
+    if let Some(Command::InitIdentity { out }) = &args.command {
+        return match Sealer::provision(out, &paths.state_dir) {
+            Ok(said) => {
+                println!("{said}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cairnd: {e}");
+                ExitCode::from(2)
+            }
+        };
     }
     if let Some(Command::Paths) = args.command {
         println!("config {}", paths.config_file.display());

@@ -30,6 +30,23 @@ pub enum SecretsError {
     Seal { name: String, reason: String },
 }
 
+/// Writes a new owner-only file (refusing to replace one) and syncs it.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
+    let fail = |reason: String| SecretsError::Identity {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| fail(format!("cannot create: {e}")))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| fail(format!("cannot write: {e}")))
+}
+
 /// The daemon identity; Debug never shows the key.
 pub struct Sealer {
     identity: age::x25519::Identity,
@@ -93,30 +110,66 @@ impl Sealer {
     }
 
     fn create(path: &Path) -> Result<Sealer, SecretsError> {
-        let fail = |reason: String| SecretsError::Identity {
-            path: path.to_owned(),
-            reason,
-        };
         let identity = age::x25519::Identity::generate();
         let text = format!(
             "# cairnd identity: seals the secrets in the store. Without it they are lost.\n# public key: {}\n{}\n",
             identity.to_public(),
             identity.to_string().expose_secret()
         );
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| fail(format!("cannot create: {e}")))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| fail(format!("cannot write: {e}")))?;
+        write_new(path, text.as_bytes())?;
         tracing::info!(path = %path.display(), "created the daemon identity");
         Ok(Sealer {
             identity,
             source: path.to_owned(),
         })
+    }
+
+    /// Puts an identity at `out` for systemd to hand over as a credential
+    /// (`LoadCredential=identity:...`): the state dir's, when the daemon already has
+    /// one (its secrets stay readable), else a new one. Leaves an existing `out` alone
+    /// after checking it. Returns what it did, in words.
+    pub fn provision(out: &Path, state_dir: &Path) -> Result<String, SecretsError> {
+        if out.exists() {
+            Sealer::load(out)?;
+            return Ok(format!("{} exists already; left alone", out.display()));
+        }
+        if let Some(dir) = out.parent() {
+            use std::os::unix::fs::DirBuilderExt as _;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| SecretsError::Identity {
+                    path: dir.to_owned(),
+                    reason: format!("cannot create: {e}"),
+                })?;
+        }
+        let existing = state_dir.join(IDENTITY_FILE);
+        if existing.exists() {
+            Sealer::load(&existing)?;
+            let text = std::fs::read(&existing).map_err(|e| SecretsError::Identity {
+                path: existing.clone(),
+                reason: e.to_string(),
+            })?;
+            let temp = out.with_extension("new");
+            let _ = std::fs::remove_file(&temp);
+            write_new(&temp, &text)?;
+            std::fs::rename(&temp, out).map_err(|e| SecretsError::Identity {
+                path: out.to_owned(),
+                reason: format!("cannot rename {} into place: {e}", temp.display()),
+            })?;
+            return Ok(format!(
+                "copied the daemon's identity from {} to {}",
+                existing.display(),
+                out.display()
+            ));
+        }
+        let sealer = Sealer::create(out)?;
+        Ok(format!(
+            "created a new identity in {} (public key {})",
+            out.display(),
+            sealer.identity.to_public()
+        ))
     }
 
     pub fn source(&self) -> &Path {
@@ -180,6 +233,45 @@ mod tests {
         assert_eq!(from_cred.source(), cred);
         let error = from_cred.unseal("s", &sealed).unwrap_err().to_string();
         assert!(error.contains("set the secret again"), "{error}");
+    }
+
+    #[test]
+    fn provisioning_the_credential_keeps_the_daemons_identity_and_is_idempotent() {
+        let state = tempfile::tempdir().unwrap();
+        let credstore = tempfile::tempdir().unwrap();
+        let out = credstore.path().join("store/cairnd.identity");
+        let own = Sealer::load_or_create(state.path(), None).unwrap();
+        let sealed = own
+            .seal("s", &SecretString::from("kept".to_owned()))
+            .unwrap();
+
+        let said = Sealer::provision(&out, state.path()).unwrap();
+        assert!(said.contains("copied"), "{said}");
+        assert_eq!(
+            std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let before = std::fs::read(&out).unwrap();
+        let said = Sealer::provision(&out, state.path()).unwrap();
+        assert!(said.contains("left alone"), "{said}");
+        assert_eq!(std::fs::read(&out).unwrap(), before);
+
+        // Handed over as a credential, it opens what the daemon sealed before.
+        let creds = tempfile::tempdir().unwrap();
+        std::fs::copy(&out, creds.path().join(IDENTITY_CREDENTIAL)).unwrap();
+        let from_cred = Sealer::load_or_create(state.path(), Some(creds.path())).unwrap();
+        assert_eq!(
+            from_cred.unseal("s", &sealed).unwrap().expose_secret(),
+            "kept"
+        );
+
+        // A fresh host gets a new identity.
+        let fresh = tempfile::tempdir().unwrap();
+        let out = fresh.path().join("cairnd.identity");
+        let said = Sealer::provision(&out, &fresh.path().join("no-state")).unwrap();
+        assert!(said.contains("created a new identity"), "{said}");
+        assert!(!said.contains("AGE-SECRET-KEY"), "{said}");
+        Sealer::load(&out).unwrap();
     }
 
     #[test]

@@ -130,6 +130,9 @@ pub async fn run(
         peak_after_hook as f64 / 1024.0,
         after as f64 / 1024.0
     );
-    println!("daemon RSS (MB) while the hook logged: {}", during.join(", "));
+    println!(
+        "daemon RSS (MB) while the hook logged: {}",
+        during.join(", ")
+    );
     Ok(())
 }
