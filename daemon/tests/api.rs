@@ -313,3 +313,94 @@ async fn a_caller_without_a_role_is_denied_everything_but_health_and_the_denial_
             .all(|(_, a)| a.role == "none" && a.result.starts_with("PermissionDenied"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_a_run_shows_its_progress_grow_until_the_end() {
+    let daemon = start().await;
+    let channel = cairn_proto::connect(&daemon.socket).await.unwrap();
+    let mut repos = RepositoriesClient::new(channel.clone());
+    let mut jobs = JobsClient::new(channel.clone());
+    let mut runs = RunsClient::new(channel.clone());
+    repos
+        .create_repository(pb::CreateRepositoryRequest {
+            name: "main".into(),
+            location: daemon.dir.path().join("repo").display().to_string(),
+            init: true,
+            passphrase: CANARY.into(),
+        })
+        .await
+        .unwrap();
+    // Enough incompressible data for several packs and several progress updates.
+    let source = daemon.dir.path().join("src");
+    std::fs::create_dir_all(&source).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for i in 0..12 {
+        let data: Vec<u8> = (0..(16 << 20) / 8)
+            .flat_map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()
+            })
+            .collect();
+        std::fs::write(source.join(format!("f{i}")), data).unwrap();
+    }
+    jobs.create_job(pb::CreateJobRequest {
+        spec: Some(backup_spec("big", &source)),
+    })
+    .await
+    .unwrap();
+    let run_id = jobs
+        .run_job(pb::RunJobRequest { name: "big".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .run_id;
+    let mut watch = runs
+        .watch_run(pb::WatchRunRequest { id: run_id })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut progress = Vec::new();
+    let mut last = None;
+    while let Some(update) = tokio::time::timeout(Duration::from_secs(120), watch.message())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        if let Some(p) = &update.progress {
+            progress.push(p.clone());
+        }
+        last = Some(update);
+    }
+    let last = last.unwrap();
+    assert_eq!(last.state, pb::RunState::Succeeded as i32, "{}", last.error);
+    assert!(
+        last.progress.is_none(),
+        "a finished run has a summary, not progress"
+    );
+    let backing_up: Vec<&pb::Progress> = progress
+        .iter()
+        .filter(|p| p.phase == "backing up")
+        .collect();
+    assert!(
+        !backing_up.is_empty(),
+        "no progress while backing up: {progress:?}"
+    );
+    let fullest = backing_up.last().unwrap();
+    assert_eq!(fullest.files_total, 12, "{fullest:?}");
+    assert_eq!(fullest.bytes_total, 12 << 24, "{fullest:?}");
+    assert!(
+        backing_up
+            .windows(2)
+            .all(|w| w[0].bytes_done <= w[1].bytes_done && w[0].bytes_added <= w[1].bytes_added),
+        "progress only grows: {backing_up:?}"
+    );
+    assert!(
+        progress
+            .iter()
+            .any(|p| p.bytes_added > 0 && p.bytes_added < 12 << 24),
+        "bytes written to the repository show while the run goes: {progress:?}"
+    );
+    assert!(progress.iter().all(|p| p.updated.is_some()));
+}

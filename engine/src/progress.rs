@@ -9,6 +9,9 @@ pub trait Progress: Send + Sync {
     fn add_total(&self, _files: u64, _bytes: u64) {}
     /// Work finished: files and bytes processed.
     fn add_done(&self, _files: u64, _bytes: u64) {}
+    /// Bytes written to the repository (new packs as stored: after deduplication,
+    /// compression and encryption).
+    fn add_stored(&self, _bytes: u64) {}
     /// The item being worked on now.
     fn current(&self, _item: &str) {}
     /// A problem that does not stop the operation.

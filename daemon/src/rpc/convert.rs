@@ -255,7 +255,7 @@ fn progress(p: &ProgressView) -> pb::Progress {
         bytes_done: p.bytes_done,
         bytes_total: p.bytes_total,
         bytes_read: p.bytes_done,
-        bytes_added: 0,
+        bytes_added: p.bytes_added,
         bytes_per_second: p.bytes_per_second,
         current_path: p.current_path.clone(),
         eta_seconds: p.eta_seconds,

@@ -21,6 +21,8 @@ pub struct ProgressView {
     pub files_total: u64,
     pub bytes_done: u64,
     pub bytes_total: u64,
+    /// Written to the repository so far.
+    pub bytes_added: u64,
     pub bytes_per_second: u64,
     pub current_path: String,
     pub eta_seconds: Option<u64>,
@@ -35,6 +37,7 @@ pub struct RunProgress {
     files_total: AtomicU64,
     bytes_done: AtomicU64,
     bytes_total: AtomicU64,
+    bytes_added: AtomicU64,
     text: Mutex<Text>,
     out: Publish,
 }
@@ -68,6 +71,7 @@ impl RunProgress {
             files_total: AtomicU64::new(0),
             bytes_done: AtomicU64::new(0),
             bytes_total: AtomicU64::new(0),
+            bytes_added: AtomicU64::new(0),
             text: Mutex::new(Text {
                 phase: String::new(),
                 current: String::new(),
@@ -120,6 +124,7 @@ impl RunProgress {
             files_total: self.files_total.load(Relaxed),
             bytes_done,
             bytes_total,
+            bytes_added: self.bytes_added.load(Relaxed),
             bytes_per_second: text.rate,
             current_path: text.current.clone(),
             eta_seconds,
@@ -149,6 +154,11 @@ impl Progress for RunProgress {
     fn add_done(&self, files: u64, bytes: u64) {
         self.files_done.fetch_add(files, Relaxed);
         self.bytes_done.fetch_add(bytes, Relaxed);
+        self.maybe_publish();
+    }
+
+    fn add_stored(&self, bytes: u64) {
+        self.bytes_added.fetch_add(bytes, Relaxed);
         self.maybe_publish();
     }
 

@@ -78,6 +78,7 @@ fn upload(shared: &Shared<'_>, closed: Receiver<ClosedPack>) -> Result<()> {
         debug!(pack = %pack.id.short(), blobs = pack.entries.len(), bytes = pack.stored_size, "pack written");
         Counters::add(&shared.counters.packs_written, 1);
         Counters::add(&shared.counters.bytes_stored, pack.stored_size);
+        shared.progress.add_stored(pack.stored_size);
         let mut dedup = shared.lock();
         for entry in &pack.entries {
             dedup.in_flight.remove(&entry.id);

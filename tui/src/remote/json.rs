@@ -75,6 +75,8 @@ pub fn progress(p: &pb::Progress) -> Value {
         "files_total": p.files_total,
         "bytes_done": p.bytes_done,
         "bytes_total": p.bytes_total,
+        "bytes_read": p.bytes_read,
+        "bytes_added": p.bytes_added,
         "bytes_per_second": p.bytes_per_second,
         "current_path": p.current_path,
         "eta_seconds": p.eta_seconds,
