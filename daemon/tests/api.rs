@@ -65,6 +65,32 @@ async fn start_with(config: Config, own_uid: u32) -> Daemon {
     }
 }
 
+/// Watches a run until the daemon closes the stream: the progress seen, the last state.
+async fn watch_to_end(
+    runs: &mut RunsClient<tonic::transport::Channel>,
+    run_id: u64,
+) -> (Vec<pb::Progress>, pb::Run) {
+    let mut watch = runs
+        .watch_run(pb::WatchRunRequest { id: run_id })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut progress = Vec::new();
+    let mut last = None;
+    while let Some(update) = tokio::time::timeout(Duration::from_secs(120), watch.message())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        progress.extend(update.progress.clone());
+        last = Some(update);
+    }
+    (
+        progress,
+        last.expect("the watch sent the run at least once"),
+    )
+}
+
 fn backup_spec(name: &str, path: &std::path::Path) -> pb::JobSpec {
     pb::JobSpec {
         name: name.into(),
@@ -179,20 +205,7 @@ async fn add_a_repository_define_a_job_run_it_and_watch_it_finish() {
         .unwrap()
         .into_inner()
         .run_id;
-    let mut watch = runs
-        .watch_run(pb::WatchRunRequest { id: run_id })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut last = None;
-    while let Some(update) = tokio::time::timeout(Duration::from_secs(60), watch.message())
-        .await
-        .unwrap()
-        .unwrap()
-    {
-        last = Some(update);
-    }
-    let last = last.unwrap();
+    let (_, last) = watch_to_end(&mut runs, run_id).await;
     assert_eq!(last.state, pb::RunState::Succeeded as i32, "{}", last.error);
     let summary = last.summary.unwrap();
     assert_eq!(summary.files_new, 2);
@@ -356,24 +369,7 @@ async fn watching_a_run_shows_its_progress_grow_until_the_end() {
         .unwrap()
         .into_inner()
         .run_id;
-    let mut watch = runs
-        .watch_run(pb::WatchRunRequest { id: run_id })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut progress = Vec::new();
-    let mut last = None;
-    while let Some(update) = tokio::time::timeout(Duration::from_secs(120), watch.message())
-        .await
-        .unwrap()
-        .unwrap()
-    {
-        if let Some(p) = &update.progress {
-            progress.push(p.clone());
-        }
-        last = Some(update);
-    }
-    let last = last.unwrap();
+    let (progress, last) = watch_to_end(&mut runs, run_id).await;
     assert_eq!(last.state, pb::RunState::Succeeded as i32, "{}", last.error);
     assert!(
         last.progress.is_none(),

@@ -92,6 +92,19 @@ impl Cairnd {
         Ran::from(out)
     }
 
+    /// `cairn repo add NAME --path PATH --init` (the test passphrase), which must work.
+    pub fn add_repository(&self, name: &str, path: &Path) {
+        self.cli(&[
+            "repo",
+            "add",
+            name,
+            "--path",
+            path.to_str().expect("utf-8 path"),
+            "--init",
+        ])
+        .ok();
+    }
+
     /// Sends SIGTERM and waits; returns the exit code.
     pub fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;

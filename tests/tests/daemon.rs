@@ -12,17 +12,7 @@ use cairn_e2e::run::{PASSPHRASE, Ran, binary};
 fn setup() -> (tempfile::TempDir, Cairnd) {
     let dir = tempfile::tempdir().expect("temp dir");
     let daemon = Cairnd::start(&dir.path().join("daemon"));
-    let repo = dir.path().join("repo");
-    daemon
-        .cli(&[
-            "repo",
-            "add",
-            "main",
-            "--path",
-            repo.to_str().expect("utf-8"),
-            "--init",
-        ])
-        .ok();
+    daemon.add_repository("main", &dir.path().join("repo"));
     (dir, daemon)
 }
 

@@ -22,10 +22,7 @@ fn backed_up() -> (tempfile::TempDir, Cairnd) {
     random_tree(&source, 11, 30, 200_000);
     std::fs::create_dir_all(source.join("empty")).expect("mkdir");
     std::fs::write(source.join("top.txt"), b"top\n").expect("write");
-    let repo = dir.path().join("repo");
-    daemon
-        .cli(&["repo", "add", "main", "--path", utf8(&repo), "--init"])
-        .ok();
+    daemon.add_repository("main", &dir.path().join("repo"));
     daemon
         .cli(&[
             "job",

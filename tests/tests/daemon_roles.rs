@@ -140,14 +140,7 @@ fn each_role_may_call_exactly_the_rpcs_the_table_gives_it() {
     std::fs::create_dir_all(&source).expect("mkdir");
     std::fs::write(source.join("a.txt"), b"hello\n").expect("write");
     let root_cli = |args: &[&str]| daemon.cli(args).ok();
-    root_cli(&[
-        "repo",
-        "add",
-        "main",
-        "--path",
-        root.join("repo").to_str().expect("utf-8"),
-        "--init",
-    ]);
+    daemon.add_repository("main", &root.join("repo"));
     root_cli(&[
         "job",
         "create",
