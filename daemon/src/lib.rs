@@ -1,8 +1,8 @@
 //! # cairn-daemon
 //!
-//! `cairnd`, the daemon that will own schedules, history and the execution of every
-//! job (DESIGN.md, "Daemon"). What exists today is where it keeps things: the paths a
-//! system service uses, and the XDG paths a normal user gets with no config at all.
+//! `cairnd`, the daemon that owns schedules, history and the execution of every run
+//! (DESIGN.md, "Daemon"): config, redb store, sealed secrets, runner, scheduler, the
+//! gRPC API with its access layer, live logs, and systemd integration.
 
 pub mod auth;
 pub mod config;
@@ -21,3 +21,4 @@ pub mod socket;
 pub mod state;
 pub mod store;
 pub mod systemd;
+pub mod unlocked;

@@ -28,6 +28,8 @@ pub struct DaemonState {
     pub logs: Arc<LogHub>,
     /// Becomes true when the daemon stops: endless streams (log followers) end.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Repositories opened for the API (snapshots, browsing, restores, stats).
+    pub unlocked: crate::unlocked::Unlocked,
     live: RwLock<Live>,
 }
 
@@ -81,6 +83,7 @@ impl DaemonState {
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
             logs,
             stopping: tokio::sync::watch::Sender::new(false),
+            unlocked: crate::unlocked::Unlocked::default(),
             live: RwLock::new(Live { config, roles }),
         }
     }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cairn_engine::secrecy::SecretString;
-use cairn_engine::{InitOptions, LocalBackend, NewKey, Repository, Unlock};
+use cairn_engine::{IndexedRepository, InitOptions, LocalBackend, NewKey, Repository, Unlock};
 use cairn_proto::v1 as pb;
 use cairn_proto::v1::repositories_server::Repositories;
 use tonic::{Request, Response, Status};
@@ -49,6 +49,23 @@ pub fn unlock(state: &DaemonState, name: &str) -> Result<(RepoRecord, SecretStri
         })?;
     let passphrase = state.sealer.unseal(&secret, &sealed)?;
     Ok((record, passphrase))
+}
+
+/// The repository `name`, opened (kept open between calls, see [`crate::unlocked`]).
+pub fn open_named(state: &DaemonState, name: &str) -> Result<Repository, DaemonError> {
+    let record = get(state, name)?;
+    state.unlocked.get_or_open(&record, || {
+        let (record, passphrase) = unlock(state, name)?;
+        Ok(crate::runner::execute::open_repository(
+            &record,
+            &passphrase,
+        )?)
+    })
+}
+
+/// The repository `name` with its index loaded (from the cache when it is current).
+pub fn open_indexed(state: &DaemonState, name: &str) -> Result<IndexedRepository, DaemonError> {
+    Ok(open_named(state, name)?.load_index(&state.cache_dir)?)
 }
 
 pub fn get(state: &DaemonState, name: &str) -> Result<RepoRecord, DaemonError> {
@@ -214,8 +231,8 @@ impl Repositories for RepositoriesService {
         let name = request.into_inner().name;
         let state = self.state.clone();
         let stats = blocking(move || {
-            let (record, passphrase) = unlock(&state, &name)?;
-            let repo = crate::runner::execute::open(&record, &passphrase, &state.cache_dir)?;
+            let record = get(&state, &name)?;
+            let repo = open_indexed(&state, &name)?;
             let stats = repo.stats()?;
             let last_snapshot = repo
                 .repo()
@@ -281,6 +298,7 @@ impl Repositories for RepositoriesService {
                 tx.delete_named(SECRETS, &RepoRecord::passphrase_secret(&name))?;
                 Ok(())
             })?;
+            state.unlocked.forget(&name);
             tracing::info!(repository = %name, "repository forgotten (its data is untouched)");
             Ok(())
         })

@@ -11,11 +11,10 @@ use cairn_proto::v1 as pb;
 use cairn_proto::v1::restores_server::Restores;
 use tonic::{Request, Response, Status};
 
-use super::repositories::unlock;
+use super::repositories::open_named;
 use super::{Caller, audited, blocking, caller};
 use crate::auth::Role;
 use crate::error::DaemonError;
-use crate::runner::execute::open_repository;
 use crate::state::DaemonState;
 use crate::store::RestoreSpec;
 
@@ -95,8 +94,7 @@ fn create(
     request: pb::CreateRestoreRequest,
 ) -> Result<pb::Run, DaemonError> {
     check_target(state, who, &request.target)?;
-    let (record, passphrase) = unlock(state, &request.repository)?;
-    let repo = open_repository(&record, &passphrase)?;
+    let repo = open_named(state, &request.repository)?;
     let query = if request.snapshot.is_empty() {
         "latest"
     } else {
@@ -111,7 +109,9 @@ fn create(
         excludes: request.excludes,
         verify: request.verify,
     };
-    let id = state.runner.enqueue_restore(&record.name, spec, who.uid)?;
+    let id = state
+        .runner
+        .enqueue_restore(&request.repository, spec, who.uid)?;
     super::runs::current(state, id)
 }
 

@@ -12,10 +12,10 @@ use cairn_proto::v1::snapshots_server::Snapshots;
 use prost_types::Timestamp;
 use tonic::{Request, Response, Status};
 
-use super::repositories::unlock;
+use super::repositories::{open_indexed, open_named};
 use super::{blocking, page_size};
 use crate::error::DaemonError;
-use crate::runner::execute::{backup_options, open, open_repository};
+use crate::runner::execute::backup_options;
 use crate::state::DaemonState;
 use crate::store::{JOBS, JobKind, JobRecord};
 
@@ -92,9 +92,7 @@ fn list(
             "repository: empty; name a repository (`cairn repo list`) or a job".into(),
         ));
     }
-    let (record, passphrase) = unlock(state, &repository)?;
-    let repo = open_repository(&record, &passphrase)?;
-    let mut snapshots = repo.snapshots()?;
+    let mut snapshots = open_named(state, &repository)?.snapshots()?;
     if let Some((host, paths)) = &only {
         snapshots.retain(|(_, s)| &s.host == host && &s.paths == paths);
     }
@@ -160,8 +158,7 @@ fn list_tree(
     state: &DaemonState,
     request: pb::ListTreeRequest,
 ) -> Result<pb::ListTreeResponse, DaemonError> {
-    let (record, passphrase) = unlock(state, &request.repository)?;
-    let repo = open(&record, &passphrase, &state.cache_dir)?;
+    let repo = open_indexed(state, &request.repository)?;
     let query = if request.snapshot.is_empty() {
         "latest"
     } else {
