@@ -91,7 +91,16 @@ pub fn execute(input: &RunInput, progress: &RunProgress, cancel: &CancelToken) -
         Err(e) if e.kind() == ErrorKind::Cancelled => Outcome {
             state: RunState::Cancelled,
             summary: None,
-            error: "cancelled; packs already uploaded are kept and reused by the next run".into(),
+            error: match &input.run.spec {
+                JobKind::Backup(_) => {
+                    "cancelled; packs already uploaded are kept and reused by the next run"
+                }
+                JobKind::Check(_) => "cancelled; nothing was changed",
+                JobKind::Restore(_) => {
+                    "cancelled; the target holds what was restored so far (restore again to complete it)"
+                }
+            }
+            .into(),
             warnings,
         },
         Err(e) => Outcome {
