@@ -3,6 +3,8 @@
 //! with no daemon.
 
 mod cli;
+#[allow(dead_code)] // wired to `cairn console` in the next step
+mod console;
 mod docs;
 mod offline;
 mod output;
