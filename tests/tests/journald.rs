@@ -38,7 +38,7 @@ fn each_line_of_a_run_reaches_the_journal_with_its_job_run_and_priority() {
     }
     let socket = dir.path().join("run/cairnd.sock");
     let session = r#"
-        "$CAIRND" --state-dir "$DIR/state" --socket "$CAIRN_SOCKET" --config "$DIR/none.toml" &
+        "$CAIRND" --state-dir "$DIR/state" --cache-dir "$DIR/cache" --socket "$CAIRN_SOCKET" --config "$DIR/none.toml" &
         daemon=$!
         for _ in $(seq 400); do [ -S "$CAIRN_SOCKET" ] && break; sleep 0.05; done
         "$CAIRN" repo add main --path "$DIR/repo" --init
@@ -59,7 +59,6 @@ fn each_line_of_a_run_reaches_the_journal_with_its_job_run_and_priority() {
         .env("DIR", dir.path())
         .env("CAIRN_SOCKET", &socket)
         .env("CAIRN_PASSPHRASE", CANARY)
-        .env("XDG_CACHE_HOME", dir.path().join("cache"))
         // As systemd sets it for a service whose output goes to the journal.
         .env("JOURNAL_STREAM", "8:12345")
         .env_remove("CAIRN_LOG_OUTPUT")
