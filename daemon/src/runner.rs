@@ -461,10 +461,9 @@ impl Inner {
     /// Reads what a run needs from the store: its repository and passphrase, its
     /// job's hooks (the job may have been deleted since it was queued: no hooks then).
     fn gather(&self, run: &RunRecord) -> Result<RunInput, DaemonError> {
-        let (repository, sealed, job) = self.store.read("gathering a run", |rx| {
+        let (repository, job) = self.store.read("gathering a run", |rx| {
             Ok((
                 rx.get_named::<RepoRecord>(REPOSITORIES, &run.repository)?,
-                rx.get_named_bytes(SECRETS, &RepoRecord::passphrase_secret(&run.repository))?,
                 rx.get_named::<JobRecord>(JOBS, &run.job)?,
             ))
         })?;
@@ -474,14 +473,7 @@ impl Inner {
                 run.repository
             ))
         })?;
-        let secret_name = RepoRecord::passphrase_secret(&repository.name);
-        let sealed = sealed.ok_or_else(|| {
-            DaemonError::FailedPrecondition(format!(
-                "no passphrase is stored for repository {}; add it again",
-                repository.name
-            ))
-        })?;
-        let passphrase = self.sealer.unseal(&secret_name, &sealed)?;
+        let passphrase = repository_passphrase(&self.store, &self.sealer, &repository.name)?;
         Ok(RunInput {
             run: run.clone(),
             repository,
@@ -521,6 +513,25 @@ impl Inner {
         self.ended.notify_all();
         self.dispatch();
     }
+}
+
+/// A repository's passphrase, unsealed from the store.
+pub fn repository_passphrase(
+    store: &Store,
+    sealer: &Sealer,
+    name: &str,
+) -> Result<cairn_engine::secrecy::SecretString, DaemonError> {
+    let secret = RepoRecord::passphrase_secret(name);
+    let sealed = store
+        .read("reading a secret", |rx| {
+            rx.get_named_bytes(SECRETS, &secret)
+        })?
+        .ok_or_else(|| {
+            DaemonError::FailedPrecondition(format!(
+                "no passphrase is stored for repository {name}; add it again"
+            ))
+        })?;
+    Ok(sealer.unseal(&secret, &sealed)?)
 }
 
 #[cfg(test)]

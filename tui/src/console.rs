@@ -13,23 +13,11 @@ pub mod keymap;
 pub mod state;
 pub mod view;
 
-/// The caller's role as the daemon reports it (what the console lets one try).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub enum Role {
-    #[default]
-    None,
-    Viewer,
-    Operator,
-    Admin,
-}
+/// The caller's role as the daemon reports it (what the console lets one try); the
+/// API's enum orders the roles from none to admin.
+pub use cairn_proto::v1::Role;
 
-impl Role {
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::None => "none",
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
+/// A role as people read it ("operator").
+pub fn role_name(role: Role) -> &'static str {
+    crate::remote::json::role(role as i32)
 }

@@ -4,7 +4,7 @@
 mod apply;
 mod audit;
 mod jobs;
-mod json;
+pub(crate) mod json;
 mod logs;
 mod repos;
 mod runs;

@@ -33,29 +33,11 @@ fn jobs_using(state: &DaemonState, name: &str) -> Result<Vec<String>, DaemonErro
     })?)
 }
 
-/// A repository's record and its passphrase, unsealed, to open it with.
-pub fn unlock(state: &DaemonState, name: &str) -> Result<(RepoRecord, SecretString), DaemonError> {
-    let record = get(state, name)?;
-    let secret = RepoRecord::passphrase_secret(name);
-    let sealed = state
-        .store
-        .read("reading a secret", |rx| {
-            rx.get_named_bytes(SECRETS, &secret)
-        })?
-        .ok_or_else(|| {
-            DaemonError::FailedPrecondition(format!(
-                "no passphrase is stored for repository {name}; add it again"
-            ))
-        })?;
-    let passphrase = state.sealer.unseal(&secret, &sealed)?;
-    Ok((record, passphrase))
-}
-
 /// The repository `name`, opened (kept open between calls, see [`crate::unlocked`]).
 pub fn open_named(state: &DaemonState, name: &str) -> Result<Repository, DaemonError> {
     let record = get(state, name)?;
     state.unlocked.get_or_open(&record, || {
-        let (record, passphrase) = unlock(state, name)?;
+        let passphrase = crate::runner::repository_passphrase(&state.store, &state.sealer, name)?;
         Ok(crate::runner::execute::open_repository(
             &record,
             &passphrase,
@@ -231,7 +213,6 @@ impl Repositories for RepositoriesService {
         let name = request.into_inner().name;
         let state = self.state.clone();
         let stats = blocking(move || {
-            let record = get(&state, &name)?;
             let repo = open_indexed(&state, &name)?;
             let stats = repo.stats()?;
             let last_snapshot = repo
@@ -250,12 +231,12 @@ impl Repositories for RepositoriesService {
                     .next()
                     .map(|(_, r)| r))
             })?;
-            Ok((record, stats, last_snapshot, last_check))
+            Ok((name, stats, last_snapshot, last_check))
         })
         .await?;
-        let (record, stats, last_snapshot, last_check) = stats;
+        let (name, stats, last_snapshot, last_check) = stats;
         Ok(Response::new(pb::RepositoryStats {
-            name: record.name,
+            name,
             snapshots: stats.snapshots,
             packs: stats.packs,
             blobs: stats.data_blobs + stats.tree_blobs,

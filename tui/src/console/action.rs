@@ -138,8 +138,8 @@ fn needs(what: &str, needed: Role, have: Role) -> Message {
         title: what.into(),
         text: format!(
             "{what} needs the {} role; you are {} (roles come from your groups: cairn-operator, cairn-admin)",
-            needed.name(),
-            have.name()
+            crate::console::role_name(needed),
+            crate::console::role_name(have)
         ),
     }
 }

@@ -119,6 +119,6 @@ impl State {
     }
 
     pub fn role(&self) -> Role {
-        self.daemon.as_ref().map_or(Role::None, |d| d.role)
+        self.daemon.as_ref().map_or(Role::Unspecified, |d| d.role)
     }
 }

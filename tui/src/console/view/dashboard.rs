@@ -61,7 +61,7 @@ fn status_line(state: &State) -> Line<'static> {
             span(state.now - d.started),
             d.running,
             d.queued,
-            d.role.name()
+            crate::console::role_name(d.role)
         )));
     }
     Line::from(spans)
