@@ -15,6 +15,7 @@ const FILES: &[&str] = &[
     "cairn/v1/snapshots.proto",
     "cairn/v1/restores.proto",
     "cairn/v1/audit.proto",
+    "cairn/v1/files.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

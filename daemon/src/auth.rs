@@ -42,6 +42,7 @@ pub const RPC_ROLES: &[(&str, Role)] = &[
     ),
     ("/cairn.v1.Daemon/GetStatus", Role::Viewer),
     ("/cairn.v1.Daemon/Reload", Role::Admin),
+    ("/cairn.v1.Daemon/WatchChanges", Role::Viewer),
     ("/cairn.v1.Repositories/CreateRepository", Role::Admin),
     ("/cairn.v1.Repositories/ListRepositories", Role::Viewer),
     ("/cairn.v1.Repositories/GetRepository", Role::Viewer),
@@ -63,6 +64,8 @@ pub const RPC_ROLES: &[(&str, Role)] = &[
     ("/cairn.v1.Logs/StreamLogs", Role::Viewer),
     ("/cairn.v1.Snapshots/ListSnapshots", Role::Viewer),
     ("/cairn.v1.Snapshots/ListTree", Role::Viewer),
+    ("/cairn.v1.Snapshots/DiffSnapshots", Role::Viewer),
+    ("/cairn.v1.Files/ListDirectory", Role::Admin),
     // Operators beneath the allowed targets only; the handler checks the target.
     ("/cairn.v1.Restores/CreateRestore", Role::Operator),
     ("/cairn.v1.Audit/ListAudit", Role::Admin),

@@ -5,6 +5,7 @@
 //! gRPC API with its access layer, live logs, and systemd integration.
 
 pub mod auth;
+pub mod changes;
 pub mod config;
 pub mod error;
 pub mod logging;

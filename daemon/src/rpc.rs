@@ -6,6 +6,7 @@ pub mod apply;
 pub mod audit;
 pub mod convert;
 pub mod daemon;
+pub mod files;
 pub mod jobs;
 pub mod logs;
 pub mod repositories;

@@ -23,6 +23,7 @@ use cairn_engine::CancelToken;
 use tokio::sync::watch;
 use tracing::{error, info, info_span, warn};
 
+use crate::changes::{Change, Changes};
 use crate::error::DaemonError;
 use crate::secrets::Sealer;
 use crate::store::{
@@ -51,6 +52,8 @@ struct Inner {
     sealer: Arc<Sealer>,
     cache_dir: PathBuf,
     max_concurrent: AtomicUsize,
+    /// Each run queued, started and ended is published here.
+    changes: Changes,
     state: Mutex<State>,
     /// Signalled whenever a run ends.
     ended: Condvar,
@@ -80,6 +83,7 @@ impl Runner {
         sealer: Arc<Sealer>,
         cache_dir: PathBuf,
         max_concurrent: usize,
+        changes: Changes,
     ) -> Runner {
         Runner {
             inner: Arc::new(Inner {
@@ -87,6 +91,7 @@ impl Runner {
                 sealer,
                 cache_dir,
                 max_concurrent: AtomicUsize::new(max_concurrent.max(1)),
+                changes,
                 state: Mutex::new(State::default()),
                 ended: Condvar::new(),
             }),
@@ -217,6 +222,7 @@ impl Runner {
         })?;
         let id = record.id;
         info!(job = %job, repository = %repository, run = id, kind = ?kind, trigger = ?trigger, "run queued");
+        inner.changes.publish(Change::Run(Box::new(record.clone())));
         let (view, _) = watch::channel(RunView {
             record: record.clone(),
             progress: None,
@@ -388,6 +394,7 @@ impl Inner {
             record: record.clone(),
             progress: Some(ProgressView::default()),
         });
+        self.changes.publish(Change::Run(Box::new(record.clone())));
         let input = match self.gather(&record) {
             Ok(input) => input,
             Err(e) => {
@@ -506,6 +513,7 @@ impl Inner {
         }) {
             error!(run = id, error = %e, "cannot record the end of a run");
         }
+        self.changes.publish(Change::Run(Box::new(record.clone())));
         live.view.send_replace(RunView {
             record,
             progress: None,
@@ -580,7 +588,13 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("source/sub")).unwrap();
         std::fs::write(dir.path().join("source/a.txt"), "alpha").unwrap();
         std::fs::write(dir.path().join("source/sub/b.txt"), "beta").unwrap();
-        let runner = Runner::new(store.clone(), sealer, dir.path().join("cache"), 2);
+        let runner = Runner::new(
+            store.clone(),
+            sealer,
+            dir.path().join("cache"),
+            2,
+            Changes::default(),
+        );
         Fixture { dir, runner, store }
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use cairn_proto::v1::audit_server::AuditServer;
 use cairn_proto::v1::daemon_server::DaemonServer;
+use cairn_proto::v1::files_server::FilesServer;
 use cairn_proto::v1::jobs_server::JobsServer;
 use cairn_proto::v1::logs_server::LogsServer;
 use cairn_proto::v1::repositories_server::RepositoriesServer;
@@ -22,6 +23,7 @@ use crate::rpc::MAX_MESSAGE_BYTES;
 use crate::rpc::access::AccessLayer;
 use crate::rpc::audit::AuditService;
 use crate::rpc::daemon::DaemonService;
+use crate::rpc::files::FilesService;
 use crate::rpc::jobs::JobsService;
 use crate::rpc::logs::LogsService;
 use crate::rpc::repositories::RepositoriesService;
@@ -63,6 +65,7 @@ pub async fn serve(
     health
         .set_serving::<RestoresServer<RestoresService>>()
         .await;
+    health.set_serving::<FilesServer<FilesService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -133,6 +136,7 @@ pub async fn serve(
                 state: state.clone()
             }
         ))
+        .add_service(limited!(FilesServer, FilesService))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

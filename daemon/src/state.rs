@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use crate::auth::{GroupDb, RoleMap};
+use crate::changes::{Change, Changes};
 use crate::config::{Config, ConfigError};
 use crate::logs::LogHub;
 use crate::runner::Runner;
@@ -24,6 +25,8 @@ pub struct DaemonState {
     pub own_uid: u32,
     /// Wakes the scheduler when jobs change.
     pub jobs_changed: Arc<tokio::sync::Notify>,
+    /// Runs, jobs and repositories as they change, for live clients.
+    pub changes: Changes,
     /// Every log line, for live clients.
     pub logs: Arc<LogHub>,
     /// Becomes true when the daemon stops: endless streams (log followers) end.
@@ -63,11 +66,13 @@ impl DaemonState {
             .cache_dir
             .clone()
             .unwrap_or_else(|| setup.cache_dir.clone());
+        let changes = Changes::default();
         let runner = Runner::new(
             store.clone(),
             sealer.clone(),
             cache_dir.clone(),
             config.daemon.max_concurrent_runs as usize,
+            changes.clone(),
         );
         let roles = RoleMap::new(&config.access, setup.own_uid, &GroupDb::load());
         DaemonState {
@@ -81,6 +86,7 @@ impl DaemonState {
             started: now_ms(),
             own_uid: setup.own_uid,
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
+            changes,
             logs,
             stopping: tokio::sync::watch::Sender::new(false),
             unlocked: crate::unlocked::Unlocked::default(),
@@ -102,6 +108,12 @@ impl DaemonState {
             .unwrap_or_else(|e| e.into_inner())
             .roles
             .clone()
+    }
+
+    /// A job was created, changed or deleted: the scheduler re-plans, clients re-read.
+    pub fn job_changed(&self, name: &str) {
+        self.jobs_changed.notify_one();
+        self.changes.publish(Change::Job(name.to_owned()));
     }
 
     /// Re-reads the config file. An invalid file changes nothing and says why.

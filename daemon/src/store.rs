@@ -36,6 +36,7 @@ pub(crate) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("s
 const KEY_SCHEMA: &str = "schema_version";
 const KEY_NEXT_RUN: &str = "next_run_id";
 const KEY_NEXT_AUDIT: &str = "next_audit_seq";
+const KEY_LOG_SEQ_RESERVED: &str = "log_seq_reserved";
 
 /// A store failure: names the file and what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -312,6 +313,17 @@ impl Tx<'_> {
         Ok(next)
     }
 
+    /// Raises a counter to at least `value`; returns what it held before.
+    pub fn raise_counter(&mut self, counter: Counter, value: u64) -> Result<u64, StoreError> {
+        let mut meta = db!(self, self.txn.open_table(META))?;
+        let key = counter.key();
+        let held = db!(self, meta.get(key))?.map_or(0, |v| v.value());
+        if value > held {
+            db!(self, meta.insert(key, value))?;
+        }
+        Ok(held)
+    }
+
     pub fn put_named<T: Serialize>(
         &mut self,
         table: TableDefinition<&str, &[u8]>,
@@ -472,6 +484,9 @@ impl Rx<'_> {
 pub enum Counter {
     Run,
     Audit,
+    /// Log line numbers up to this one may have been given out (reserved in blocks,
+    /// so numbers keep increasing across restarts and crashes).
+    LogLinesReserved,
 }
 
 impl Counter {
@@ -479,6 +494,7 @@ impl Counter {
         match self {
             Counter::Run => KEY_NEXT_RUN,
             Counter::Audit => KEY_NEXT_AUDIT,
+            Counter::LogLinesReserved => KEY_LOG_SEQ_RESERVED,
         }
     }
 }

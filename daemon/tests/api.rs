@@ -400,3 +400,74 @@ async fn watching_a_run_shows_its_progress_grow_until_the_end() {
     );
     assert!(progress.iter().all(|p| p.updated.is_some()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_changes_sees_repositories_jobs_and_each_run_queued_started_and_ended() {
+    let daemon = start().await;
+    let channel = cairn_proto::connect(&daemon.socket).await.unwrap();
+    let mut changes = DaemonClient::new(channel.clone())
+        .watch_changes(pb::WatchChangesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut next = async || -> pb::change::What {
+        tokio::time::timeout(Duration::from_secs(60), changes.message())
+            .await
+            .expect("a change within a minute")
+            .unwrap()
+            .expect("the stream stays open")
+            .what
+            .unwrap()
+    };
+    RepositoriesClient::new(channel.clone())
+        .create_repository(pb::CreateRepositoryRequest {
+            name: "main".into(),
+            location: daemon.dir.path().join("repo").display().to_string(),
+            init: true,
+            passphrase: CANARY.into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(next().await, pb::change::What::Repository("main".into()));
+
+    let source = daemon.dir.path().join("src");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("a"), b"hello").unwrap();
+    let mut jobs = JobsClient::new(channel.clone());
+    jobs.create_job(pb::CreateJobRequest {
+        spec: Some(backup_spec("web", &source)),
+    })
+    .await
+    .unwrap();
+    assert_eq!(next().await, pb::change::What::Job("web".into()));
+    jobs.set_job_enabled(pb::SetJobEnabledRequest {
+        name: "web".into(),
+        enabled: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(next().await, pb::change::What::Job("web".into()));
+
+    let run_id = jobs
+        .run_job(pb::RunJobRequest { name: "web".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .run_id;
+    let mut states = Vec::new();
+    while states.last() != Some(&pb::RunState::Succeeded) {
+        let pb::change::What::Run(run) = next().await else {
+            panic!("only run changes were due");
+        };
+        assert_eq!((run.id, run.job.as_str()), (run_id, "web"));
+        states.push(run.state());
+    }
+    assert_eq!(
+        states,
+        [
+            pb::RunState::Queued,
+            pb::RunState::Running,
+            pb::RunState::Succeeded
+        ]
+    );
+}

@@ -107,6 +107,15 @@ pub enum Command {
     /// Snapshots in the daemon's repositories: list them, browse one.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// The operations console: jobs, live progress and logs, runs, in the terminal.
+    Console(ConsoleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// Draw with plain ASCII (no box-drawing characters); also when TERM=linux.
+    #[arg(long)]
+    pub ascii: bool,
 }
 
 impl Command {

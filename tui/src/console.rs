@@ -5,12 +5,18 @@
 //! runs as tasks; drawing only reads the state. A terminal guard and a panic hook put
 //! the terminal back however the console ends.
 //!
-//! This is the first step of the console: the dashboard (jobs, their schedule, last
-//! and running runs, the daemon's status line), filter, help, run now and cancel.
+//! Screens so far: the dashboard (jobs, schedules, last and running runs, the daemon's
+//! status line), a job (configuration, recent runs and their chart, actions), a run
+//! (summary and log with search and follow) and the daemon's live log.
 
 pub mod action;
+pub mod app;
+pub mod client;
 pub mod keymap;
+pub mod screen;
+pub mod scroll;
 pub mod state;
+pub mod terminal;
 pub mod view;
 
 /// The caller's role as the daemon reports it (what the console lets one try); the

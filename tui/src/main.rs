@@ -3,7 +3,6 @@
 //! with no daemon.
 
 mod cli;
-#[allow(dead_code)] // wired to `cairn console` in the next step
 mod console;
 mod docs;
 mod offline;
@@ -27,6 +26,11 @@ fn main() -> ExitCode {
         docs::completions(*shell)
     } else if let cli::Command::Man { dir } = &cli.command {
         docs::man_pages(dir)
+    } else if let cli::Command::Console(args) = &cli.command {
+        console::app::run(
+            cli.socket.clone().unwrap_or_else(remote::default_socket),
+            args.ascii,
+        )
     } else if cli.command.uses_daemon() {
         remote::run(cli)
     } else {

@@ -1,7 +1,7 @@
 //! Commands that work straight on a repository, with no daemon.
 
 mod backup;
-mod browse;
+pub mod browse;
 mod check;
 mod keys;
 mod restore;
@@ -110,8 +110,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         | Command::Snapshot(_)
         | Command::Apply(_)
         | Command::Completions { .. }
-        | Command::Man { .. } => {
-            unreachable!("daemon commands and docs are dispatched in main")
+        | Command::Man { .. }
+        | Command::Console(_) => {
+            unreachable!("daemon commands, the console and docs are dispatched in main")
         }
     }
 }

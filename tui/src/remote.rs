@@ -33,7 +33,7 @@ impl Remote {
     }
 }
 
-fn default_socket() -> PathBuf {
+pub fn default_socket() -> PathBuf {
     let uid = rustix::process::geteuid();
     let runtime = std::env::var_os("XDG_RUNTIME_DIR")
         .filter(|v| !v.is_empty())
@@ -43,7 +43,7 @@ fn default_socket() -> PathBuf {
 
 /// Why the daemon's socket could not be reached, as one line saying what to do. The
 /// transport hides the cause, so a plain connect asks the kernel again.
-fn unreachable_daemon(socket: &std::path::Path) -> anyhow::Error {
+pub fn unreachable_daemon(socket: &std::path::Path) -> anyhow::Error {
     match std::os::unix::net::UnixStream::connect(socket) {
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => anyhow!(
             "cannot reach cairnd at {}: permission denied; members of the socket's group (cairn by default) may connect, ask an admin to add you",

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 use super::LogHub;
-use crate::store::{LogRecord, RUNS, RunRecord, Store, StoreError, UnixMs, now_ms};
+use crate::store::{Counter, LogRecord, RUNS, RunRecord, Store, StoreError, UnixMs, now_ms};
 
 /// Lines the writer may be behind before the hub starts dropping run lines.
 const QUEUE: usize = 16_384;
@@ -23,6 +23,12 @@ const BATCH: usize = 2048;
 const REMEMBERED_RUNS: usize = 1024;
 /// How often old runs' lines are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// Line numbers reserved in the store at a time: after a restart (or a crash)
+/// numbering continues above the reservation, so a client resuming a daemon-wide log
+/// after its last number misses nothing of the new daemon.
+const RESERVE: u64 = 100_000;
+/// How often the writer looks whether the reservation needs raising.
+const RESERVE_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -47,13 +53,18 @@ impl StoreWriter {
     ) -> anyhow::Result<StoreWriter> {
         let last = store.read("reading run logs", |rx| rx.runs_with_logs())?;
         hub.continue_after(last.iter().map(|(_, seq)| *seq).max().unwrap_or(0));
+        let reserved = store.write("reserving log line numbers", |tx| {
+            tx.raise_counter(Counter::LogLinesReserved, 0)
+        })?;
+        hub.continue_after(reserved);
+        let reserved = reserve(&store, &hub)?;
         sweep(&store, limits.retention_days, now_ms())?;
         let (tx, rx) = sync_channel(QUEUE);
         hub.attach_store(tx);
         let writer_hub = hub.clone();
         let thread = std::thread::Builder::new()
             .name("cairnd-logs".into())
-            .spawn(move || write_loop(&store, &writer_hub, rx, limits))
+            .spawn(move || write_loop(&store, &writer_hub, rx, limits, reserved))
             .map_err(|e| anyhow::anyhow!("starting the run log writer: {e}"))?;
         Ok(StoreWriter {
             hub,
@@ -70,11 +81,32 @@ impl StoreWriter {
     }
 }
 
-fn write_loop(store: &Store, hub: &LogHub, queue: Receiver<Arc<LogRecord>>, limits: Limits) {
+/// Reserves the next block of line numbers; returns the highest reserved.
+fn reserve(store: &Store, hub: &LogHub) -> Result<u64, StoreError> {
+    let up_to = hub.next_seq() + RESERVE;
+    store.write("reserving log line numbers", |tx| {
+        tx.raise_counter(Counter::LogLinesReserved, up_to)
+    })?;
+    Ok(up_to)
+}
+
+fn write_loop(
+    store: &Store,
+    hub: &LogHub,
+    queue: Receiver<Arc<LogRecord>>,
+    limits: Limits,
+    mut reserved: u64,
+) {
     let mut lines_per_run: HashMap<u64, u64> = HashMap::new();
     let mut last_sweep = Instant::now();
     loop {
-        let first = match queue.recv_timeout(SWEEP_EVERY) {
+        if hub.next_seq() + RESERVE / 2 > reserved {
+            match reserve(store, hub) {
+                Ok(up_to) => reserved = up_to,
+                Err(e) => warn!(error = %e, "log line numbers could not be reserved"),
+            }
+        }
+        let first = match queue.recv_timeout(RESERVE_CHECK_EVERY) {
             Ok(line) => Some(line),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
@@ -259,7 +291,11 @@ mod tests {
         let store = Arc::new(Store::open(&path).unwrap());
         let hub = LogHub::new();
         let writer = StoreWriter::start(store.clone(), hub.clone(), limits).unwrap();
-        assert_eq!(hub.next_seq(), 13, "after the highest stored line");
+        assert!(
+            hub.next_seq() > 13,
+            "above every number given out before, also the daemon-wide line 13 that was not stored: {}",
+            hub.next_seq()
+        );
         hub.publish(line(1, 13));
         writer.finish();
         assert_eq!(

@@ -188,8 +188,8 @@ pub fn apply(
     })??;
     for change in &to_do {
         tracing::info!(job = %change.name, action = change.action.name(), fields = ?change.fields, "job applied");
+        state.job_changed(&change.name);
     }
-    state.jobs_changed.notify_one();
     Ok((changes, true))
 }
 

@@ -1,13 +1,18 @@
 //! cairn.v1.Daemon: status and reload.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use cairn_proto::v1 as pb;
 use cairn_proto::v1::daemon_server::Daemon;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert::timestamp;
 use super::{audited, blocking, caller};
+use crate::changes::Change;
 use crate::error::DaemonError;
 use crate::schedule::Schedule;
 use crate::state::DaemonState;
@@ -94,4 +99,40 @@ impl Daemon for DaemonService {
         )
         .await
     }
+
+    type WatchChangesStream = ChangeStream;
+
+    async fn watch_changes(
+        &self,
+        _request: Request<pb::WatchChangesRequest>,
+    ) -> Result<Response<ChangeStream>, Status> {
+        let mut changes = self.state.changes.subscribe();
+        let mut stopping = self.state.stopping.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            loop {
+                let change = tokio::select! {
+                    change = changes.recv() => change,
+                    _ = stopping.wait_for(|stop| *stop) => return,
+                    () = tx.closed() => return,
+                };
+                let what = match change {
+                    Ok(Change::Run(record)) => {
+                        pb::change::What::Run(super::convert::run(&record, None))
+                    }
+                    Ok(Change::Job(name)) => pb::change::What::Job(name),
+                    Ok(Change::Repository(name)) => pb::change::What::Repository(name),
+                    Err(RecvError::Lagged(_)) => pb::change::What::Resync(true),
+                    Err(RecvError::Closed) => return,
+                };
+                let change = pb::Change { what: Some(what) };
+                if tx.send(Ok(change)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
 }
+
+type ChangeStream = Pin<Box<dyn Stream<Item = Result<pb::Change, Status>> + Send>>;

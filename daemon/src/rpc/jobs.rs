@@ -146,7 +146,7 @@ impl Jobs for JobsService {
             let job = convert::job_from_spec(&spec, now_ms())?;
             store_job(&state, None, &job)?;
             tracing::info!(job = %job.name, kind = job.kind.name(), "job created");
-            state.jobs_changed.notify_one();
+            state.job_changed(&job.name);
             view(&state, &job)
         })
         .await
@@ -179,7 +179,10 @@ impl Jobs for JobsService {
             job.created = old.created;
             store_job(&state, Some(&request.name), &job)?;
             tracing::info!(job = %job.name, "job updated");
-            state.jobs_changed.notify_one();
+            if job.name != request.name {
+                state.job_changed(&request.name);
+            }
+            state.job_changed(&job.name);
             view(&state, &job)
         })
         .await
@@ -216,7 +219,7 @@ impl Jobs for JobsService {
                 return Err(DaemonError::NotFound(format!("no job named {name:?}")));
             }
             tracing::info!(job = %name, "job deleted (its runs stay in the history)");
-            state.jobs_changed.notify_one();
+            state.job_changed(&name);
             Ok(())
         })
         .await
@@ -292,7 +295,7 @@ impl Jobs for JobsService {
                 tx.put_named(JOBS, &job.name, &job)
             })?;
             tracing::info!(job = %job.name, enabled = job.enabled, "job enabled or disabled");
-            state.jobs_changed.notify_one();
+            state.job_changed(&job.name);
             view(&state, &job)
         })
         .await

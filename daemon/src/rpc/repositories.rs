@@ -120,6 +120,9 @@ fn create(
         tx.put_named_bytes(SECRETS, &secret, &sealed)
     })?;
     tracing::info!(repository = %record.name, location = %record.location, init = request.init, "repository added");
+    state
+        .changes
+        .publish(crate::changes::Change::Repository(record.name.clone()));
     Ok(record)
 }
 
@@ -281,6 +284,9 @@ impl Repositories for RepositoriesService {
             })?;
             state.unlocked.forget(&name);
             tracing::info!(repository = %name, "repository forgotten (its data is untouched)");
+            state
+                .changes
+                .publish(crate::changes::Change::Repository(name.clone()));
             Ok(())
         })
         .await

@@ -200,8 +200,58 @@ fn list_tree(
     })
 }
 
+/// Changes listed by default and at most.
+const DIFF_DEFAULT: usize = 1000;
+const DIFF_MAX: usize = 100_000;
+
+fn diff(
+    state: &DaemonState,
+    request: pb::DiffSnapshotsRequest,
+) -> Result<pb::DiffSnapshotsResponse, DaemonError> {
+    let repo = open_indexed(state, &request.repository)?;
+    let (from, _) = repo.repo().find_snapshot(&request.from)?;
+    let (to, _) = repo.repo().find_snapshot(&request.to)?;
+    let summary = repo.diff(&from, &to)?;
+    let limit = match request.limit as usize {
+        0 => DIFF_DEFAULT,
+        n => n.min(DIFF_MAX),
+    };
+    let changes = summary
+        .changes
+        .iter()
+        .take(limit)
+        .map(|c| pb::SnapshotChange {
+            path: c.path.clone(),
+            change: c.change.name().to_owned(),
+            kind: c.kind.to_owned(),
+        })
+        .collect();
+    Ok(pb::DiffSnapshotsResponse {
+        from_id: from.to_hex(),
+        to_id: to.to_hex(),
+        added: summary.added,
+        removed: summary.removed,
+        modified: summary.modified,
+        metadata: summary.metadata,
+        type_changed: summary.type_changed,
+        truncated: summary.changes.len() > limit,
+        changes,
+    })
+}
+
 #[tonic::async_trait]
 impl Snapshots for SnapshotsService {
+    async fn diff_snapshots(
+        &self,
+        request: Request<pb::DiffSnapshotsRequest>,
+    ) -> Result<Response<pb::DiffSnapshotsResponse>, Status> {
+        let request = request.into_inner();
+        let state = self.state.clone();
+        blocking(move || diff(&state, request))
+            .await
+            .map(Response::new)
+    }
+
     async fn list_snapshots(
         &self,
         request: Request<pb::ListSnapshotsRequest>,

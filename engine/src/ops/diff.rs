@@ -23,6 +23,17 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    /// As the API and JSON name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Modified => "modified",
+            ChangeKind::Metadata => "metadata",
+            ChangeKind::TypeChanged => "type_changed",
+        }
+    }
+
     pub fn symbol(self) -> char {
         match self {
             ChangeKind::Added => '+',

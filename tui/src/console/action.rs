@@ -1,9 +1,21 @@
 //! Everything that can happen to the console, and the one function that applies it.
 //! `update` changes the state and returns the effects (calls to the daemon) for the
-//! loop to run outside drawing.
+//! loop to run outside drawing. What a key does on a screen is in that screen's file
+//! under `action/`; what the daemon sends is handled here.
+
+mod dashboard;
+mod job;
+mod logs;
+mod run;
+mod snapshots;
+
+use cairn_proto::v1 as pb;
 
 use crate::console::Role;
-use crate::console::state::{Connection, DaemonView, JobRow, Message, State};
+use crate::console::screen::{JobScreen, LogsScreen, RunScreen, Screen};
+use crate::console::state::{
+    ActiveRun, Connection, DaemonView, Feed, JobRow, Message, State, is_live,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -13,23 +25,76 @@ pub enum Action {
     Bottom,
     PageUp,
     PageDown,
+    /// Enter: open what is selected.
+    Open,
     Quit,
     ToggleHelp,
-    /// Esc / q: closes what is open (message, help, filter), else quits.
+    /// Esc / q: closes what is open (message, help, filter, screen), else quits.
     Back,
+    /// `/`: filter (lists) or search (a log).
     StartFilter,
     FilterChar(char),
     FilterBackspace,
     FilterDone,
+    NextMatch,
+    PreviousMatch,
     RunNow,
     CancelRun,
+    ToggleEnabled,
+    DeleteJob,
+    /// Answers to a confirmation.
+    Yes,
+    No,
+    ToggleFollow,
+    CycleLevel,
+    CycleJob,
+    TogglePause,
+    OpenLogs,
+    /// The snapshots of the selected job.
+    OpenSnapshots,
+    /// Marks a snapshot as the older side of a diff.
+    Mark,
+    Diff,
+    /// Chooses an entry for a restore (or unchooses it).
+    Choose,
+    /// Up to the parent directory.
+    Parent,
+    Restore,
     Tick(i64),
+    Resize(u16, u16),
     /// A fresh picture of the daemon.
     Refreshed {
         daemon: DaemonView,
         jobs: Vec<JobRow>,
     },
     Disconnected(String),
+    /// Something changed in the daemon.
+    Changed(Box<pb::change::What>),
+    JobLoaded {
+        job: Box<pb::Job>,
+        runs: Vec<pb::Run>,
+    },
+    /// A run as it is now (loaded or watched).
+    RunUpdate(Box<pb::Run>),
+    /// The daemon deleted the job we asked it to.
+    JobDeleted(String),
+    SnapshotsLoaded {
+        repository: String,
+        job: Option<String>,
+        snapshots: Vec<pb::Snapshot>,
+    },
+    TreeLoaded {
+        snapshot: String,
+        path: String,
+        entries: Vec<pb::TreeEntry>,
+    },
+    DiffLoaded(Box<pb::DiffSnapshotsResponse>),
+    /// The daemon queued the restore we asked for.
+    RestoreQueued(u64),
+    LogLines {
+        feed: Feed,
+        lines: Vec<pb::LogLine>,
+    },
     /// The daemon refused or failed a request: shown as it said it.
     DaemonError {
         what: String,
@@ -37,98 +102,329 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// Whether this comes from the clock, the terminal's size or the daemon (not a key).
+    pub fn is_data(&self) -> bool {
+        matches!(
+            self,
+            Action::Tick(_)
+                | Action::Resize(..)
+                | Action::Refreshed { .. }
+                | Action::Disconnected(_)
+                | Action::Changed(_)
+                | Action::JobLoaded { .. }
+                | Action::RunUpdate(_)
+                | Action::JobDeleted(_)
+                | Action::SnapshotsLoaded { .. }
+                | Action::TreeLoaded { .. }
+                | Action::DiffLoaded(_)
+                | Action::RestoreQueued(_)
+                | Action::LogLines { .. }
+                | Action::DaemonError { .. }
+        )
+    }
+}
+
 /// A request to the daemon the loop carries out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Quit,
+    /// Re-read the status and the jobs (the latest request wins).
     Refresh,
+    LoadJob(String),
+    LoadRun(u64),
     RunJob(String),
     CancelRun(u64),
+    SetEnabled(String, bool),
+    DeleteJob(String),
+    LoadSnapshots {
+        repository: String,
+        job: Option<String>,
+    },
+    LoadTree {
+        repository: String,
+        snapshot: String,
+        path: String,
+    },
+    LoadDiff {
+        repository: String,
+        from: String,
+        to: String,
+    },
+    Restore {
+        repository: String,
+        snapshot: String,
+        /// Includes (relative to the snapshot's root, escaped).
+        includes: Vec<String>,
+        target: String,
+    },
 }
 
-/// Rows a page moves.
-const PAGE: usize = 10;
+/// Rows a page moves in lists.
+pub const PAGE: usize = 10;
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
-    let count = state.visible_jobs().len();
-    let last = count.saturating_sub(1);
+    if state.confirm.is_some() {
+        return answer(state, action);
+    }
+    // A message is modal: keys close it (Esc, Enter) or wait until it is read.
+    if state.message.is_some() && !action.is_data() {
+        return match action {
+            Action::Quit => vec![Effect::Quit],
+            Action::Back | Action::Open => {
+                state.message = None;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+    }
     match action {
-        Action::Up => state.selected = state.selected.saturating_sub(1),
-        Action::Down => state.selected = (state.selected + 1).min(last),
-        Action::Top => state.selected = 0,
-        Action::Bottom => state.selected = last,
-        Action::PageUp => state.selected = state.selected.saturating_sub(PAGE),
-        Action::PageDown => state.selected = (state.selected + PAGE).min(last),
-        Action::Quit => return vec![Effect::Quit],
-        Action::ToggleHelp => state.help = !state.help,
-        Action::Back => {
-            if state.message.take().is_some() {
-            } else if state.help {
-                state.help = false;
-            } else if state.filtering || !state.filter.is_empty() {
-                state.filtering = false;
-                state.filter.clear();
-                state.selected = 0;
-            } else {
-                return vec![Effect::Quit];
+        Action::Quit => vec![Effect::Quit],
+        Action::ToggleHelp => {
+            state.help = !state.help;
+            Vec::new()
+        }
+        Action::Back if state.help => {
+            state.help = false;
+            Vec::new()
+        }
+        Action::OpenLogs => {
+            if !matches!(state.screen(), Some(Screen::Logs(_))) {
+                state.screens.push(Screen::Logs(LogsScreen::default()));
             }
+            Vec::new()
         }
-        Action::StartFilter => state.filtering = true,
-        Action::FilterChar(c) => {
-            state.filter.push(c);
-            state.selected = 0;
+        Action::Tick(now) => {
+            state.now = now;
+            Vec::new()
         }
-        Action::FilterBackspace => {
-            state.filter.pop();
-            state.selected = 0;
+        Action::Resize(width, height) => {
+            state.width = width;
+            state.height = height;
+            Vec::new()
         }
-        Action::FilterDone => state.filtering = false,
-        Action::RunNow => {
-            if let Some(job) = state.selected_job() {
-                let name = job.name.clone();
-                if let Some(active) = &job.active {
-                    state.message = Some(Message {
-                        title: "run now".into(),
-                        text: format!("{name} already has run {} going", active.id),
-                    });
-                } else if state.role() < Role::Operator {
-                    state.message = Some(needs("run now", Role::Operator, state.role()));
-                } else {
-                    return vec![Effect::RunJob(name)];
-                }
-            }
-        }
-        Action::CancelRun => {
-            if let Some(job) = state.selected_job() {
-                match (&job.active, state.role() >= Role::Operator) {
-                    (None, _) => {}
-                    (Some(_), false) => {
-                        state.message = Some(needs("cancel", Role::Operator, state.role()));
-                    }
-                    (Some(active), true) => return vec![Effect::CancelRun(active.id)],
-                }
-            }
-        }
-        Action::Tick(now) => state.now = now,
         Action::Refreshed { daemon, jobs } => {
-            let keep = state.selected_job().map(|j| j.name.clone());
-            state.daemon = Some(daemon);
-            state.jobs = jobs;
-            state.connection = Connection::Connected;
-            // The selection follows its job when the list changes under it.
-            let visible = state.visible_jobs();
-            state.selected = keep
-                .and_then(|name| visible.iter().position(|j| j.name == name))
-                .unwrap_or(state.selected)
-                .min(visible.len().saturating_sub(1));
+            refreshed(state, daemon, jobs);
+            Vec::new()
         }
-        Action::Disconnected(why) => state.connection = Connection::Disconnected(why),
+        Action::Disconnected(why) => {
+            state.connection = Connection::Disconnected(why);
+            Vec::new()
+        }
+        Action::Changed(what) => changed(state, *what),
+        Action::JobLoaded { job, runs } => {
+            for screen in &mut state.screens {
+                if let Screen::Job(s) = screen
+                    && job.spec.as_ref().is_some_and(|spec| spec.name == s.name)
+                {
+                    s.job = Some((*job).clone());
+                    s.runs = runs.clone();
+                    s.selected = s.selected.min(runs.len().saturating_sub(1));
+                }
+            }
+            Vec::new()
+        }
+        Action::RunUpdate(run) => run_update(state, *run),
+        Action::SnapshotsLoaded { .. }
+        | Action::TreeLoaded { .. }
+        | Action::DiffLoaded(_)
+        | Action::RestoreQueued(_) => snapshots::loaded(state, action),
+        Action::JobDeleted(name) => {
+            state
+                .screens
+                .retain(|s| !matches!(s, Screen::Job(j) if j.name == name));
+            state.message = Some(Message {
+                title: "delete".into(),
+                text: format!("job {name} deleted; its runs stay in the history"),
+            });
+            vec![Effect::Refresh]
+        }
+        Action::LogLines { feed, lines } => {
+            log_lines(state, &feed, lines);
+            Vec::new()
+        }
         Action::DaemonError { what, text } => {
             state.message = Some(Message { title: what, text });
-            return vec![Effect::Refresh];
+            vec![Effect::Refresh]
         }
+        key => match state.screen() {
+            None => dashboard::key(state, key),
+            Some(Screen::Job(_)) => job::key(state, key),
+            Some(Screen::Run(_)) => run::key(state, key),
+            Some(Screen::Logs(_)) => logs::key(state, key),
+            Some(Screen::Snapshots(_)) => snapshots::list_key(state, key),
+            Some(Screen::Tree(_)) => snapshots::tree_key(state, key),
+            Some(Screen::Diff(_)) => snapshots::diff_key(state, key),
+        },
+    }
+}
+
+/// A confirmation is open: `y` does it, anything that closes closes it.
+fn answer(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Yes => state.confirm.take().map(|c| c.effect).into_iter().collect(),
+        Action::No | Action::Back => {
+            state.confirm = None;
+            Vec::new()
+        }
+        Action::Quit => vec![Effect::Quit],
+        // Data keeps coming while the question is open.
+        data if data.is_data() => {
+            let question = state.confirm.take();
+            let effects = update(state, data);
+            state.confirm = question;
+            effects
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Pops the shown screen; at the dashboard, quits.
+fn back(state: &mut State) -> Vec<Effect> {
+    if state.screens.pop().is_none() {
+        return vec![Effect::Quit];
     }
     Vec::new()
+}
+
+fn refreshed(state: &mut State, daemon: DaemonView, jobs: Vec<JobRow>) {
+    let keep = state.selected_job().map(|j| j.name.clone());
+    // Progress already watched stays until the next update of its run.
+    let jobs = jobs
+        .into_iter()
+        .map(|mut job| {
+            if let (Some(new), Some(old)) = (
+                job.active.as_mut(),
+                state.job(&job.name).and_then(|j| j.active.as_ref()),
+            ) && new.id == old.id
+                && new.phase.is_empty()
+            {
+                *new = old.clone();
+            }
+            job
+        })
+        .collect();
+    state.daemon = Some(daemon);
+    state.jobs = jobs;
+    state.connection = Connection::Connected;
+    // The selection follows its job when the list changes under it.
+    let visible = state.visible_jobs();
+    state.selected = keep
+        .and_then(|name| visible.iter().position(|j| j.name == name))
+        .unwrap_or(state.selected)
+        .min(visible.len().saturating_sub(1));
+}
+
+/// Re-reads what the change touches: the dashboard always, an open job screen of the
+/// job, an open run screen of the run.
+fn changed(state: &mut State, what: pb::change::What) -> Vec<Effect> {
+    let mut effects = vec![Effect::Refresh];
+    let job = match &what {
+        pb::change::What::Run(run) => Some(run.job.clone()),
+        pb::change::What::Job(name) => Some(name.clone()),
+        pb::change::What::Repository(_) => None,
+        pb::change::What::Resync(_) => {
+            for screen in &state.screens {
+                match screen {
+                    Screen::Job(s) => effects.push(Effect::LoadJob(s.name.clone())),
+                    Screen::Run(s) => effects.push(Effect::LoadRun(s.id)),
+                    Screen::Snapshots(s) => effects.push(Effect::LoadSnapshots {
+                        repository: s.repository.clone(),
+                        job: s.job.clone(),
+                    }),
+                    Screen::Logs(_) | Screen::Tree(_) | Screen::Diff(_) => {}
+                }
+            }
+            return effects;
+        }
+    };
+    for screen in &state.screens {
+        if let Screen::Job(s) = screen
+            && job.as_deref() == Some(s.name.as_str())
+            && !effects.contains(&Effect::LoadJob(s.name.clone()))
+        {
+            effects.push(Effect::LoadJob(s.name.clone()));
+        }
+    }
+    if let pb::change::What::Run(run) = what {
+        // A backup that ended may have made a snapshot.
+        if !is_live(&run) {
+            for screen in &state.screens {
+                if let Screen::Snapshots(s) = screen
+                    && (s.job.as_deref() == Some(run.job.as_str()) || s.job.is_none())
+                    && s.repository == run.repository
+                {
+                    effects.push(Effect::LoadSnapshots {
+                        repository: s.repository.clone(),
+                        job: s.job.clone(),
+                    });
+                }
+            }
+        }
+        effects.extend(run_update(state, run));
+    }
+    effects
+}
+
+/// A run's new state: the dashboard's gauge, an open run screen.
+fn run_update(state: &mut State, run: pb::Run) -> Vec<Effect> {
+    for job in &mut state.jobs {
+        if let Some(active) = &mut job.active
+            && active.id == run.id
+            && let Some(p) = &run.progress
+        {
+            *active = active_run(&run, p);
+        }
+    }
+    for screen in &mut state.screens {
+        if let Screen::Run(s) = screen
+            && s.id == run.id
+        {
+            // A watch may deliver the running state after the change feed told the end.
+            let regress = s.run.as_ref().is_some_and(|old| !is_live(old)) && is_live(&run);
+            if !regress {
+                s.run = Some(run.clone());
+            }
+        }
+    }
+    if is_live(&run) {
+        Vec::new()
+    } else {
+        vec![Effect::Refresh]
+    }
+}
+
+pub fn active_run(run: &pb::Run, p: &pb::Progress) -> ActiveRun {
+    ActiveRun {
+        id: run.id,
+        phase: p.phase.clone(),
+        bytes_done: p.bytes_done,
+        bytes_total: p.bytes_total,
+        bytes_per_second: p.bytes_per_second,
+        eta_seconds: p.eta_seconds,
+    }
+}
+
+fn log_lines(state: &mut State, feed: &Feed, lines: Vec<pb::LogLine>) {
+    for screen in &mut state.screens {
+        match (screen, feed) {
+            (Screen::Run(s), Feed::RunLog(id)) if s.id == *id => {
+                for line in lines {
+                    if line.missed > 0 {
+                        s.missed += line.missed;
+                    } else if line.seq > s.last_seq() {
+                        s.lines.push(line);
+                    }
+                }
+                return;
+            }
+            (Screen::Logs(s), Feed::DaemonLog(level)) if s.level as i32 == *level => {
+                s.push(lines);
+                return;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The message for an action the caller's role does not allow: the reason, never a
@@ -144,157 +440,83 @@ fn needs(what: &str, needed: Role, have: Role) -> Message {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::console::state::ActiveRun;
-
-    fn job(name: &str, repository: &str) -> JobRow {
-        JobRow {
-            name: name.into(),
-            kind: "backup".into(),
-            repository: repository.into(),
-            enabled: true,
-            ..JobRow::default()
-        }
+/// Checks the caller's role before an action: None when allowed, else tells why.
+fn allowed(state: &mut State, what: &str, needed: Role) -> bool {
+    if state.role() >= needed {
+        return true;
     }
+    state.message = Some(needs(what, needed, state.role()));
+    false
+}
 
-    fn with_jobs(role: Role, names: &[&str]) -> State {
-        let mut state = State::new("/run/cairn/cairnd.sock".into(), false, true);
-        update(
-            &mut state,
-            Action::Refreshed {
-                daemon: DaemonView {
-                    role,
-                    ..DaemonView::default()
-                },
-                jobs: names.iter().map(|n| job(n, "main")).collect(),
-            },
-        );
-        state
-    }
-
-    #[test]
-    fn moving_stays_inside_the_list() {
-        let mut state = with_jobs(Role::Admin, &["a", "b", "c"]);
-        update(&mut state, Action::Up);
-        assert_eq!(state.selected, 0);
-        update(&mut state, Action::Down);
-        update(&mut state, Action::Down);
-        update(&mut state, Action::Down);
-        assert_eq!(state.selected, 2);
-        update(&mut state, Action::Top);
-        assert_eq!(state.selected, 0);
-        update(&mut state, Action::PageDown);
-        assert_eq!(state.selected, 2);
-        update(&mut state, Action::Bottom);
-        assert_eq!(state.selected_job().map(|j| j.name.as_str()), Some("c"));
-    }
-
-    #[test]
-    fn the_filter_narrows_the_list_and_esc_clears_it_before_quitting() {
-        let mut state = with_jobs(Role::Admin, &["web", "db", "webmail"]);
-        update(&mut state, Action::StartFilter);
-        for c in "WEB".chars() {
-            update(&mut state, Action::FilterChar(c));
-        }
-        let names: Vec<&str> = state
-            .visible_jobs()
-            .iter()
-            .map(|j| j.name.as_str())
-            .collect();
-        assert_eq!(names, ["web", "webmail"]);
-        update(&mut state, Action::FilterDone);
-        assert!(!state.filtering);
-        assert_eq!(update(&mut state, Action::Back), vec![]);
-        assert_eq!(state.visible_jobs().len(), 3);
-        assert_eq!(update(&mut state, Action::Back), vec![Effect::Quit]);
-    }
-
-    #[test]
-    fn a_viewer_is_told_why_instead_of_calling_the_daemon() {
-        let mut state = with_jobs(Role::Viewer, &["web"]);
-        assert_eq!(update(&mut state, Action::RunNow), vec![]);
-        let message = state.message.clone().expect("a message");
-        assert!(
-            message.text.contains("needs the operator role"),
-            "{message:?}"
-        );
-        assert!(!message.text.contains("PERMISSION_DENIED"));
-        update(&mut state, Action::Back);
-        assert!(state.message.is_none(), "Esc dismisses the message first");
-
-        let mut operator = with_jobs(Role::Operator, &["web"]);
-        assert_eq!(
-            update(&mut operator, Action::RunNow),
-            vec![Effect::RunJob("web".into())]
-        );
-    }
-
-    #[test]
-    fn cancel_targets_the_running_run_and_run_now_refuses_a_second_one() {
-        let mut state = with_jobs(Role::Operator, &["web"]);
-        assert_eq!(
-            update(&mut state, Action::CancelRun),
-            vec![],
-            "nothing runs"
-        );
-        state.jobs[0].active = Some(ActiveRun {
-            id: 7,
-            ..ActiveRun::default()
+/// Run now for a job: refused when it already has a run going or the role is short.
+fn run_now(state: &mut State, name: String, active: Option<u64>) -> Vec<Effect> {
+    if let Some(id) = active {
+        state.message = Some(Message {
+            title: "run now".into(),
+            text: format!("{name} already has run {id} going"),
         });
-        assert_eq!(
-            update(&mut state, Action::CancelRun),
-            vec![Effect::CancelRun(7)]
-        );
-        assert_eq!(update(&mut state, Action::RunNow), vec![]);
-        assert!(
-            state
-                .message
-                .as_ref()
-                .is_some_and(|m| m.text.contains("run 7"))
-        );
+        return Vec::new();
     }
-
-    #[test]
-    fn the_selection_follows_its_job_when_the_list_changes() {
-        let mut state = with_jobs(Role::Admin, &["b", "c"]);
-        update(&mut state, Action::Down);
-        update(
-            &mut state,
-            Action::Refreshed {
-                daemon: DaemonView::default(),
-                jobs: vec![job("a", "main"), job("b", "main"), job("c", "main")],
-            },
-        );
-        assert_eq!(state.selected_job().map(|j| j.name.as_str()), Some("c"));
-        update(
-            &mut state,
-            Action::Refreshed {
-                daemon: DaemonView::default(),
-                jobs: vec![job("a", "main")],
-            },
-        );
-        assert_eq!(
-            state.selected, 0,
-            "a vanished job leaves the selection in range"
-        );
+    if !allowed(state, "run now", Role::Operator) {
+        return Vec::new();
     }
+    vec![Effect::RunJob(name)]
+}
 
-    #[test]
-    fn a_daemon_error_is_shown_word_for_word_and_the_picture_refreshed() {
-        let mut state = with_jobs(Role::Admin, &["web"]);
-        let effects = update(
-            &mut state,
-            Action::DaemonError {
-                what: "run now".into(),
-                text: "job web already has run 3 running".into(),
-            },
-        );
-        assert_eq!(effects, vec![Effect::Refresh]);
-        assert_eq!(
-            state.message.as_ref().map(|m| m.text.as_str()),
-            Some("job web already has run 3 running")
-        );
+fn cancel(state: &mut State, active: Option<u64>) -> Vec<Effect> {
+    match active {
+        None => Vec::new(),
+        Some(id) => {
+            if allowed(state, "cancel", Role::Operator) {
+                vec![Effect::CancelRun(id)]
+            } else {
+                Vec::new()
+            }
+        }
     }
 }
+
+fn open_run(state: &mut State, id: u64) -> Vec<Effect> {
+    state.screens.push(Screen::Run(RunScreen::new(id)));
+    vec![Effect::LoadRun(id)]
+}
+
+/// Opens the snapshots a job made.
+fn open_snapshots(state: &mut State, job: &str, repository: &str) -> Vec<Effect> {
+    state
+        .screens
+        .push(Screen::Snapshots(crate::console::screen::SnapshotsScreen {
+            repository: repository.to_owned(),
+            job: Some(job.to_owned()),
+            ..Default::default()
+        }));
+    vec![Effect::LoadSnapshots {
+        repository: repository.to_owned(),
+        job: Some(job.to_owned()),
+    }]
+}
+
+fn open_job(state: &mut State, name: String) -> Vec<Effect> {
+    state
+        .screens
+        .push(Screen::Job(JobScreen::new(name.clone())));
+    vec![Effect::LoadJob(name)]
+}
+
+/// Moves a list selection.
+fn move_in(selected: &mut usize, len: usize, action: &Action) {
+    let last = len.saturating_sub(1);
+    *selected = match action {
+        Action::Up => selected.saturating_sub(1),
+        Action::Down => (*selected + 1).min(last),
+        Action::Top => 0,
+        Action::Bottom => last,
+        Action::PageUp => selected.saturating_sub(PAGE),
+        Action::PageDown => (*selected + PAGE).min(last),
+        _ => *selected,
+    };
+}
+
+#[cfg(test)]
+mod tests;

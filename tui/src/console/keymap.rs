@@ -1,49 +1,351 @@
-//! Keys to actions, in one place (the help overlay lists the same table).
+//! Keys to actions, one table per screen. The help overlay and the footer are drawn
+//! from the same tables, so what they list is what the keys do.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::console::action::Action;
+use crate::console::screen::Screen;
 use crate::console::state::State;
 
-/// (keys, what they do) as the help overlay and the footer show them.
-pub const HELP: &[(&str, &str)] = &[
-    ("j/k, Up/Down", "move"),
-    ("g/G", "first / last"),
-    ("PgUp/PgDn", "page"),
-    ("/", "filter jobs"),
-    ("r", "run the job now (operator)"),
-    ("c", "cancel its running run (operator)"),
-    ("?", "this help"),
-    ("Esc/q", "close / back / quit"),
+/// Keys bound to one action on a screen.
+#[derive(Debug)]
+pub struct Binding {
+    pub keys: &'static [KeyCode],
+    /// The keys as the help shows them ("j/k").
+    pub label: &'static str,
+    pub help: &'static str,
+    pub action: Action,
+    /// The word the footer shows, or empty to leave the key to the help overlay.
+    pub short: &'static str,
+}
+
+const fn bind(
+    keys: &'static [KeyCode],
+    label: &'static str,
+    help: &'static str,
+    action: Action,
+    short: &'static str,
+) -> Binding {
+    Binding {
+        keys,
+        label,
+        help,
+        action,
+        short,
+    }
+}
+
+use KeyCode::{Backspace, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Up};
+
+const UP: Binding = bind(&[Char('k'), Up], "k/Up", "up", Action::Up, "");
+const DOWN: Binding = bind(&[Char('j'), Down], "j/Down", "down", Action::Down, "");
+const TOP: Binding = bind(&[Char('g'), Home], "g/Home", "first", Action::Top, "");
+const BOTTOM: Binding = bind(&[Char('G'), End], "G/End", "last", Action::Bottom, "");
+const PAGE_UP: Binding = bind(&[PageUp], "PgUp", "page up", Action::PageUp, "");
+const PAGE_DOWN: Binding = bind(&[PageDown], "PgDn", "page down", Action::PageDown, "");
+const HELP: Binding = bind(&[Char('?')], "?", "help", Action::ToggleHelp, "help");
+const BACK: Binding = bind(&[Esc, Char('q')], "q/Esc", "back", Action::Back, "back");
+const LOGS: Binding = bind(&[Char('L')], "L", "daemon log", Action::OpenLogs, "log");
+
+pub const DASHBOARD: &[Binding] = &[
+    UP,
+    DOWN,
+    TOP,
+    BOTTOM,
+    PAGE_UP,
+    PAGE_DOWN,
+    bind(&[Enter], "Enter", "open the job", Action::Open, "open"),
+    bind(
+        &[Char('/')],
+        "/",
+        "filter jobs",
+        Action::StartFilter,
+        "filter",
+    ),
+    bind(
+        &[Char('r')],
+        "r",
+        "run now (operator)",
+        Action::RunNow,
+        "run",
+    ),
+    bind(
+        &[Char('c')],
+        "c",
+        "cancel its run (operator)",
+        Action::CancelRun,
+        "cancel",
+    ),
+    bind(
+        &[Char('s')],
+        "s",
+        "the job's snapshots",
+        Action::OpenSnapshots,
+        "snapshots",
+    ),
+    bind(&[Char('L')], "L", "daemon log", Action::OpenLogs, "log"),
+    HELP,
+    bind(&[Esc, Char('q')], "q", "quit", Action::Back, "quit"),
 ];
 
+pub const JOB: &[Binding] = &[
+    UP,
+    DOWN,
+    TOP,
+    BOTTOM,
+    PAGE_UP,
+    PAGE_DOWN,
+    bind(&[Enter], "Enter", "open the run", Action::Open, "open"),
+    bind(
+        &[Char('r')],
+        "r",
+        "run now (operator)",
+        Action::RunNow,
+        "run",
+    ),
+    bind(
+        &[Char('c')],
+        "c",
+        "cancel its run (operator)",
+        Action::CancelRun,
+        "cancel",
+    ),
+    bind(
+        &[Char('t')],
+        "t",
+        "enable / disable (operator)",
+        Action::ToggleEnabled,
+        "enable/disable",
+    ),
+    bind(
+        &[Char('D')],
+        "D",
+        "delete the job (admin)",
+        Action::DeleteJob,
+        "delete",
+    ),
+    LOGS,
+    HELP,
+    BACK,
+];
+
+pub const RUN: &[Binding] = &[
+    UP,
+    DOWN,
+    TOP,
+    BOTTOM,
+    PAGE_UP,
+    PAGE_DOWN,
+    bind(
+        &[Char('/')],
+        "/",
+        "search the log",
+        Action::StartFilter,
+        "search",
+    ),
+    bind(&[Char('n')], "n", "next match", Action::NextMatch, "next"),
+    bind(
+        &[Char('N')],
+        "N",
+        "previous match",
+        Action::PreviousMatch,
+        "prev",
+    ),
+    bind(
+        &[Char('f')],
+        "f",
+        "follow on / off",
+        Action::ToggleFollow,
+        "follow",
+    ),
+    bind(
+        &[Char('c')],
+        "c",
+        "cancel the run (operator)",
+        Action::CancelRun,
+        "cancel",
+    ),
+    LOGS,
+    HELP,
+    BACK,
+];
+
+pub const LOGS_SCREEN: &[Binding] = &[
+    UP,
+    DOWN,
+    TOP,
+    BOTTOM,
+    PAGE_UP,
+    PAGE_DOWN,
+    bind(
+        &[Char('/')],
+        "/",
+        "filter lines",
+        Action::StartFilter,
+        "filter",
+    ),
+    bind(
+        &[Char('l')],
+        "l",
+        "level: info, warn, error, debug",
+        Action::CycleLevel,
+        "level",
+    ),
+    bind(
+        &[Char('J')],
+        "J",
+        "next job (then all)",
+        Action::CycleJob,
+        "job",
+    ),
+    bind(
+        &[Char(' '), Char('p')],
+        "Space",
+        "pause / resume",
+        Action::TogglePause,
+        "pause",
+    ),
+    HELP,
+    BACK,
+];
+
+pub const SNAPSHOTS: &[Binding] = &[
+    UP,
+    DOWN,
+    TOP,
+    BOTTOM,
+    PAGE_UP,
+    PAGE_DOWN,
+    bind(
+        &[Enter],
+        "Enter",
+        "browse the snapshot",
+        Action::Open,
+        "browse",
+    ),
+    bind(
+        &[Char('m')],
+        "m",
+        "mark as the older side of a diff",
+        Action::Mark,
+        "mark",
+    ),
+    bind(
+        &[Char('d')],
+        "d",
+        "diff with the marked (or the one before)",
+        Action::Diff,
+        "diff",
+    ),
+    LOGS,
+    HELP,
+    BACK,
+];
+
+pub const TREE: &[Binding] = &[
+    UP,
+    DOWN,
+    TOP,
+    BOTTOM,
+    PAGE_UP,
+    PAGE_DOWN,
+    bind(
+        &[Enter, Right, Char('l')],
+        "Enter/l",
+        "open the directory",
+        Action::Open,
+        "open",
+    ),
+    bind(
+        &[Backspace, Left, Char('h')],
+        "Bksp/h",
+        "up to the parent",
+        Action::Parent,
+        "up",
+    ),
+    bind(
+        &[Char(' ')],
+        "Space",
+        "choose for restore (or unchoose)",
+        Action::Choose,
+        "choose",
+    ),
+    bind(
+        &[Char('R')],
+        "R",
+        "restore the chosen (or selected) entries (operator)",
+        Action::Restore,
+        "restore",
+    ),
+    HELP,
+    bind(
+        &[Esc, Char('q')],
+        "q/Esc",
+        "clear the choice, then back",
+        Action::Back,
+        "back",
+    ),
+];
+
+pub const DIFF: &[Binding] = &[UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN, HELP, BACK];
+
+/// Keys while a confirmation is open.
+pub const CONFIRM: &[Binding] = &[
+    bind(&[Char('y')], "y", "yes, do it", Action::Yes, "yes"),
+    bind(&[Char('n'), Esc], "n/Esc", "no", Action::No, "no"),
+];
+
+/// Keys while typing a filter or a search.
+pub const TYPING: &[Binding] = &[
+    bind(&[Enter], "Enter", "keep", Action::FilterDone, "keep"),
+    bind(&[Esc], "Esc", "clear", Action::Back, "clear"),
+];
+
+/// The bindings in force now.
+pub fn bindings(state: &State) -> &'static [Binding] {
+    if state.confirm.is_some() {
+        return CONFIRM;
+    }
+    if typing(state) {
+        return TYPING;
+    }
+    match state.screen() {
+        None => DASHBOARD,
+        Some(Screen::Job(_)) => JOB,
+        Some(Screen::Run(_)) => RUN,
+        Some(Screen::Logs(_)) => LOGS_SCREEN,
+        Some(Screen::Snapshots(_)) => SNAPSHOTS,
+        Some(Screen::Tree(_)) => TREE,
+        Some(Screen::Diff(_)) => DIFF,
+    }
+}
+
+/// Whether keys go into a filter or search being typed.
+fn typing(state: &State) -> bool {
+    match state.screen() {
+        None => state.filtering,
+        Some(Screen::Run(s)) => s.search.editing,
+        Some(Screen::Logs(s)) => s.filter.editing,
+        Some(Screen::Tree(s)) => s.target.is_some(),
+        Some(Screen::Job(_) | Screen::Snapshots(_) | Screen::Diff(_)) => false,
+    }
+}
+
 pub fn action_for(key: KeyEvent, state: &State) -> Option<Action> {
-    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == Char('c') {
         return Some(Action::Quit);
     }
-    if state.filtering {
-        return match key.code {
-            KeyCode::Esc => Some(Action::Back),
-            KeyCode::Enter => Some(Action::FilterDone),
-            KeyCode::Backspace => Some(Action::FilterBackspace),
-            KeyCode::Char(c) => Some(Action::FilterChar(c)),
-            _ => None,
-        };
+    if typing(state) && state.confirm.is_none() {
+        match key.code {
+            KeyCode::Backspace => return Some(Action::FilterBackspace),
+            Char(c) => return Some(Action::FilterChar(c)),
+            _ => {}
+        }
     }
-    Some(match key.code {
-        KeyCode::Char('j') | KeyCode::Down => Action::Down,
-        KeyCode::Char('k') | KeyCode::Up => Action::Up,
-        KeyCode::Char('g') | KeyCode::Home => Action::Top,
-        KeyCode::Char('G') | KeyCode::End => Action::Bottom,
-        KeyCode::PageUp => Action::PageUp,
-        KeyCode::PageDown => Action::PageDown,
-        KeyCode::Char('/') => Action::StartFilter,
-        KeyCode::Char('r') => Action::RunNow,
-        KeyCode::Char('c') => Action::CancelRun,
-        KeyCode::Char('?') => Action::ToggleHelp,
-        KeyCode::Esc | KeyCode::Char('q') => Action::Back,
-        _ => return None,
-    })
+    bindings(state)
+        .iter()
+        .find(|b| b.keys.contains(&key.code))
+        .map(|b| b.action.clone())
 }
 
 #[cfg(test)]
@@ -57,22 +359,39 @@ mod tests {
     #[test]
     fn letters_type_into_the_filter_instead_of_acting() {
         let mut state = State::new(String::new(), false, true);
-        assert_eq!(
-            action_for(key(KeyCode::Char('r')), &state),
-            Some(Action::RunNow)
-        );
+        assert_eq!(action_for(key(Char('r')), &state), Some(Action::RunNow));
         state.filtering = true;
         assert_eq!(
-            action_for(key(KeyCode::Char('r')), &state),
+            action_for(key(Char('r')), &state),
             Some(Action::FilterChar('r'))
         );
-        assert_eq!(action_for(key(KeyCode::Esc), &state), Some(Action::Back));
+        assert_eq!(action_for(key(Esc), &state), Some(Action::Back));
         assert_eq!(
-            action_for(
-                KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
-                &state
-            ),
+            action_for(KeyEvent::new(Char('c'), KeyModifiers::CONTROL), &state),
             Some(Action::Quit)
         );
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_on_a_screen() {
+        for table in [
+            DASHBOARD,
+            JOB,
+            RUN,
+            LOGS_SCREEN,
+            SNAPSHOTS,
+            TREE,
+            DIFF,
+            CONFIRM,
+            TYPING,
+        ] {
+            let mut seen = Vec::new();
+            for binding in table {
+                for code in binding.keys {
+                    assert!(!seen.contains(code), "{code:?} twice: {}", binding.help);
+                    seen.push(*code);
+                }
+            }
+        }
     }
 }

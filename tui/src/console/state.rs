@@ -1,6 +1,15 @@
 //! What the console knows and shows. Drawing reads it; only `update` changes it.
+//!
+//! Screens stack on the dashboard (Enter opens, Esc goes back). Besides the screens,
+//! the state says which live streams it wants ([`State::feeds`]): the loop starts the
+//! ones missing and stops the ones no longer wanted, so opening and closing a screen
+//! is all it takes to follow a run's log or the daemon's.
+
+use cairn_proto::v1 as pb;
 
 use crate::console::Role;
+use crate::console::action::Effect;
+use crate::console::screen::Screen;
 
 /// One job as the dashboard lists it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -9,7 +18,7 @@ pub struct JobRow {
     pub kind: String,
     pub repository: String,
     pub enabled: bool,
-    /// The schedule as the daemon describes it, or empty for manual jobs.
+    /// The schedule in words as the daemon describes it, or empty for manual jobs.
     pub schedule: String,
     /// Unix seconds of the next run, when scheduled.
     pub next_run: Option<i64>,
@@ -23,6 +32,8 @@ pub struct LastRun {
     pub state: String,
     /// Unix seconds.
     pub finished: Option<i64>,
+    pub duration_ms: Option<u64>,
+    pub bytes_added: Option<u64>,
 }
 
 /// A queued or running run with its latest progress.
@@ -62,25 +73,51 @@ pub struct Message {
     pub text: String,
 }
 
+/// A question before something that cannot be undone; `y` does it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub question: String,
+    pub effect: Effect,
+}
+
+/// A live stream the state wants open while it is connected.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Feed {
+    /// A queued or running run's state and progress (Runs.WatchRun).
+    Run(u64),
+    /// A run's log from the line after the last one received, following while it runs.
+    RunLog(u64),
+    /// The daemon-wide log at this level and above.
+    DaemonLog(i32),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
     pub socket: String,
     pub connection: Connection,
     pub daemon: Option<DaemonView>,
     pub jobs: Vec<JobRow>,
-    /// Index into the visible (filtered) jobs.
+    /// Above the dashboard, the screens opened from it; the last is shown.
+    pub screens: Vec<Screen>,
+    /// The dashboard's selection: an index into the visible (filtered) jobs.
     pub selected: usize,
     pub filter: String,
-    /// Typing into the filter.
+    /// Typing into the dashboard's filter.
     pub filtering: bool,
     pub help: bool,
     pub message: Option<Message>,
+    pub confirm: Option<Confirm>,
     /// Draw with ASCII only (no box-drawing characters).
     pub ascii: bool,
     /// Honour NO_COLOR.
     pub color: bool,
     /// Unix seconds, for countdowns and ages (set by ticks, so tests fix it).
     pub now: i64,
+    /// The terminal's size, for paging.
+    pub width: u16,
+    pub height: u16,
+    /// Times are shown in this zone (the system's; UTC in tests).
+    pub tz: jiff::tz::TimeZone,
 }
 
 impl State {
@@ -90,14 +127,19 @@ impl State {
             connection: Connection::Connecting,
             daemon: None,
             jobs: Vec::new(),
+            screens: Vec::new(),
             selected: 0,
             filter: String::new(),
             filtering: false,
             help: false,
             message: None,
+            confirm: None,
             ascii,
             color,
             now: 0,
+            width: 80,
+            height: 24,
+            tz: jiff::tz::TimeZone::UTC,
         }
     }
 
@@ -118,7 +160,49 @@ impl State {
         self.visible_jobs().get(self.selected).copied()
     }
 
+    pub fn job(&self, name: &str) -> Option<&JobRow> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+
     pub fn role(&self) -> Role {
         self.daemon.as_ref().map_or(Role::Unspecified, |d| d.role)
     }
+
+    /// The screen shown, or None for the dashboard.
+    pub fn screen(&self) -> Option<&Screen> {
+        self.screens.last()
+    }
+
+    /// The streams to keep open: progress of every active run the dashboard shows,
+    /// and what the open screens follow.
+    pub fn feeds(&self) -> Vec<Feed> {
+        let mut feeds: Vec<Feed> = self
+            .jobs
+            .iter()
+            .filter_map(|j| j.active.as_ref().map(|a| Feed::Run(a.id)))
+            .collect();
+        for screen in &self.screens {
+            for feed in screen.feeds() {
+                if !feeds.contains(&feed) {
+                    feeds.push(feed);
+                }
+            }
+        }
+        feeds
+    }
+}
+
+/// A run's state as people read it ("succeeded-with-warnings").
+pub fn run_state(run: &pb::Run) -> &'static str {
+    crate::remote::json::state(run.state)
+}
+
+/// Whether a run has not ended yet.
+pub fn is_live(run: &pb::Run) -> bool {
+    matches!(run.state(), pb::RunState::Queued | pb::RunState::Running)
+}
+
+/// Unix seconds of an API time.
+pub fn seconds(t: Option<&prost_types::Timestamp>) -> Option<i64> {
+    t.map(|t| t.seconds)
 }

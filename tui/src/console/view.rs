@@ -1,9 +1,181 @@
-//! Drawing: one file per screen, each a function of the state alone.
+//! Drawing: one file per screen, each a function of the state alone. This file draws
+//! what every screen shares: the status line, the footer with the keys that apply,
+//! and what opens on top (help, a message, a question).
 
 pub mod dashboard;
+#[cfg(test)]
+pub mod fixtures;
+pub mod job;
+pub mod logs;
+pub mod run;
+pub mod snapshots;
 
+use cairn_proto::v1 as pb;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::border;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use crate::console::keymap;
+use crate::console::screen::Screen;
+use crate::console::state::{Connection, State};
+
+pub fn draw(frame: &mut Frame<'_>, state: &State) {
+    let [status, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    frame.render_widget(status_line(state), status);
+    match state.screen() {
+        None => dashboard::draw(frame, state, body),
+        Some(Screen::Job(s)) => job::draw(frame, state, s, body),
+        Some(Screen::Run(s)) => run::draw(frame, state, s, body),
+        Some(Screen::Logs(s)) => logs::draw(frame, state, s, body),
+        Some(Screen::Snapshots(s)) => snapshots::draw_list(frame, state, s, body),
+        Some(Screen::Tree(s)) => snapshots::draw_tree(frame, state, s, body),
+        Some(Screen::Diff(s)) => snapshots::draw_diff(frame, state, s, body),
+    }
+    frame.render_widget(footer_line(state), footer);
+    if state.help {
+        draw_help(frame, state);
+    }
+    if let Some(message) = &state.message {
+        draw_box(
+            frame,
+            state,
+            &format!(" {} (Esc) ", message.title),
+            &message.text,
+        );
+    }
+    if let Some(confirm) = &state.confirm {
+        draw_box(frame, state, " confirm: y yes, n no ", &confirm.question);
+    }
+}
+
+fn status_line(state: &State) -> Line<'static> {
+    let connection = match &state.connection {
+        Connection::Connecting => Span::styled(
+            format!("connecting to {}", state.socket),
+            colored(state.color, Color::Yellow),
+        ),
+        Connection::Disconnected(why) => Span::styled(
+            format!("disconnected: {why}; retrying"),
+            colored(state.color, Color::Red),
+        ),
+        Connection::Connected => Span::styled("connected", colored(state.color, Color::Green)),
+    };
+    let mut spans = vec![Span::raw("cairn  "), connection];
+    if let Some(d) = &state.daemon {
+        spans.push(Span::raw(format!(
+            "  cairnd {}, up {}, {} running, {} queued, you: {}",
+            d.version,
+            span(state.now - d.started),
+            d.running,
+            d.queued,
+            crate::console::role_name(d.role)
+        )));
+    }
+    Line::from(spans)
+}
+
+/// The keys that apply here, as many as fit.
+fn footer_line(state: &State) -> Line<'static> {
+    let mut spans = Vec::new();
+    if let Some(text) = typing_prompt(state) {
+        spans.push(Span::raw(text));
+    }
+    for binding in keymap::bindings(state)
+        .iter()
+        .filter(|b| !b.short.is_empty())
+    {
+        // "k/Up" shows as "k"; "/" stays "/".
+        let key = binding
+            .label
+            .split('/')
+            .next()
+            .filter(|k| !k.is_empty())
+            .unwrap_or(binding.label);
+        spans.push(Span::styled(
+            key.to_owned(),
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::raw(format!(" {}  ", binding.short)));
+    }
+    Line::from(spans)
+}
+
+/// What is being typed, shown in the footer.
+fn typing_prompt(state: &State) -> Option<String> {
+    match state.screen() {
+        None if state.filtering => Some(format!("filter: {}_  ", state.filter)),
+        Some(Screen::Run(s)) if s.search.editing => Some(format!("search: {}_  ", s.search.text)),
+        Some(Screen::Logs(s)) if s.filter.editing => Some(format!("filter: {}_  ", s.filter.text)),
+        Some(Screen::Tree(s)) => s.target.as_ref().map(|t| {
+            format!(
+                "restore to (a directory on the daemon's host): {}_  ",
+                t.text
+            )
+        }),
+        _ => None,
+    }
+}
+
+fn draw_help(frame: &mut Frame<'_>, state: &State) {
+    let bindings = keymap::bindings(state);
+    let area = centered(frame.area(), 60, bindings.len() as u16 + 3);
+    let mut lines: Vec<Line<'_>> = bindings
+        .iter()
+        .map(|b| Line::from(format!("{:<14} {}", b.label, b.help)))
+        .collect();
+    lines.push(Line::from(format!("{:<14} {}", "Ctrl-C", "quit")));
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .border_set(borders(state.ascii))
+                .title(" keys (? or Esc closes) "),
+        ),
+        area,
+    );
+}
+
+fn draw_box(frame: &mut Frame<'_>, state: &State, title: &str, text: &str) {
+    let area = centered(frame.area(), 70, 7);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(text.to_owned())
+            .wrap(Wrap { trim: true })
+            .block(
+                Block::bordered()
+                    .border_set(borders(state.ascii))
+                    .title(title.to_owned()),
+            ),
+        area,
+    );
+}
+
+/// A box of at most `width` x `height` in the middle of `area`.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+/// A bordered block with a title, in the state's border style.
+pub fn block(state: &State, title: String) -> Block<'static> {
+    Block::bordered()
+        .border_set(borders(state.ascii))
+        .title(title)
+}
 
 /// Box-drawing or plain ASCII borders (`--ascii`, TERM=linux).
 pub fn borders(ascii: bool) -> border::Set<'static> {
@@ -40,6 +212,24 @@ pub fn selected(color: bool) -> Style {
     }
 }
 
+/// The colour of a run's state (green ok, yellow warnings or going, red otherwise).
+pub fn state_color(state: &str) -> Color {
+    match state {
+        "succeeded" => Color::Green,
+        "succeeded-with-warnings" | "running" | "queued" => Color::Yellow,
+        _ => Color::Red,
+    }
+}
+
+pub fn level_color(level: i32) -> Color {
+    match pb::Level::try_from(level) {
+        Ok(pb::Level::Error) => Color::Red,
+        Ok(pb::Level::Warn) => Color::Yellow,
+        Ok(pb::Level::Info) => Color::Green,
+        _ => Color::DarkGray,
+    }
+}
+
 /// "3h 05m", "12m 40s", "9s": a short span for countdowns and ages.
 pub fn span(seconds: i64) -> String {
     let s = seconds.max(0);
@@ -51,7 +241,35 @@ pub fn span(seconds: i64) -> String {
     }
 }
 
+/// A duration in milliseconds, short ("1m 05s", "0.4s").
+pub fn duration_ms(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        span((ms / 1000) as i64)
+    }
+}
+
 /// Bytes as people read them (binary units).
 pub fn bytes(n: u64) -> String {
     crate::output::bytes(n)
+}
+
+/// A time of day (or date and time when not today) in the console's time zone.
+pub fn clock(state: &State, t: Option<&prost_types::Timestamp>) -> String {
+    let Some(t) = t else {
+        return "-".into();
+    };
+    let Ok(at) = jiff::Timestamp::new(t.seconds, 0) else {
+        return "-".into();
+    };
+    let zoned = at.to_zoned(state.tz.clone());
+    let today = jiff::Timestamp::new(state.now, 0)
+        .map(|now| now.to_zoned(state.tz.clone()).date())
+        .ok();
+    if Some(zoned.date()) == today {
+        zoned.strftime("%H:%M:%S").to_string()
+    } else {
+        zoned.strftime("%Y-%m-%d %H:%M").to_string()
+    }
 }

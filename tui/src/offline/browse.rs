@@ -9,7 +9,7 @@ use super::{Ctx, find_snapshot, split_target};
 use crate::cli::{DiffArgs, DumpArgs, LsArgs};
 use crate::output::{self, Outcome};
 
-fn mode_string(kind: &str, mode: u32) -> String {
+pub fn mode_string(kind: &str, mode: u32) -> String {
     let t = match kind {
         "dir" => 'd',
         "symlink" => 'l',

@@ -1,117 +1,18 @@
-//! The dashboard: the daemon's status line, the jobs table (schedule and countdown,
-//! last result with its age, a gauge for a running run), the footer with the keys
-//! that apply, and the help overlay or a message on top.
+//! The dashboard: the jobs table (schedule in words and the countdown to the next run,
+//! last result with its age, duration and bytes added, a gauge for a running run).
+//! Narrow terminals get fewer columns: name, next and last always, then schedule,
+//! repository and kind as room allows.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style};
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use crate::console::keymap::HELP;
-use crate::console::state::{Connection, JobRow, State};
-use crate::console::view::{borders, bytes, colored, selected, span};
+use crate::console::state::{JobRow, State};
+use crate::console::view::{block, bytes, colored, duration_ms, selected, span, state_color};
 
-pub fn draw(frame: &mut Frame<'_>, state: &State) {
-    let [status, body, footer] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(3),
-        Constraint::Length(1),
-    ])
-    .areas(frame.area());
-    frame.render_widget(status_line(state), status);
-    draw_jobs(frame, state, body);
-    frame.render_widget(footer_line(state), footer);
-    if state.help {
-        draw_help(frame, state);
-    }
-    if let Some(message) = &state.message {
-        let area = centered(frame.area(), 70, 7);
-        frame.render_widget(Clear, area);
-        frame.render_widget(
-            Paragraph::new(message.text.as_str())
-                .wrap(Wrap { trim: true })
-                .block(
-                    Block::bordered()
-                        .border_set(borders(state.ascii))
-                        .title(format!(" {} (Esc) ", message.title)),
-                ),
-            area,
-        );
-    }
-}
-
-fn status_line(state: &State) -> Line<'static> {
-    let connection = match &state.connection {
-        Connection::Connecting => Span::styled(
-            format!("connecting to {}", state.socket),
-            colored(state.color, Color::Yellow),
-        ),
-        Connection::Disconnected(why) => Span::styled(
-            format!("disconnected: {why}; retrying"),
-            colored(state.color, Color::Red),
-        ),
-        Connection::Connected => Span::styled("connected", colored(state.color, Color::Green)),
-    };
-    let mut spans = vec![Span::raw("cairn console  "), connection];
-    if let Some(d) = &state.daemon {
-        spans.push(Span::raw(format!(
-            "  cairnd {}, up {}, {} running, {} queued, you: {}",
-            d.version,
-            span(state.now - d.started),
-            d.running,
-            d.queued,
-            crate::console::role_name(d.role)
-        )));
-    }
-    Line::from(spans)
-}
-
-fn last_cell(state: &State, job: &JobRow) -> Cell<'static> {
-    let Some(last) = &job.last else {
-        return Cell::from("never run");
-    };
-    let color = match last.state.as_str() {
-        "succeeded" => Color::Green,
-        "succeeded-with-warnings" => Color::Yellow,
-        _ => Color::Red,
-    };
-    let age = last
-        .finished
-        .map(|t| format!(" {} ago", span(state.now - t)))
-        .unwrap_or_default();
-    Cell::from(Line::from(vec![
-        Span::styled(last.state.clone(), colored(state.color, color)),
-        Span::raw(age),
-    ]))
-}
-
-fn next_cell(state: &State, job: &JobRow) -> String {
-    if let Some(active) = &job.active {
-        let percent = (active.bytes_done * 100)
-            .checked_div(active.bytes_total)
-            .unwrap_or(0)
-            .min(100);
-        let filled = (percent / 10) as usize;
-        let bar = if state.ascii {
-            format!("[{}{}]", "#".repeat(filled), ".".repeat(10 - filled))
-        } else {
-            format!("{}{}", "█".repeat(filled), "░".repeat(10 - filled))
-        };
-        let eta = active
-            .eta_seconds
-            .map(|s| format!(" eta {}", span(s as i64)))
-            .unwrap_or_default();
-        return format!("{bar} {percent}% {}/s{eta}", bytes(active.bytes_per_second));
-    }
-    match (job.enabled, job.next_run) {
-        (false, _) => "disabled".into(),
-        (true, Some(at)) => format!("in {}", span(at - state.now)),
-        (true, None) => "manual".into(),
-    }
-}
-
-fn draw_jobs(frame: &mut Frame<'_>, state: &State, area: Rect) {
+pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
     let jobs = state.visible_jobs();
     let title = if state.filter.is_empty() && !state.filtering {
         format!(" jobs ({}) ", jobs.len())
@@ -123,9 +24,7 @@ fn draw_jobs(frame: &mut Frame<'_>, state: &State, area: Rect) {
             state.filter
         )
     };
-    let block = Block::bordered()
-        .border_set(borders(state.ascii))
-        .title(title);
+    let block = block(state, title);
     if jobs.is_empty() {
         let text = if state.jobs.is_empty() {
             "no jobs yet: create one with `cairn job create NAME --repo REPO --path DIR` or `cairn apply -f jobs.toml`"
@@ -138,111 +37,159 @@ fn draw_jobs(frame: &mut Frame<'_>, state: &State, area: Rect) {
         );
         return;
     }
-    let header = Row::new([
-        "JOB",
-        "KIND",
-        "REPOSITORY",
-        "SCHEDULE",
-        "NEXT / NOW",
-        "LAST",
-    ])
-    .style(Style::new().add_modifier(ratatui::style::Modifier::BOLD));
-    let rows = jobs.iter().enumerate().map(|(i, job)| {
-        let row = Row::new(vec![
-            Cell::from(job.name.clone()),
-            Cell::from(job.kind.clone()),
-            Cell::from(job.repository.clone()),
-            Cell::from(if job.schedule.is_empty() {
-                "-".to_owned()
+    // Name, next and last always; schedule, repository and kind as room allows.
+    let nexts: Vec<String> = jobs.iter().map(|j| next_cell(state, j)).collect();
+    let lasts: Vec<Line<'static>> = jobs.iter().map(|j| last_cell(state, j)).collect();
+    let name_w = widest(jobs.iter().map(|j| j.name.chars().count()), 3, 24);
+    let next_w = widest(nexts.iter().map(|n| n.chars().count()), 10, 40);
+    let last_w = widest(lasts.iter().map(Line::width), 4, 48);
+    let mut room = area.width.saturating_sub(2 + name_w + next_w + last_w + 2);
+    let repo_w = widest(jobs.iter().map(|j| j.repository.chars().count()), 10, 20);
+    let schedule = room >= 18;
+    room = room.saturating_sub(if schedule { 18 } else { 0 });
+    let repository = schedule && room > repo_w;
+    room = room.saturating_sub(if repository { repo_w + 1 } else { 0 });
+    let kind = repository && room > 7;
+    let mut header = vec!["JOB"];
+    let mut widths = vec![Constraint::Length(name_w)];
+    if kind {
+        header.push("KIND");
+        widths.push(Constraint::Length(6));
+    }
+    if repository {
+        header.push("REPOSITORY");
+        widths.push(Constraint::Length(repo_w));
+    }
+    if schedule {
+        header.push("SCHEDULE");
+        widths.push(Constraint::Fill(1));
+    }
+    header.extend(["NEXT / NOW", "LAST"]);
+    widths.extend([Constraint::Length(next_w), Constraint::Length(last_w)]);
+    let header = Row::new(header).style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = jobs
+        .iter()
+        .zip(nexts)
+        .zip(lasts)
+        .enumerate()
+        .map(|(i, ((job, next), last))| {
+            let mut cells = vec![Cell::from(job.name.clone())];
+            if kind {
+                cells.push(Cell::from(job.kind.clone()));
+            }
+            if repository {
+                cells.push(Cell::from(job.repository.clone()));
+            }
+            if schedule {
+                cells.push(Cell::from(if job.schedule.is_empty() {
+                    "-".to_owned()
+                } else {
+                    job.schedule.clone()
+                }));
+            }
+            cells.push(Cell::from(next));
+            cells.push(Cell::from(last));
+            let row = Row::new(cells);
+            if i == state.selected {
+                row.style(selected(state.color))
             } else {
-                job.schedule.clone()
-            }),
-            Cell::from(next_cell(state, job)),
-            last_cell(state, job),
-        ]);
-        if i == state.selected {
-            row.style(selected(state.color))
-        } else {
-            row
-        }
-    });
-    let widths = [
-        Constraint::Fill(2),
-        Constraint::Length(6),
-        Constraint::Fill(2),
-        Constraint::Fill(2),
-        Constraint::Fill(3),
-        Constraint::Fill(3),
-    ];
+                row
+            }
+        });
     frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
 }
 
-fn footer_line(state: &State) -> Line<'static> {
-    if state.filtering {
-        return Line::from(format!("filter: {}_   Enter keep  Esc clear", state.filter));
-    }
-    Line::from("j/k move  r run  c cancel  / filter  ? help  q quit")
+/// The widest of some texts, kept between `min` and `max` columns.
+fn widest(widths: impl Iterator<Item = usize>, min: u16, max: u16) -> u16 {
+    (widths.max().unwrap_or(0).min(max as usize) as u16).max(min)
 }
 
-fn draw_help(frame: &mut Frame<'_>, state: &State) {
-    let area = centered(frame.area(), 60, HELP.len() as u16 + 2);
-    let lines: Vec<Line<'_>> = HELP
-        .iter()
-        .map(|(keys, what)| Line::from(format!("{keys:<14} {what}")))
-        .collect();
-    frame.render_widget(Clear, area);
-    frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::bordered()
-                .border_set(borders(state.ascii))
-                .title(" keys (? or Esc closes) "),
+fn last_cell(state: &State, job: &JobRow) -> Line<'static> {
+    let Some(last) = &job.last else {
+        return Line::from("never run");
+    };
+    let mut detail = last
+        .finished
+        .map(|t| format!(" {} ago", age(state.now - t)))
+        .unwrap_or_default();
+    if let Some(ms) = last.duration_ms {
+        detail.push_str(&format!(", {}", duration_ms(ms)));
+    }
+    if let Some(added) = last.bytes_added {
+        detail.push_str(&format!(", +{}", bytes(added)));
+    }
+    Line::from(vec![
+        Span::styled(
+            last.state.clone(),
+            colored(state.color, state_color(&last.state)),
         ),
-        area,
-    );
+        Span::raw(detail),
+    ])
 }
 
-/// A box of at most `width` x `height` in the middle of `area`.
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let width = width.min(area.width);
-    let height = height.min(area.height);
-    Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
+/// An age to the coarsest unit that says enough ("20h", "3d", "15m").
+fn age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
     }
+}
+
+fn next_cell(state: &State, job: &JobRow) -> String {
+    if let Some(active) = &job.active {
+        if active.phase.is_empty() {
+            return "starting".into();
+        }
+        return format!(
+            "{} {}",
+            gauge(state.ascii, active.bytes_done, active.bytes_total),
+            rate(active.bytes_per_second, active.eta_seconds)
+        );
+    }
+    match (job.enabled, job.next_run) {
+        (false, _) => "disabled".into(),
+        (true, Some(at)) => format!("in {}", span(at - state.now)),
+        (true, None) => "manual".into(),
+    }
+}
+
+/// An eight-cell bar and the percentage.
+pub fn gauge(ascii: bool, done: u64, total: u64) -> String {
+    let percent = (done * 100).checked_div(total).unwrap_or(0).min(100);
+    let filled = (percent * 8 / 100) as usize;
+    if ascii {
+        format!(
+            "[{}{}] {percent}%",
+            "#".repeat(filled),
+            ".".repeat(8 - filled)
+        )
+    } else {
+        format!(
+            "{}{} {percent}%",
+            "█".repeat(filled),
+            "░".repeat(8 - filled)
+        )
+    }
+}
+
+/// "50.0 MiB/s eta 14s".
+pub fn rate(bytes_per_second: u64, eta: Option<u64>) -> String {
+    let eta = eta
+        .map(|s| format!(" eta {}", span(s as i64)))
+        .unwrap_or_default();
+    format!("{}/s{eta}", bytes(bytes_per_second))
 }
 
 #[cfg(test)]
 mod tests {
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
-
     use super::*;
     use crate::console::Role;
     use crate::console::action::{Action, update};
-    use crate::console::state::{ActiveRun, DaemonView, LastRun};
-
-    const NOW: i64 = 1_800_000_000;
-
-    fn state(role: Role, jobs: Vec<JobRow>) -> State {
-        let mut state = State::new("/run/cairn/cairnd.sock".into(), false, false);
-        update(&mut state, Action::Tick(NOW));
-        update(
-            &mut state,
-            Action::Refreshed {
-                daemon: DaemonView {
-                    version: "0.1.0".into(),
-                    started: NOW - 3 * 3600 - 300,
-                    running: 1,
-                    queued: 0,
-                    role,
-                },
-                jobs,
-            },
-        );
-        state
-    }
+    use crate::console::state::{ActiveRun, LastRun};
+    use crate::console::view::fixtures::{NOW, render, state};
 
     fn jobs() -> Vec<JobRow> {
         vec![
@@ -251,12 +198,14 @@ mod tests {
                 kind: "backup".into(),
                 repository: "main".into(),
                 enabled: true,
-                schedule: "0 3 * * * Europe/Berlin".into(),
+                schedule: "at 03:00 every day, Europe/Berlin".into(),
                 next_run: Some(NOW + 5 * 3600 + 120),
                 last: Some(LastRun {
                     id: 41,
                     state: "succeeded".into(),
                     finished: Some(NOW - 20 * 3600),
+                    duration_ms: Some(65_000),
+                    bytes_added: Some(12 << 20),
                 }),
                 active: None,
             },
@@ -265,12 +214,14 @@ mod tests {
                 kind: "backup".into(),
                 repository: "main".into(),
                 enabled: true,
-                schedule: "*/15 * * * *".into(),
+                schedule: "every 15 minutes".into(),
                 next_run: Some(NOW + 400),
                 last: Some(LastRun {
                     id: 42,
                     state: "failed".into(),
                     finished: Some(NOW - 900),
+                    duration_ms: Some(3_400),
+                    bytes_added: None,
                 }),
                 active: Some(ActiveRun {
                     id: 43,
@@ -289,12 +240,6 @@ mod tests {
                 ..JobRow::default()
             },
         ]
-    }
-
-    fn render(state: &State, width: u16, height: u16) -> TestBackend {
-        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-        terminal.draw(|frame| draw(frame, state)).unwrap();
-        terminal.backend().clone()
     }
 
     #[test]
@@ -324,7 +269,7 @@ mod tests {
         update(&mut state, Action::ToggleHelp);
         let screen = render(&state, 80, 24).to_string();
         assert!(screen.is_ascii(), "{screen}");
-        assert!(screen.contains("cancel its running run"), "{screen}");
+        assert!(screen.contains("cancel its run (operator)"), "{screen}");
         insta::assert_snapshot!("dashboard_ascii_help_80x24", screen);
     }
 

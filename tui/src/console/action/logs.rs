@@ -1,0 +1,73 @@
+//! Keys on the daemon's log: scroll, filter by text, by level and by job, pause.
+
+use super::{Action, Effect, back};
+use crate::console::screen::logs::{CHROME, next_level};
+use crate::console::screen::{LogsScreen, Screen};
+use crate::console::state::State;
+
+fn screen(state: &mut State) -> Option<&mut LogsScreen> {
+    match state.screens.last_mut() {
+        Some(Screen::Logs(s)) => Some(s),
+        _ => None,
+    }
+}
+
+pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
+    let height = state.height.saturating_sub(CHROME).max(1) as usize;
+    let page = height.saturating_sub(1).max(1);
+    // The jobs to cycle through, in the dashboard's order.
+    let jobs: Vec<String> = state.jobs.iter().map(|j| j.name.clone()).collect();
+    let Some(s) = screen(state) else {
+        return Vec::new();
+    };
+    if s.filter.editing {
+        match action {
+            Action::FilterChar(c) => s.filter.text.push(c),
+            Action::FilterBackspace => {
+                s.filter.text.pop();
+            }
+            Action::FilterDone => s.filter.editing = false,
+            Action::Back => s.filter.clear(),
+            _ => {}
+        }
+        return Vec::new();
+    }
+    let len = s.visible().len();
+    match action {
+        Action::Up => s.scroll.up(1, len, height),
+        Action::Down => s.scroll.down(1, len, height),
+        Action::PageUp => s.scroll.up(page, len, height),
+        Action::PageDown => s.scroll.down(page, len, height),
+        Action::Top => s.scroll.first(),
+        Action::Bottom => s.scroll.last(),
+        Action::StartFilter => s.filter.editing = true,
+        Action::CycleLevel => {
+            // Another level is another stream: the lines come again from the daemon.
+            s.level = next_level(s.level);
+            s.lines.clear();
+            s.paused_at = None;
+            s.scroll = Default::default();
+        }
+        Action::CycleJob => {
+            s.job = match &s.job {
+                None => jobs.first().cloned(),
+                Some(current) => jobs
+                    .iter()
+                    .position(|j| j == current)
+                    .and_then(|i| jobs.get(i + 1))
+                    .cloned(),
+            };
+            s.scroll = Default::default();
+        }
+        Action::TogglePause => {
+            s.paused_at = match s.paused_at {
+                Some(_) => None,
+                None => Some(s.lines.len()),
+            };
+        }
+        Action::Back if s.filter.is_active() => s.filter.clear(),
+        Action::Back => return back(state),
+        _ => {}
+    }
+    Vec::new()
+}

@@ -1,0 +1,99 @@
+//! Keys on a run's screen: scroll its log, search it, follow it, cancel the run.
+
+use super::{Action, Effect, back, cancel};
+use crate::console::screen::run::CHROME;
+use crate::console::screen::{RunScreen, Screen};
+use crate::console::state::{State, is_live};
+
+fn screen(state: &mut State) -> Option<&mut RunScreen> {
+    match state.screens.last_mut() {
+        Some(Screen::Run(s)) => Some(s),
+        _ => None,
+    }
+}
+
+pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
+    let height = state.height.saturating_sub(CHROME).max(1) as usize;
+    let page = height.saturating_sub(1).max(1);
+    let Some(s) = screen(state) else {
+        return Vec::new();
+    };
+    let len = s.lines.len();
+    if s.search.editing {
+        match action {
+            Action::FilterChar(c) => s.search.text.push(c),
+            Action::FilterBackspace => {
+                s.search.text.pop();
+            }
+            Action::FilterDone => {
+                s.search.editing = false;
+                jump(s, height, Jump::First);
+            }
+            Action::Back => {
+                s.search.clear();
+                s.hit = None;
+            }
+            _ => {}
+        }
+        return Vec::new();
+    }
+    match action {
+        Action::Up => s.scroll.up(1, len, height),
+        Action::Down => s.scroll.down(1, len, height),
+        Action::PageUp => s.scroll.up(page, len, height),
+        Action::PageDown => s.scroll.down(page, len, height),
+        Action::Top => s.scroll.first(),
+        Action::Bottom => s.scroll.last(),
+        Action::ToggleFollow => {
+            if s.scroll.follow {
+                s.scroll.up(0, len, height);
+            } else {
+                s.scroll.last();
+            }
+        }
+        Action::StartFilter => {
+            s.search.text.clear();
+            s.search.editing = true;
+            s.hit = None;
+        }
+        Action::NextMatch => jump(s, height, Jump::Next),
+        Action::PreviousMatch => jump(s, height, Jump::Previous),
+        Action::Back if !s.search.text.is_empty() => {
+            s.search.clear();
+            s.hit = None;
+        }
+        Action::Back => return back(state),
+        Action::CancelRun => {
+            let active = s.run.as_ref().filter(|r| is_live(r)).map(|r| r.id);
+            return cancel(state, active);
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Jump {
+    /// The first hit from the top of the view (after typing the search).
+    First,
+    Next,
+    Previous,
+}
+
+/// Moves to a line the search matches (wrapping around) and shows it.
+fn jump(s: &mut RunScreen, height: usize, how: Jump) {
+    let len = s.lines.len();
+    let hits = s.matches();
+    let top = s.scroll.top(len, height);
+    let target = match (how, s.hit) {
+        (Jump::First, _) | (Jump::Next | Jump::Previous, None) => {
+            hits.iter().find(|&&i| i >= top).or(hits.first())
+        }
+        (Jump::Next, Some(hit)) => hits.iter().find(|&&i| i > hit).or(hits.first()),
+        (Jump::Previous, Some(hit)) => hits.iter().rev().find(|&&i| i < hit).or(hits.last()),
+    };
+    s.hit = target.copied();
+    if let Some(index) = s.hit {
+        s.scroll.show(index, len, height);
+    }
+}

@@ -1,0 +1,261 @@
+//! Keys on the snapshot screens (the list, a snapshot's tree, a diff) and what the
+//! daemon answers for them.
+
+use super::{Action, Effect, back, move_in, needs, open_run};
+use crate::console::Role;
+use crate::console::screen::snapshots::include_for;
+use crate::console::screen::{DiffScreen, Screen, TextInput, TreeScreen};
+use crate::console::state::{Confirm, Message, State};
+
+pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::SnapshotsLoaded {
+            repository,
+            job,
+            snapshots,
+        } => {
+            for screen in &mut state.screens {
+                if let Screen::Snapshots(s) = screen
+                    && s.repository == repository
+                    && s.job == job
+                {
+                    s.selected = s.selected.min(snapshots.len().saturating_sub(1));
+                    s.snapshots = Some(snapshots.clone());
+                }
+            }
+        }
+        Action::TreeLoaded {
+            snapshot,
+            path,
+            entries,
+        } => {
+            if let Some(Screen::Tree(s)) = state.screens.last_mut()
+                && s.snapshot == snapshot
+                && s.path == path
+            {
+                s.selected = s
+                    .reselect
+                    .take()
+                    .and_then(|name| entries.iter().position(|e| e.name == name))
+                    .unwrap_or(0);
+                s.entries = Some(entries);
+            }
+        }
+        Action::DiffLoaded(diff) => {
+            for screen in &mut state.screens {
+                if let Screen::Diff(s) = screen
+                    && s.diff.is_none()
+                {
+                    s.diff = Some((*diff).clone());
+                }
+            }
+        }
+        Action::RestoreQueued(id) => return open_run(state, id),
+        _ => {}
+    }
+    Vec::new()
+}
+
+pub fn list_key(state: &mut State, action: Action) -> Vec<Effect> {
+    let Some(Screen::Snapshots(s)) = state.screens.last_mut() else {
+        return Vec::new();
+    };
+    let len = s.snapshots.as_ref().map_or(0, Vec::len);
+    match action {
+        Action::Up
+        | Action::Down
+        | Action::Top
+        | Action::Bottom
+        | Action::PageUp
+        | Action::PageDown => move_in(&mut s.selected, len, &action),
+        Action::Open => {
+            if let Some(snapshot) = s.selected_snapshot() {
+                let tree = TreeScreen::new(s.repository.clone(), snapshot.id.clone());
+                let effect = Effect::LoadTree {
+                    repository: tree.repository.clone(),
+                    snapshot: tree.snapshot.clone(),
+                    path: tree.path.clone(),
+                };
+                state.screens.push(Screen::Tree(tree));
+                return vec![effect];
+            }
+        }
+        Action::Mark => {
+            let id = s.selected_snapshot().map(|snap| snap.id.clone());
+            s.marked = if s.marked == id { None } else { id };
+        }
+        Action::Diff => {
+            let Some(to) = s.selected_snapshot().map(|snap| snap.id.clone()) else {
+                return Vec::new();
+            };
+            // The marked snapshot, else the one before the selected (the list is newest first).
+            let from = s.marked.clone().or_else(|| {
+                s.snapshots
+                    .as_ref()
+                    .and_then(|all| all.get(s.selected + 1))
+                    .map(|snap| snap.id.clone())
+            });
+            let Some(from) = from.filter(|from| *from != to) else {
+                state.message = Some(Message {
+                    title: "diff".into(),
+                    text: "mark another snapshot with m first (this one has none before it)".into(),
+                });
+                return Vec::new();
+            };
+            let repository = s.repository.clone();
+            state.screens.push(Screen::Diff(DiffScreen {
+                repository: repository.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                ..DiffScreen::default()
+            }));
+            return vec![Effect::LoadDiff {
+                repository,
+                from,
+                to,
+            }];
+        }
+        Action::Back => return back(state),
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn load(s: &TreeScreen) -> Effect {
+    Effect::LoadTree {
+        repository: s.repository.clone(),
+        snapshot: s.snapshot.clone(),
+        path: s.path.clone(),
+    }
+}
+
+pub fn tree_key(state: &mut State, action: Action) -> Vec<Effect> {
+    let role = state.role();
+    let Some(Screen::Tree(s)) = state.screens.last_mut() else {
+        return Vec::new();
+    };
+    if let Some(target) = &mut s.target {
+        match action {
+            Action::FilterChar(c) => target.text.push(c),
+            Action::FilterBackspace => {
+                target.text.pop();
+            }
+            Action::Back => s.target = None,
+            Action::FilterDone => return confirm_restore(state),
+            _ => {}
+        }
+        return Vec::new();
+    }
+    let len = s.entries.as_ref().map_or(0, Vec::len);
+    match action {
+        Action::Up
+        | Action::Down
+        | Action::Top
+        | Action::Bottom
+        | Action::PageUp
+        | Action::PageDown => move_in(&mut s.selected, len, &action),
+        Action::Open => {
+            if let Some(entry) = s.selected_entry()
+                && entry.kind == "dir"
+            {
+                s.path = s.child(&entry.name);
+                s.entries = None;
+                s.selected = 0;
+                return vec![load(s)];
+            }
+        }
+        Action::Parent => {
+            if let Some((parent, name)) = s.parent() {
+                s.path = parent;
+                s.reselect = Some(name);
+                s.entries = None;
+                return vec![load(s)];
+            }
+        }
+        Action::Choose => {
+            if let Some(entry) = s.selected_entry() {
+                let path = s.child(&entry.name);
+                if !s.chosen.remove(&path) {
+                    s.chosen.insert(path);
+                }
+                move_in(&mut s.selected, len, &Action::Down);
+            }
+        }
+        Action::Restore => {
+            if s.to_restore().is_empty() {
+                return Vec::new();
+            }
+            if role < Role::Operator {
+                state.message = Some(needs("restore", Role::Operator, role));
+                return Vec::new();
+            }
+            s.target = Some(TextInput {
+                text: String::new(),
+                editing: true,
+            });
+        }
+        Action::Back if !s.chosen.is_empty() => s.chosen.clear(),
+        Action::Back => return back(state),
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// The target is typed: ask before restoring, saying where the files will land.
+fn confirm_restore(state: &mut State) -> Vec<Effect> {
+    let Some(Screen::Tree(s)) = state.screens.last_mut() else {
+        return Vec::new();
+    };
+    let target = s
+        .target
+        .take()
+        .map(|t| t.text.trim().trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    if !target.starts_with('/') {
+        state.message = Some(Message {
+            title: "restore".into(),
+            text: format!(
+                "the target must be an absolute directory on the daemon's host (got {target:?})"
+            ),
+        });
+        return Vec::new();
+    }
+    let paths = s.to_restore();
+    let example = format!("{target}{}", paths[0]);
+    let question = format!(
+        "Restore {} of snapshot {} to {target}? Entries keep their path beneath it ({example}); existing files there are replaced.",
+        if paths.len() == 1 {
+            paths[0].clone()
+        } else {
+            format!("{} entries", paths.len())
+        },
+        s.snapshot.get(..8).unwrap_or(&s.snapshot),
+    );
+    let effect = Effect::Restore {
+        repository: s.repository.clone(),
+        snapshot: s.snapshot.clone(),
+        includes: paths.iter().map(|p| include_for(p)).collect(),
+        target,
+    };
+    s.chosen.clear();
+    state.confirm = Some(Confirm { question, effect });
+    Vec::new()
+}
+
+pub fn diff_key(state: &mut State, action: Action) -> Vec<Effect> {
+    let Some(Screen::Diff(s)) = state.screens.last_mut() else {
+        return Vec::new();
+    };
+    let len = s.diff.as_ref().map_or(0, |d| d.changes.len());
+    match action {
+        Action::Up
+        | Action::Down
+        | Action::Top
+        | Action::Bottom
+        | Action::PageUp
+        | Action::PageDown => move_in(&mut s.selected, len, &action),
+        Action::Back => return back(state),
+        _ => {}
+    }
+    Vec::new()
+}

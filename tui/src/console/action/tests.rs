@@ -1,0 +1,699 @@
+use super::*;
+use crate::console::screen::LogsScreen;
+use crate::console::state::ActiveRun;
+
+fn job(name: &str, repository: &str) -> JobRow {
+    JobRow {
+        name: name.into(),
+        kind: "backup".into(),
+        repository: repository.into(),
+        enabled: true,
+        ..JobRow::default()
+    }
+}
+
+fn with_jobs(role: Role, names: &[&str]) -> State {
+    let mut state = State::new("/run/cairn/cairnd.sock".into(), false, true);
+    update(
+        &mut state,
+        Action::Refreshed {
+            daemon: DaemonView {
+                role,
+                ..DaemonView::default()
+            },
+            jobs: names.iter().map(|n| job(n, "main")).collect(),
+        },
+    );
+    state
+}
+
+fn pb_job(name: &str, enabled: bool, active: u64) -> pb::Job {
+    pb::Job {
+        spec: Some(pb::JobSpec {
+            name: name.into(),
+            repository: "main".into(),
+            enabled,
+            ..Default::default()
+        }),
+        active_run_id: active,
+        ..Default::default()
+    }
+}
+
+fn run(id: u64, job: &str, state: pb::RunState) -> pb::Run {
+    pb::Run {
+        id,
+        job: job.into(),
+        state: state as i32,
+        ..Default::default()
+    }
+}
+
+fn line(seq: u64, job: &str, message: &str) -> pb::LogLine {
+    pb::LogLine {
+        seq,
+        job: job.into(),
+        message: message.into(),
+        level: pb::Level::Info as i32,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn moving_stays_inside_the_list() {
+    let mut state = with_jobs(Role::Admin, &["a", "b", "c"]);
+    update(&mut state, Action::Up);
+    assert_eq!(state.selected, 0);
+    update(&mut state, Action::Down);
+    update(&mut state, Action::Down);
+    update(&mut state, Action::Down);
+    assert_eq!(state.selected, 2);
+    update(&mut state, Action::Top);
+    assert_eq!(state.selected, 0);
+    update(&mut state, Action::PageDown);
+    assert_eq!(state.selected, 2);
+    update(&mut state, Action::Bottom);
+    assert_eq!(state.selected_job().map(|j| j.name.as_str()), Some("c"));
+}
+
+#[test]
+fn the_filter_narrows_the_list_and_esc_clears_it_before_quitting() {
+    let mut state = with_jobs(Role::Admin, &["web", "db", "webmail"]);
+    update(&mut state, Action::StartFilter);
+    for c in "WEB".chars() {
+        update(&mut state, Action::FilterChar(c));
+    }
+    let names: Vec<&str> = state
+        .visible_jobs()
+        .iter()
+        .map(|j| j.name.as_str())
+        .collect();
+    assert_eq!(names, ["web", "webmail"]);
+    update(&mut state, Action::FilterDone);
+    assert!(!state.filtering);
+    assert_eq!(update(&mut state, Action::Back), vec![]);
+    assert_eq!(state.visible_jobs().len(), 3);
+    assert_eq!(update(&mut state, Action::Back), vec![Effect::Quit]);
+}
+
+#[test]
+fn a_viewer_is_told_why_instead_of_calling_the_daemon() {
+    let mut state = with_jobs(Role::Viewer, &["web"]);
+    assert_eq!(update(&mut state, Action::RunNow), vec![]);
+    let message = state.message.clone().expect("a message");
+    assert!(
+        message.text.contains("needs the operator role"),
+        "{message:?}"
+    );
+    assert!(!message.text.contains("PERMISSION_DENIED"));
+    update(&mut state, Action::Back);
+    assert!(state.message.is_none(), "Esc dismisses the message first");
+
+    let mut operator = with_jobs(Role::Operator, &["web"]);
+    assert_eq!(
+        update(&mut operator, Action::RunNow),
+        vec![Effect::RunJob("web".into())]
+    );
+}
+
+#[test]
+fn cancel_targets_the_running_run_and_run_now_refuses_a_second_one() {
+    let mut state = with_jobs(Role::Operator, &["web"]);
+    assert_eq!(
+        update(&mut state, Action::CancelRun),
+        vec![],
+        "nothing runs"
+    );
+    state.jobs[0].active = Some(ActiveRun {
+        id: 7,
+        ..ActiveRun::default()
+    });
+    assert_eq!(
+        update(&mut state, Action::CancelRun),
+        vec![Effect::CancelRun(7)]
+    );
+    assert_eq!(update(&mut state, Action::RunNow), vec![]);
+    assert!(
+        state
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("run 7"))
+    );
+}
+
+#[test]
+fn the_selection_follows_its_job_when_the_list_changes() {
+    let mut state = with_jobs(Role::Admin, &["b", "c"]);
+    update(&mut state, Action::Down);
+    update(
+        &mut state,
+        Action::Refreshed {
+            daemon: DaemonView::default(),
+            jobs: vec![job("a", "main"), job("b", "main"), job("c", "main")],
+        },
+    );
+    assert_eq!(state.selected_job().map(|j| j.name.as_str()), Some("c"));
+    update(
+        &mut state,
+        Action::Refreshed {
+            daemon: DaemonView::default(),
+            jobs: vec![job("a", "main")],
+        },
+    );
+    assert_eq!(
+        state.selected, 0,
+        "a vanished job leaves the selection in range"
+    );
+}
+
+#[test]
+fn a_daemon_error_is_shown_word_for_word_and_the_picture_refreshed() {
+    let mut state = with_jobs(Role::Admin, &["web"]);
+    let effects = update(
+        &mut state,
+        Action::DaemonError {
+            what: "run now".into(),
+            text: "job web already has run 3 running".into(),
+        },
+    );
+    assert_eq!(effects, vec![Effect::Refresh]);
+    assert_eq!(
+        state.message.as_ref().map(|m| m.text.as_str()),
+        Some("job web already has run 3 running")
+    );
+}
+
+#[test]
+fn enter_opens_a_job_then_a_run_and_esc_walks_back_to_the_dashboard() {
+    let mut state = with_jobs(Role::Admin, &["db", "web"]);
+    update(&mut state, Action::Down);
+    assert_eq!(
+        update(&mut state, Action::Open),
+        vec![Effect::LoadJob("web".into())]
+    );
+    update(
+        &mut state,
+        Action::JobLoaded {
+            job: Box::new(pb_job("web", true, 0)),
+            runs: vec![
+                run(9, "web", pb::RunState::Failed),
+                run(8, "web", pb::RunState::Succeeded),
+            ],
+        },
+    );
+    update(&mut state, Action::Down);
+    assert_eq!(update(&mut state, Action::Open), vec![Effect::LoadRun(8)]);
+    assert!(matches!(state.screen(), Some(Screen::Run(s)) if s.id == 8));
+    assert_eq!(update(&mut state, Action::Back), vec![]);
+    assert!(matches!(state.screen(), Some(Screen::Job(s)) if s.name == "web"));
+    assert_eq!(update(&mut state, Action::Back), vec![]);
+    assert!(state.screen().is_none());
+    assert_eq!(state.selected_job().map(|j| j.name.as_str()), Some("web"));
+    assert_eq!(update(&mut state, Action::Back), vec![Effect::Quit]);
+}
+
+#[test]
+fn deleting_a_job_asks_first_and_only_yes_deletes() {
+    let mut state = with_jobs(Role::Admin, &["web"]);
+    update(&mut state, Action::Open);
+    update(
+        &mut state,
+        Action::JobLoaded {
+            job: Box::new(pb_job("web", true, 0)),
+            runs: Vec::new(),
+        },
+    );
+    assert_eq!(update(&mut state, Action::DeleteJob), vec![]);
+    assert!(state.confirm.is_some());
+    // Data arriving meanwhile does not answer the question.
+    update(&mut state, Action::Tick(5));
+    assert!(state.confirm.is_some());
+    assert_eq!(update(&mut state, Action::No), vec![]);
+    assert!(state.confirm.is_none());
+    update(&mut state, Action::DeleteJob);
+    assert_eq!(
+        update(&mut state, Action::Yes),
+        vec![Effect::DeleteJob("web".into())]
+    );
+    update(&mut state, Action::JobDeleted("web".into()));
+    assert!(state.screen().is_none(), "the job's screen closes");
+
+    let mut operator = with_jobs(Role::Operator, &["web"]);
+    update(&mut operator, Action::Open);
+    update(
+        &mut operator,
+        Action::JobLoaded {
+            job: Box::new(pb_job("web", true, 0)),
+            runs: Vec::new(),
+        },
+    );
+    update(&mut operator, Action::DeleteJob);
+    assert!(operator.confirm.is_none());
+    assert!(
+        operator
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("needs the admin role"))
+    );
+    assert_eq!(
+        update(&mut operator, Action::ToggleEnabled),
+        vec![],
+        "the message is open"
+    );
+    update(&mut operator, Action::Back);
+    assert_eq!(
+        update(&mut operator, Action::ToggleEnabled),
+        vec![Effect::SetEnabled("web".into(), false)]
+    );
+}
+
+#[test]
+fn a_change_reloads_the_open_job_and_updates_the_open_run() {
+    let mut state = with_jobs(Role::Viewer, &["web", "db"]);
+    update(&mut state, Action::Open);
+    update(&mut state, Action::Open);
+    let mut run7 = run(7, "web", pb::RunState::Running);
+    let effects = update(
+        &mut state,
+        Action::Changed(Box::new(pb::change::What::Run(run7.clone()))),
+    );
+    assert_eq!(
+        effects,
+        vec![Effect::Refresh, Effect::LoadJob("web".into())]
+    );
+    let effects = update(
+        &mut state,
+        Action::Changed(Box::new(pb::change::What::Run(run(
+            3,
+            "db",
+            pb::RunState::Queued,
+        )))),
+    );
+    assert_eq!(effects, vec![Effect::Refresh], "another job's run");
+
+    // A run screen on run 7 takes its end from the change feed, and a late watch
+    // update cannot make it look alive again.
+    state.screens.push(Screen::Run(RunScreen::new(7)));
+    run7.state = pb::RunState::Succeeded as i32;
+    update(
+        &mut state,
+        Action::Changed(Box::new(pb::change::What::Run(run7))),
+    );
+    update(
+        &mut state,
+        Action::RunUpdate(Box::new(run(7, "web", pb::RunState::Running))),
+    );
+    let Some(Screen::Run(s)) = state.screen() else {
+        panic!("the run screen is shown");
+    };
+    assert_eq!(
+        s.run.as_ref().map(|r| r.state()),
+        Some(pb::RunState::Succeeded)
+    );
+
+    let effects = update(
+        &mut state,
+        Action::Changed(Box::new(pb::change::What::Resync(true))),
+    );
+    assert_eq!(
+        effects,
+        vec![
+            Effect::Refresh,
+            Effect::LoadJob("web".into()),
+            Effect::LoadRun(7)
+        ]
+    );
+}
+
+#[test]
+fn feeds_follow_what_is_shown() {
+    let mut state = with_jobs(Role::Viewer, &["web"]);
+    assert!(state.feeds().is_empty());
+    state.jobs[0].active = Some(ActiveRun {
+        id: 4,
+        ..ActiveRun::default()
+    });
+    assert_eq!(state.feeds(), vec![Feed::Run(4)]);
+    state.screens.push(Screen::Run(RunScreen::new(4)));
+    assert_eq!(state.feeds(), vec![Feed::Run(4), Feed::RunLog(4)]);
+    update(&mut state, Action::Back);
+    update(&mut state, Action::OpenLogs);
+    assert_eq!(
+        state.feeds(),
+        vec![Feed::Run(4), Feed::DaemonLog(pb::Level::Info as i32)]
+    );
+    update(&mut state, Action::CycleLevel);
+    assert_eq!(
+        state.feeds(),
+        vec![Feed::Run(4), Feed::DaemonLog(pb::Level::Warn as i32)]
+    );
+    // A finished run's log is read once; its progress is not watched.
+    state.screens.clear();
+    state.jobs[0].active = None;
+    let mut screen = RunScreen::new(2);
+    screen.run = Some(run(2, "web", pb::RunState::Succeeded));
+    state.screens.push(Screen::Run(screen));
+    assert_eq!(state.feeds(), vec![Feed::RunLog(2)]);
+}
+
+#[test]
+fn a_run_log_takes_each_line_once_and_search_walks_the_hits() {
+    let mut state = with_jobs(Role::Viewer, &["web"]);
+    state.height = 12 + 5; // five log rows
+    state.screens.push(Screen::Run(RunScreen::new(1)));
+    let lines: Vec<pb::LogLine> = (1..=40)
+        .map(|i| {
+            line(
+                i,
+                "web",
+                if i % 10 == 0 {
+                    "skipped: permission denied"
+                } else {
+                    "ok"
+                },
+            )
+        })
+        .collect();
+    update(
+        &mut state,
+        Action::LogLines {
+            feed: Feed::RunLog(1),
+            lines: lines.clone(),
+        },
+    );
+    // A restarted stream that repeats lines (or another run's lines) adds nothing.
+    update(
+        &mut state,
+        Action::LogLines {
+            feed: Feed::RunLog(1),
+            lines: lines[30..].to_vec(),
+        },
+    );
+    update(
+        &mut state,
+        Action::LogLines {
+            feed: Feed::RunLog(2),
+            lines: vec![line(99, "db", "other")],
+        },
+    );
+    let screen = |state: &State| match state.screen() {
+        Some(Screen::Run(s)) => s.clone(),
+        _ => panic!("run screen"),
+    };
+    assert_eq!(screen(&state).lines.len(), 40);
+    assert!(screen(&state).scroll.follow);
+
+    update(&mut state, Action::Top);
+    update(&mut state, Action::StartFilter);
+    for c in "denied".chars() {
+        update(&mut state, Action::FilterChar(c));
+    }
+    update(&mut state, Action::FilterDone);
+    let s = screen(&state);
+    assert_eq!(s.matches(), vec![9, 19, 29, 39]);
+    assert_eq!(s.hit, Some(9));
+    assert_eq!(s.scroll.top(40, 5), 7, "the hit shows near the top");
+    update(&mut state, Action::NextMatch);
+    assert_eq!(screen(&state).hit, Some(19));
+    update(&mut state, Action::PreviousMatch);
+    update(&mut state, Action::PreviousMatch);
+    assert_eq!(screen(&state).hit, Some(39), "wraps around");
+    assert!(!screen(&state).scroll.follow);
+    update(&mut state, Action::ToggleFollow);
+    assert!(screen(&state).scroll.follow);
+    // Esc clears the search first, then closes the screen.
+    update(&mut state, Action::Back);
+    assert!(screen(&state).search.text.is_empty());
+    update(&mut state, Action::Back);
+    assert!(state.screen().is_none());
+}
+
+#[test]
+fn the_daemon_log_filters_by_job_and_text_and_pauses() {
+    let mut state = with_jobs(Role::Viewer, &["web", "db"]);
+    update(&mut state, Action::OpenLogs);
+    let feed = Feed::DaemonLog(pb::Level::Info as i32);
+    update(
+        &mut state,
+        Action::LogLines {
+            feed: feed.clone(),
+            lines: vec![
+                line(1, "web", "run started"),
+                line(2, "db", "run started"),
+                line(3, "", "configuration reloaded"),
+            ],
+        },
+    );
+    let logs = |state: &State| match state.screen() {
+        Some(Screen::Logs(s)) => s.clone(),
+        _ => panic!("logs screen"),
+    };
+    let seqs = |s: &LogsScreen| s.visible().iter().map(|l| l.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(&logs(&state)), [1, 2, 3]);
+    update(&mut state, Action::CycleJob);
+    assert_eq!(seqs(&logs(&state)), [1], "web only");
+    update(&mut state, Action::CycleJob);
+    assert_eq!(seqs(&logs(&state)), [2], "db only");
+    update(&mut state, Action::CycleJob);
+    assert_eq!(seqs(&logs(&state)), [1, 2, 3], "all again");
+
+    update(&mut state, Action::TogglePause);
+    update(
+        &mut state,
+        Action::LogLines {
+            feed,
+            lines: vec![line(4, "web", "run ended")],
+        },
+    );
+    assert_eq!(seqs(&logs(&state)), [1, 2, 3], "paused: the view holds");
+    update(&mut state, Action::TogglePause);
+    assert_eq!(seqs(&logs(&state)), [1, 2, 3, 4]);
+
+    update(&mut state, Action::StartFilter);
+    for c in "reload".chars() {
+        update(&mut state, Action::FilterChar(c));
+    }
+    assert_eq!(seqs(&logs(&state)), [3]);
+    update(&mut state, Action::Back);
+    assert_eq!(seqs(&logs(&state)), [1, 2, 3, 4]);
+}
+
+#[test]
+fn a_long_log_keeps_the_newest_lines() {
+    let mut screen = LogsScreen::default();
+    screen.push(
+        (1..=crate::console::screen::logs::KEEP as u64 + 1)
+            .map(|i| line(i, "", "x"))
+            .collect(),
+    );
+    assert!(screen.lines.len() <= crate::console::screen::logs::KEEP);
+    assert_eq!(
+        screen.lines.last().map(|l| l.seq),
+        Some(crate::console::screen::logs::KEEP as u64 + 1)
+    );
+}
+
+fn snapshot(id: &str) -> pb::Snapshot {
+    pb::Snapshot {
+        id: id.repeat(64 / id.len()),
+        repository: "main".into(),
+        ..Default::default()
+    }
+}
+
+fn entry(name: &str, kind: &str) -> pb::TreeEntry {
+    pb::TreeEntry {
+        name: name.into(),
+        kind: kind.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn browsing_a_snapshot_choosing_entries_and_restoring_them_asks_first() {
+    let mut state = with_jobs(Role::Operator, &["web"]);
+    assert_eq!(
+        update(&mut state, Action::OpenSnapshots),
+        vec![Effect::LoadSnapshots {
+            repository: "main".into(),
+            job: Some("web".into())
+        }]
+    );
+    update(
+        &mut state,
+        Action::SnapshotsLoaded {
+            repository: "main".into(),
+            job: Some("web".into()),
+            snapshots: vec![snapshot("b2"), snapshot("a1")],
+        },
+    );
+    let effects = update(&mut state, Action::Open);
+    let b2 = "b2".repeat(32);
+    assert_eq!(
+        effects,
+        vec![Effect::LoadTree {
+            repository: "main".into(),
+            snapshot: b2.clone(),
+            path: "/".into()
+        }]
+    );
+    update(
+        &mut state,
+        Action::TreeLoaded {
+            snapshot: b2.clone(),
+            path: "/".into(),
+            entries: vec![entry("etc", "dir"), entry("srv", "dir")],
+        },
+    );
+    update(&mut state, Action::Down);
+    assert_eq!(
+        update(&mut state, Action::Open),
+        vec![Effect::LoadTree {
+            repository: "main".into(),
+            snapshot: b2.clone(),
+            path: "/srv".into()
+        }]
+    );
+    update(
+        &mut state,
+        Action::TreeLoaded {
+            snapshot: b2.clone(),
+            path: "/srv".into(),
+            entries: vec![
+                entry("a [1].txt", "file"),
+                entry("b.txt", "file"),
+                entry("www", "dir"),
+            ],
+        },
+    );
+    update(&mut state, Action::Choose);
+    update(&mut state, Action::Down);
+    update(&mut state, Action::Choose);
+    // Going up selects the directory we came from; the choice stays.
+    assert_eq!(
+        update(&mut state, Action::Parent),
+        vec![Effect::LoadTree {
+            repository: "main".into(),
+            snapshot: b2.clone(),
+            path: "/".into()
+        }]
+    );
+    update(
+        &mut state,
+        Action::TreeLoaded {
+            snapshot: b2.clone(),
+            path: "/".into(),
+            entries: vec![entry("etc", "dir"), entry("srv", "dir")],
+        },
+    );
+    let Some(Screen::Tree(tree)) = state.screen() else {
+        panic!("the tree is shown");
+    };
+    assert_eq!(tree.selected_entry().map(|e| e.name.as_str()), Some("srv"));
+    assert_eq!(tree.to_restore(), ["/srv/a [1].txt", "/srv/www"]);
+
+    update(&mut state, Action::Restore);
+    for c in "/tmp/back/".chars() {
+        update(&mut state, Action::FilterChar(c));
+    }
+    assert_eq!(update(&mut state, Action::FilterDone), vec![]);
+    let question = state.confirm.clone().expect("a question first");
+    assert!(
+        question.question.contains("/tmp/back/srv/a [1].txt"),
+        "{question:?}"
+    );
+    assert_eq!(
+        update(&mut state, Action::Yes),
+        vec![Effect::Restore {
+            repository: "main".into(),
+            snapshot: b2,
+            includes: vec![r"srv/a \[1\].txt".into(), "srv/www".into()],
+            target: "/tmp/back".into(),
+        }]
+    );
+    // The restore runs as a run: its screen opens with live progress.
+    assert_eq!(
+        update(&mut state, Action::RestoreQueued(31)),
+        vec![Effect::LoadRun(31)]
+    );
+    assert_eq!(state.feeds(), vec![Feed::RunLog(31), Feed::Run(31)]);
+}
+
+#[test]
+fn a_viewer_may_browse_but_not_restore_and_a_relative_target_is_refused() {
+    let mut state = with_jobs(Role::Viewer, &["web"]);
+    state
+        .screens
+        .push(Screen::Tree(crate::console::screen::TreeScreen::new(
+            "main".into(),
+            "ab".into(),
+        )));
+    update(
+        &mut state,
+        Action::TreeLoaded {
+            snapshot: "ab".into(),
+            path: "/".into(),
+            entries: vec![entry("etc", "dir")],
+        },
+    );
+    update(&mut state, Action::Restore);
+    assert!(
+        state
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("restore needs the operator role"))
+    );
+    update(&mut state, Action::Back);
+    if let Some(daemon) = &mut state.daemon {
+        daemon.role = Role::Admin;
+    }
+    update(&mut state, Action::Restore);
+    for c in "tmp".chars() {
+        update(&mut state, Action::FilterChar(c));
+    }
+    assert_eq!(update(&mut state, Action::FilterDone), vec![]);
+    assert!(state.confirm.is_none());
+    assert!(
+        state
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("absolute"))
+    );
+}
+
+#[test]
+fn diff_compares_with_the_marked_snapshot_or_the_one_before() {
+    let mut state = with_jobs(Role::Viewer, &["web"]);
+    update(&mut state, Action::OpenSnapshots);
+    update(
+        &mut state,
+        Action::SnapshotsLoaded {
+            repository: "main".into(),
+            job: Some("web".into()),
+            snapshots: vec![snapshot("c3"), snapshot("b2"), snapshot("a1")],
+        },
+    );
+    let (a1, b2, c3) = ("a1".repeat(32), "b2".repeat(32), "c3".repeat(32));
+    assert_eq!(
+        update(&mut state, Action::Diff),
+        vec![Effect::LoadDiff {
+            repository: "main".into(),
+            from: b2,
+            to: c3.clone()
+        }]
+    );
+    update(&mut state, Action::Back);
+    update(&mut state, Action::Bottom);
+    update(&mut state, Action::Mark);
+    assert_eq!(update(&mut state, Action::Diff), vec![], "with itself");
+    update(&mut state, Action::Back);
+    update(&mut state, Action::Top);
+    assert_eq!(
+        update(&mut state, Action::Diff),
+        vec![Effect::LoadDiff {
+            repository: "main".into(),
+            from: a1,
+            to: c3
+        }]
+    );
+}

@@ -1,0 +1,53 @@
+//! The screens opened above the dashboard, each with what it shows and the streams it
+//! follows.
+
+pub mod job;
+pub mod logs;
+pub mod run;
+pub mod snapshots;
+
+use crate::console::state::Feed;
+
+pub use job::JobScreen;
+pub use logs::LogsScreen;
+pub use run::RunScreen;
+pub use snapshots::{DiffScreen, SnapshotsScreen, TreeScreen};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Screen {
+    Job(JobScreen),
+    Run(RunScreen),
+    Logs(LogsScreen),
+    Snapshots(SnapshotsScreen),
+    Tree(TreeScreen),
+    Diff(DiffScreen),
+}
+
+impl Screen {
+    pub fn feeds(&self) -> Vec<Feed> {
+        match self {
+            Screen::Job(_) | Screen::Snapshots(_) | Screen::Tree(_) | Screen::Diff(_) => Vec::new(),
+            Screen::Run(run) => run.feeds(),
+            Screen::Logs(logs) => vec![Feed::DaemonLog(logs.level as i32)],
+        }
+    }
+}
+
+/// A line of text being typed (a filter or a search).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TextInput {
+    pub text: String,
+    /// Keys go into the text.
+    pub editing: bool,
+}
+
+impl TextInput {
+    pub fn is_active(&self) -> bool {
+        self.editing || !self.text.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.editing = false;
+    }
+}
