@@ -5,3 +5,4 @@ pub mod compare;
 pub mod corpus;
 pub mod daemon;
 pub mod run;
+pub mod tmux;

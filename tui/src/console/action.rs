@@ -4,6 +4,7 @@
 //! under `action/`; what the daemon sends is handled here.
 
 mod dashboard;
+mod editor;
 mod job;
 mod logs;
 mod run;
@@ -60,6 +61,16 @@ pub enum Action {
     /// Up to the parent directory.
     Parent,
     Restore,
+    Left,
+    Right,
+    /// Saves the form (Ctrl-S).
+    Save,
+    /// A new job (the editor, empty).
+    NewJob,
+    /// Edits the job shown.
+    EditJob,
+    /// The picker: the directory shown becomes a source.
+    PickHere,
     Tick(i64),
     Resize(u16, u16),
     /// A fresh picture of the daemon.
@@ -91,6 +102,17 @@ pub enum Action {
     DiffLoaded(Box<pb::DiffSnapshotsResponse>),
     /// The daemon queued the restore we asked for.
     RestoreQueued(u64),
+    RepositoriesLoaded(Vec<String>),
+    SchedulePreview {
+        cron: String,
+        timezone: String,
+        preview: crate::console::screen::editor::Preview,
+    },
+    JobSaved(String),
+    DirectoryLoaded {
+        path: String,
+        entries: Vec<pb::DirectoryEntry>,
+    },
     LogLines {
         feed: Feed,
         lines: Vec<pb::LogLine>,
@@ -119,6 +141,10 @@ impl Action {
                 | Action::TreeLoaded { .. }
                 | Action::DiffLoaded(_)
                 | Action::RestoreQueued(_)
+                | Action::RepositoriesLoaded(_)
+                | Action::SchedulePreview { .. }
+                | Action::JobSaved(_)
+                | Action::DirectoryLoaded { .. }
                 | Action::LogLines { .. }
                 | Action::DaemonError { .. }
         )
@@ -158,6 +184,14 @@ pub enum Effect {
         includes: Vec<String>,
         target: String,
     },
+    LoadRepositories,
+    PreviewSchedule(Box<pb::Schedule>),
+    SaveJob {
+        /// The job's name before the edit; None for a new job.
+        original: Option<String>,
+        spec: Box<pb::JobSpec>,
+    },
+    ListDirectory(String),
 }
 
 /// Rows a page moves in lists.
@@ -229,6 +263,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         | Action::TreeLoaded { .. }
         | Action::DiffLoaded(_)
         | Action::RestoreQueued(_) => snapshots::loaded(state, action),
+        Action::RepositoriesLoaded(_)
+        | Action::SchedulePreview { .. }
+        | Action::JobSaved(_)
+        | Action::DirectoryLoaded { .. } => editor::loaded(state, action),
         Action::JobDeleted(name) => {
             state
                 .screens
@@ -255,6 +293,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             Some(Screen::Snapshots(_)) => snapshots::list_key(state, key),
             Some(Screen::Tree(_)) => snapshots::tree_key(state, key),
             Some(Screen::Diff(_)) => snapshots::diff_key(state, key),
+            Some(Screen::Editor(_)) => editor::key(state, key),
+            Some(Screen::Picker(_)) => editor::picker_key(state, key),
         },
     }
 }
@@ -332,7 +372,11 @@ fn changed(state: &mut State, what: pb::change::What) -> Vec<Effect> {
                         repository: s.repository.clone(),
                         job: s.job.clone(),
                     }),
-                    Screen::Logs(_) | Screen::Tree(_) | Screen::Diff(_) => {}
+                    Screen::Logs(_)
+                    | Screen::Tree(_)
+                    | Screen::Diff(_)
+                    | Screen::Editor(_)
+                    | Screen::Picker(_) => {}
                 }
             }
             return effects;

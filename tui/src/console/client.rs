@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use cairn_proto::v1 as pb;
 use cairn_proto::v1::daemon_client::DaemonClient;
+use cairn_proto::v1::files_client::FilesClient;
 use cairn_proto::v1::jobs_client::JobsClient;
 use cairn_proto::v1::logs_client::LogsClient;
+use cairn_proto::v1::repositories_client::RepositoriesClient;
 use cairn_proto::v1::restores_client::RestoresClient;
 use cairn_proto::v1::runs_client::RunsClient;
 use cairn_proto::v1::snapshots_client::SnapshotsClient;
@@ -20,6 +22,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tonic::transport::Channel;
 
 use crate::console::action::{Action, Effect};
+use crate::console::screen::editor::Preview;
 use crate::console::screen::job::RECENT_RUNS;
 use crate::console::state::{DaemonView, Feed, JobRow, LastRun, seconds};
 
@@ -348,6 +351,89 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                     })
                     .await
                     .map(|r| Some(Action::RestoreQueued(r.into_inner().id))),
+            ),
+            Effect::LoadRepositories => (
+                "listing repositories",
+                RepositoriesClient::new(channel)
+                    .list_repositories(pb::ListRepositoriesRequest {
+                        page_size: 1000,
+                        page_token: String::new(),
+                    })
+                    .await
+                    .map(|r| {
+                        Some(Action::RepositoriesLoaded(
+                            r.into_inner()
+                                .repositories
+                                .into_iter()
+                                .map(|r| r.name)
+                                .collect(),
+                        ))
+                    }),
+            ),
+            Effect::PreviewSchedule(schedule) => {
+                let (cron, timezone) = (schedule.cron.clone(), schedule.timezone.clone());
+                let answer = JobsClient::new(channel)
+                    .preview_schedule(pb::PreviewScheduleRequest {
+                        schedule: Some(*schedule),
+                        count: 5,
+                        after: None,
+                    })
+                    .await;
+                // A bad expression is an answer to show under the field, not an error.
+                let preview = match answer {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        Ok(Preview::Valid(
+                            r.description,
+                            r.times.iter().map(|t| t.seconds).collect(),
+                        ))
+                    }
+                    Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                        Ok(Preview::Invalid(status.message().to_owned()))
+                    }
+                    Err(status) => Err(status),
+                };
+                (
+                    "checking the schedule",
+                    preview.map(|preview| {
+                        Some(Action::SchedulePreview {
+                            cron,
+                            timezone,
+                            preview,
+                        })
+                    }),
+                )
+            }
+            Effect::SaveJob { original, spec } => {
+                let name = spec.name.clone();
+                let mut jobs = JobsClient::new(channel);
+                let result = match original {
+                    Some(original) => jobs
+                        .update_job(pb::UpdateJobRequest {
+                            name: original,
+                            spec: Some(*spec),
+                        })
+                        .await
+                        .map(|_| ()),
+                    None => jobs
+                        .create_job(pb::CreateJobRequest { spec: Some(*spec) })
+                        .await
+                        .map(|_| ()),
+                };
+                ("save", result.map(|()| Some(Action::JobSaved(name))))
+            }
+            Effect::ListDirectory(path) => (
+                "listing the directory",
+                FilesClient::new(channel)
+                    .list_directory(pb::ListDirectoryRequest { path })
+                    .await
+                    .map(|r| {
+                        let r = r.into_inner();
+                        Some(Action::DirectoryLoaded {
+                            path: r.path,
+                            entries: r.entries,
+                        })
+                    }),
             ),
             Effect::Quit | Effect::Refresh => return,
         };

@@ -35,7 +35,9 @@ const fn bind(
     }
 }
 
-use KeyCode::{Backspace, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Up};
+use KeyCode::{
+    BackTab, Backspace, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up,
+};
 
 const UP: Binding = bind(&[Char('k'), Up], "k/Up", "up", Action::Up, "");
 const DOWN: Binding = bind(&[Char('j'), Down], "j/Down", "down", Action::Down, "");
@@ -47,255 +49,118 @@ const HELP: Binding = bind(&[Char('?')], "?", "help", Action::ToggleHelp, "help"
 const BACK: Binding = bind(&[Esc, Char('q')], "q/Esc", "back", Action::Back, "back");
 const LOGS: Binding = bind(&[Char('L')], "L", "daemon log", Action::OpenLogs, "log");
 
+#[rustfmt::skip]
 pub const DASHBOARD: &[Binding] = &[
-    UP,
-    DOWN,
-    TOP,
-    BOTTOM,
-    PAGE_UP,
-    PAGE_DOWN,
+    UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
     bind(&[Enter], "Enter", "open the job", Action::Open, "open"),
-    bind(
-        &[Char('/')],
-        "/",
-        "filter jobs",
-        Action::StartFilter,
-        "filter",
-    ),
-    bind(
-        &[Char('r')],
-        "r",
-        "run now (operator)",
-        Action::RunNow,
-        "run",
-    ),
-    bind(
-        &[Char('c')],
-        "c",
-        "cancel its run (operator)",
-        Action::CancelRun,
-        "cancel",
-    ),
-    bind(
-        &[Char('s')],
-        "s",
-        "the job's snapshots",
-        Action::OpenSnapshots,
-        "snapshots",
-    ),
-    bind(&[Char('L')], "L", "daemon log", Action::OpenLogs, "log"),
+    bind(&[Char('/')], "/", "filter jobs", Action::StartFilter, "filter"),
+    bind(&[Char('r')], "r", "run now (operator)", Action::RunNow, "run"),
+    bind(&[Char('c')], "c", "cancel its run (operator)", Action::CancelRun, "cancel"),
+    bind(&[Char('s')], "s", "the job's snapshots", Action::OpenSnapshots, "snapshots"),
+    bind(&[Char('n')], "n", "new job (admin)", Action::NewJob, "new"),
+    LOGS,
     HELP,
     bind(&[Esc, Char('q')], "q", "quit", Action::Back, "quit"),
 ];
 
+#[rustfmt::skip]
 pub const JOB: &[Binding] = &[
-    UP,
-    DOWN,
-    TOP,
-    BOTTOM,
-    PAGE_UP,
-    PAGE_DOWN,
+    UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
     bind(&[Enter], "Enter", "open the run", Action::Open, "open"),
-    bind(
-        &[Char('r')],
-        "r",
-        "run now (operator)",
-        Action::RunNow,
-        "run",
-    ),
-    bind(
-        &[Char('c')],
-        "c",
-        "cancel its run (operator)",
-        Action::CancelRun,
-        "cancel",
-    ),
-    bind(
-        &[Char('t')],
-        "t",
-        "enable / disable (operator)",
-        Action::ToggleEnabled,
-        "enable/disable",
-    ),
-    bind(
-        &[Char('D')],
-        "D",
-        "delete the job (admin)",
-        Action::DeleteJob,
-        "delete",
-    ),
+    bind(&[Char('r')], "r", "run now (operator)", Action::RunNow, "run"),
+    bind(&[Char('c')], "c", "cancel its run (operator)", Action::CancelRun, "cancel"),
+    bind(&[Char('t')], "t", "enable / disable (operator)", Action::ToggleEnabled, "enable/disable"),
+    bind(&[Char('e')], "e", "edit the job (admin)", Action::EditJob, "edit"),
+    bind(&[Char('D')], "D", "delete the job (admin)", Action::DeleteJob, "delete"),
+    bind(&[Char('s')], "s", "the job's snapshots", Action::OpenSnapshots, "snapshots"),
     LOGS,
     HELP,
     BACK,
 ];
 
+#[rustfmt::skip]
 pub const RUN: &[Binding] = &[
-    UP,
-    DOWN,
-    TOP,
-    BOTTOM,
-    PAGE_UP,
-    PAGE_DOWN,
-    bind(
-        &[Char('/')],
-        "/",
-        "search the log",
-        Action::StartFilter,
-        "search",
-    ),
+    UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
+    bind(&[Char('/')], "/", "search the log", Action::StartFilter, "search"),
     bind(&[Char('n')], "n", "next match", Action::NextMatch, "next"),
-    bind(
-        &[Char('N')],
-        "N",
-        "previous match",
-        Action::PreviousMatch,
-        "prev",
-    ),
-    bind(
-        &[Char('f')],
-        "f",
-        "follow on / off",
-        Action::ToggleFollow,
-        "follow",
-    ),
-    bind(
-        &[Char('c')],
-        "c",
-        "cancel the run (operator)",
-        Action::CancelRun,
-        "cancel",
-    ),
+    bind(&[Char('N')], "N", "previous match", Action::PreviousMatch, "prev"),
+    bind(&[Char('f')], "f", "follow on / off", Action::ToggleFollow, "follow"),
+    bind(&[Char('c')], "c", "cancel the run (operator)", Action::CancelRun, "cancel"),
     LOGS,
     HELP,
     BACK,
 ];
 
+#[rustfmt::skip]
 pub const LOGS_SCREEN: &[Binding] = &[
-    UP,
-    DOWN,
-    TOP,
-    BOTTOM,
-    PAGE_UP,
-    PAGE_DOWN,
-    bind(
-        &[Char('/')],
-        "/",
-        "filter lines",
-        Action::StartFilter,
-        "filter",
-    ),
-    bind(
-        &[Char('l')],
-        "l",
-        "level: info, warn, error, debug",
-        Action::CycleLevel,
-        "level",
-    ),
-    bind(
-        &[Char('J')],
-        "J",
-        "next job (then all)",
-        Action::CycleJob,
-        "job",
-    ),
-    bind(
-        &[Char(' '), Char('p')],
-        "Space",
-        "pause / resume",
-        Action::TogglePause,
-        "pause",
-    ),
+    UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
+    bind(&[Char('/')], "/", "filter lines", Action::StartFilter, "filter"),
+    bind(&[Char('l')], "l", "level: info, warn, error, debug", Action::CycleLevel, "level"),
+    bind(&[Char('J')], "J", "next job (then all)", Action::CycleJob, "job"),
+    bind(&[Char(' '), Char('p')], "Space", "pause / resume", Action::TogglePause, "pause"),
     HELP,
     BACK,
 ];
 
+#[rustfmt::skip]
 pub const SNAPSHOTS: &[Binding] = &[
-    UP,
-    DOWN,
-    TOP,
-    BOTTOM,
-    PAGE_UP,
-    PAGE_DOWN,
-    bind(
-        &[Enter],
-        "Enter",
-        "browse the snapshot",
-        Action::Open,
-        "browse",
-    ),
-    bind(
-        &[Char('m')],
-        "m",
-        "mark as the older side of a diff",
-        Action::Mark,
-        "mark",
-    ),
-    bind(
-        &[Char('d')],
-        "d",
-        "diff with the marked (or the one before)",
-        Action::Diff,
-        "diff",
-    ),
+    UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
+    bind(&[Enter], "Enter", "browse the snapshot", Action::Open, "browse"),
+    bind(&[Char('m')], "m", "mark as the older side of a diff", Action::Mark, "mark"),
+    bind(&[Char('d')], "d", "diff with the marked (or the one before)", Action::Diff, "diff"),
     LOGS,
     HELP,
     BACK,
 ];
 
+#[rustfmt::skip]
 pub const TREE: &[Binding] = &[
-    UP,
-    DOWN,
-    TOP,
-    BOTTOM,
-    PAGE_UP,
-    PAGE_DOWN,
-    bind(
-        &[Enter, Right, Char('l')],
-        "Enter/l",
-        "open the directory",
-        Action::Open,
-        "open",
-    ),
-    bind(
-        &[Backspace, Left, Char('h')],
-        "Bksp/h",
-        "up to the parent",
-        Action::Parent,
-        "up",
-    ),
-    bind(
-        &[Char(' ')],
-        "Space",
-        "choose for restore (or unchoose)",
-        Action::Choose,
-        "choose",
-    ),
-    bind(
-        &[Char('R')],
-        "R",
-        "restore the chosen (or selected) entries (operator)",
-        Action::Restore,
-        "restore",
-    ),
+    UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
+    bind(&[Enter, Right, Char('l')], "Enter/l", "open the directory", Action::Open, "open"),
+    bind(&[Backspace, Left, Char('h')], "Bksp/h", "up to the parent", Action::Parent, "up"),
+    bind(&[Char(' ')], "Space", "choose for restore (or unchoose)", Action::Choose, "choose"),
+    bind(&[Char('R')], "R", "restore the chosen (or selected) entries (operator)", Action::Restore, "restore"),
     HELP,
-    bind(
-        &[Esc, Char('q')],
-        "q/Esc",
-        "clear the choice, then back",
-        Action::Back,
-        "back",
-    ),
+    bind(&[Esc, Char('q')], "q/Esc", "clear the choice, then back", Action::Back, "back"),
 ];
 
+#[rustfmt::skip]
 pub const DIFF: &[Binding] = &[UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN, HELP, BACK];
 
+/// The editor: letters type into text fields, so moving is on arrows and Tab.
+#[rustfmt::skip]
+pub const EDITOR: &[Binding] = &[
+    bind(&[Up, BackTab], "Up/S-Tab", "previous field", Action::Up, ""),
+    bind(&[Down, Tab], "Tab/Down", "next field", Action::Down, "next"),
+    bind(&[Left], "Left", "previous choice", Action::Left, ""),
+    bind(&[Right], "Right", "next choice", Action::Right, ""),
+    bind(&[Enter, Char(' ')], "Enter", "change the field / pick sources / save", Action::Open, "change"),
+    bind(&[Backspace], "Bksp", "delete a character (sources: the last one)", Action::FilterBackspace, ""),
+    bind(&[], "Ctrl-S", "save", Action::Save, "save"),
+    bind(&[Esc], "Esc", "cancel", Action::Back, "cancel"),
+];
+
+#[rustfmt::skip]
+pub const PICKER: &[Binding] = &[
+    UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
+    bind(&[Enter, Right, Char('l')], "Enter/l", "open the directory", Action::Open, "open"),
+    bind(&[Backspace, Left, Char('h')], "Bksp/h", "up to the parent", Action::Parent, "up"),
+    bind(&[Char(' ')], "Space", "add the selected entry as a source", Action::Choose, "add"),
+    bind(&[Char('.')], ".", "add the directory shown as a source", Action::PickHere, "add this dir"),
+    bind(&[Char('/')], "/", "go to a path (type it, Enter)", Action::StartFilter, "go to"),
+    HELP,
+    BACK,
+];
+
 /// Keys while a confirmation is open.
+#[rustfmt::skip]
 pub const CONFIRM: &[Binding] = &[
     bind(&[Char('y')], "y", "yes, do it", Action::Yes, "yes"),
     bind(&[Char('n'), Esc], "n/Esc", "no", Action::No, "no"),
 ];
 
 /// Keys while typing a filter or a search.
+#[rustfmt::skip]
 pub const TYPING: &[Binding] = &[
     bind(&[Enter], "Enter", "keep", Action::FilterDone, "keep"),
     bind(&[Esc], "Esc", "clear", Action::Back, "clear"),
@@ -305,6 +170,9 @@ pub const TYPING: &[Binding] = &[
 pub fn bindings(state: &State) -> &'static [Binding] {
     if state.confirm.is_some() {
         return CONFIRM;
+    }
+    if let Some(Screen::Editor(_)) = state.screen() {
+        return EDITOR;
     }
     if typing(state) {
         return TYPING;
@@ -317,6 +185,8 @@ pub fn bindings(state: &State) -> &'static [Binding] {
         Some(Screen::Snapshots(_)) => SNAPSHOTS,
         Some(Screen::Tree(_)) => TREE,
         Some(Screen::Diff(_)) => DIFF,
+        Some(Screen::Editor(_)) => EDITOR,
+        Some(Screen::Picker(_)) => PICKER,
     }
 }
 
@@ -327,13 +197,19 @@ fn typing(state: &State) -> bool {
         Some(Screen::Run(s)) => s.search.editing,
         Some(Screen::Logs(s)) => s.filter.editing,
         Some(Screen::Tree(s)) => s.target.is_some(),
+        Some(Screen::Editor(e)) => e.focus.is_text(),
+        Some(Screen::Picker(p)) => p.goto.is_some(),
         Some(Screen::Job(_) | Screen::Snapshots(_) | Screen::Diff(_)) => false,
     }
 }
 
 pub fn action_for(key: KeyEvent, state: &State) -> Option<Action> {
-    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == Char('c') {
-        return Some(Action::Quit);
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return match key.code {
+            Char('c') => Some(Action::Quit),
+            Char('s') if matches!(state.screen(), Some(Screen::Editor(_))) => Some(Action::Save),
+            _ => None,
+        };
     }
     if typing(state) && state.confirm.is_none() {
         match key.code {
@@ -382,6 +258,8 @@ mod tests {
             SNAPSHOTS,
             TREE,
             DIFF,
+            EDITOR,
+            PICKER,
             CONFIRM,
             TYPING,
         ] {

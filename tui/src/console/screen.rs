@@ -1,6 +1,7 @@
 //! The screens opened above the dashboard, each with what it shows and the streams it
 //! follows.
 
+pub mod editor;
 pub mod job;
 pub mod logs;
 pub mod run;
@@ -8,6 +9,7 @@ pub mod snapshots;
 
 use crate::console::state::Feed;
 
+pub use editor::{EditorScreen, PickerScreen};
 pub use job::JobScreen;
 pub use logs::LogsScreen;
 pub use run::RunScreen;
@@ -21,14 +23,21 @@ pub enum Screen {
     Snapshots(SnapshotsScreen),
     Tree(TreeScreen),
     Diff(DiffScreen),
+    Editor(EditorScreen),
+    Picker(PickerScreen),
 }
 
 impl Screen {
     pub fn feeds(&self) -> Vec<Feed> {
         match self {
-            Screen::Job(_) | Screen::Snapshots(_) | Screen::Tree(_) | Screen::Diff(_) => Vec::new(),
             Screen::Run(run) => run.feeds(),
             Screen::Logs(logs) => vec![Feed::DaemonLog(logs.level as i32)],
+            Screen::Job(_)
+            | Screen::Snapshots(_)
+            | Screen::Tree(_)
+            | Screen::Diff(_)
+            | Screen::Editor(_)
+            | Screen::Picker(_) => Vec::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! and what opens on top (help, a message, a question).
 
 pub mod dashboard;
+pub mod editor;
 #[cfg(test)]
 pub mod fixtures;
 pub mod job;
@@ -38,6 +39,8 @@ pub fn draw(frame: &mut Frame<'_>, state: &State) {
         Some(Screen::Snapshots(s)) => snapshots::draw_list(frame, state, s, body),
         Some(Screen::Tree(s)) => snapshots::draw_tree(frame, state, s, body),
         Some(Screen::Diff(s)) => snapshots::draw_diff(frame, state, s, body),
+        Some(Screen::Editor(s)) => editor::draw(frame, state, s, body),
+        Some(Screen::Picker(s)) => editor::draw_picker(frame, state, s, body),
     }
     frame.render_widget(footer_line(state), footer);
     if state.help {
@@ -114,6 +117,7 @@ fn typing_prompt(state: &State) -> Option<String> {
         None if state.filtering => Some(format!("filter: {}_  ", state.filter)),
         Some(Screen::Run(s)) if s.search.editing => Some(format!("search: {}_  ", s.search.text)),
         Some(Screen::Logs(s)) if s.filter.editing => Some(format!("filter: {}_  ", s.filter.text)),
+        Some(Screen::Picker(p)) => p.goto.as_ref().map(|t| format!("go to: {t}_  ")),
         Some(Screen::Tree(s)) => s.target.as_ref().map(|t| {
             format!(
                 "restore to (a directory on the daemon's host): {}_  ",

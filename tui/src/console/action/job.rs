@@ -20,6 +20,7 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
     let name = s.name.clone();
     let active = s.active_run();
     let spec = s.job.as_ref().and_then(|j| j.spec.clone());
+    let job = s.job.clone();
     let enabled = spec.as_ref().map(|spec| spec.enabled);
     match action {
         Action::Up
@@ -39,6 +40,10 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Back => back(state),
         Action::OpenSnapshots => match spec {
             Some(spec) => open_snapshots(state, &name, &spec.repository),
+            None => Vec::new(),
+        },
+        Action::EditJob => match job {
+            Some(job) => super::editor::open(state, Some(&job)),
             None => Vec::new(),
         },
         Action::RunNow => run_now(state, name, active),

@@ -697,3 +697,135 @@ fn diff_compares_with_the_marked_snapshot_or_the_one_before() {
         }]
     );
 }
+
+fn type_text(state: &mut State, text: &str) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for c in text.chars() {
+        effects = update(state, Action::FilterChar(c));
+    }
+    effects
+}
+
+#[test]
+fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_source() {
+    let mut viewer = with_jobs(Role::Operator, &[]);
+    assert_eq!(update(&mut viewer, Action::NewJob), vec![]);
+    assert!(
+        viewer
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("new job needs the admin role"))
+    );
+
+    let mut state = with_jobs(Role::Admin, &[]);
+    assert_eq!(
+        update(&mut state, Action::NewJob),
+        vec![Effect::LoadRepositories]
+    );
+    update(
+        &mut state,
+        Action::RepositoriesLoaded(vec!["main".into(), "offsite".into()]),
+    );
+    type_text(&mut state, "web");
+    update(&mut state, Action::Down);
+    update(&mut state, Action::Right);
+    update(&mut state, Action::Down); // kind
+    update(&mut state, Action::Down); // sources
+    // Saving without sources names the field.
+    update(&mut state, Action::Save);
+    assert!(
+        state
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.starts_with("sources:"))
+    );
+    update(&mut state, Action::Back);
+    assert_eq!(
+        update(&mut state, Action::Open),
+        vec![Effect::ListDirectory("/".into())]
+    );
+    update(
+        &mut state,
+        Action::DirectoryLoaded {
+            path: "/".into(),
+            entries: vec![pb::DirectoryEntry {
+                name: "srv".into(),
+                kind: "dir".into(),
+                ..Default::default()
+            }],
+        },
+    );
+    assert_eq!(
+        update(&mut state, Action::Open),
+        vec![Effect::ListDirectory("/srv".into())]
+    );
+    update(
+        &mut state,
+        Action::DirectoryLoaded {
+            path: "/srv".into(),
+            entries: Vec::new(),
+        },
+    );
+    update(&mut state, Action::PickHere);
+    let editor = |state: &State| match state.screen() {
+        Some(Screen::Editor(e)) => e.clone(),
+        other => panic!("the editor is shown, not {other:?}"),
+    };
+    assert_eq!(editor(&state).sources, ["/srv"]);
+
+    update(&mut state, Action::Down); // excludes
+    update(&mut state, Action::Down); // cron
+    let effects = type_text(&mut state, "*/5 * * * *");
+    let schedule = |cron: &str| {
+        Effect::PreviewSchedule(Box::new(pb::Schedule {
+            cron: cron.into(),
+            ..Default::default()
+        }))
+    };
+    assert_eq!(effects, vec![schedule("*/5 * * * *")]);
+    // An answer for what was typed before is not shown as the answer for now.
+    update(
+        &mut state,
+        Action::SchedulePreview {
+            cron: "*/5 * * *".into(),
+            timezone: String::new(),
+            preview: crate::console::screen::editor::Preview::Invalid("too few fields".into()),
+        },
+    );
+    assert_eq!(editor(&state).preview, None);
+    update(
+        &mut state,
+        Action::SchedulePreview {
+            cron: "*/5 * * * *".into(),
+            timezone: String::new(),
+            preview: crate::console::screen::editor::Preview::Valid(
+                "every 5 minutes".into(),
+                vec![1, 2, 3, 4, 5],
+            ),
+        },
+    );
+    assert!(matches!(
+        editor(&state).preview,
+        Some(crate::console::screen::editor::Preview::Valid(..))
+    ));
+    let effects = update(&mut state, Action::Save);
+    let Some(Effect::SaveJob { original, spec }) = effects.first() else {
+        panic!("saves: {effects:?}");
+    };
+    assert_eq!(original, &None);
+    assert_eq!(
+        (spec.name.as_str(), spec.repository.as_str(), spec.enabled),
+        ("web", "offsite", true)
+    );
+    assert_eq!(
+        spec.schedule.as_ref().map(|s| s.cron.as_str()),
+        Some("*/5 * * * *")
+    );
+    assert!(matches!(&spec.kind, Some(pb::job_spec::Kind::Backup(b)) if b.paths == ["/srv"]));
+    // Saved: the editor closes and the job's screen shows.
+    assert_eq!(
+        update(&mut state, Action::JobSaved("web".into())),
+        vec![Effect::Refresh, Effect::LoadJob("web".into())]
+    );
+    assert!(matches!(state.screen(), Some(Screen::Job(j)) if j.name == "web"));
+}

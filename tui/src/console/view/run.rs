@@ -30,15 +30,11 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, s: &RunScreen, area: Rect) {
         return;
     };
     let name = run_state(run);
-    let title = format!(
-        " run {} of {}: {name} ",
-        run.id,
-        if run.job.is_empty() {
-            "no job"
-        } else {
-            &run.job
-        }
-    );
+    let title = if run.job.is_empty() {
+        format!(" {} run {}: {name} ", json::kind(run.kind), run.id)
+    } else {
+        format!(" run {} of {}: {name} ", run.id, run.job)
+    };
     frame.render_widget(
         Paragraph::new(summary_lines(state, run))
             .wrap(Wrap { trim: false })

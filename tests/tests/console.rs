@@ -1,0 +1,213 @@
+//! `cairn console` end to end: a real cairnd and the console in tmux, driven by keys
+//! the way an admin drives it over SSH, read back with capture-pane. Creates a job in
+//! the editor (source picked on the daemon host, cron checked as typed), runs it,
+//! watches it finish, opens its log, browses its snapshot, restores one file and
+//! checks the file's bytes; then rides out a daemon restart and quits cleanly.
+
+use std::path::Path;
+
+use cairn_e2e::daemon::Cairnd;
+use cairn_e2e::run::binary;
+use cairn_e2e::tmux::{self, Tmux};
+
+#[test]
+fn create_run_watch_browse_and_restore_through_the_console() {
+    if !tmux::available() {
+        eprintln!(
+            "SKIPPED create_run_watch_browse_and_restore_through_the_console: tmux is not installed"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut daemon = Cairnd::start(&dir.path().join("daemon"));
+    daemon.add_repository("main", &dir.path().join("repo"));
+    let source = dir.path().join("src");
+    std::fs::create_dir_all(source.join("sub")).expect("mkdir");
+    let wanted: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(source.join("a.bin"), &wanted).expect("write");
+    std::fs::write(source.join("b.txt"), b"not restored\n").expect("write");
+    std::fs::write(source.join("sub/c.txt"), b"nested\n").expect("write");
+    let source = source.to_str().expect("utf-8 path").to_owned();
+
+    let console = Tmux::start(
+        dir.path(),
+        120,
+        40,
+        &format!(
+            "env TERM=xterm-256color CAIRN_SOCKET={} {} console",
+            daemon.socket.display(),
+            binary("cairn").display()
+        ),
+    );
+    console.wait_for("connected");
+    console.wait_for("no jobs yet");
+
+    // The editor: name, (repository main by default), sources from the picker.
+    console.keys(&["n"]);
+    console.wait_for(" new job ");
+    console.type_text("nightly");
+    console.keys(&["Tab"]);
+    console.keys(&["Tab"]);
+    console.keys(&["Tab"]);
+    console.keys(&["Enter"]);
+    console.wait_for("pick a source on the daemon host: /");
+    console.keys(&["/"]);
+    console.type_text(&source);
+    console.keys(&["Enter"]);
+    console.wait_for(&format!("pick a source on the daemon host: {source} "));
+    console.wait_for("a.bin");
+    console.keys(&["."]);
+    console.wait_for(&format!("sources    {source}"));
+    // The cron expression is checked by the daemon as it is typed.
+    console.keys(&["Tab"]);
+    console.keys(&["Tab"]);
+    console.type_text("0 3 * * * *  x");
+    console.wait_for("has 7 fields");
+    for _ in 0..4 {
+        console.keys(&["BSpace"]);
+    }
+    let screen = console.wait_for("03:00:00 UTC");
+    assert_eq!(
+        screen.matches("03:00:00 UTC").count(),
+        5,
+        "the next five fire times:\n{screen}"
+    );
+    console.keys(&["C-s"]);
+    console.wait_for("job nightly saved");
+    console.keys(&["Escape"]);
+    console.wait_for(" job nightly (enabled) ");
+
+    // Run it now and watch it end.
+    console.keys(&["r"]);
+    console.wait_for("succeeded");
+    console.keys(&["Enter"]);
+    console.wait_for(" run 1 of nightly: succeeded ");
+    let screen = console.wait_for("run ended");
+    assert!(screen.contains("files 3 new"), "{screen}");
+
+    // Its snapshot: down the single-child directories to the source, choose a.bin.
+    console.keys(&["Escape"]);
+    console.keys(&["s"]);
+    console.wait_for("1 snapshots in main made by job nightly");
+    console.keys(&["Enter"]);
+    for _ in Path::new(&source).components().skip(1) {
+        console.wait_for("/ ");
+        console.keys(&["Enter"]);
+    }
+    console.wait_for(&format!(": {source} "));
+    console.wait_for("a.bin");
+    console.keys(&["Space"]);
+    console.wait_for("(1 chosen, R restores)");
+    console.keys(&["R"]);
+    let target = dir.path().join("restored");
+    console.type_text(target.to_str().expect("utf-8 path"));
+    console.keys(&["Enter"]);
+    console.wait_for("confirm: y yes, n no");
+    console.keys(&["y"]);
+    console.wait_for(" restore run 2: succeeded ");
+    let restored = target.join(source.trim_start_matches('/')).join("a.bin");
+    assert_eq!(
+        std::fs::read(&restored).expect("the restored file"),
+        wanted,
+        "{} has the bytes of the snapshot",
+        restored.display()
+    );
+    assert!(
+        !target
+            .join(source.trim_start_matches('/'))
+            .join("b.txt")
+            .exists(),
+        "only the chosen file is restored"
+    );
+
+    // The daemon goes away and comes back: the console says so and carries on.
+    daemon.stop();
+    console.wait_for("disconnected:");
+    daemon.restart();
+    console.wait_for("connected  cairnd");
+
+    // Esc walks back screen by screen to the dashboard; q there quits.
+    for _ in 0..10 {
+        if console.screen().contains(" jobs (1) ") {
+            break;
+        }
+        console.keys(&["Escape"]);
+    }
+    console.wait_for(" jobs (1) ");
+    console.keys(&["q"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while console.alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        !console.alive(),
+        "q on the dashboard quits:\n{}",
+        console.screen()
+    );
+}
+
+#[test]
+fn sigterm_ends_the_console_with_the_terminal_put_back() {
+    if !tmux::available() {
+        eprintln!(
+            "SKIPPED sigterm_ends_the_console_with_the_terminal_put_back: tmux is not installed"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Cairnd::start(&dir.path().join("daemon"));
+    let after = dir.path().join("stty-after");
+    let console_line = format!(
+        "{} console --socket {}",
+        binary("cairn").display(),
+        daemon.socket.display()
+    );
+    let console = Tmux::start(
+        dir.path(),
+        80,
+        24,
+        &format!(
+            "sh -c 'stty -a > {before}; {console_line}; echo exit=$? > {done}; stty -a > {after}; sleep 30'",
+            before = dir.path().join("stty-before").display(),
+            done = dir.path().join("done").display(),
+            after = after.display(),
+        ),
+    );
+    console.wait_for("no jobs yet");
+    let pids = std::process::Command::new("pgrep")
+        .args(["-f", &console_line])
+        .output()
+        .expect("pgrep");
+    let pid: i32 = String::from_utf8_lossy(&pids.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .find(|pid: &i32| {
+            // The console itself, not the shell that started it.
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "cairn")
+        })
+        .expect("the console's pid");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).expect("pid"),
+        rustix::process::Signal::TERM,
+    )
+    .expect("SIGTERM");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !after.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let done = std::fs::read_to_string(dir.path().join("done")).expect("the console ended");
+    assert_eq!(done.trim(), "exit=0");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let before = std::fs::read_to_string(dir.path().join("stty-before")).expect("stty before");
+    let after = std::fs::read_to_string(&after).expect("stty after");
+    assert!(
+        after.contains(" icanon") && after.contains(" echo "),
+        "{after}"
+    );
+    assert_eq!(before, after, "the terminal's modes are as before");
+    let screen = console.screen();
+    assert!(
+        !screen.contains("no jobs yet"),
+        "the alternate screen is left:\n{screen}"
+    );
+}

@@ -1,0 +1,288 @@
+//! The job editor's keys (a form: Tab or arrows between fields, typing into text
+//! fields, Enter or Space on the others) and the source picker's.
+
+use cairn_proto::v1 as pb;
+
+use super::{Action, Effect, back, move_in, needs};
+use crate::console::Role;
+use crate::console::screen::editor::{EditorScreen, Field, PickerScreen, Preview};
+use crate::console::screen::{JobScreen, Screen};
+use crate::console::state::{Message, State};
+
+/// Opens the editor for a new job (`None`) or an existing one; admins only.
+pub fn open(state: &mut State, job: Option<&pb::Job>) -> Vec<Effect> {
+    if state.role() < Role::Admin {
+        state.message = Some(needs(
+            if job.is_some() { "edit" } else { "new job" },
+            Role::Admin,
+            state.role(),
+        ));
+        return Vec::new();
+    }
+    let editor = job.map_or_else(EditorScreen::new_job, EditorScreen::edit);
+    let mut effects = vec![Effect::LoadRepositories];
+    if let Some(schedule) = editor.schedule() {
+        effects.push(Effect::PreviewSchedule(Box::new(schedule)));
+    }
+    state.screens.push(Screen::Editor(editor));
+    effects
+}
+
+fn editor(state: &mut State) -> Option<&mut EditorScreen> {
+    state.screens.iter_mut().rev().find_map(|s| match s {
+        Screen::Editor(e) => Some(e),
+        _ => None,
+    })
+}
+
+pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::RepositoriesLoaded(names) => {
+            if let Some(e) = editor(state) {
+                if e.repository.is_empty() {
+                    e.repository = names.first().cloned().unwrap_or_default();
+                }
+                e.repositories = names;
+            }
+        }
+        Action::SchedulePreview {
+            cron,
+            timezone,
+            preview,
+        } => {
+            if let Some(e) = editor(state)
+                && e.cron.trim() == cron
+                && e.timezone.trim() == timezone
+            {
+                e.preview = Some(preview);
+                e.previewed = (cron, timezone);
+            }
+        }
+        Action::JobSaved(name) => {
+            state.screens.retain(|s| !matches!(s, Screen::Editor(_)));
+            // Show the job: its screen if open (renamed or not), else open it.
+            let open = state
+                .screens
+                .iter_mut()
+                .rev()
+                .find_map(|s| match s {
+                    Screen::Job(j) => Some(j),
+                    _ => None,
+                })
+                .map(|j| j.name = name.clone())
+                .is_some();
+            if !open {
+                state
+                    .screens
+                    .push(Screen::Job(JobScreen::new(name.clone())));
+            }
+            state.message = Some(Message {
+                title: "saved".into(),
+                text: format!("job {name} saved"),
+            });
+            return vec![Effect::Refresh, Effect::LoadJob(name)];
+        }
+        Action::DirectoryLoaded { path, entries } => {
+            if let Some(Screen::Picker(p)) = state.screens.last_mut()
+                && p.path == path
+            {
+                p.selected = p
+                    .reselect
+                    .take()
+                    .and_then(|name| entries.iter().position(|e| e.name == name))
+                    .unwrap_or(0);
+                p.entries = Some(entries);
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn preview(e: &EditorScreen) -> Vec<Effect> {
+    match e.schedule() {
+        Some(schedule) => vec![Effect::PreviewSchedule(Box::new(schedule))],
+        None => Vec::new(),
+    }
+}
+
+pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
+    let Some(Screen::Editor(e)) = state.screens.last_mut() else {
+        return Vec::new();
+    };
+    let fields = e.fields();
+    let at = fields.iter().position(|f| *f == e.focus).unwrap_or(0);
+    let schedule_field = matches!(e.focus, Field::Cron | Field::Timezone);
+    match action {
+        Action::Up => e.focus = fields[at.saturating_sub(1)],
+        Action::Down => e.focus = fields[(at + 1).min(fields.len() - 1)],
+        Action::FilterChar(c) => {
+            if let Some(text) = e.text_mut() {
+                text.push(c);
+                if schedule_field {
+                    return preview(e);
+                }
+            }
+        }
+        Action::FilterBackspace => {
+            if let Some(text) = e.text_mut() {
+                text.pop();
+                if schedule_field {
+                    return preview(e);
+                }
+            } else if e.focus == Field::Sources {
+                e.sources.pop();
+            }
+        }
+        Action::Left | Action::Right => cycle(e, action == Action::Right),
+        Action::Open => match e.focus {
+            Field::Repository | Field::Kind | Field::Enabled => cycle(e, true),
+            Field::Sources => {
+                let start = e
+                    .sources
+                    .last()
+                    .and_then(|s| s.rsplit_once('/'))
+                    .map(|(parent, _)| if parent.is_empty() { "/" } else { parent })
+                    .unwrap_or("/")
+                    .to_owned();
+                state
+                    .screens
+                    .push(Screen::Picker(PickerScreen::new(start.clone())));
+                return vec![Effect::ListDirectory(start)];
+            }
+            Field::Save => return save(state),
+            _ => e.focus = fields[(at + 1).min(fields.len() - 1)],
+        },
+        Action::Save => return save(state),
+        Action::Back => return back(state),
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Moves a choice field to its next (or previous) value.
+fn cycle(e: &mut EditorScreen, forward: bool) {
+    match e.focus {
+        Field::Repository if !e.repositories.is_empty() => {
+            let n = e.repositories.len();
+            let at = e.repositories.iter().position(|r| *r == e.repository);
+            let next = match (at, forward) {
+                (None, _) => 0,
+                (Some(i), true) => (i + 1) % n,
+                (Some(i), false) => (i + n - 1) % n,
+            };
+            e.repository = e.repositories[next].clone();
+        }
+        Field::Kind => e.check = !e.check,
+        Field::Enabled => e.enabled = !e.enabled,
+        _ => {}
+    }
+}
+
+/// Checks what the daemon would refuse anyway, naming the field, then saves.
+fn save(state: &mut State) -> Vec<Effect> {
+    let Some(Screen::Editor(e)) = state.screens.last() else {
+        return Vec::new();
+    };
+    let problem = if e.name.trim().is_empty() {
+        Some("name: give the job a name")
+    } else if e.repository.is_empty() {
+        Some("repository: the daemon has none yet; add one with `cairn repo add` first")
+    } else if !e.check && e.sources.is_empty() {
+        Some("sources: choose at least one (Enter on sources opens the picker)")
+    } else if matches!(e.preview, Some(Preview::Invalid(_))) && e.schedule().is_some() {
+        Some("cron: the schedule is not valid (see the reason under it)")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        state.message = Some(Message {
+            title: "save".into(),
+            text: problem.into(),
+        });
+        return Vec::new();
+    }
+    vec![Effect::SaveJob {
+        original: e.original.clone(),
+        spec: Box::new(e.spec()),
+    }]
+}
+
+fn picker_load(p: &PickerScreen) -> Effect {
+    Effect::ListDirectory(p.path.clone())
+}
+
+pub fn picker_key(state: &mut State, action: Action) -> Vec<Effect> {
+    let Some(Screen::Picker(p)) = state.screens.last_mut() else {
+        return Vec::new();
+    };
+    if let Some(goto) = &mut p.goto {
+        match action {
+            Action::FilterChar(c) => goto.push(c),
+            Action::FilterBackspace => {
+                goto.pop();
+            }
+            Action::FilterDone => {
+                let path = goto.trim().trim_end_matches('/').to_owned();
+                p.goto = None;
+                p.path = if path.is_empty() { "/".into() } else { path };
+                p.entries = None;
+                p.selected = 0;
+                return vec![picker_load(p)];
+            }
+            Action::Back => p.goto = None,
+            _ => {}
+        }
+        return Vec::new();
+    }
+    let len = p.entries.as_ref().map_or(0, Vec::len);
+    let picked = match action {
+        Action::StartFilter => {
+            p.goto = Some(String::new());
+            return Vec::new();
+        }
+        Action::Up
+        | Action::Down
+        | Action::Top
+        | Action::Bottom
+        | Action::PageUp
+        | Action::PageDown => {
+            move_in(&mut p.selected, len, &action);
+            return Vec::new();
+        }
+        Action::Open | Action::Right => {
+            if let Some(entry) = p.selected_entry()
+                && entry.kind == "dir"
+            {
+                p.path = p.child(&entry.name);
+                p.entries = None;
+                p.selected = 0;
+                return vec![picker_load(p)];
+            }
+            return Vec::new();
+        }
+        Action::Parent | Action::Left => {
+            if let Some((parent, name)) = p.parent() {
+                p.path = parent;
+                p.reselect = Some(name);
+                p.entries = None;
+                return vec![picker_load(p)];
+            }
+            return Vec::new();
+        }
+        Action::Choose => match p.selected_entry() {
+            Some(entry) => p.child(&entry.name),
+            None => return Vec::new(),
+        },
+        Action::PickHere => p.path.clone(),
+        Action::Back => return back(state),
+        _ => return Vec::new(),
+    };
+    state.screens.pop();
+    if let Some(Screen::Editor(e)) = state.screens.last_mut()
+        && !e.sources.contains(&picked)
+    {
+        e.sources.push(picked);
+    }
+    Vec::new()
+}

@@ -1,0 +1,286 @@
+//! The job editor: a form for a new job or an existing one, the cron expression
+//! checked by the daemon as it is typed (with the next fire times), and a picker that
+//! browses the daemon host's filesystem for sources.
+
+use cairn_proto::v1 as pb;
+
+/// The fields, in the order Tab walks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Field {
+    #[default]
+    Name,
+    Repository,
+    Kind,
+    Sources,
+    Excludes,
+    Cron,
+    Timezone,
+    Enabled,
+    Save,
+}
+
+impl Field {
+    pub const ALL: [Field; 9] = [
+        Field::Name,
+        Field::Repository,
+        Field::Kind,
+        Field::Sources,
+        Field::Excludes,
+        Field::Cron,
+        Field::Timezone,
+        Field::Enabled,
+        Field::Save,
+    ];
+
+    /// Whether keys type into it.
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            Field::Name | Field::Excludes | Field::Cron | Field::Timezone
+        )
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::Name => "name",
+            Field::Repository => "repository",
+            Field::Kind => "kind",
+            Field::Sources => "sources",
+            Field::Excludes => "excludes",
+            Field::Cron => "cron",
+            Field::Timezone => "timezone",
+            Field::Enabled => "enabled",
+            Field::Save => "save",
+        }
+    }
+}
+
+/// What the daemon said about the schedule typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Preview {
+    /// The schedule in words and the next fire times (Unix seconds).
+    Valid(String, Vec<i64>),
+    /// The daemon's reason, word for word.
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EditorScreen {
+    /// The job being edited; None for a new one.
+    pub original: Option<String>,
+    /// The spec as loaded: what the form does not show (hooks, tags, ...) is kept.
+    pub base: pb::JobSpec,
+    pub name: String,
+    pub repository: String,
+    pub check: bool,
+    pub sources: Vec<String>,
+    /// Comma-separated globs.
+    pub excludes: String,
+    pub cron: String,
+    pub timezone: String,
+    pub enabled: bool,
+    pub focus: Field,
+    /// The repositories to choose from.
+    pub repositories: Vec<String>,
+    /// For the (cron, timezone) in `previewed`.
+    pub preview: Option<Preview>,
+    pub previewed: (String, String),
+}
+
+impl EditorScreen {
+    pub fn new_job() -> EditorScreen {
+        EditorScreen {
+            enabled: true,
+            ..EditorScreen::default()
+        }
+    }
+
+    pub fn edit(job: &pb::Job) -> EditorScreen {
+        let spec = job.spec.clone().unwrap_or_default();
+        let (sources, excludes) = match &spec.kind {
+            Some(pb::job_spec::Kind::Backup(b)) => (b.paths.clone(), b.excludes.join(", ")),
+            _ => (Vec::new(), String::new()),
+        };
+        let (cron, timezone) = spec
+            .schedule
+            .as_ref()
+            .map(|s| (s.cron.clone(), s.timezone.clone()))
+            .unwrap_or_default();
+        EditorScreen {
+            original: Some(spec.name.clone()),
+            name: spec.name.clone(),
+            repository: spec.repository.clone(),
+            check: matches!(spec.kind, Some(pb::job_spec::Kind::Check(_))),
+            sources,
+            excludes,
+            cron,
+            timezone,
+            enabled: spec.enabled,
+            base: spec,
+            ..EditorScreen::default()
+        }
+    }
+
+    /// The text field in focus.
+    pub fn text_mut(&mut self) -> Option<&mut String> {
+        match self.focus {
+            Field::Name => Some(&mut self.name),
+            Field::Excludes => Some(&mut self.excludes),
+            Field::Cron => Some(&mut self.cron),
+            Field::Timezone => Some(&mut self.timezone),
+            _ => None,
+        }
+    }
+
+    /// The fields a check job has no use for are skipped.
+    pub fn fields(&self) -> Vec<Field> {
+        Field::ALL
+            .into_iter()
+            .filter(|f| !(self.check && matches!(f, Field::Sources | Field::Excludes)))
+            .collect()
+    }
+
+    /// The schedule as the form says it (None: manual runs only).
+    pub fn schedule(&self) -> Option<pb::Schedule> {
+        let cron = self.cron.trim();
+        if cron.is_empty() {
+            return None;
+        }
+        let mut schedule = self.base.schedule.clone().unwrap_or_default();
+        schedule.cron = cron.to_owned();
+        schedule.timezone = self.timezone.trim().to_owned();
+        Some(schedule)
+    }
+
+    /// The spec to send: the loaded one with the form's fields put in.
+    pub fn spec(&self) -> pb::JobSpec {
+        let mut spec = self.base.clone();
+        spec.name = self.name.trim().to_owned();
+        spec.repository = self.repository.clone();
+        spec.enabled = self.enabled;
+        spec.schedule = self.schedule();
+        spec.kind = Some(if self.check {
+            match &self.base.kind {
+                Some(pb::job_spec::Kind::Check(c)) => pb::job_spec::Kind::Check(*c),
+                _ => pb::job_spec::Kind::Check(pb::CheckSpec::default()),
+            }
+        } else {
+            let mut backup = match &self.base.kind {
+                Some(pb::job_spec::Kind::Backup(b)) => b.clone(),
+                _ => pb::BackupSpec::default(),
+            };
+            backup.paths = self.sources.clone();
+            backup.excludes = self
+                .excludes
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect();
+            pb::job_spec::Kind::Backup(backup)
+        });
+        spec
+    }
+}
+
+/// The daemon host's filesystem, one directory at a time, to pick sources from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PickerScreen {
+    pub path: String,
+    /// None while loading.
+    pub entries: Option<Vec<pb::DirectoryEntry>>,
+    pub selected: usize,
+    pub reselect: Option<String>,
+    /// A path being typed to go to.
+    pub goto: Option<String>,
+}
+
+impl PickerScreen {
+    pub fn new(path: String) -> PickerScreen {
+        PickerScreen {
+            path,
+            ..PickerScreen::default()
+        }
+    }
+
+    pub fn selected_entry(&self) -> Option<&pb::DirectoryEntry> {
+        self.entries.as_ref()?.get(self.selected)
+    }
+
+    pub fn child(&self, name: &str) -> String {
+        if self.path == "/" {
+            format!("/{name}")
+        } else {
+            format!("{}/{name}", self.path)
+        }
+    }
+
+    pub fn parent(&self) -> Option<(String, String)> {
+        let (parent, name) = self.path.rsplit_once('/')?;
+        if name.is_empty() {
+            return None;
+        }
+        Some((
+            if parent.is_empty() { "/" } else { parent }.to_owned(),
+            name.to_owned(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editing_keeps_what_the_form_does_not_show() {
+        let job = pb::Job {
+            spec: Some(pb::JobSpec {
+                name: "web".into(),
+                repository: "main".into(),
+                enabled: true,
+                schedule: Some(pb::Schedule {
+                    cron: "0 3 * * *".into(),
+                    timezone: "Europe/Berlin".into(),
+                    random_delay_seconds: 600,
+                    catch_up: pb::CatchUp::Skip as i32,
+                }),
+                before: Some(pb::Hook {
+                    argv: vec!["/bin/true".into()],
+                    timeout_seconds: 5,
+                }),
+                kind: Some(pb::job_spec::Kind::Backup(pb::BackupSpec {
+                    paths: vec!["/srv".into()],
+                    excludes: vec!["*.tmp".into(), "cache/".into()],
+                    tags: vec!["nightly".into()],
+                    one_file_system: true,
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut editor = EditorScreen::edit(&job);
+        assert_eq!(editor.excludes, "*.tmp, cache/");
+        editor.cron = "30 2 * * *".into();
+        editor.sources.push("/etc".into());
+        let spec = editor.spec();
+        let schedule = spec.schedule.clone().unwrap();
+        assert_eq!(
+            (schedule.cron.as_str(), schedule.random_delay_seconds),
+            ("30 2 * * *", 600)
+        );
+        assert_eq!(spec.before, job.spec.as_ref().unwrap().before);
+        let Some(pb::job_spec::Kind::Backup(b)) = spec.kind else {
+            panic!("still a backup");
+        };
+        assert_eq!(b.paths, ["/srv", "/etc"]);
+        assert_eq!(b.excludes, ["*.tmp", "cache/"]);
+        assert_eq!(
+            (b.tags, b.one_file_system),
+            (vec!["nightly".to_owned()], true)
+        );
+
+        editor.cron = "  ".into();
+        assert_eq!(editor.spec().schedule, None, "no cron: manual runs only");
+    }
+}

@@ -1,0 +1,294 @@
+//! The job editor's form (the field in focus marked, the schedule's words and next
+//! fire times under the cron field, or the daemon's reason it is not valid) and the
+//! source picker.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+
+use crate::console::screen::editor::{EditorScreen, Field, PickerScreen, Preview};
+use crate::console::state::State;
+use crate::console::view::{block, bytes, clock, colored, selected};
+
+pub fn draw(frame: &mut Frame<'_>, state: &State, e: &EditorScreen, area: Rect) {
+    let title = match &e.original {
+        Some(name) => format!(" edit job {name} "),
+        None => " new job ".to_owned(),
+    };
+    let [form, schedule] =
+        Layout::vertical([Constraint::Min(11), Constraint::Length(8)]).areas(area);
+    let mut lines = Vec::new();
+    for field in e.fields() {
+        let focused = field == e.focus;
+        let value = match field {
+            Field::Name => e.name.clone(),
+            Field::Repository => {
+                if e.repositories.is_empty() {
+                    format!("{} (no repositories yet)", e.repository)
+                } else {
+                    format!("< {} >  of {}", e.repository, e.repositories.join(", "))
+                }
+            }
+            Field::Kind => format!("< {} >", if e.check { "check" } else { "backup" }),
+            Field::Sources => {
+                if e.sources.is_empty() {
+                    "none yet: Enter picks from the daemon host".to_owned()
+                } else {
+                    e.sources.join(", ")
+                }
+            }
+            Field::Excludes => e.excludes.clone(),
+            Field::Cron => {
+                if e.cron.is_empty() && !focused {
+                    "(empty: manual runs only)".to_owned()
+                } else {
+                    e.cron.clone()
+                }
+            }
+            Field::Timezone => {
+                if e.timezone.is_empty() && !focused {
+                    "UTC".to_owned()
+                } else {
+                    e.timezone.clone()
+                }
+            }
+            Field::Enabled => format!("[{}]", if e.enabled { "x" } else { " " }),
+            Field::Save => String::new(),
+        };
+        let marker = if focused { "> " } else { "  " };
+        let label_style = if focused {
+            Style::new().add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        let mut spans = vec![
+            Span::raw(marker),
+            Span::styled(format!("{:<11}", field.label()), label_style),
+        ];
+        if field == Field::Save {
+            spans = vec![
+                Span::raw(marker),
+                Span::styled(
+                    "[ save ]",
+                    if focused {
+                        selected(state.color)
+                    } else {
+                        label_style
+                    },
+                ),
+                Span::raw("  (Ctrl-S saves from any field, Esc cancels)"),
+            ];
+        } else {
+            spans.push(Span::raw(value));
+            if focused && field.is_text() {
+                spans.push(Span::raw("_"));
+            }
+        }
+        lines.push(Line::from(spans));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block(state, title)), form);
+    frame.render_widget(
+        Paragraph::new(schedule_lines(state, e))
+            .wrap(Wrap { trim: true })
+            .block(block(state, " schedule ".into())),
+        schedule,
+    );
+}
+
+fn schedule_lines(state: &State, e: &EditorScreen) -> Vec<Line<'static>> {
+    if e.schedule().is_none() {
+        return vec![Line::from(
+            "no cron expression: the job runs only when asked (r)",
+        )];
+    }
+    let current = e.previewed == (e.cron.trim().to_owned(), e.timezone.trim().to_owned());
+    match (&e.preview, current) {
+        (Some(Preview::Valid(words, times)), true) => {
+            let mut lines = vec![Line::from(Span::styled(
+                words.clone(),
+                colored(state.color, Color::Green),
+            ))];
+            for t in times {
+                let at = prost_types::Timestamp {
+                    seconds: *t,
+                    nanos: 0,
+                };
+                lines.push(Line::from(format!("  {}", full_time(state, &at, e))));
+            }
+            lines
+        }
+        (Some(Preview::Invalid(why)), true) => vec![Line::from(Span::styled(
+            why.clone(),
+            colored(state.color, Color::Red),
+        ))],
+        _ => vec![Line::from("checking...")],
+    }
+}
+
+/// A fire time in the schedule's zone (where it fires), with the console's beside it.
+fn full_time(state: &State, at: &prost_types::Timestamp, e: &EditorScreen) -> String {
+    let zone = e.timezone.trim();
+    let zone = if zone.is_empty() { "UTC" } else { zone };
+    let there = jiff::Timestamp::new(at.seconds, 0)
+        .ok()
+        .zip(jiff::tz::TimeZone::get(zone).ok())
+        .map(|(t, tz)| {
+            t.to_zoned(tz)
+                .strftime("%a %Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        })
+        .unwrap_or_default();
+    format!("{there}   (here {})", clock(state, Some(at)))
+}
+
+pub fn draw_picker(frame: &mut Frame<'_>, state: &State, p: &PickerScreen, area: Rect) {
+    let title = format!(" pick a source on the daemon host: {} ", p.path);
+    let Some(entries) = &p.entries else {
+        frame.render_widget(
+            Paragraph::new("loading...").block(block(state, title)),
+            area,
+        );
+        return;
+    };
+    if entries.is_empty() {
+        frame.render_widget(
+            Paragraph::new("an empty directory (. adds it)").block(block(state, title)),
+            area,
+        );
+        return;
+    }
+    let rows = entries.iter().enumerate().map(|(i, entry)| {
+        let name = match entry.kind.as_str() {
+            "dir" => Span::styled(
+                format!("{}/", entry.name),
+                colored(state.color, Color::Blue),
+            ),
+            "symlink" => Span::raw(format!("{} -> {}", entry.name, entry.link_target)),
+            _ => Span::raw(entry.name.clone()),
+        };
+        let row = Row::new(vec![
+            Cell::from(Line::from(name)),
+            Cell::from(if entry.kind == "file" {
+                bytes(entry.size)
+            } else {
+                entry.kind.clone()
+            }),
+            Cell::from(clock(state, entry.mtime.as_ref())),
+        ]);
+        if i == p.selected {
+            row.style(selected(state.color))
+        } else {
+            row
+        }
+    });
+    frame.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Fill(1),
+                Constraint::Length(10),
+                Constraint::Length(16),
+            ],
+        )
+        .block(block(state, title)),
+        area,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_proto::v1 as pb;
+
+    use crate::console::Role;
+    use crate::console::action::{Action, update};
+    use crate::console::screen::Screen;
+    use crate::console::screen::editor::{Field, PickerScreen, Preview};
+    use crate::console::view::fixtures::*;
+
+    fn editing() -> crate::console::state::State {
+        let mut state = state(Role::Admin, Vec::new());
+        update(&mut state, Action::NewJob);
+        update(
+            &mut state,
+            Action::RepositoriesLoaded(vec!["main".into(), "offsite".into()]),
+        );
+        for c in "web".chars() {
+            update(&mut state, Action::FilterChar(c));
+        }
+        if let Some(Screen::Editor(e)) = state.screens.last_mut() {
+            e.sources = vec!["/srv/www".into(), "/etc".into()];
+            e.excludes = "*.tmp, cache/".into();
+            e.cron = "0 3 * * *".into();
+            e.timezone = "Europe/Berlin".into();
+            e.focus = Field::Cron;
+        }
+        state
+    }
+
+    #[test]
+    fn the_editor_with_the_next_fire_times_at_80x24_and_120x40() {
+        let mut state = editing();
+        // 03:00 in Berlin (CET) is 02:00 UTC; NOW is 08:00 UTC.
+        let times = (1..=5).map(|d| NOW + d * 86_400 - 6 * 3600).collect();
+        update(
+            &mut state,
+            Action::SchedulePreview {
+                cron: "0 3 * * *".into(),
+                timezone: "Europe/Berlin".into(),
+                preview: Preview::Valid("At 03:00 (Europe/Berlin)".into(), times),
+            },
+        );
+        insta::assert_snapshot!("editor_80x24", render(&state, 80, 24));
+        insta::assert_snapshot!("editor_120x40", render(&state, 120, 40));
+    }
+
+    #[test]
+    fn the_editor_shows_why_a_cron_expression_is_refused() {
+        let mut state = editing();
+        update(
+            &mut state,
+            Action::SchedulePreview {
+                cron: "0 3 * * *".into(),
+                timezone: "Europe/Berlin".into(),
+                preview: Preview::Invalid(
+                    "schedule: cron \"0 3 * * * * x\" has 7 fields; give 5 (minute hour day month weekday) or 6 (seconds first)".into(),
+                ),
+            },
+        );
+        insta::assert_snapshot!("editor_invalid_cron_80x24", render(&state, 80, 24));
+    }
+
+    #[test]
+    fn the_source_picker() {
+        let mut state = state(Role::Admin, Vec::new());
+        state
+            .screens
+            .push(Screen::Picker(PickerScreen::new("/srv".into())));
+        let entry = |name: &str, kind: &str, size: u64| pb::DirectoryEntry {
+            name: name.into(),
+            kind: kind.into(),
+            size,
+            mtime: at(3600),
+            link_target: if kind == "symlink" {
+                "/mnt/data".into()
+            } else {
+                String::new()
+            },
+        };
+        update(
+            &mut state,
+            Action::DirectoryLoaded {
+                path: "/srv".into(),
+                entries: vec![
+                    entry("data", "symlink", 0),
+                    entry("notes.txt", "file", 1234),
+                    entry("www", "dir", 4096),
+                ],
+            },
+        );
+        update(&mut state, Action::Bottom);
+        insta::assert_snapshot!("picker_80x24", render(&state, 80, 24));
+    }
+}
