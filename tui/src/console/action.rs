@@ -51,6 +51,8 @@ pub enum Action {
     CycleJob,
     TogglePause,
     OpenLogs,
+    /// `:`: the command palette.
+    OpenPalette,
     /// The snapshots of the selected job.
     OpenSnapshots,
     /// Marks a snapshot as the older side of a diff.
@@ -212,8 +214,16 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             _ => Vec::new(),
         };
     }
+    if state.palette.is_some() && !action.is_data() {
+        return palette(state, action);
+    }
     match action {
         Action::Quit => vec![Effect::Quit],
+        Action::OpenPalette => {
+            state.palette = Some(crate::console::palette::Palette::default());
+            Vec::new()
+        }
+        Action::NewJob => editor::open(state, None),
         Action::ToggleHelp => {
             state.help = !state.help;
             Vec::new()
@@ -317,6 +327,45 @@ fn answer(state: &mut State, action: Action) -> Vec<Effect> {
         }
         _ => Vec::new(),
     }
+}
+
+/// Keys while the palette is open: typing narrows, Enter does the selected command.
+fn palette(state: &mut State, action: Action) -> Vec<Effect> {
+    let input = state
+        .palette
+        .as_ref()
+        .map(|p| p.input.clone())
+        .unwrap_or_default();
+    let count = crate::console::palette::matching(state, &input).len();
+    let Some(open) = &mut state.palette else {
+        return Vec::new();
+    };
+    match action {
+        Action::FilterChar(c) => {
+            open.input.push(c);
+            open.selected = 0;
+        }
+        Action::FilterBackspace => {
+            open.input.pop();
+            open.selected = 0;
+        }
+        Action::Up | Action::Down => move_in(&mut open.selected, count, &action),
+        Action::Back => state.palette = None,
+        Action::Quit => return vec![Effect::Quit],
+        Action::FilterDone => {
+            let input = open.input.clone();
+            let selected = open.selected;
+            state.palette = None;
+            let chosen = crate::console::palette::matching(state, &input)
+                .into_iter()
+                .nth(selected);
+            if let Some((_, _, action)) = chosen {
+                return update(state, action);
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
 }
 
 /// Pops the shown screen; at the dashboard, quits.

@@ -49,6 +49,15 @@ const HELP: Binding = bind(&[Char('?')], "?", "help", Action::ToggleHelp, "help"
 const BACK: Binding = bind(&[Esc, Char('q')], "q/Esc", "back", Action::Back, "back");
 const LOGS: Binding = bind(&[Char('L')], "L", "daemon log", Action::OpenLogs, "log");
 
+/// Places to go from anywhere (also listed in the palette).
+#[rustfmt::skip]
+pub const GLOBAL: &[Binding] = &[
+    bind(&[Char(':')], ":", "command palette", Action::OpenPalette, ""),
+    bind(&[Char('L')], "L", "daemon log", Action::OpenLogs, ""),
+    bind(&[], "", "new job (admin)", Action::NewJob, ""),
+    bind(&[], "", "quit the console", Action::Quit, ""),
+];
+
 #[rustfmt::skip]
 pub const DASHBOARD: &[Binding] = &[
     UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
@@ -204,6 +213,20 @@ fn typing(state: &State) -> bool {
 }
 
 pub fn action_for(key: KeyEvent, state: &State) -> Option<Action> {
+    if state.palette.is_some() && state.confirm.is_none() {
+        return match key.code {
+            _ if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == Char('c') => {
+                Some(Action::Quit)
+            }
+            Esc => Some(Action::Back),
+            Enter => Some(Action::FilterDone),
+            Up | BackTab => Some(Action::Up),
+            Down | Tab => Some(Action::Down),
+            Backspace => Some(Action::FilterBackspace),
+            Char(c) => Some(Action::FilterChar(c)),
+            _ => None,
+        };
+    }
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return match key.code {
             Char('c') => Some(Action::Quit),
@@ -218,8 +241,14 @@ pub fn action_for(key: KeyEvent, state: &State) -> Option<Action> {
             _ => {}
         }
     }
+    let global = if typing(state) || state.confirm.is_some() {
+        &[][..]
+    } else {
+        GLOBAL
+    };
     bindings(state)
         .iter()
+        .chain(global)
         .find(|b| b.keys.contains(&key.code))
         .map(|b| b.action.clone())
 }
@@ -251,6 +280,7 @@ mod tests {
     #[test]
     fn no_key_is_bound_twice_on_a_screen() {
         for table in [
+            GLOBAL,
             DASHBOARD,
             JOB,
             RUN,
@@ -268,6 +298,10 @@ mod tests {
                 for code in binding.keys {
                     assert!(!seen.contains(code), "{code:?} twice: {}", binding.help);
                     seen.push(*code);
+                    // A screen may bind a global key only to the same action.
+                    if let Some(global) = GLOBAL.iter().find(|g| g.keys.contains(code)) {
+                        assert_eq!(global.action, binding.action, "{code:?}");
+                    }
                 }
             }
         }

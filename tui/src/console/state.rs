@@ -105,6 +105,8 @@ pub struct State {
     /// Typing into the dashboard's filter.
     pub filtering: bool,
     pub help: bool,
+    /// The command palette, when open.
+    pub palette: Option<crate::console::palette::Palette>,
     pub message: Option<Message>,
     pub confirm: Option<Confirm>,
     /// Draw with ASCII only (no box-drawing characters).
@@ -132,6 +134,7 @@ impl State {
             filter: String::new(),
             filtering: false,
             help: false,
+            palette: None,
             message: None,
             confirm: None,
             ascii,

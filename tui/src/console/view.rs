@@ -46,6 +46,9 @@ pub fn draw(frame: &mut Frame<'_>, state: &State) {
     if state.help {
         draw_help(frame, state);
     }
+    if let Some(palette) = &state.palette {
+        draw_palette(frame, state, palette);
+    }
     if let Some(message) = &state.message {
         draw_box(
             frame,
@@ -129,7 +132,10 @@ fn typing_prompt(state: &State) -> Option<String> {
 }
 
 fn draw_help(frame: &mut Frame<'_>, state: &State) {
-    let bindings = keymap::bindings(state);
+    let bindings: Vec<&keymap::Binding> = keymap::bindings(state)
+        .iter()
+        .chain(keymap::GLOBAL.iter().filter(|g| !g.keys.is_empty()))
+        .collect();
     let area = centered(frame.area(), 60, bindings.len() as u16 + 3);
     let mut lines: Vec<Line<'_>> = bindings
         .iter()
@@ -142,6 +148,33 @@ fn draw_help(frame: &mut Frame<'_>, state: &State) {
             Block::bordered()
                 .border_set(borders(state.ascii))
                 .title(" keys (? or Esc closes) "),
+        ),
+        area,
+    );
+}
+
+fn draw_palette(frame: &mut Frame<'_>, state: &State, palette: &crate::console::palette::Palette) {
+    let commands = crate::console::palette::matching(state, &palette.input);
+    let area = centered(frame.area(), 64, commands.len().min(14) as u16 + 4);
+    let mut lines = vec![Line::from(format!(": {}_", palette.input)), Line::from("")];
+    let skip = palette.selected.saturating_sub(13);
+    for (i, (keys, help, _)) in commands.iter().enumerate().skip(skip).take(14) {
+        let line = Line::from(format!("{help:<48} {keys}"));
+        lines.push(if i == palette.selected {
+            line.style(selected(state.color))
+        } else {
+            line
+        });
+    }
+    if commands.is_empty() {
+        lines.push(Line::from("no command matches"));
+    }
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .border_set(borders(state.ascii))
+                .title(" commands (Enter does it, Esc closes) "),
         ),
         area,
     );

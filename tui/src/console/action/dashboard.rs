@@ -37,7 +37,6 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
                 return open_job(state, name);
             }
         }
-        Action::NewJob => return super::editor::open(state, None),
         Action::OpenSnapshots => {
             if let Some(job) = state.selected_job() {
                 let (name, repository) = (job.name.clone(), job.repository.clone());

@@ -829,3 +829,55 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
     );
     assert!(matches!(state.screen(), Some(Screen::Job(j)) if j.name == "web"));
 }
+
+#[test]
+fn the_palette_reaches_every_action_by_name() {
+    let mut state = with_jobs(Role::Admin, &["web"]);
+    update(&mut state, Action::Open);
+    update(
+        &mut state,
+        Action::JobLoaded {
+            job: Box::new(pb_job("web", true, 0)),
+            runs: Vec::new(),
+        },
+    );
+    // Every key of the screen is a command there (moving and help aside).
+    let commands = crate::console::palette::commands(&state);
+    for binding in crate::console::keymap::JOB {
+        if !matches!(
+            binding.action,
+            Action::Up
+                | Action::Down
+                | Action::Top
+                | Action::Bottom
+                | Action::PageUp
+                | Action::PageDown
+                | Action::ToggleHelp
+        ) {
+            assert!(
+                commands.iter().any(|(_, _, a)| *a == binding.action),
+                "{} is missing",
+                binding.help
+            );
+        }
+    }
+    update(&mut state, Action::OpenPalette);
+    type_text(&mut state, "del JOB");
+    assert_eq!(
+        crate::console::palette::matching(&state, "del JOB").len(),
+        1
+    );
+    assert_eq!(update(&mut state, Action::FilterDone), vec![]);
+    assert!(state.palette.is_none());
+    assert!(state.confirm.is_some(), "the same question as D");
+    update(&mut state, Action::No);
+
+    update(&mut state, Action::OpenPalette);
+    type_text(&mut state, "daemon log");
+    update(&mut state, Action::FilterDone);
+    assert!(matches!(state.screen(), Some(Screen::Logs(_))));
+    update(&mut state, Action::OpenPalette);
+    type_text(&mut state, "no such thing");
+    update(&mut state, Action::FilterDone);
+    assert!(state.palette.is_none() && matches!(state.screen(), Some(Screen::Logs(_))));
+}

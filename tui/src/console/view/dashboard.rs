@@ -286,4 +286,14 @@ mod tests {
             "{screen}"
         );
     }
+
+    #[test]
+    fn the_command_palette_over_the_dashboard() {
+        let mut state = state(Role::Admin, jobs());
+        update(&mut state, Action::OpenPalette);
+        for c in "run".chars() {
+            update(&mut state, Action::FilterChar(c));
+        }
+        insta::assert_snapshot!("palette_80x24", render(&state, 80, 24));
+    }
 }
