@@ -169,6 +169,23 @@ impl Runner {
         )
     }
 
+    /// Queues a check of a repository (a run of no job).
+    pub fn enqueue_check(
+        &self,
+        repository: &str,
+        spec: crate::store::CheckSpec,
+        requested_by_uid: u32,
+    ) -> Result<u64, DaemonError> {
+        self.enqueue_work(
+            "",
+            repository,
+            JobKind::Check(spec),
+            Trigger::Manual,
+            Some(requested_by_uid),
+            None,
+        )
+    }
+
     fn enqueue_work(
         &self,
         job: &str,

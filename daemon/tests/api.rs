@@ -471,3 +471,47 @@ async fn watching_changes_sees_repositories_jobs_and_each_run_queued_started_and
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checking_a_repository_now_is_a_run_and_shows_as_its_last_check() {
+    let daemon = start().await;
+    let channel = cairn_proto::connect(&daemon.socket).await.unwrap();
+    let mut repos = RepositoriesClient::new(channel.clone());
+    repos
+        .create_repository(pb::CreateRepositoryRequest {
+            name: "main".into(),
+            location: daemon.dir.path().join("repo").display().to_string(),
+            init: true,
+            passphrase: CANARY.into(),
+        })
+        .await
+        .unwrap();
+    let refused = repos
+        .check_repository(pb::CheckRepositoryRequest {
+            name: "main".into(),
+            read_data_subset_percent: 101,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    let run = repos
+        .check_repository(pb::CheckRepositoryRequest {
+            name: "main".into(),
+            read_data_subset_percent: 100,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((run.kind(), run.job.as_str()), (pb::RunKind::Check, ""));
+    let (_, last) = watch_to_end(&mut RunsClient::new(channel.clone()), run.id).await;
+    assert_eq!(last.state(), pb::RunState::Succeeded, "{}", last.error);
+    let stats = repos
+        .get_repository_stats(pb::GetRepositoryStatsRequest {
+            name: "main".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.last_check_state, "succeeded");
+    assert!(stats.last_check.is_some());
+}

@@ -254,6 +254,44 @@ impl Repositories for RepositoriesService {
         }))
     }
 
+    async fn check_repository(
+        &self,
+        request: Request<pb::CheckRepositoryRequest>,
+    ) -> Result<Response<pb::Run>, Status> {
+        let who = caller(&request);
+        let request = request.into_inner();
+        let arguments = serde_json::json!({
+            "name": request.name,
+            "read_data_subset_percent": request.read_data_subset_percent,
+        });
+        let state = self.state.clone();
+        let result = blocking(move || {
+            get(&state, &request.name)?;
+            if request.read_data_subset_percent > 100 {
+                return Err(DaemonError::InvalidArgument(format!(
+                    "read_data_subset_percent: {} is more than 100",
+                    request.read_data_subset_percent
+                )));
+            }
+            let spec = crate::store::CheckSpec {
+                read_data: request.read_data_subset_percent == 100,
+                read_data_subset_percent: request.read_data_subset_percent % 100,
+            };
+            let id = state.runner.enqueue_check(&request.name, spec, who.uid)?;
+            super::runs::current(&state, id)
+        })
+        .await
+        .map(Response::new);
+        audited(
+            &self.state,
+            who,
+            "/cairn.v1.Repositories/CheckRepository",
+            arguments,
+            result,
+        )
+        .await
+    }
+
     async fn delete_repository(
         &self,
         request: Request<pb::DeleteRepositoryRequest>,

@@ -7,6 +7,7 @@ mod dashboard;
 mod editor;
 mod job;
 mod logs;
+mod repos;
 mod run;
 mod snapshots;
 
@@ -73,6 +74,11 @@ pub enum Action {
     EditJob,
     /// The picker: the directory shown becomes a source.
     PickHere,
+    OpenRepositories,
+    /// Checks the selected repository now.
+    CheckNow,
+    /// The form that adds a repository.
+    AddRepository,
     Tick(i64),
     Resize(u16, u16),
     /// A fresh picture of the daemon.
@@ -102,8 +108,10 @@ pub enum Action {
         entries: Vec<pb::TreeEntry>,
     },
     DiffLoaded(Box<pb::DiffSnapshotsResponse>),
-    /// The daemon queued the restore we asked for.
-    RestoreQueued(u64),
+    /// The daemon queued the run (a restore, a check) we asked for: it opens.
+    RunQueued(u64),
+    RepositoryRows(Vec<crate::console::screen::repos::RepoRow>),
+    RepositoryAdded(String),
     RepositoriesLoaded(Vec<String>),
     SchedulePreview {
         cron: String,
@@ -142,7 +150,9 @@ impl Action {
                 | Action::SnapshotsLoaded { .. }
                 | Action::TreeLoaded { .. }
                 | Action::DiffLoaded(_)
-                | Action::RestoreQueued(_)
+                | Action::RunQueued(_)
+                | Action::RepositoryRows(_)
+                | Action::RepositoryAdded(_)
                 | Action::RepositoriesLoaded(_)
                 | Action::SchedulePreview { .. }
                 | Action::JobSaved(_)
@@ -194,6 +204,14 @@ pub enum Effect {
         spec: Box<pb::JobSpec>,
     },
     ListDirectory(String),
+    LoadRepositoryRows,
+    CheckRepository(String),
+    CreateRepository {
+        name: String,
+        location: String,
+        init: bool,
+        passphrase: crate::console::screen::repos::Typed,
+    },
 }
 
 /// Rows a page moves in lists.
@@ -224,6 +242,14 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::NewJob => editor::open(state, None),
+        Action::OpenRepositories => {
+            if !matches!(state.screen(), Some(Screen::Repositories(_))) {
+                state.screens.push(Screen::Repositories(
+                    crate::console::screen::ReposScreen::default(),
+                ));
+            }
+            vec![Effect::LoadRepositoryRows]
+        }
         Action::ToggleHelp => {
             state.help = !state.help;
             Vec::new()
@@ -272,7 +298,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::SnapshotsLoaded { .. }
         | Action::TreeLoaded { .. }
         | Action::DiffLoaded(_)
-        | Action::RestoreQueued(_) => snapshots::loaded(state, action),
+        | Action::RunQueued(_) => snapshots::loaded(state, action),
+        Action::RepositoryRows(_) | Action::RepositoryAdded(_) => repos::loaded(state, action),
         Action::RepositoriesLoaded(_)
         | Action::SchedulePreview { .. }
         | Action::JobSaved(_)
@@ -305,6 +332,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             Some(Screen::Diff(_)) => snapshots::diff_key(state, key),
             Some(Screen::Editor(_)) => editor::key(state, key),
             Some(Screen::Picker(_)) => editor::picker_key(state, key),
+            Some(Screen::Repositories(_)) => repos::list_key(state, key),
+            Some(Screen::AddRepository(_)) => repos::form_key(state, key),
         },
     }
 }
@@ -425,7 +454,9 @@ fn changed(state: &mut State, what: pb::change::What) -> Vec<Effect> {
                     | Screen::Tree(_)
                     | Screen::Diff(_)
                     | Screen::Editor(_)
-                    | Screen::Picker(_) => {}
+                    | Screen::Picker(_)
+                    | Screen::AddRepository(_) => {}
+                    Screen::Repositories(_) => effects.push(Effect::LoadRepositoryRows),
                 }
             }
             return effects;

@@ -350,7 +350,7 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                         verify: true,
                     })
                     .await
-                    .map(|r| Some(Action::RestoreQueued(r.into_inner().id))),
+                    .map(|r| Some(Action::RunQueued(r.into_inner().id))),
             ),
             Effect::LoadRepositories => (
                 "listing repositories",
@@ -435,6 +435,36 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                         })
                     }),
             ),
+            Effect::LoadRepositoryRows => {
+                ("reading the repositories", repository_rows(&channel).await)
+            }
+            Effect::CheckRepository(name) => (
+                "check",
+                RepositoriesClient::new(channel)
+                    .check_repository(pb::CheckRepositoryRequest {
+                        name,
+                        read_data_subset_percent: 0,
+                    })
+                    .await
+                    .map(|r| Some(Action::RunQueued(r.into_inner().id))),
+            ),
+            Effect::CreateRepository {
+                name,
+                location,
+                init,
+                passphrase,
+            } => (
+                "add repository",
+                RepositoriesClient::new(channel)
+                    .create_repository(pb::CreateRepositoryRequest {
+                        name: name.clone(),
+                        location,
+                        init,
+                        passphrase: passphrase.0,
+                    })
+                    .await
+                    .map(|_| Some(Action::RepositoryAdded(name))),
+            ),
             Effect::Quit | Effect::Refresh => return,
         };
         let action = match result {
@@ -478,6 +508,38 @@ async fn list_snapshots(
         job,
         snapshots,
     }))
+}
+
+/// Every repository with its stats (each opened by the daemon; one that cannot be
+/// opened says why instead).
+async fn repository_rows(channel: &Channel) -> Result<Option<Action>, tonic::Status> {
+    let mut client = RepositoriesClient::new(channel.clone());
+    let repositories = client
+        .list_repositories(pb::ListRepositoriesRequest {
+            page_size: 1000,
+            page_token: String::new(),
+        })
+        .await?
+        .into_inner()
+        .repositories;
+    let mut rows = Vec::with_capacity(repositories.len());
+    for repository in repositories {
+        let stats = client
+            .get_repository_stats(pb::GetRepositoryStatsRequest {
+                name: repository.name.clone(),
+            })
+            .await;
+        let (stats, error) = match stats {
+            Ok(stats) => (Some(stats.into_inner()), None),
+            Err(status) => (None, Some(status.message().to_owned())),
+        };
+        rows.push(crate::console::screen::repos::RepoRow {
+            repository,
+            stats,
+            error,
+        });
+    }
+    Ok(Some(Action::RepositoryRows(rows)))
 }
 
 /// One directory of a snapshot, every page of it.

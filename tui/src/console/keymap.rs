@@ -55,6 +55,7 @@ pub const GLOBAL: &[Binding] = &[
     bind(&[Char(':')], ":", "command palette", Action::OpenPalette, ""),
     bind(&[Char('L')], "L", "daemon log", Action::OpenLogs, ""),
     bind(&[], "", "new job (admin)", Action::NewJob, ""),
+    bind(&[], "", "repositories", Action::OpenRepositories, ""),
     bind(&[], "", "quit the console", Action::Quit, ""),
 ];
 
@@ -67,6 +68,7 @@ pub const DASHBOARD: &[Binding] = &[
     bind(&[Char('c')], "c", "cancel its run (operator)", Action::CancelRun, "cancel"),
     bind(&[Char('s')], "s", "the job's snapshots", Action::OpenSnapshots, "snapshots"),
     bind(&[Char('n')], "n", "new job (admin)", Action::NewJob, "new"),
+    bind(&[Char('R')], "R", "repositories", Action::OpenRepositories, "repos"),
     LOGS,
     HELP,
     bind(&[Esc, Char('q')], "q", "quit", Action::Back, "quit"),
@@ -161,6 +163,29 @@ pub const PICKER: &[Binding] = &[
     BACK,
 ];
 
+#[rustfmt::skip]
+pub const REPOSITORIES: &[Binding] = &[
+    UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
+    bind(&[Enter], "Enter", "its snapshots", Action::Open, "snapshots"),
+    bind(&[Char('c')], "c", "check it now (operator)", Action::CheckNow, "check"),
+    bind(&[Char('a')], "a", "add a repository (admin)", Action::AddRepository, "add"),
+    LOGS,
+    HELP,
+    BACK,
+];
+
+/// The repository form: letters type into text fields.
+#[rustfmt::skip]
+pub const REPO_FORM: &[Binding] = &[
+    bind(&[Up, BackTab], "Up/S-Tab", "previous field", Action::Up, ""),
+    bind(&[Down, Tab], "Tab/Down", "next field", Action::Down, "next"),
+    bind(&[Left, Right], "Left/Right", "new or existing", Action::Right, ""),
+    bind(&[Enter, Char(' ')], "Enter", "change the field / save", Action::Open, "change"),
+    bind(&[Backspace], "Bksp", "delete a character", Action::FilterBackspace, ""),
+    bind(&[], "Ctrl-S", "save", Action::Save, "save"),
+    bind(&[Esc], "Esc", "cancel", Action::Back, "cancel"),
+];
+
 /// Keys while a confirmation is open.
 #[rustfmt::skip]
 pub const CONFIRM: &[Binding] = &[
@@ -180,8 +205,10 @@ pub fn bindings(state: &State) -> &'static [Binding] {
     if state.confirm.is_some() {
         return CONFIRM;
     }
-    if let Some(Screen::Editor(_)) = state.screen() {
-        return EDITOR;
+    match state.screen() {
+        Some(Screen::Editor(_)) => return EDITOR,
+        Some(Screen::AddRepository(_)) => return REPO_FORM,
+        _ => {}
     }
     if typing(state) {
         return TYPING;
@@ -196,6 +223,8 @@ pub fn bindings(state: &State) -> &'static [Binding] {
         Some(Screen::Diff(_)) => DIFF,
         Some(Screen::Editor(_)) => EDITOR,
         Some(Screen::Picker(_)) => PICKER,
+        Some(Screen::Repositories(_)) => REPOSITORIES,
+        Some(Screen::AddRepository(_)) => REPO_FORM,
     }
 }
 
@@ -208,6 +237,8 @@ fn typing(state: &State) -> bool {
         Some(Screen::Tree(s)) => s.target.is_some(),
         Some(Screen::Editor(e)) => e.focus.is_text(),
         Some(Screen::Picker(p)) => p.goto.is_some(),
+        Some(Screen::AddRepository(f)) => f.focus.is_text(),
+        Some(Screen::Repositories(_)) => false,
         Some(Screen::Job(_) | Screen::Snapshots(_) | Screen::Diff(_)) => false,
     }
 }
@@ -230,7 +261,14 @@ pub fn action_for(key: KeyEvent, state: &State) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return match key.code {
             Char('c') => Some(Action::Quit),
-            Char('s') if matches!(state.screen(), Some(Screen::Editor(_))) => Some(Action::Save),
+            Char('s')
+                if matches!(
+                    state.screen(),
+                    Some(Screen::Editor(_) | Screen::AddRepository(_))
+                ) =>
+            {
+                Some(Action::Save)
+            }
             _ => None,
         };
     }
@@ -290,6 +328,8 @@ mod tests {
             DIFF,
             EDITOR,
             PICKER,
+            REPOSITORIES,
+            REPO_FORM,
             CONFIRM,
             TYPING,
         ] {

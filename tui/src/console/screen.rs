@@ -4,6 +4,7 @@
 pub mod editor;
 pub mod job;
 pub mod logs;
+pub mod repos;
 pub mod run;
 pub mod snapshots;
 
@@ -12,6 +13,7 @@ use crate::console::state::Feed;
 pub use editor::{EditorScreen, PickerScreen};
 pub use job::JobScreen;
 pub use logs::LogsScreen;
+pub use repos::{RepoForm, ReposScreen};
 pub use run::RunScreen;
 pub use snapshots::{DiffScreen, SnapshotsScreen, TreeScreen};
 
@@ -25,6 +27,8 @@ pub enum Screen {
     Diff(DiffScreen),
     Editor(EditorScreen),
     Picker(PickerScreen),
+    Repositories(ReposScreen),
+    AddRepository(RepoForm),
 }
 
 impl Screen {
@@ -37,7 +41,9 @@ impl Screen {
             | Screen::Tree(_)
             | Screen::Diff(_)
             | Screen::Editor(_)
-            | Screen::Picker(_) => Vec::new(),
+            | Screen::Picker(_)
+            | Screen::Repositories(_)
+            | Screen::AddRepository(_) => Vec::new(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod editor;
 pub mod fixtures;
 pub mod job;
 pub mod logs;
+pub mod repos;
 pub mod run;
 pub mod snapshots;
 
@@ -41,6 +42,8 @@ pub fn draw(frame: &mut Frame<'_>, state: &State) {
         Some(Screen::Diff(s)) => snapshots::draw_diff(frame, state, s, body),
         Some(Screen::Editor(s)) => editor::draw(frame, state, s, body),
         Some(Screen::Picker(s)) => editor::draw_picker(frame, state, s, body),
+        Some(Screen::Repositories(s)) => repos::draw_list(frame, state, s, body),
+        Some(Screen::AddRepository(s)) => repos::draw_form(frame, state, s, body),
     }
     frame.render_widget(footer_line(state), footer);
     if state.help {

@@ -50,7 +50,7 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
                 }
             }
         }
-        Action::RestoreQueued(id) => return open_run(state, id),
+        Action::RunQueued(id) => return open_run(state, id),
         _ => {}
     }
     Vec::new()

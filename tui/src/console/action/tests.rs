@@ -613,7 +613,7 @@ fn browsing_a_snapshot_choosing_entries_and_restoring_them_asks_first() {
     );
     // The restore runs as a run: its screen opens with live progress.
     assert_eq!(
-        update(&mut state, Action::RestoreQueued(31)),
+        update(&mut state, Action::RunQueued(31)),
         vec![Effect::LoadRun(31)]
     );
     assert_eq!(state.feeds(), vec![Feed::RunLog(31), Feed::Run(31)]);
@@ -880,4 +880,71 @@ fn the_palette_reaches_every_action_by_name() {
     type_text(&mut state, "no such thing");
     update(&mut state, Action::FilterDone);
     assert!(state.palette.is_none() && matches!(state.screen(), Some(Screen::Logs(_))));
+}
+
+#[test]
+fn repositories_check_now_and_adding_one_takes_the_admin_role() {
+    use crate::console::screen::repos::RepoRow;
+    let mut state = with_jobs(Role::Viewer, &["web"]);
+    assert_eq!(
+        update(&mut state, Action::OpenRepositories),
+        vec![Effect::LoadRepositoryRows]
+    );
+    let row = |name: &str| RepoRow {
+        repository: pb::Repository {
+            name: name.into(),
+            ..Default::default()
+        },
+        ..RepoRow::default()
+    };
+    update(
+        &mut state,
+        Action::RepositoryRows(vec![row("main"), row("offsite")]),
+    );
+    update(&mut state, Action::Down);
+    assert_eq!(update(&mut state, Action::CheckNow), vec![]);
+    assert!(
+        state
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("check needs the operator role"))
+    );
+    update(&mut state, Action::Back);
+    if let Some(d) = &mut state.daemon {
+        d.role = Role::Operator;
+    }
+    assert_eq!(
+        update(&mut state, Action::CheckNow),
+        vec![Effect::CheckRepository("offsite".into())]
+    );
+    assert_eq!(update(&mut state, Action::AddRepository), vec![]);
+    assert!(state.message.is_some(), "operators do not add repositories");
+    update(&mut state, Action::Back);
+    if let Some(d) = &mut state.daemon {
+        d.role = Role::Admin;
+    }
+    update(&mut state, Action::AddRepository);
+    type_text(&mut state, "nas");
+    update(&mut state, Action::Down);
+    type_text(&mut state, "/mnt/nas/cairn");
+    update(&mut state, Action::Down);
+    update(&mut state, Action::Right); // attach, not init
+    update(&mut state, Action::Down);
+    type_text(&mut state, "s3cret pass");
+    let effects = update(&mut state, Action::Save);
+    assert_eq!(
+        effects,
+        vec![Effect::CreateRepository {
+            name: "nas".into(),
+            location: "/mnt/nas/cairn".into(),
+            init: false,
+            passphrase: crate::console::screen::repos::Typed("s3cret pass".into()),
+        }]
+    );
+    assert!(!format!("{effects:?}").contains("s3cret"));
+    assert_eq!(
+        update(&mut state, Action::RepositoryAdded("nas".into())),
+        vec![Effect::LoadRepositoryRows, Effect::LoadRepositories]
+    );
+    assert!(matches!(state.screen(), Some(Screen::Repositories(_))));
 }

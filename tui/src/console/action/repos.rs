@@ -1,0 +1,149 @@
+//! Keys on the repositories screen (check now, add, open a repository's snapshots)
+//! and in the form that adds a repository.
+
+use super::{Action, Effect, back, move_in, needs};
+use crate::console::Role;
+use crate::console::screen::repos::{RepoField, RepoForm};
+use crate::console::screen::{Screen, SnapshotsScreen};
+use crate::console::state::{Message, State};
+
+pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::RepositoryRows(rows) => {
+            for screen in &mut state.screens {
+                if let Screen::Repositories(s) = screen {
+                    s.selected = s.selected.min(rows.len().saturating_sub(1));
+                    s.rows = Some(rows.clone());
+                }
+            }
+        }
+        Action::RepositoryAdded(name) => {
+            state
+                .screens
+                .retain(|s| !matches!(s, Screen::AddRepository(_)));
+            state.message = Some(Message {
+                title: "repository".into(),
+                text: format!("repository {name} added; jobs can back up to it now"),
+            });
+            return vec![Effect::LoadRepositoryRows, Effect::LoadRepositories];
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+pub fn list_key(state: &mut State, action: Action) -> Vec<Effect> {
+    let role = state.role();
+    let Some(Screen::Repositories(s)) = state.screens.last_mut() else {
+        return Vec::new();
+    };
+    let len = s.rows.as_ref().map_or(0, Vec::len);
+    let name = s.selected_row().map(|r| r.repository.name.clone());
+    match action {
+        Action::Up
+        | Action::Down
+        | Action::Top
+        | Action::Bottom
+        | Action::PageUp
+        | Action::PageDown => move_in(&mut s.selected, len, &action),
+        Action::Open => {
+            if let Some(name) = name {
+                state.screens.push(Screen::Snapshots(SnapshotsScreen {
+                    repository: name.clone(),
+                    ..Default::default()
+                }));
+                return vec![Effect::LoadSnapshots {
+                    repository: name,
+                    job: None,
+                }];
+            }
+        }
+        Action::CheckNow => match (name, role >= Role::Operator) {
+            (None, _) => {}
+            (Some(_), false) => state.message = Some(needs("check", Role::Operator, role)),
+            (Some(name), true) => return vec![Effect::CheckRepository(name)],
+        },
+        Action::AddRepository => {
+            if role < Role::Admin {
+                state.message = Some(needs("adding a repository", Role::Admin, role));
+            } else {
+                state.screens.push(Screen::AddRepository(RepoForm {
+                    init: true,
+                    ..RepoForm::default()
+                }));
+            }
+        }
+        Action::Back => return back(state),
+        _ => {}
+    }
+    Vec::new()
+}
+
+pub fn form_key(state: &mut State, action: Action) -> Vec<Effect> {
+    let Some(Screen::AddRepository(f)) = state.screens.last_mut() else {
+        return Vec::new();
+    };
+    let at = RepoField::ALL
+        .iter()
+        .position(|x| *x == f.focus)
+        .unwrap_or(0);
+    let last = RepoField::ALL.len() - 1;
+    let text = match f.focus {
+        RepoField::Name => Some(&mut f.name),
+        RepoField::Location => Some(&mut f.location),
+        RepoField::Passphrase => Some(&mut f.passphrase.0),
+        RepoField::Init | RepoField::Save => None,
+    };
+    match action {
+        Action::Up => f.focus = RepoField::ALL[at.saturating_sub(1)],
+        Action::Down => f.focus = RepoField::ALL[(at + 1).min(last)],
+        Action::FilterChar(c) => {
+            if let Some(text) = text {
+                text.push(c);
+            }
+        }
+        Action::FilterBackspace => {
+            if let Some(text) = text {
+                text.pop();
+            }
+        }
+        Action::Left | Action::Right if f.focus == RepoField::Init => f.init = !f.init,
+        Action::Open => match f.focus {
+            RepoField::Init => f.init = !f.init,
+            RepoField::Save => return save(state),
+            _ => f.focus = RepoField::ALL[(at + 1).min(last)],
+        },
+        Action::Save => return save(state),
+        Action::Back => return back(state),
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn save(state: &mut State) -> Vec<Effect> {
+    let Some(Screen::AddRepository(f)) = state.screens.last() else {
+        return Vec::new();
+    };
+    let problem = if f.name.trim().is_empty() {
+        Some("name: give the repository a name (jobs refer to it)")
+    } else if !f.location.trim().starts_with('/') {
+        Some("location: an absolute directory on the daemon's host")
+    } else if f.passphrase.0.is_empty() {
+        Some("passphrase: the repository's passphrase (kept sealed by the daemon)")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        state.message = Some(Message {
+            title: "add repository".into(),
+            text: problem.into(),
+        });
+        return Vec::new();
+    }
+    vec![Effect::CreateRepository {
+        name: f.name.trim().to_owned(),
+        location: f.location.trim().to_owned(),
+        init: f.init,
+        passphrase: f.passphrase.clone(),
+    }]
+}

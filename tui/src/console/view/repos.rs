@@ -1,0 +1,203 @@
+//! The repositories screen and the form that adds one (the passphrase drawn as
+//! stars).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+
+use crate::console::screen::repos::{RepoField, RepoForm, ReposScreen};
+use crate::console::state::State;
+use crate::console::view::{block, bytes, clock, colored, selected, state_color};
+
+pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &ReposScreen, area: Rect) {
+    let Some(rows) = &s.rows else {
+        frame.render_widget(
+            Paragraph::new("opening the repositories...")
+                .block(block(state, " repositories ".into())),
+            area,
+        );
+        return;
+    };
+    let title = format!(" {} repositories ", rows.len());
+    if rows.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no repositories yet: a adds one (a new one, or one that exists)")
+                .wrap(Wrap { trim: true })
+                .block(block(state, title)),
+            area,
+        );
+        return;
+    }
+    let wide = area.width >= 110;
+    let mut header = vec!["NAME", "SIZE", "DEDUP", "SNAPSHOTS", "LAST CHECK"];
+    if wide {
+        header.extend(["LOCATION", "JOBS"]);
+    }
+    let table_rows = rows.iter().enumerate().map(|(i, row)| {
+        let mut cells = vec![Cell::from(row.repository.name.clone())];
+        match (&row.stats, &row.error) {
+            (Some(stats), _) => {
+                cells.push(Cell::from(bytes(stats.stored_bytes)));
+                cells.push(Cell::from(format!("{:.1}x", stats.dedup_ratio)));
+                cells.push(Cell::from(stats.snapshots.to_string()));
+                cells.push(Cell::from(if stats.last_check_state.is_empty() {
+                    Line::from("never")
+                } else {
+                    Line::from(vec![
+                        Span::styled(
+                            stats.last_check_state.clone(),
+                            colored(state.color, state_color(&stats.last_check_state)),
+                        ),
+                        Span::raw(format!(" {}", clock(state, stats.last_check.as_ref()))),
+                    ])
+                }));
+            }
+            (None, error) => {
+                cells.extend([Cell::from("-"), Cell::from("-"), Cell::from("-")]);
+                cells.push(Cell::from(Span::styled(
+                    format!("cannot open: {}", error.as_deref().unwrap_or("?")),
+                    colored(state.color, ratatui::style::Color::Red),
+                )));
+            }
+        }
+        if wide {
+            cells.push(Cell::from(row.repository.location.clone()));
+            cells.push(Cell::from(row.repository.jobs.join(", ")));
+        }
+        let table_row = Row::new(cells);
+        if i == s.selected {
+            table_row.style(selected(state.color))
+        } else {
+            table_row
+        }
+    });
+    let mut widths = vec![
+        Constraint::Length(14),
+        Constraint::Length(11),
+        Constraint::Length(7),
+        Constraint::Length(10),
+        Constraint::Fill(1),
+    ];
+    if wide {
+        widths.extend([Constraint::Fill(2), Constraint::Fill(1)]);
+    }
+    frame.render_widget(
+        Table::new(table_rows, widths)
+            .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
+            .block(block(state, title)),
+        area,
+    );
+}
+
+pub fn draw_form(frame: &mut Frame<'_>, state: &State, f: &RepoForm, area: Rect) {
+    let lines: Vec<Line<'static>> = RepoField::ALL
+        .iter()
+        .map(|field| {
+            let focused = *field == f.focus;
+            let marker = if focused { "> " } else { "  " };
+            let cursor = if focused && field.is_text() { "_" } else { "" };
+            let (label, value) = match field {
+                RepoField::Name => ("name", f.name.clone()),
+                RepoField::Location => ("location", f.location.clone()),
+                RepoField::Init => (
+                    "create",
+                    if f.init {
+                        "< new repository there (the directory must be empty or absent) >".into()
+                    } else {
+                        "< attach the repository that is there >".into()
+                    },
+                ),
+                RepoField::Passphrase => ("passphrase", "*".repeat(f.passphrase.0.chars().count())),
+                RepoField::Save => {
+                    return Line::from(vec![
+                        Span::raw(marker),
+                        Span::styled(
+                            "[ add ]",
+                            if focused {
+                                selected(state.color)
+                            } else {
+                                Style::new()
+                            },
+                        ),
+                        Span::raw("  (Ctrl-S adds from any field, Esc cancels)"),
+                    ]);
+                }
+            };
+            Line::from(format!("{marker}{label:<11}{value}{cursor}"))
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(block(state, " add a repository ".into())),
+        area,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_proto::v1 as pb;
+
+    use crate::console::Role;
+    use crate::console::action::{Action, update};
+    use crate::console::screen::repos::RepoRow;
+    use crate::console::view::fixtures::*;
+
+    #[test]
+    fn repositories_with_their_stats_at_80x24_and_120x40() {
+        let mut state = state(Role::Operator, Vec::new());
+        update(&mut state, Action::OpenRepositories);
+        let rows = vec![
+            RepoRow {
+                repository: pb::Repository {
+                    name: "main".into(),
+                    location: "/backup/main".into(),
+                    jobs: vec!["web".into(), "db".into()],
+                    ..Default::default()
+                },
+                stats: Some(pb::RepositoryStats {
+                    name: "main".into(),
+                    snapshots: 412,
+                    stored_bytes: 81 << 30,
+                    restored_bytes: 1900 << 30,
+                    dedup_ratio: 23.4,
+                    last_check: at(7200),
+                    last_check_state: "succeeded".into(),
+                    ..Default::default()
+                }),
+                error: None,
+            },
+            RepoRow {
+                repository: pb::Repository {
+                    name: "offsite".into(),
+                    location: "/mnt/usb/cairn".into(),
+                    ..Default::default()
+                },
+                stats: None,
+                error: Some("repository offsite at /mnt/usb/cairn: not found".into()),
+            },
+        ];
+        update(&mut state, Action::RepositoryRows(rows));
+        insta::assert_snapshot!("repositories_80x24", render(&state, 80, 24));
+        insta::assert_snapshot!("repositories_120x40", render(&state, 120, 40));
+    }
+
+    #[test]
+    fn the_add_form_hides_the_passphrase() {
+        let mut state = state(Role::Admin, Vec::new());
+        update(&mut state, Action::OpenRepositories);
+        update(&mut state, Action::AddRepository);
+        for c in "nas".chars() {
+            update(&mut state, Action::FilterChar(c));
+        }
+        for _ in 0..3 {
+            update(&mut state, Action::Down);
+        }
+        for c in "hunter2".chars() {
+            update(&mut state, Action::FilterChar(c));
+        }
+        let screen = render(&state, 80, 24).to_string();
+        assert!(!screen.contains("hunter2"), "{screen}");
+        insta::assert_snapshot!("add_repository_80x24", screen);
+    }
+}
