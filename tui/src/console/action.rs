@@ -3,6 +3,7 @@
 //! loop to run outside drawing. What a key does on a screen is in that screen's file
 //! under `action/`; what the daemon sends is handled here.
 
+mod audit;
 mod dashboard;
 mod editor;
 mod job;
@@ -79,6 +80,9 @@ pub enum Action {
     CheckNow,
     /// The form that adds a repository.
     AddRepository,
+    OpenAudit,
+    /// Audit: only denied calls, or all.
+    ToggleDenied,
     Tick(i64),
     Resize(u16, u16),
     /// A fresh picture of the daemon.
@@ -112,6 +116,7 @@ pub enum Action {
     RunQueued(u64),
     RepositoryRows(Vec<crate::console::screen::repos::RepoRow>),
     RepositoryAdded(String),
+    AuditLoaded(Vec<pb::AuditEntry>),
     RepositoriesLoaded(Vec<String>),
     SchedulePreview {
         cron: String,
@@ -153,6 +158,7 @@ impl Action {
                 | Action::RunQueued(_)
                 | Action::RepositoryRows(_)
                 | Action::RepositoryAdded(_)
+                | Action::AuditLoaded(_)
                 | Action::RepositoriesLoaded(_)
                 | Action::SchedulePreview { .. }
                 | Action::JobSaved(_)
@@ -205,6 +211,9 @@ pub enum Effect {
     },
     ListDirectory(String),
     LoadRepositoryRows,
+    LoadAudit {
+        denied_only: bool,
+    },
     CheckRepository(String),
     CreateRepository {
         name: String,
@@ -300,6 +309,16 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         | Action::DiffLoaded(_)
         | Action::RunQueued(_) => snapshots::loaded(state, action),
         Action::RepositoryRows(_) | Action::RepositoryAdded(_) => repos::loaded(state, action),
+        Action::AuditLoaded(entries) => {
+            for screen in &mut state.screens {
+                if let Screen::Audit(s) = screen {
+                    s.selected = s.selected.min(entries.len().saturating_sub(1));
+                    s.entries = Some(entries.clone());
+                }
+            }
+            Vec::new()
+        }
+        Action::OpenAudit => audit::open(state),
         Action::RepositoriesLoaded(_)
         | Action::SchedulePreview { .. }
         | Action::JobSaved(_)
@@ -334,6 +353,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             Some(Screen::Picker(_)) => editor::picker_key(state, key),
             Some(Screen::Repositories(_)) => repos::list_key(state, key),
             Some(Screen::AddRepository(_)) => repos::form_key(state, key),
+            Some(Screen::Audit(_)) => audit::key(state, key),
         },
     }
 }
@@ -437,6 +457,16 @@ fn refreshed(state: &mut State, daemon: DaemonView, jobs: Vec<JobRow>) {
 /// job, an open run screen of the run.
 fn changed(state: &mut State, what: pb::change::What) -> Vec<Effect> {
     let mut effects = vec![Effect::Refresh];
+    // Each change was a call the audit trail recorded (or a run it started).
+    if !matches!(what, pb::change::What::Resync(_)) {
+        for screen in &state.screens {
+            if let Screen::Audit(s) = screen {
+                effects.push(Effect::LoadAudit {
+                    denied_only: s.denied_only,
+                });
+            }
+        }
+    }
     let job = match &what {
         pb::change::What::Run(run) => Some(run.job.clone()),
         pb::change::What::Job(name) => Some(name.clone()),
@@ -457,6 +487,9 @@ fn changed(state: &mut State, what: pb::change::What) -> Vec<Effect> {
                     | Screen::Picker(_)
                     | Screen::AddRepository(_) => {}
                     Screen::Repositories(_) => effects.push(Effect::LoadRepositoryRows),
+                    Screen::Audit(s) => effects.push(Effect::LoadAudit {
+                        denied_only: s.denied_only,
+                    }),
                 }
             }
             return effects;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_proto::v1 as pb;
+use cairn_proto::v1::audit_client::AuditClient;
 use cairn_proto::v1::daemon_client::DaemonClient;
 use cairn_proto::v1::files_client::FilesClient;
 use cairn_proto::v1::jobs_client::JobsClient;
@@ -464,6 +465,18 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                     })
                     .await
                     .map(|_| Some(Action::RepositoryAdded(name))),
+            ),
+            Effect::LoadAudit { denied_only } => (
+                "reading the audit trail",
+                AuditClient::new(channel)
+                    .list_audit(pb::ListAuditRequest {
+                        uid: None,
+                        denied_only,
+                        page_size: crate::console::screen::audit::LOADED,
+                        page_token: String::new(),
+                    })
+                    .await
+                    .map(|r| Some(Action::AuditLoaded(r.into_inner().entries))),
             ),
             Effect::Quit | Effect::Refresh => return,
         };

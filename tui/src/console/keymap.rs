@@ -56,6 +56,7 @@ pub const GLOBAL: &[Binding] = &[
     bind(&[Char('L')], "L", "daemon log", Action::OpenLogs, ""),
     bind(&[], "", "new job (admin)", Action::NewJob, ""),
     bind(&[], "", "repositories", Action::OpenRepositories, ""),
+    bind(&[], "", "audit trail (admin)", Action::OpenAudit, ""),
     bind(&[], "", "quit the console", Action::Quit, ""),
 ];
 
@@ -69,6 +70,7 @@ pub const DASHBOARD: &[Binding] = &[
     bind(&[Char('s')], "s", "the job's snapshots", Action::OpenSnapshots, "snapshots"),
     bind(&[Char('n')], "n", "new job (admin)", Action::NewJob, "new"),
     bind(&[Char('R')], "R", "repositories", Action::OpenRepositories, "repos"),
+    bind(&[Char('A')], "A", "audit trail (admin)", Action::OpenAudit, ""),
     LOGS,
     HELP,
     bind(&[Esc, Char('q')], "q", "quit", Action::Back, "quit"),
@@ -174,6 +176,16 @@ pub const REPOSITORIES: &[Binding] = &[
     BACK,
 ];
 
+#[rustfmt::skip]
+pub const AUDIT: &[Binding] = &[
+    UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
+    bind(&[Enter], "Enter", "the whole entry", Action::Open, "details"),
+    bind(&[Char('/')], "/", "filter (words in call, uid, role, arguments, result)", Action::StartFilter, "filter"),
+    bind(&[Char('d')], "d", "only denied calls, or all", Action::ToggleDenied, "denied"),
+    HELP,
+    BACK,
+];
+
 /// The repository form: letters type into text fields.
 #[rustfmt::skip]
 pub const REPO_FORM: &[Binding] = &[
@@ -225,6 +237,7 @@ pub fn bindings(state: &State) -> &'static [Binding] {
         Some(Screen::Picker(_)) => PICKER,
         Some(Screen::Repositories(_)) => REPOSITORIES,
         Some(Screen::AddRepository(_)) => REPO_FORM,
+        Some(Screen::Audit(_)) => AUDIT,
     }
 }
 
@@ -238,6 +251,7 @@ fn typing(state: &State) -> bool {
         Some(Screen::Editor(e)) => e.focus.is_text(),
         Some(Screen::Picker(p)) => p.goto.is_some(),
         Some(Screen::AddRepository(f)) => f.focus.is_text(),
+        Some(Screen::Audit(s)) => s.filter.editing,
         Some(Screen::Repositories(_)) => false,
         Some(Screen::Job(_) | Screen::Snapshots(_) | Screen::Diff(_)) => false,
     }
@@ -330,6 +344,7 @@ mod tests {
             PICKER,
             REPOSITORIES,
             REPO_FORM,
+            AUDIT,
             CONFIRM,
             TYPING,
         ] {

@@ -1,6 +1,7 @@
 //! The screens opened above the dashboard, each with what it shows and the streams it
 //! follows.
 
+pub mod audit;
 pub mod editor;
 pub mod job;
 pub mod logs;
@@ -10,6 +11,7 @@ pub mod snapshots;
 
 use crate::console::state::Feed;
 
+pub use audit::AuditScreen;
 pub use editor::{EditorScreen, PickerScreen};
 pub use job::JobScreen;
 pub use logs::LogsScreen;
@@ -29,6 +31,7 @@ pub enum Screen {
     Picker(PickerScreen),
     Repositories(ReposScreen),
     AddRepository(RepoForm),
+    Audit(AuditScreen),
 }
 
 impl Screen {
@@ -43,7 +46,8 @@ impl Screen {
             | Screen::Editor(_)
             | Screen::Picker(_)
             | Screen::Repositories(_)
-            | Screen::AddRepository(_) => Vec::new(),
+            | Screen::AddRepository(_)
+            | Screen::Audit(_) => Vec::new(),
         }
     }
 }

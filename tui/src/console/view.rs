@@ -2,6 +2,7 @@
 //! what every screen shares: the status line, the footer with the keys that apply,
 //! and what opens on top (help, a message, a question).
 
+pub mod audit;
 pub mod dashboard;
 pub mod editor;
 #[cfg(test)]
@@ -44,6 +45,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State) {
         Some(Screen::Picker(s)) => editor::draw_picker(frame, state, s, body),
         Some(Screen::Repositories(s)) => repos::draw_list(frame, state, s, body),
         Some(Screen::AddRepository(s)) => repos::draw_form(frame, state, s, body),
+        Some(Screen::Audit(s)) => audit::draw(frame, state, s, body),
     }
     frame.render_widget(footer_line(state), footer);
     if state.help {
@@ -124,6 +126,7 @@ fn typing_prompt(state: &State) -> Option<String> {
         Some(Screen::Run(s)) if s.search.editing => Some(format!("search: {}_  ", s.search.text)),
         Some(Screen::Logs(s)) if s.filter.editing => Some(format!("filter: {}_  ", s.filter.text)),
         Some(Screen::Picker(p)) => p.goto.as_ref().map(|t| format!("go to: {t}_  ")),
+        Some(Screen::Audit(s)) if s.filter.editing => Some(format!("filter: {}_  ", s.filter.text)),
         Some(Screen::Tree(s)) => s.target.as_ref().map(|t| {
             format!(
                 "restore to (a directory on the daemon's host): {}_  ",

@@ -1,0 +1,79 @@
+//! The audit screen (admin): open it, move, filter, only denied calls, details.
+
+use super::{Action, Effect, back, move_in, needs};
+use crate::console::Role;
+use crate::console::screen::{AuditScreen, Screen};
+use crate::console::state::{Message, State};
+
+pub fn open(state: &mut State) -> Vec<Effect> {
+    if state.role() < Role::Admin {
+        state.message = Some(needs("the audit trail", Role::Admin, state.role()));
+        return Vec::new();
+    }
+    if !matches!(state.screen(), Some(Screen::Audit(_))) {
+        state.screens.push(Screen::Audit(AuditScreen::default()));
+    }
+    vec![Effect::LoadAudit { denied_only: false }]
+}
+
+pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
+    let Some(Screen::Audit(s)) = state.screens.last_mut() else {
+        return Vec::new();
+    };
+    if s.filter.editing {
+        match action {
+            Action::FilterChar(c) => {
+                s.filter.text.push(c);
+                s.selected = 0;
+            }
+            Action::FilterBackspace => {
+                s.filter.text.pop();
+                s.selected = 0;
+            }
+            Action::FilterDone => s.filter.editing = false,
+            Action::Back => s.filter.clear(),
+            _ => {}
+        }
+        return Vec::new();
+    }
+    let len = s.visible().len();
+    match action {
+        Action::Up
+        | Action::Down
+        | Action::Top
+        | Action::Bottom
+        | Action::PageUp
+        | Action::PageDown => move_in(&mut s.selected, len, &action),
+        Action::StartFilter => s.filter.editing = true,
+        Action::ToggleDenied => {
+            s.denied_only = !s.denied_only;
+            s.entries = None;
+            s.selected = 0;
+            return vec![Effect::LoadAudit {
+                denied_only: s.denied_only,
+            }];
+        }
+        Action::Open => {
+            if let Some(e) = s.visible().get(s.selected) {
+                let text = format!(
+                    "uid {} ({}) called {}\narguments: {}\nresult: {}",
+                    e.uid,
+                    crate::console::role_name(
+                        cairn_proto::v1::Role::try_from(e.role).unwrap_or_default()
+                    ),
+                    e.rpc,
+                    e.arguments,
+                    e.result
+                );
+                state.message = Some(Message {
+                    title: format!("audit entry {}", e.seq),
+                    text,
+                });
+            }
+        }
+        Action::Back if s.filter.is_active() => s.filter.clear(),
+        Action::Back => return back(state),
+        _ => {}
+    }
+    Vec::new()
+}
