@@ -2,20 +2,11 @@
 //! (`cairn -r REPO ...`), which is also the disaster-recovery path on a machine
 //! with no daemon.
 
-mod cli;
-mod console;
-mod docs;
-mod offline;
-mod output;
-mod progress_bar;
-mod remote;
-mod secrets;
-
 use std::process::ExitCode;
 
+use cairn_tui::output::{self, EXIT_ERROR, Outcome};
+use cairn_tui::{cli, console, docs, offline, remote};
 use clap::Parser;
-
-use crate::output::{EXIT_ERROR, Outcome};
 
 fn main() -> ExitCode {
     cairn_engine::alloc::bound_large_buffer_retention();

@@ -316,3 +316,46 @@ pub fn clock(state: &State, t: Option<&prost_types::Timestamp>) -> String {
         zoned.strftime("%Y-%m-%d %H:%M").to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{every_screen, render};
+    use crate::console::action::{Action, update};
+
+    #[test]
+    fn every_screen_draws_from_tiny_to_250x70_and_with_help_open() {
+        for mut state in every_screen() {
+            for (width, height) in [(250, 70), (120, 40), (80, 24), (40, 12), (10, 4), (1, 1)] {
+                render(&state, width, height);
+            }
+            update(&mut state, Action::ToggleHelp);
+            let screen = render(&state, 80, 24).to_string();
+            assert!(screen.contains("keys (? or Esc closes)"), "{screen}");
+        }
+    }
+
+    #[test]
+    fn ascii_mode_draws_every_screen_without_box_characters() {
+        for mut state in every_screen() {
+            state.ascii = true;
+            let screen = render(&state, 120, 40).to_string();
+            assert!(screen.is_ascii(), "{screen}");
+        }
+    }
+
+    #[test]
+    fn no_color_means_no_colour_on_any_screen() {
+        for mut state in every_screen() {
+            state.color = false;
+            let backend = render(&state, 120, 40);
+            for cell in backend.buffer().content() {
+                assert_eq!(
+                    (cell.fg, cell.bg),
+                    (ratatui::style::Color::Reset, ratatui::style::Color::Reset),
+                    "{:?}",
+                    state.screen()
+                );
+            }
+        }
+    }
+}

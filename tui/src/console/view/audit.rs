@@ -149,6 +149,7 @@ mod tests {
             ]),
         );
         insta::assert_snapshot!("audit_120x40", render(&state, 120, 40));
+        insta::assert_snapshot!("audit_80x24", render(&state, 80, 24));
         update(&mut state, Action::StartFilter);
         for c in "denied 1001".chars() {
             update(&mut state, Action::FilterChar(c));

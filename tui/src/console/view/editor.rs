@@ -290,5 +290,6 @@ mod tests {
         );
         update(&mut state, Action::Bottom);
         insta::assert_snapshot!("picker_80x24", render(&state, 80, 24));
+        insta::assert_snapshot!("picker_120x40", render(&state, 120, 40));
     }
 }

@@ -162,3 +162,40 @@ pub fn log_line(
         ..Default::default()
     }
 }
+
+/// Every screen with something in it, for tests that draw them all.
+pub fn every_screen() -> Vec<State> {
+    use crate::console::screen::{
+        AuditScreen, DiffScreen, EditorScreen, JobScreen, LogsScreen, PickerScreen, RepoForm,
+        ReposScreen, RunScreen, Screen, SnapshotsScreen, TreeScreen,
+    };
+    let base = state(Role::Admin, Vec::new());
+    let mut job = JobScreen::new("web".into());
+    job.job = Some(backup_job("web"));
+    job.runs = vec![failed_run(12), finished_run(11, 3600, 65_000, 12 << 20)];
+    let mut run = RunScreen::new(13);
+    run.run = Some(running_run(13));
+    run.lines = (1..200)
+        .map(|i| log_line(i, 100, pb::Level::Info, "web", "uploaded a pack"))
+        .collect();
+    let screens = vec![
+        Screen::Job(job),
+        Screen::Run(run),
+        Screen::Logs(LogsScreen::default()),
+        Screen::Snapshots(SnapshotsScreen::default()),
+        Screen::Tree(TreeScreen::new("main".into(), "ab".repeat(32))),
+        Screen::Diff(DiffScreen::default()),
+        Screen::Editor(EditorScreen::new_job()),
+        Screen::Picker(PickerScreen::new("/".into())),
+        Screen::Repositories(ReposScreen::default()),
+        Screen::AddRepository(RepoForm::default()),
+        Screen::Audit(AuditScreen::default()),
+    ];
+    let mut states = vec![base.clone()];
+    for screen in screens {
+        let mut state = base.clone();
+        state.screens.push(screen);
+        states.push(state);
+    }
+    states
+}

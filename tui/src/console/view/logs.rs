@@ -98,5 +98,6 @@ mod tests {
             },
         );
         insta::assert_snapshot!("logs_paused_120x40", render(&state, 120, 40));
+        insta::assert_snapshot!("logs_paused_80x24", render(&state, 80, 24));
     }
 }

@@ -199,5 +199,6 @@ mod tests {
         let screen = render(&state, 80, 24).to_string();
         assert!(!screen.contains("hunter2"), "{screen}");
         insta::assert_snapshot!("add_repository_80x24", screen);
+        insta::assert_snapshot!("add_repository_120x40", render(&state, 120, 40));
     }
 }

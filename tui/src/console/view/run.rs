@@ -249,6 +249,7 @@ mod tests {
     fn a_running_run_shows_progress_and_follows_its_log() {
         let state = run_screen(running_run(13));
         insta::assert_snapshot!("run_running_120x40", render(&state, 120, 40));
+        insta::assert_snapshot!("run_running_80x24", render(&state, 80, 24));
     }
 
     #[test]

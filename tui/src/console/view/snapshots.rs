@@ -353,5 +353,6 @@ mod tests {
             })),
         );
         insta::assert_snapshot!("diff_80x24", render(&state, 80, 24));
+        insta::assert_snapshot!("diff_120x40", render(&state, 120, 40));
     }
 }
