@@ -140,6 +140,19 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether this moves a selection (up, down, first, last, a page).
+    pub fn moves(&self) -> bool {
+        matches!(
+            self,
+            Action::Up
+                | Action::Down
+                | Action::Top
+                | Action::Bottom
+                | Action::PageUp
+                | Action::PageDown
+        )
+    }
+
     /// Whether this comes from the clock, the terminal's size or the daemon (not a key).
     pub fn is_data(&self) -> bool {
         matches!(

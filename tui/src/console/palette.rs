@@ -13,16 +13,7 @@ pub struct Palette {
 
 /// Moving and help are left to their keys; everything else is a command.
 fn is_command(binding: &Binding) -> bool {
-    !matches!(
-        binding.action,
-        Action::Up
-            | Action::Down
-            | Action::Top
-            | Action::Bottom
-            | Action::PageUp
-            | Action::PageDown
-            | Action::ToggleHelp
-    )
+    !binding.action.moves() && binding.action != Action::ToggleHelp
 }
 
 /// (keys, what it does, the action) for the screen shown and the places to go.

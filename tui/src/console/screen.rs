@@ -52,6 +52,25 @@ impl Screen {
     }
 }
 
+/// `dir/name` for a directory shown by its absolute path ("/" for the root).
+pub fn child_path(dir: &str, name: &str) -> String {
+    if dir == "/" {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The directory above an absolute path and the name to select there; None at "/".
+pub fn parent_path(path: &str) -> Option<(String, String)> {
+    let (parent, name) = path.rsplit_once('/')?;
+    if name.is_empty() {
+        return None;
+    }
+    let parent = if parent.is_empty() { "/" } else { parent };
+    Some((parent.to_owned(), name.to_owned()))
+}
+
 /// A line of text being typed (a filter or a search).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TextInput {
@@ -68,5 +87,22 @@ impl TextInput {
     pub fn clear(&mut self) {
         self.text.clear();
         self.editing = false;
+    }
+
+    /// Applies a key while typing: characters, Backspace, Enter keeps, Esc clears.
+    /// True when the text changed.
+    pub fn edit(&mut self, action: &crate::console::action::Action) -> bool {
+        use crate::console::action::Action;
+        match action {
+            Action::FilterChar(c) => self.text.push(*c),
+            Action::FilterBackspace => return self.text.pop().is_some(),
+            Action::FilterDone => {
+                self.editing = false;
+                return false;
+            }
+            Action::Back => self.clear(),
+            _ => return false,
+        }
+        true
     }
 }

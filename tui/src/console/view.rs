@@ -273,6 +273,16 @@ pub fn level_color(level: i32) -> Color {
     }
 }
 
+/// A directory entry's name as listings show it: directories with a slash and in
+/// blue, symlinks with their target.
+pub fn entry_name(state: &State, name: &str, kind: &str, link_target: &str) -> Span<'static> {
+    match kind {
+        "dir" => Span::styled(format!("{name}/"), colored(state.color, Color::Blue)),
+        "symlink" => Span::raw(format!("{name} -> {link_target}")),
+        _ => Span::raw(name.to_owned()),
+    }
+}
+
 /// "3h 05m", "12m 40s", "9s": a short span for countdowns and ages.
 pub fn span(seconds: i64) -> String {
     let s = seconds.max(0);

@@ -21,29 +21,14 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
         return Vec::new();
     };
     if s.filter.editing {
-        match action {
-            Action::FilterChar(c) => {
-                s.filter.text.push(c);
-                s.selected = 0;
-            }
-            Action::FilterBackspace => {
-                s.filter.text.pop();
-                s.selected = 0;
-            }
-            Action::FilterDone => s.filter.editing = false,
-            Action::Back => s.filter.clear(),
-            _ => {}
+        if s.filter.edit(&action) {
+            s.selected = 0;
         }
         return Vec::new();
     }
     let len = s.visible().len();
     match action {
-        Action::Up
-        | Action::Down
-        | Action::Top
-        | Action::Bottom
-        | Action::PageUp
-        | Action::PageDown => move_in(&mut s.selected, len, &action),
+        a if a.moves() => move_in(&mut s.selected, len, &a),
         Action::StartFilter => s.filter.editing = true,
         Action::ToggleDenied => {
             s.denied_only = !s.denied_only;

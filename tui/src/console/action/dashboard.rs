@@ -6,12 +6,7 @@ use crate::console::state::State;
 pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
     let count = state.visible_jobs().len();
     match action {
-        Action::Up
-        | Action::Down
-        | Action::Top
-        | Action::Bottom
-        | Action::PageUp
-        | Action::PageDown => move_in(&mut state.selected, count, &action),
+        a if a.moves() => move_in(&mut state.selected, count, &a),
         Action::Back => {
             if state.filtering || !state.filter.is_empty() {
                 state.filtering = false;

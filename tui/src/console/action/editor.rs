@@ -241,13 +241,8 @@ pub fn picker_key(state: &mut State, action: Action) -> Vec<Effect> {
             p.goto = Some(String::new());
             return Vec::new();
         }
-        Action::Up
-        | Action::Down
-        | Action::Top
-        | Action::Bottom
-        | Action::PageUp
-        | Action::PageDown => {
-            move_in(&mut p.selected, len, &action);
+        a if a.moves() => {
+            move_in(&mut p.selected, len, &a);
             return Vec::new();
         }
         Action::Open | Action::Right => {

@@ -23,14 +23,9 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
     let job = s.job.clone();
     let enabled = spec.as_ref().map(|spec| spec.enabled);
     match action {
-        Action::Up
-        | Action::Down
-        | Action::Top
-        | Action::Bottom
-        | Action::PageUp
-        | Action::PageDown => {
+        a if a.moves() => {
             let len = s.runs.len();
-            move_in(&mut s.selected, len, &action);
+            move_in(&mut s.selected, len, &a);
             Vec::new()
         }
         Action::Open => match s.selected_run().map(|r| r.id) {

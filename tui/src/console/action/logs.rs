@@ -21,15 +21,7 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
         return Vec::new();
     };
     if s.filter.editing {
-        match action {
-            Action::FilterChar(c) => s.filter.text.push(c),
-            Action::FilterBackspace => {
-                s.filter.text.pop();
-            }
-            Action::FilterDone => s.filter.editing = false,
-            Action::Back => s.filter.clear(),
-            _ => {}
-        }
+        s.filter.edit(&action);
         return Vec::new();
     }
     let len = s.visible().len();

@@ -40,12 +40,7 @@ pub fn list_key(state: &mut State, action: Action) -> Vec<Effect> {
     let len = s.rows.as_ref().map_or(0, Vec::len);
     let name = s.selected_row().map(|r| r.repository.name.clone());
     match action {
-        Action::Up
-        | Action::Down
-        | Action::Top
-        | Action::Bottom
-        | Action::PageUp
-        | Action::PageDown => move_in(&mut s.selected, len, &action),
+        a if a.moves() => move_in(&mut s.selected, len, &a),
         Action::Open => {
             if let Some(name) = name {
                 state.screens.push(Screen::Snapshots(SnapshotsScreen {

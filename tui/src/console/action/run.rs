@@ -20,20 +20,12 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
     };
     let len = s.lines.len();
     if s.search.editing {
-        match action {
-            Action::FilterChar(c) => s.search.text.push(c),
-            Action::FilterBackspace => {
-                s.search.text.pop();
-            }
-            Action::FilterDone => {
-                s.search.editing = false;
-                jump(s, height, Jump::First);
-            }
-            Action::Back => {
-                s.search.clear();
-                s.hit = None;
-            }
-            _ => {}
+        let done = action == Action::FilterDone;
+        s.search.edit(&action);
+        if done {
+            jump(s, height, Jump::First);
+        } else if !s.search.is_active() {
+            s.hit = None;
         }
         return Vec::new();
     }

@@ -62,12 +62,7 @@ pub fn list_key(state: &mut State, action: Action) -> Vec<Effect> {
     };
     let len = s.snapshots.as_ref().map_or(0, Vec::len);
     match action {
-        Action::Up
-        | Action::Down
-        | Action::Top
-        | Action::Bottom
-        | Action::PageUp
-        | Action::PageDown => move_in(&mut s.selected, len, &action),
+        a if a.moves() => move_in(&mut s.selected, len, &a),
         Action::Open => {
             if let Some(snapshot) = s.selected_snapshot() {
                 let tree = TreeScreen::new(s.repository.clone(), snapshot.id.clone());
@@ -148,12 +143,7 @@ pub fn tree_key(state: &mut State, action: Action) -> Vec<Effect> {
     }
     let len = s.entries.as_ref().map_or(0, Vec::len);
     match action {
-        Action::Up
-        | Action::Down
-        | Action::Top
-        | Action::Bottom
-        | Action::PageUp
-        | Action::PageDown => move_in(&mut s.selected, len, &action),
+        a if a.moves() => move_in(&mut s.selected, len, &a),
         Action::Open => {
             if let Some(entry) = s.selected_entry()
                 && entry.kind == "dir"
@@ -248,12 +238,7 @@ pub fn diff_key(state: &mut State, action: Action) -> Vec<Effect> {
     };
     let len = s.diff.as_ref().map_or(0, |d| d.changes.len());
     match action {
-        Action::Up
-        | Action::Down
-        | Action::Top
-        | Action::Bottom
-        | Action::PageUp
-        | Action::PageDown => move_in(&mut s.selected, len, &action),
+        a if a.moves() => move_in(&mut s.selected, len, &a),
         Action::Back => return back(state),
         _ => {}
     }

@@ -844,16 +844,7 @@ fn the_palette_reaches_every_action_by_name() {
     // Every key of the screen is a command there (moving and help aside).
     let commands = crate::console::palette::commands(&state);
     for binding in crate::console::keymap::JOB {
-        if !matches!(
-            binding.action,
-            Action::Up
-                | Action::Down
-                | Action::Top
-                | Action::Bottom
-                | Action::PageUp
-                | Action::PageDown
-                | Action::ToggleHelp
-        ) {
+        if !binding.action.moves() && binding.action != Action::ToggleHelp {
             assert!(
                 commands.iter().any(|(_, _, a)| *a == binding.action),
                 "{} is missing",

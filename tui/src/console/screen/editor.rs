@@ -208,22 +208,11 @@ impl PickerScreen {
     }
 
     pub fn child(&self, name: &str) -> String {
-        if self.path == "/" {
-            format!("/{name}")
-        } else {
-            format!("{}/{name}", self.path)
-        }
+        crate::console::screen::child_path(&self.path, name)
     }
 
     pub fn parent(&self) -> Option<(String, String)> {
-        let (parent, name) = self.path.rsplit_once('/')?;
-        if name.is_empty() {
-            return None;
-        }
-        Some((
-            if parent.is_empty() { "/" } else { parent }.to_owned(),
-            name.to_owned(),
-        ))
+        crate::console::screen::parent_path(&self.path)
     }
 }
 

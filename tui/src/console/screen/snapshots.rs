@@ -59,21 +59,12 @@ impl TreeScreen {
 
     /// The full path of an entry of the directory shown.
     pub fn child(&self, name: &str) -> String {
-        if self.path == "/" {
-            format!("/{name}")
-        } else {
-            format!("{}/{name}", self.path)
-        }
+        crate::console::screen::child_path(&self.path, name)
     }
 
     /// The directory above, and the name to select there; None at the root.
     pub fn parent(&self) -> Option<(String, String)> {
-        let (parent, name) = self.path.rsplit_once('/')?;
-        if name.is_empty() {
-            return None;
-        }
-        let parent = if parent.is_empty() { "/" } else { parent };
-        Some((parent.to_owned(), name.to_owned()))
+        crate::console::screen::parent_path(&self.path)
     }
 
     /// What to restore: the chosen entries, or the selected one when none is chosen.

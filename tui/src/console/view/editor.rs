@@ -10,7 +10,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use crate::console::screen::editor::{EditorScreen, Field, PickerScreen, Preview};
 use crate::console::state::State;
-use crate::console::view::{block, bytes, clock, colored, selected};
+use crate::console::view::{block, bytes, clock, colored, entry_name, selected};
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, e: &EditorScreen, area: Rect) {
     let title = match &e.original {
@@ -160,14 +160,7 @@ pub fn draw_picker(frame: &mut Frame<'_>, state: &State, p: &PickerScreen, area:
         return;
     }
     let rows = entries.iter().enumerate().map(|(i, entry)| {
-        let name = match entry.kind.as_str() {
-            "dir" => Span::styled(
-                format!("{}/", entry.name),
-                colored(state.color, Color::Blue),
-            ),
-            "symlink" => Span::raw(format!("{} -> {}", entry.name, entry.link_target)),
-            _ => Span::raw(entry.name.clone()),
-        };
+        let name = entry_name(state, &entry.name, &entry.kind, &entry.link_target);
         let row = Row::new(vec![
             Cell::from(Line::from(name)),
             Cell::from(if entry.kind == "file" {

@@ -9,7 +9,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use crate::console::screen::{DiffScreen, SnapshotsScreen, TreeScreen};
 use crate::console::state::State;
-use crate::console::view::{block, bytes, clock, colored, selected};
+use crate::console::view::{block, bytes, clock, colored, entry_name, selected};
 use crate::offline::browse::mode_string;
 
 fn short(id: &str) -> &str {
@@ -122,14 +122,7 @@ pub fn draw_tree(frame: &mut Frame<'_>, state: &State, s: &TreeScreen, area: Rec
     }
     let rows = entries.iter().enumerate().map(|(i, entry)| {
         let chosen = s.chosen.contains(&s.child(&entry.name));
-        let name = match entry.kind.as_str() {
-            "dir" => Span::styled(
-                format!("{}/", entry.name),
-                colored(state.color, Color::Blue),
-            ),
-            "symlink" => Span::raw(format!("{} -> {}", entry.name, entry.link_target)),
-            _ => Span::raw(entry.name.clone()),
-        };
+        let name = entry_name(state, &entry.name, &entry.kind, &entry.link_target);
         let row = Row::new(vec![
             Cell::from(if chosen { "[x]" } else { "[ ]" }),
             Cell::from(mode_string(&entry.kind, entry.mode)),
