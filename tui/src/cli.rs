@@ -116,6 +116,9 @@ pub struct ConsoleArgs {
     /// Draw with plain ASCII (no box-drawing characters); also when TERM=linux.
     #[arg(long)]
     pub ascii: bool,
+    /// Scroll with the mouse wheel (the terminal's own text selection then needs Shift).
+    #[arg(long)]
+    pub mouse: bool,
 }
 
 impl Command {

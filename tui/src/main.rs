@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         console::app::run(
             cli.socket.clone().unwrap_or_else(remote::default_socket),
             args.ascii,
+            args.mouse,
         )
     } else if cli.command.uses_daemon() {
         remote::run(cli)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use cairn_proto::v1 as pb;
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -28,7 +28,7 @@ use crate::output::Outcome;
 /// fast log streams in).
 const BATCH: usize = 512;
 
-pub fn run(socket: PathBuf, ascii: bool) -> anyhow::Result<Outcome> {
+pub fn run(socket: PathBuf, ascii: bool, mouse: bool) -> anyhow::Result<Outcome> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!(
             "cairn console needs a terminal; scripts use `cairn status`, `cairn job list` and the other commands with --output json"
@@ -41,7 +41,7 @@ pub fn run(socket: PathBuf, ascii: bool) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(event_loop(socket, ascii, color))?;
+    runtime.block_on(event_loop(socket, ascii, color, mouse))?;
     Ok(Outcome::Ok)
 }
 
@@ -104,13 +104,13 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-async fn event_loop(socket: PathBuf, ascii: bool, color: bool) -> anyhow::Result<()> {
+async fn event_loop(socket: PathBuf, ascii: bool, color: bool, mouse: bool) -> anyhow::Result<()> {
     let mut state = State::new(socket.display().to_string(), ascii, color);
     state.tz = jiff::tz::TimeZone::system();
     state.now = now();
     let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing a SIGHUP handler")?;
-    let (_guard, mut terminal) = Guard::enter().context("setting up the terminal")?;
+    let (_guard, mut terminal) = Guard::enter(mouse).context("setting up the terminal")?;
     let size = terminal.size()?;
     update(&mut state, Action::Resize(size.width, size.height));
 
@@ -174,6 +174,11 @@ fn terminal_action(event: Event, state: &State) -> Option<Action> {
     match event {
         Event::Key(key) if key.kind != KeyEventKind::Release => keymap::action_for(key, state),
         Event::Resize(width, height) => Some(Action::Resize(width, height)),
+        Event::Mouse(mouse) => match mouse.kind {
+            MouseEventKind::ScrollUp => Some(Action::Up),
+            MouseEventKind::ScrollDown => Some(Action::Down),
+            _ => None,
+        },
         _ => None,
     }
 }

@@ -269,7 +269,15 @@ pub fn job_row(
 pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
     tokio::spawn(async move {
         let (what, result) = match effect {
-            Effect::LoadJob(name) => ("loading the job", load_job(&channel, name).await),
+            Effect::LoadJob(name) => {
+                let result = load_job(&channel, name.clone()).await;
+                // Deleted meanwhile (by us or another admin): its screen closes.
+                if matches!(&result, Err(status) if status.code() == tonic::Code::NotFound) {
+                    let _ = tx.send(Incoming::Action(Action::JobDeleted(name)));
+                    return;
+                }
+                ("loading the job", result)
+            }
             Effect::LoadRun(id) => (
                 "loading the run",
                 RunsClient::new(channel)

@@ -5,6 +5,7 @@
 use std::io::{Stdout, stdout};
 
 use crossterm::cursor::Show;
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -21,12 +22,16 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn enter() -> std::io::Result<(Guard, Term)> {
+    /// Raw mode on the alternate screen; with `mouse`, wheel events too.
+    pub fn enter(mouse: bool) -> std::io::Result<(Guard, Term)> {
         install_panic_hook();
         enable_raw_mode()?;
         // From here on the guard restores, also if the rest fails.
         let guard = Guard { _private: () };
         execute!(stdout(), EnterAlternateScreen)?;
+        if mouse {
+            execute!(stdout(), EnableMouseCapture)?;
+        }
         let terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
         Ok((guard, terminal))
     }
@@ -40,7 +45,7 @@ impl Drop for Guard {
 
 fn restore() {
     let _ = disable_raw_mode();
-    let _ = execute!(stdout(), LeaveAlternateScreen, Show);
+    let _ = execute!(stdout(), DisableMouseCapture, LeaveAlternateScreen, Show);
 }
 
 /// A panic restores the terminal first, so its message is readable.
