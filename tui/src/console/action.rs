@@ -516,9 +516,18 @@ fn changed(state: &mut State, what: pb::change::What) -> Vec<Effect> {
             effects.push(Effect::LoadJob(s.name.clone()));
         }
     }
+    // Sizes and last checks move when a repository comes or goes and when a run ends.
+    let run_ended = matches!(&what, pb::change::What::Run(run) if !is_live(run));
+    if run_ended || matches!(what, pb::change::What::Repository(_)) {
+        for screen in &state.screens {
+            if let Screen::Repositories(_) = screen {
+                effects.push(Effect::LoadRepositoryRows);
+            }
+        }
+    }
     if let pb::change::What::Run(run) = what {
         // A backup that ended may have made a snapshot.
-        if !is_live(&run) {
+        if run_ended {
             for screen in &state.screens {
                 if let Screen::Snapshots(s) = screen
                     && (s.job.as_deref() == Some(run.job.as_str()) || s.job.is_none())

@@ -96,25 +96,58 @@ fn status_line(state: &State) -> Line<'static> {
 /// The keys that apply here, as many as fit.
 fn footer_line(state: &State) -> Line<'static> {
     let mut spans = Vec::new();
+    let mut room = state.width as usize;
     if let Some(text) = typing_prompt(state) {
+        room = room.saturating_sub(text.chars().count());
         spans.push(Span::raw(text));
     }
-    for binding in keymap::bindings(state)
+    let hints: Vec<(&str, &str)> = keymap::bindings(state)
         .iter()
         .filter(|b| !b.short.is_empty())
-    {
-        // "k/Up" shows as "k"; "/" stays "/".
-        let key = binding
-            .label
-            .split('/')
-            .next()
-            .filter(|k| !k.is_empty())
-            .unwrap_or(binding.label);
-        spans.push(Span::styled(
-            key.to_owned(),
-            Style::new().add_modifier(Modifier::BOLD),
-        ));
-        spans.push(Span::raw(format!(" {}  ", binding.short)));
+        .map(|b| {
+            // "k/Up" shows as "k"; "/" stays "/".
+            let key = b
+                .label
+                .split('/')
+                .next()
+                .filter(|k| !k.is_empty())
+                .unwrap_or(b.label);
+            (key, b.short)
+        })
+        .collect();
+    // Whole hints while they fit; "?" (every key) and the way back always show.
+    let kept: Vec<bool> = {
+        let always = |key: &str| matches!(key, "?" | "q" | "Esc");
+        let mut left = room.saturating_sub(
+            hints
+                .iter()
+                .filter(|(k, _)| always(k))
+                .map(|(k, s)| k.len() + s.len() + 3)
+                .sum(),
+        );
+        hints
+            .iter()
+            .map(|(key, short)| {
+                let width = key.chars().count() + short.chars().count() + 3;
+                if always(key) {
+                    true
+                } else if width <= left {
+                    left -= width;
+                    true
+                } else {
+                    false
+                }
+            })
+            .collect()
+    };
+    for ((key, short), keep) in hints.into_iter().zip(kept) {
+        if keep {
+            spans.push(Span::styled(
+                key.to_owned(),
+                Style::new().add_modifier(Modifier::BOLD),
+            ));
+            spans.push(Span::raw(format!(" {short}  ")));
+        }
     }
     Line::from(spans)
 }
