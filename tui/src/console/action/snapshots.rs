@@ -211,11 +211,14 @@ fn confirm_restore(state: &mut State) -> Vec<Effect> {
         return Vec::new();
     }
     let paths = s.to_restore();
-    let example = format!("{target}{}", paths[0]);
+    let Some(first) = paths.first() else {
+        return Vec::new();
+    };
+    let example = format!("{target}{first}");
     let question = format!(
         "Restore {} of snapshot {} to {target}? Entries keep their path beneath it ({example}); existing files there are replaced.",
         if paths.len() == 1 {
-            paths[0].clone()
+            first.clone()
         } else {
             format!("{} entries", paths.len())
         },
