@@ -49,6 +49,8 @@ pub enum Action {
     Yes,
     No,
     ToggleFollow,
+    /// Tab: the next pane of the screen.
+    NextPane,
     CycleLevel,
     CycleJob,
     TogglePause,

@@ -98,6 +98,7 @@ pub const RUN: &[Binding] = &[
     bind(&[Char('n')], "n", "next match", Action::NextMatch, "next"),
     bind(&[Char('N')], "N", "previous match", Action::PreviousMatch, "prev"),
     bind(&[Char('f')], "f", "follow on / off", Action::ToggleFollow, "follow"),
+    bind(&[Tab], "Tab", "log / the run's warnings", Action::NextPane, "warnings"),
     bind(&[Char('c')], "c", "cancel the run (operator)", Action::CancelRun, "cancel"),
     LOGS,
     HELP,

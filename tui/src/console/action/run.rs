@@ -29,6 +29,23 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
         }
         return Vec::new();
     }
+    let warnings = s.run.as_ref().map_or(0, |r| r.warnings.len());
+    if action == Action::NextPane {
+        s.warnings_shown = !s.warnings_shown && warnings > 0;
+        return Vec::new();
+    }
+    if s.warnings_shown {
+        match action {
+            a if a.moves() => super::move_in(&mut s.warning, warnings, &a),
+            Action::Back => s.warnings_shown = false,
+            Action::CancelRun => {
+                let active = s.run.as_ref().filter(|r| is_live(r)).map(|r| r.id);
+                return cancel(state, active);
+            }
+            _ => {}
+        }
+        return Vec::new();
+    }
     match action {
         Action::Up => s.scroll.up(1, len, height),
         Action::Down => s.scroll.down(1, len, height),

@@ -939,3 +939,31 @@ fn repositories_check_now_and_adding_one_takes_the_admin_role() {
     );
     assert!(matches!(state.screen(), Some(Screen::Repositories(_))));
 }
+
+#[test]
+fn tab_shows_a_runs_warnings_when_it_has_some() {
+    let mut state = with_jobs(Role::Viewer, &["web"]);
+    state.screens.push(Screen::Run(RunScreen::new(5)));
+    update(
+        &mut state,
+        Action::RunUpdate(Box::new(run(5, "web", pb::RunState::Succeeded))),
+    );
+    update(&mut state, Action::NextPane);
+    let shown = |state: &State| match state.screen() {
+        Some(Screen::Run(s)) => (s.warnings_shown, s.warning),
+        _ => panic!("run screen"),
+    };
+    assert_eq!(shown(&state), (false, 0), "no warnings, no pane");
+    let mut warned = run(5, "web", pb::RunState::SucceededWithWarnings);
+    warned.warnings = vec!["/a: permission denied".into(), "/b: vanished".into()];
+    update(&mut state, Action::RunUpdate(Box::new(warned)));
+    update(&mut state, Action::NextPane);
+    update(&mut state, Action::Down);
+    update(&mut state, Action::Down);
+    assert_eq!(shown(&state), (true, 1));
+    // Esc leaves the warnings first, then the screen.
+    update(&mut state, Action::Back);
+    assert_eq!(shown(&state), (false, 1));
+    update(&mut state, Action::Back);
+    assert!(state.screen().is_none());
+}

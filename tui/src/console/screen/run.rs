@@ -22,6 +22,10 @@ pub struct RunScreen {
     pub search: TextInput,
     /// The line of the search hit shown (n/N move it).
     pub hit: Option<usize>,
+    /// The lower pane shows the run's warnings instead of its log (Tab).
+    pub warnings_shown: bool,
+    /// The warning selected there.
+    pub warning: usize,
 }
 
 impl RunScreen {

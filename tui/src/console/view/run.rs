@@ -41,7 +41,42 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, s: &RunScreen, area: Rect) {
             .block(block(state, title).border_style(colored(state.color, state_color(name)))),
         summary,
     );
-    draw_log(frame, state, s, log);
+    if s.warnings_shown {
+        draw_warnings(frame, state, s, run, log);
+    } else {
+        draw_log(frame, state, s, log);
+    }
+}
+
+/// Every warning the run recorded (skipped files, check findings), one a line.
+fn draw_warnings(frame: &mut Frame<'_>, state: &State, s: &RunScreen, run: &pb::Run, area: Rect) {
+    let height = area.height.saturating_sub(2) as usize;
+    let top = s.warning.saturating_sub(height.saturating_sub(1));
+    let lines: Vec<Line<'static>> = run
+        .warnings
+        .iter()
+        .enumerate()
+        .skip(top)
+        .take(height)
+        .map(|(i, w)| {
+            let line = Line::from(w.clone());
+            if i == s.warning {
+                line.style(crate::console::view::selected(state.color))
+            } else {
+                line
+            }
+        })
+        .collect();
+    let title = format!(
+        " {} warnings{} (Tab: the log) ",
+        run.warnings.len(),
+        if run.warnings.len() >= 100 {
+            ", the first 100"
+        } else {
+            ""
+        }
+    );
+    frame.render_widget(Paragraph::new(lines).block(block(state, title)), area);
 }
 
 fn summary_lines(state: &State, run: &pb::Run) -> Vec<Line<'static>> {
@@ -118,7 +153,10 @@ fn summary_lines(state: &State, run: &pb::Run) -> Vec<Line<'static>> {
     }
     if let Some(first) = run.warnings.first() {
         lines.push(Line::from(Span::styled(
-            format!("{} warnings, first: {first}", run.warnings.len()),
+            format!(
+                "{} warnings (Tab lists them), first: {first}",
+                run.warnings.len()
+            ),
             colored(state.color, Color::Yellow),
         )));
     }
@@ -250,6 +288,19 @@ mod tests {
         let state = run_screen(running_run(13));
         insta::assert_snapshot!("run_running_120x40", render(&state, 120, 40));
         insta::assert_snapshot!("run_running_80x24", render(&state, 80, 24));
+    }
+
+    #[test]
+    fn a_runs_warnings_listed_with_tab() {
+        let mut run = finished_run(11, 3600, 65_000, 12 << 20);
+        run.state = pb::RunState::SucceededWithWarnings as i32;
+        run.warnings = (1..=30)
+            .map(|i| format!("/srv/www/cache/{i:02}: permission denied (os error 13)"))
+            .collect();
+        let mut state = run_screen(run);
+        update(&mut state, Action::NextPane);
+        update(&mut state, Action::Bottom);
+        insta::assert_snapshot!("run_warnings_80x24", render(&state, 80, 24));
     }
 
     #[test]
