@@ -26,7 +26,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// Line numbers reserved in the store at a time: after a restart (or a crash)
 /// numbering continues above the reservation, so a client resuming a daemon-wide log
 /// after its last number misses nothing of the new daemon.
-const RESERVE: u64 = 100_000;
+const RESERVE: u64 = 1_000_000;
 /// How often the writer looks whether the reservation needs raising.
 const RESERVE_CHECK_EVERY: Duration = Duration::from_secs(5);
 

@@ -126,7 +126,12 @@ impl Daemon for DaemonService {
                     Err(RecvError::Closed) => return,
                 };
                 let change = pb::Change { what: Some(what) };
-                if tx.send(Ok(change)).await.is_err() {
+                // A client that stopped reading must not hold the daemon's stop up.
+                let sent = tokio::select! {
+                    sent = tx.send(Ok(change)) => sent.is_ok(),
+                    _ = stopping.wait_for(|stop| *stop) => false,
+                };
+                if !sent {
                     return;
                 }
             }

@@ -199,14 +199,22 @@ async fn picture(
         } else if let Some(run) = cache.finished.get(&job.last_run_id) {
             Some(run.clone())
         } else {
-            let run = runs
+            // A run the daemon no longer has shows as none rather than failing the
+            // whole picture.
+            match runs
                 .get_run(pb::GetRunRequest {
                     id: job.last_run_id,
                 })
-                .await?
-                .into_inner();
-            cache.finished.insert(run.id, run.clone());
-            Some(run)
+                .await
+            {
+                Ok(run) => {
+                    let run = run.into_inner();
+                    cache.finished.insert(run.id, run.clone());
+                    Some(run)
+                }
+                Err(status) if status.code() == tonic::Code::NotFound => None,
+                Err(status) => return Err(status),
+            }
         };
         let active = if job.active_run_id == 0 {
             None
