@@ -134,6 +134,9 @@ pub enum Action {
         feed: Feed,
         lines: Vec<pb::LogLine>,
     },
+    /// Re-reading the dashboard failed (not for a lost connection): shown, and not
+    /// retried until something changes.
+    RefreshFailed(String),
     /// The daemon refused or failed a request: shown as it said it.
     DaemonError {
         what: String,
@@ -179,6 +182,7 @@ impl Action {
                 | Action::JobSaved(_)
                 | Action::DirectoryLoaded { .. }
                 | Action::LogLines { .. }
+                | Action::RefreshFailed(_)
                 | Action::DaemonError { .. }
         )
     }
@@ -355,6 +359,13 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::DaemonError { what, text } => {
             state.message = Some(Message { title: what, text });
             vec![Effect::Refresh]
+        }
+        Action::RefreshFailed(text) => {
+            state.message = Some(Message {
+                title: "reading the jobs".into(),
+                text,
+            });
+            Vec::new()
         }
         key => match state.screen() {
             None => dashboard::key(state, key),

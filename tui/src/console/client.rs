@@ -126,10 +126,9 @@ impl Refresher {
                 // (permission denied) is the daemon's word to show.
                 Err(status) if status.code() == tonic::Code::Unavailable => {}
                 Err(status) => {
-                    let _ = tx.send(Incoming::Action(Action::DaemonError {
-                        what: "reading the jobs".into(),
-                        text: status.message().to_owned(),
-                    }));
+                    let _ = tx.send(Incoming::Action(Action::RefreshFailed(
+                        status.message().to_owned(),
+                    )));
                 }
             }
         }

@@ -184,6 +184,25 @@ fn a_daemon_error_is_shown_word_for_word_and_the_picture_refreshed() {
 }
 
 #[test]
+fn a_failed_refresh_is_shown_and_not_retried_in_a_loop() {
+    let mut state = with_jobs(Role::Admin, &["web"]);
+    assert_eq!(
+        update(
+            &mut state,
+            Action::RefreshFailed("reading the store: disk I/O error".into())
+        ),
+        vec![],
+        "asking again at once would hammer a failing daemon"
+    );
+    assert!(
+        state
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text == "reading the store: disk I/O error")
+    );
+}
+
+#[test]
 fn enter_opens_a_job_then_a_run_and_esc_walks_back_to_the_dashboard() {
     let mut state = with_jobs(Role::Admin, &["db", "web"]);
     update(&mut state, Action::Down);
