@@ -90,8 +90,10 @@ fn create_run_watch_browse_and_restore_through_the_console() {
     console.keys(&["s"]);
     console.wait_for("1 snapshots in main made by job nightly");
     console.keys(&["Enter"]);
-    for _ in Path::new(&source).components().skip(1) {
-        console.wait_for("/ ");
+    // Each directory holds only the next one; Enter once its listing is there.
+    for part in Path::new(&source).components().skip(1) {
+        let name = part.as_os_str().to_str().expect("utf-8 path");
+        console.wait_for(&format!("{name}/"));
         console.keys(&["Enter"]);
     }
     console.wait_for(&format!(": {source} "));
