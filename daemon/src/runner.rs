@@ -509,27 +509,32 @@ impl Inner {
     }
 
     /// Records how a run ended, tells its watchers, frees its slot and repository.
+    ///
+    /// The run stays live until its end is in the store: a watch or a read that comes
+    /// in between sees it live and then its end, never the stored "running".
     fn finish(self: &Arc<Self>, id: u64, outcome: Outcome, was_running: bool) {
-        let mut state = self.lock();
-        let Some(live) = state.live.remove(&id) else {
+        let Some(mut record) = self.lock().live.get(&id).map(|l| l.record.clone()) else {
             return;
         };
-        let mut record = live.record;
         record.state = outcome.state;
         record.finished = Some(now_ms());
         record.summary = outcome.summary;
         record.error = outcome.error;
         record.warnings = outcome.warnings;
-        if was_running {
-            state.running = state.running.saturating_sub(1);
-            state.busy.remove(&record.repository);
-        }
-        drop(state);
         if let Err(e) = self.store.write("recording the end of a run", |tx| {
             tx.put_numbered(RUNS, id, &record)
         }) {
             error!(run = id, error = %e, "cannot record the end of a run");
         }
+        let mut state = self.lock();
+        let Some(live) = state.live.remove(&id) else {
+            return;
+        };
+        if was_running {
+            state.running = state.running.saturating_sub(1);
+            state.busy.remove(&record.repository);
+        }
+        drop(state);
         self.changes.publish(Change::Run(Box::new(record.clone())));
         live.view.send_replace(RunView {
             record,

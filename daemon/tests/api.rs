@@ -515,3 +515,44 @@ async fn checking_a_repository_now_is_a_run_and_shows_as_its_last_check() {
     assert_eq!(stats.last_check_state, "succeeded");
     assert!(stats.last_check.is_some());
 }
+
+/// Regression: a run that ended between "removed from the live runs" and "its end
+/// stored" was watched as still running, and `cairn job run --wait` failed with "run 1
+/// running". The watch must always end on the final state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_that_starts_as_the_run_ends_still_ends_on_its_final_state() {
+    let daemon = start().await;
+    let channel = cairn_proto::connect(&daemon.socket).await.unwrap();
+    RepositoriesClient::new(channel.clone())
+        .create_repository(pb::CreateRepositoryRequest {
+            name: "main".into(),
+            location: daemon.dir.path().join("repo").display().to_string(),
+            init: true,
+            passphrase: CANARY.into(),
+        })
+        .await
+        .unwrap();
+    let mut spec = backup_spec("quick", daemon.dir.path());
+    // Fails at once: the run ends while the client starts to watch it.
+    spec.before = Some(pb::Hook {
+        argv: vec!["/bin/false".into()],
+        timeout_seconds: 0,
+    });
+    let mut jobs = JobsClient::new(channel.clone());
+    jobs.create_job(pb::CreateJobRequest { spec: Some(spec) })
+        .await
+        .unwrap();
+    let mut runs = RunsClient::new(channel.clone());
+    for _ in 0..300 {
+        let id = jobs
+            .run_job(pb::RunJobRequest {
+                name: "quick".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .run_id;
+        let (_, last) = watch_to_end(&mut runs, id).await;
+        assert_eq!(last.state(), pb::RunState::Failed, "run {id}: {last:?}");
+    }
+}
