@@ -91,6 +91,19 @@ async fn watch_to_end(
     )
 }
 
+/// Adds repository `main` (a new one under the daemon's temp dir).
+async fn add_main_repository(daemon: &Daemon, channel: &tonic::transport::Channel) {
+    RepositoriesClient::new(channel.clone())
+        .create_repository(pb::CreateRepositoryRequest {
+            name: "main".into(),
+            location: daemon.dir.path().join("repo").display().to_string(),
+            init: true,
+            passphrase: CANARY.into(),
+        })
+        .await
+        .unwrap();
+}
+
 fn backup_spec(name: &str, path: &std::path::Path) -> pb::JobSpec {
     pb::JobSpec {
         name: name.into(),
@@ -331,18 +344,9 @@ async fn a_caller_without_a_role_is_denied_everything_but_health_and_the_denial_
 async fn watching_a_run_shows_its_progress_grow_until_the_end() {
     let daemon = start().await;
     let channel = cairn_proto::connect(&daemon.socket).await.unwrap();
-    let mut repos = RepositoriesClient::new(channel.clone());
     let mut jobs = JobsClient::new(channel.clone());
     let mut runs = RunsClient::new(channel.clone());
-    repos
-        .create_repository(pb::CreateRepositoryRequest {
-            name: "main".into(),
-            location: daemon.dir.path().join("repo").display().to_string(),
-            init: true,
-            passphrase: CANARY.into(),
-        })
-        .await
-        .unwrap();
+    add_main_repository(&daemon, &channel).await;
     // Enough incompressible data for several packs and several progress updates.
     let source = daemon.dir.path().join("src");
     std::fs::create_dir_all(&source).unwrap();
@@ -419,15 +423,7 @@ async fn watching_changes_sees_repositories_jobs_and_each_run_queued_started_and
             .what
             .unwrap()
     };
-    RepositoriesClient::new(channel.clone())
-        .create_repository(pb::CreateRepositoryRequest {
-            name: "main".into(),
-            location: daemon.dir.path().join("repo").display().to_string(),
-            init: true,
-            passphrase: CANARY.into(),
-        })
-        .await
-        .unwrap();
+    add_main_repository(&daemon, &channel).await;
     assert_eq!(next().await, pb::change::What::Repository("main".into()));
 
     let source = daemon.dir.path().join("src");
@@ -477,15 +473,7 @@ async fn checking_a_repository_now_is_a_run_and_shows_as_its_last_check() {
     let daemon = start().await;
     let channel = cairn_proto::connect(&daemon.socket).await.unwrap();
     let mut repos = RepositoriesClient::new(channel.clone());
-    repos
-        .create_repository(pb::CreateRepositoryRequest {
-            name: "main".into(),
-            location: daemon.dir.path().join("repo").display().to_string(),
-            init: true,
-            passphrase: CANARY.into(),
-        })
-        .await
-        .unwrap();
+    add_main_repository(&daemon, &channel).await;
     let refused = repos
         .check_repository(pb::CheckRepositoryRequest {
             name: "main".into(),
@@ -523,15 +511,7 @@ async fn checking_a_repository_now_is_a_run_and_shows_as_its_last_check() {
 async fn a_watch_that_starts_as_the_run_ends_still_ends_on_its_final_state() {
     let daemon = start().await;
     let channel = cairn_proto::connect(&daemon.socket).await.unwrap();
-    RepositoriesClient::new(channel.clone())
-        .create_repository(pb::CreateRepositoryRequest {
-            name: "main".into(),
-            location: daemon.dir.path().join("repo").display().to_string(),
-            init: true,
-            passphrase: CANARY.into(),
-        })
-        .await
-        .unwrap();
+    add_main_repository(&daemon, &channel).await;
     let mut spec = backup_spec("quick", daemon.dir.path());
     // Fails at once: the run ends while the client starts to watch it.
     spec.before = Some(pb::Hook {

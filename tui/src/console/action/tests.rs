@@ -40,6 +40,18 @@ fn pb_job(name: &str, enabled: bool, active: u64) -> pb::Job {
     }
 }
 
+/// Opens the selected job's screen with job `web` loaded (enabled, nothing running).
+fn open_job_screen(state: &mut State) {
+    update(state, Action::Open);
+    update(
+        state,
+        Action::JobLoaded {
+            job: Box::new(pb_job("web", true, 0)),
+            runs: Vec::new(),
+        },
+    );
+}
+
 fn run(id: u64, job: &str, state: pb::RunState) -> pb::Run {
     pb::Run {
         id,
@@ -234,14 +246,7 @@ fn enter_opens_a_job_then_a_run_and_esc_walks_back_to_the_dashboard() {
 #[test]
 fn deleting_a_job_asks_first_and_only_yes_deletes() {
     let mut state = with_jobs(Role::Admin, &["web"]);
-    update(&mut state, Action::Open);
-    update(
-        &mut state,
-        Action::JobLoaded {
-            job: Box::new(pb_job("web", true, 0)),
-            runs: Vec::new(),
-        },
-    );
+    open_job_screen(&mut state);
     assert_eq!(update(&mut state, Action::DeleteJob), vec![]);
     assert!(state.confirm.is_some());
     // Data arriving meanwhile does not answer the question.
@@ -258,14 +263,7 @@ fn deleting_a_job_asks_first_and_only_yes_deletes() {
     assert!(state.screen().is_none(), "the job's screen closes");
 
     let mut operator = with_jobs(Role::Operator, &["web"]);
-    update(&mut operator, Action::Open);
-    update(
-        &mut operator,
-        Action::JobLoaded {
-            job: Box::new(pb_job("web", true, 0)),
-            runs: Vec::new(),
-        },
-    );
+    open_job_screen(&mut operator);
     update(&mut operator, Action::DeleteJob);
     assert!(operator.confirm.is_none());
     assert!(
@@ -852,14 +850,7 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
 #[test]
 fn the_palette_reaches_every_action_by_name() {
     let mut state = with_jobs(Role::Admin, &["web"]);
-    update(&mut state, Action::Open);
-    update(
-        &mut state,
-        Action::JobLoaded {
-            job: Box::new(pb_job("web", true, 0)),
-            runs: Vec::new(),
-        },
-    );
+    open_job_screen(&mut state);
     // Every key of the screen is a command there (moving and help aside).
     let commands = crate::console::palette::commands(&state);
     for binding in crate::console::keymap::JOB {
