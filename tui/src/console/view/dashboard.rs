@@ -9,7 +9,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use crate::console::state::{JobRow, State};
+use crate::console::state::{Connection, JobRow, State};
 use crate::console::view::{block, bytes, colored, duration_ms, selected, span, state_color};
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
@@ -25,6 +25,22 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
         )
     };
     let block = block(state, title);
+    if state.daemon.is_none() {
+        // Never reached the daemon yet: say that, not "no jobs".
+        let text = match &state.connection {
+            Connection::Disconnected(why) => {
+                format!(
+                    "cannot reach cairnd: {why}\n\nthe console keeps trying and shows the jobs once it answers"
+                )
+            }
+            _ => format!("connecting to cairnd at {}...", state.socket),
+        };
+        frame.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
+            area,
+        );
+        return;
+    }
     if jobs.is_empty() {
         let text = if state.jobs.is_empty() {
             "no jobs yet: create one with `cairn job create NAME --repo REPO --path DIR` or `cairn apply -f jobs.toml`"
@@ -285,6 +301,23 @@ mod tests {
             screen.contains("disconnected: connection refused; retrying"),
             "{screen}"
         );
+    }
+
+    #[test]
+    fn before_the_daemon_answers_the_dashboard_says_so_not_no_jobs() {
+        let mut state = State::new("/run/cairn/cairnd.sock".into(), false, false);
+        let screen = render(&state, 80, 24).to_string();
+        assert!(
+            screen.contains("connecting to cairnd at /run/cairn/cairnd.sock"),
+            "{screen}"
+        );
+        update(
+            &mut state,
+            Action::Disconnected("cairnd is not running at /run/cairn/cairnd.sock".into()),
+        );
+        let screen = render(&state, 80, 24).to_string();
+        assert!(screen.contains("cannot reach cairnd"), "{screen}");
+        assert!(!screen.contains("no jobs yet"), "{screen}");
     }
 
     #[test]
