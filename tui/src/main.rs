@@ -11,7 +11,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     cairn_engine::alloc::bound_large_buffer_retention();
     let cli = cli::Cli::parse();
-    init_logging();
+    // The console owns the terminal: log lines on stderr would draw over its screen.
+    if !matches!(cli.command, cli::Command::Console(_)) {
+        init_logging();
+    }
     let format = cli.output;
     let result = if let cli::Command::Completions { shell } = &cli.command {
         docs::completions(*shell)
