@@ -60,6 +60,7 @@ pub mod passphrase;
 pub mod pipeline;
 pub mod progress;
 pub mod repository;
+pub mod retention;
 pub mod snapshot;
 #[cfg(test)]
 mod testutil;
