@@ -246,6 +246,16 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
+/// A box holding only a message (loading, empty, or why there is nothing), wrapped.
+pub fn note(frame: &mut Frame<'_>, state: &State, title: String, text: &str, area: Rect) {
+    frame.render_widget(
+        Paragraph::new(text.to_owned())
+            .wrap(Wrap { trim: true })
+            .block(block(state, title)),
+        area,
+    );
+}
+
 /// A bordered block with a title, in the state's border style.
 pub fn block(state: &State, title: String) -> Block<'static> {
     Block::bordered()

@@ -11,6 +11,20 @@ pub fn time(t: Option<&prost_types::Timestamp>) -> Option<String> {
         .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
 }
 
+/// "snapshot 3f2a91c0:/srv/www to /var/tmp/restore": what a restore run restores where.
+pub fn restore_of(of: &pb::RestoreOf) -> String {
+    format!(
+        "snapshot {}{} to {}",
+        of.snapshot_id.get(..8).unwrap_or(&of.snapshot_id),
+        if of.path.is_empty() {
+            String::new()
+        } else {
+            format!(":{}", of.path)
+        },
+        of.target
+    )
+}
+
 pub fn role(role: i32) -> &'static str {
     match pb::Role::try_from(role) {
         Ok(pb::Role::Admin) => "admin",

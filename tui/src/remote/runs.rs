@@ -41,16 +41,7 @@ fn print_run(remote: &Remote, run: &pb::Run) -> anyhow::Result<()> {
         println!("error: {}", run.error);
     }
     if let Some(of) = &run.restore {
-        println!(
-            "restore of snapshot {}{} to {}",
-            of.snapshot_id.get(..8).unwrap_or(&of.snapshot_id),
-            if of.path.is_empty() {
-                String::new()
-            } else {
-                format!(":{}", of.path)
-            },
-            of.target
-        );
+        println!("restore of {}", json::restore_of(of));
         if let Some(s) = &run.summary {
             println!(
                 "restored {} files ({}), {} dirs in {:.1} s",

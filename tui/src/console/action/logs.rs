@@ -1,23 +1,16 @@
 //! Keys on the daemon's log: scroll, filter by text, by level and by job, pause.
 
 use super::{Action, Effect, back};
+use crate::console::screen::Screen;
 use crate::console::screen::logs::{CHROME, next_level};
-use crate::console::screen::{LogsScreen, Screen};
 use crate::console::state::State;
-
-fn screen(state: &mut State) -> Option<&mut LogsScreen> {
-    match state.screens.last_mut() {
-        Some(Screen::Logs(s)) => Some(s),
-        _ => None,
-    }
-}
 
 pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
     let height = state.height.saturating_sub(CHROME).max(1) as usize;
     let page = height.saturating_sub(1).max(1);
     // The jobs to cycle through, in the dashboard's order.
     let jobs: Vec<String> = state.jobs.iter().map(|j| j.name.clone()).collect();
-    let Some(s) = screen(state) else {
+    let Some(Screen::Logs(s)) = state.screens.last_mut() else {
         return Vec::new();
     };
     if s.filter.editing {

@@ -5,17 +5,10 @@ use crate::console::screen::run::CHROME;
 use crate::console::screen::{RunScreen, Screen};
 use crate::console::state::{State, is_live};
 
-fn screen(state: &mut State) -> Option<&mut RunScreen> {
-    match state.screens.last_mut() {
-        Some(Screen::Run(s)) => Some(s),
-        _ => None,
-    }
-}
-
 pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
     let height = state.height.saturating_sub(CHROME).max(1) as usize;
     let page = height.saturating_sub(1).max(1);
-    let Some(s) = screen(state) else {
+    let Some(Screen::Run(s)) = state.screens.last_mut() else {
         return Vec::new();
     };
     let len = s.lines.len();

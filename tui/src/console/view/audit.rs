@@ -5,18 +5,15 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Cell, Row, Table};
 
 use crate::console::screen::AuditScreen;
 use crate::console::state::State;
-use crate::console::view::{block, clock, colored, selected};
+use crate::console::view::{block, clock, colored, note, selected};
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, s: &AuditScreen, area: Rect) {
     let Some(_) = &s.entries else {
-        frame.render_widget(
-            Paragraph::new("loading...").block(block(state, " audit trail ".into())),
-            area,
-        );
+        note(frame, state, " audit trail ".into(), "loading...", area);
         return;
     };
     let visible = s.visible();
@@ -29,10 +26,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, s: &AuditScreen, area: Rect) {
     }
     title.push(' ');
     if visible.is_empty() {
-        frame.render_widget(
-            Paragraph::new("nothing recorded (that matches)").block(block(state, title)),
-            area,
-        );
+        note(frame, state, title, "nothing recorded (that matches)", area);
         return;
     }
     let height = area.height.saturating_sub(3) as usize;

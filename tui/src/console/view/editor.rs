@@ -10,7 +10,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use crate::console::screen::editor::{EditorScreen, Field, PickerScreen, Preview};
 use crate::console::state::State;
-use crate::console::view::{block, bytes, clock, colored, entry_name, selected};
+use crate::console::view::{block, bytes, clock, colored, entry_name, note, selected};
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, e: &EditorScreen, area: Rect) {
     let title = match &e.original {
@@ -146,17 +146,11 @@ fn full_time(state: &State, at: &prost_types::Timestamp, e: &EditorScreen) -> St
 pub fn draw_picker(frame: &mut Frame<'_>, state: &State, p: &PickerScreen, area: Rect) {
     let title = format!(" pick a source on the daemon host: {} ", p.path);
     let Some(entries) = &p.entries else {
-        frame.render_widget(
-            Paragraph::new("loading...").block(block(state, title)),
-            area,
-        );
+        note(frame, state, title, "loading...", area);
         return;
     };
     if entries.is_empty() {
-        frame.render_widget(
-            Paragraph::new("an empty directory (. adds it)").block(block(state, title)),
-            area,
-        );
+        note(frame, state, title, "an empty directory (. adds it)", area);
         return;
     }
     let rows = entries.iter().enumerate().map(|(i, entry)| {

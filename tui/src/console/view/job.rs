@@ -11,14 +11,17 @@ use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
 use crate::console::screen::JobScreen;
 use crate::console::state::{State, run_state, seconds};
 use crate::console::view::{
-    block, bytes, clock, colored, duration_ms, selected, span, state_color,
+    block, bytes, clock, colored, duration_ms, note, selected, span, state_color,
 };
 use crate::remote::json;
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, s: &JobScreen, area: Rect) {
     let Some(job) = &s.job else {
-        frame.render_widget(
-            Paragraph::new("loading...").block(block(state, format!(" job {} ", s.name))),
+        note(
+            frame,
+            state,
+            format!(" job {} ", s.name),
+            "loading...",
             area,
         );
         return;

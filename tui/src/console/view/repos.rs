@@ -5,27 +5,30 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use crate::console::screen::repos::{RepoField, RepoForm, ReposScreen};
 use crate::console::state::State;
-use crate::console::view::{block, bytes, clock, colored, selected, state_color};
+use crate::console::view::{block, bytes, clock, colored, note, selected, state_color};
 
 pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &ReposScreen, area: Rect) {
     let Some(rows) = &s.rows else {
-        frame.render_widget(
-            Paragraph::new("opening the repositories...")
-                .block(block(state, " repositories ".into())),
+        note(
+            frame,
+            state,
+            " repositories ".into(),
+            "opening the repositories...",
             area,
         );
         return;
     };
     let title = format!(" {} repositories ", rows.len());
     if rows.is_empty() {
-        frame.render_widget(
-            Paragraph::new("no repositories yet: a adds one (a new one, or one that exists)")
-                .wrap(Wrap { trim: true })
-                .block(block(state, title)),
+        note(
+            frame,
+            state,
+            title,
+            "no repositories yet: a adds one (a new one, or one that exists)",
             area,
         );
         return;

@@ -13,7 +13,9 @@ use crate::console::screen::logs::level_name;
 use crate::console::screen::run::{CHROME, line_text};
 use crate::console::state::{State, is_live, run_state};
 use crate::console::view::dashboard::{gauge, rate};
-use crate::console::view::{block, bytes, clock, colored, duration_ms, level_color, state_color};
+use crate::console::view::{
+    block, bytes, clock, colored, duration_ms, level_color, note, state_color,
+};
 use crate::remote::json;
 
 /// Rows of the summary box, borders included.
@@ -23,8 +25,11 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, s: &RunScreen, area: Rect) {
     let [summary, log] =
         Layout::vertical([Constraint::Length(SUMMARY), Constraint::Min(3)]).areas(area);
     let Some(run) = &s.run else {
-        frame.render_widget(
-            Paragraph::new("loading...").block(block(state, format!(" run {} ", s.id))),
+        note(
+            frame,
+            state,
+            format!(" run {} ", s.id),
+            "loading...",
             summary,
         );
         return;
@@ -97,16 +102,7 @@ fn summary_lines(state: &State, run: &pb::Run) -> Vec<Line<'static>> {
         clock(state, run.finished.as_ref()),
     )));
     if let Some(of) = &run.restore {
-        lines.push(Line::from(format!(
-            "restores snapshot {}{} to {}",
-            of.snapshot_id.get(..8).unwrap_or(&of.snapshot_id),
-            if of.path.is_empty() {
-                String::new()
-            } else {
-                format!(":{}", of.path)
-            },
-            of.target
-        )));
+        lines.push(Line::from(format!("restores {}", json::restore_of(of))));
     }
     if let Some(p) = &run.progress
         && is_live(run)

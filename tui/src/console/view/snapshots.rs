@@ -5,11 +5,11 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use crate::console::screen::{DiffScreen, SnapshotsScreen, TreeScreen};
 use crate::console::state::State;
-use crate::console::view::{block, bytes, clock, colored, entry_name, selected};
+use crate::console::view::{block, bytes, clock, colored, entry_name, note, selected};
 use crate::offline::browse::mode_string;
 
 fn short(id: &str) -> &str {
@@ -26,11 +26,11 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &SnapshotsScreen, area
         .as_deref()
         .map_or(String::new(), |job| format!(" made by job {job}"));
     let Some(snapshots) = &s.snapshots else {
-        frame.render_widget(
-            Paragraph::new("loading...").block(block(
-                state,
-                format!(" snapshots in {}{whose} ", s.repository),
-            )),
+        note(
+            frame,
+            state,
+            format!(" snapshots in {}{whose} ", s.repository),
+            "loading...",
             area,
         );
         return;
@@ -40,9 +40,11 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &SnapshotsScreen, area
         title.push_str(&format!("(marked {}) ", short(marked)));
     }
     if snapshots.is_empty() {
-        frame.render_widget(
-            Paragraph::new("no snapshots yet: run the job (r on the dashboard)")
-                .block(block(state, title)),
+        note(
+            frame,
+            state,
+            title,
+            "no snapshots yet: run the job (r on the dashboard)",
             area,
         );
         return;
@@ -107,17 +109,11 @@ pub fn draw_tree(frame: &mut Frame<'_>, state: &State, s: &TreeScreen, area: Rec
         title.push_str(&format!("({} chosen, R restores) ", s.chosen.len()));
     }
     let Some(entries) = &s.entries else {
-        frame.render_widget(
-            Paragraph::new("loading...").block(block(state, title)),
-            area,
-        );
+        note(frame, state, title, "loading...", area);
         return;
     };
     if entries.is_empty() {
-        frame.render_widget(
-            Paragraph::new("an empty directory").block(block(state, title)),
-            area,
-        );
+        note(frame, state, title, "an empty directory", area);
         return;
     }
     let rows = entries.iter().enumerate().map(|(i, entry)| {
@@ -163,10 +159,7 @@ pub fn draw_diff(frame: &mut Frame<'_>, state: &State, s: &DiffScreen, area: Rec
         s.repository
     );
     let Some(diff) = &s.diff else {
-        frame.render_widget(
-            Paragraph::new("comparing...").block(block(state, title)),
-            area,
-        );
+        note(frame, state, title, "comparing...", area);
         return;
     };
     let title = format!(
@@ -180,12 +173,7 @@ pub fn draw_diff(frame: &mut Frame<'_>, state: &State, s: &DiffScreen, area: Rec
         if diff.truncated { " (list cut)" } else { "" }
     );
     if diff.changes.is_empty() {
-        frame.render_widget(
-            Paragraph::new("no differences")
-                .wrap(Wrap { trim: true })
-                .block(block(state, title)),
-            area,
-        );
+        note(frame, state, title, "no differences", area);
         return;
     }
     let height = area.height.saturating_sub(2) as usize;
