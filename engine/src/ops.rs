@@ -5,5 +5,6 @@ pub mod backup;
 pub mod browse;
 pub mod check;
 pub mod diff;
+pub mod forget;
 pub mod restore;
 pub mod stats;

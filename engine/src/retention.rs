@@ -12,6 +12,8 @@
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
+use crate::error::{Error, Result};
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeepPolicy {
     pub last: u32,
@@ -37,6 +39,53 @@ impl KeepPolicy {
             && self.within.is_none()
             && self.tags.is_empty()
     }
+}
+
+/// Reads a `within` span: a number and a unit, repeated, with units `h` (hours), `d`
+/// (days of 24 hours) and `w` (weeks): "36h", "14d", "8w", "1w3d12h". Months and years
+/// are left out on purpose: their length varies, and "30d" or "365d" says exactly what
+/// is meant.
+pub fn parse_within(text: &str) -> Result<SignedDuration> {
+    let bad = |reason: &str| Error::invalid(format!("keep within {text:?}"), reason.to_owned());
+    let mut hours: i64 = 0;
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit_hours = match c {
+            'h' => 1,
+            'd' => 24,
+            'w' => 24 * 7,
+            'm' | 'y' => {
+                return Err(bad(
+                    "months and years vary in length; write days (\"30d\", \"365d\")",
+                ));
+            }
+            _ => {
+                return Err(bad(
+                    "expected a number and a unit h, d or w (\"14d\", \"1w3d12h\")",
+                ));
+            }
+        };
+        let count: i64 = digits
+            .parse()
+            .map_err(|_| bad("each unit needs a number before it (\"14d\")"))?;
+        digits.clear();
+        hours = count
+            .checked_mul(unit_hours)
+            .and_then(|h| hours.checked_add(h))
+            .filter(|h| *h <= 24 * 365 * 1000)
+            .ok_or_else(|| bad("longer than a thousand years"))?;
+    }
+    if !digits.is_empty() {
+        return Err(bad("the last number has no unit (h, d or w)"));
+    }
+    if hours == 0 {
+        return Err(bad("expected a span longer than zero (\"14d\")"));
+    }
+    Ok(SignedDuration::from_hours(hours))
 }
 
 /// One snapshot as the policy sees it.
@@ -255,6 +304,36 @@ mod tests {
         assert_eq!(d[3].reasons, ["last", "within"]);
         assert_eq!(d[0].reasons, ["tag release"]);
         assert!(!d[1].keep && d[1].reasons.is_empty());
+    }
+
+    #[test]
+    fn within_reads_hours_days_and_weeks() {
+        assert_eq!(parse_within("36h").unwrap(), SignedDuration::from_hours(36));
+        assert_eq!(
+            parse_within("14d").unwrap(),
+            SignedDuration::from_hours(14 * 24)
+        );
+        assert_eq!(
+            parse_within(" 1w3d12h ").unwrap(),
+            SignedDuration::from_hours(7 * 24 + 3 * 24 + 12)
+        );
+        for (text, says) in [
+            ("", "longer than zero"),
+            ("0d", "longer than zero"),
+            ("14", "no unit"),
+            ("d", "needs a number"),
+            ("1m", "write days"),
+            ("2y", "write days"),
+            ("3 days", "expected a number and a unit"),
+            ("99999999999w", "thousand years"),
+        ] {
+            let error = parse_within(text).unwrap_err().to_string();
+            assert!(error.contains(says), "{text:?}: {error}");
+            assert!(
+                error.contains(&format!("{text:?}")),
+                "names the input: {error}"
+            );
+        }
     }
 
     proptest! {

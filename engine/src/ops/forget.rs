@@ -1,0 +1,221 @@
+//! Forgetting snapshots by a retention policy. The policy looks at one backup set (the
+//! snapshots with the same host and paths, as one job makes them); the plan says keep
+//! or drop for each with the reasons, and carrying it out removes the dropped
+//! snapshots' records. Their data stays in the packs until a prune removes what no
+//! snapshot uses any more, so a forget is cheap and a mistaken one is not yet a loss.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+use tracing::info;
+
+use crate::error::Result;
+use crate::id::SnapshotId;
+use crate::layout;
+use crate::repository::Repository;
+use crate::retention::{self, Candidate, Decision, KeepPolicy};
+
+#[derive(Debug, Clone)]
+pub struct ForgetOptions {
+    /// The backup set: snapshots recording exactly this host and these paths.
+    pub host: String,
+    pub paths: Vec<String>,
+    pub policy: KeepPolicy,
+    /// The zone whose calendar days, weeks, months and years the policy counts.
+    pub time_zone: TimeZone,
+    /// Anchors `within`.
+    pub now: Timestamp,
+    /// Kept whatever the policy says (the snapshot a backup has just made).
+    pub protect: Vec<SnapshotId>,
+}
+
+/// The decision for one snapshot of the set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForgetEntry {
+    pub id: SnapshotId,
+    /// As recorded (RFC 3339).
+    pub time: String,
+    pub keep: bool,
+    /// Why it is kept ("daily", "last", "tag release", "just made", ...).
+    pub reasons: Vec<String>,
+}
+
+/// The decisions for a backup set, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ForgetPlan {
+    pub entries: Vec<ForgetEntry>,
+}
+
+impl ForgetPlan {
+    pub fn kept(&self) -> impl Iterator<Item = &ForgetEntry> {
+        self.entries.iter().filter(|e| e.keep)
+    }
+
+    pub fn dropped(&self) -> impl Iterator<Item = &ForgetEntry> {
+        self.entries.iter().filter(|e| !e.keep)
+    }
+}
+
+impl Repository {
+    /// Decides, without changing anything, which snapshots of the set the policy keeps.
+    /// A snapshot whose time cannot be read is kept (the policy cannot place it).
+    pub fn plan_forget(&self, options: &ForgetOptions) -> Result<ForgetPlan> {
+        let mut paths = options.paths.clone();
+        paths.sort();
+        let mut set: Vec<(SnapshotId, String, Option<Timestamp>, Vec<String>)> = self
+            .snapshots()?
+            .into_iter()
+            .filter(|(_, s)| {
+                let mut recorded = s.paths.clone();
+                recorded.sort();
+                s.host == options.host && recorded == paths
+            })
+            .map(|(id, s)| {
+                let time = s.timestamp();
+                (id, s.time, time, s.tags)
+            })
+            .collect();
+        set.reverse();
+        // Snapshots without a readable time stay out of the policy (and are kept).
+        let (placed, candidates): (Vec<usize>, Vec<Candidate>) = set
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, _, time, tags))| {
+                time.map(|time| {
+                    (
+                        i,
+                        Candidate {
+                            time,
+                            tags: tags.clone(),
+                        },
+                    )
+                })
+            })
+            .unzip();
+        let mut decisions: Vec<Option<Decision>> = vec![None; set.len()];
+        let planned = retention::plan(
+            &candidates,
+            &options.policy,
+            options.now,
+            &options.time_zone,
+        );
+        for (i, decision) in placed.into_iter().zip(planned) {
+            decisions[i] = Some(decision);
+        }
+        let mut entries = Vec::with_capacity(set.len());
+        for ((id, time, _, _), decision) in set.into_iter().zip(decisions) {
+            let (mut keep, mut reasons) = match decision {
+                Some(decision) => (decision.keep, decision.reasons),
+                None => (true, vec!["time unreadable".to_owned()]),
+            };
+            if options.protect.contains(&id) && !keep {
+                keep = true;
+                reasons.push("just made".to_owned());
+            }
+            entries.push(ForgetEntry {
+                id,
+                time,
+                keep,
+                reasons,
+            });
+        }
+        Ok(ForgetPlan { entries })
+    }
+
+    /// Removes the records of the snapshots the plan drops; returns how many.
+    pub fn forget(&self, plan: &ForgetPlan) -> Result<usize> {
+        let mut removed = 0;
+        for entry in plan.dropped() {
+            self.backend().delete(&layout::snapshot(&entry.id))?;
+            info!(snapshot = %entry.id.short(), time = %entry.time, "snapshot forgotten");
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TestRepo;
+
+    fn options(repo: &TestRepo, policy: KeepPolicy) -> ForgetOptions {
+        let (host, paths) = repo.backup_options().recorded_host_and_paths().unwrap();
+        ForgetOptions {
+            host,
+            paths,
+            policy,
+            time_zone: TimeZone::UTC,
+            now: Timestamp::now(),
+            protect: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn forgetting_removes_only_what_the_policy_drops_and_only_from_the_set() {
+        let mut repo = TestRepo::new();
+        let ids: Vec<SnapshotId> = (0..4)
+            .map(|i| {
+                repo.write_source_file("file", format!("version {i}").as_bytes());
+                repo.backup()
+            })
+            .collect();
+        let other = repo.backup_other_paths();
+        let keep_two = KeepPolicy {
+            last: 2,
+            ..KeepPolicy::default()
+        };
+        let plan = repo.repo().plan_forget(&options(&repo, keep_two)).unwrap();
+        let kept: Vec<SnapshotId> = plan.kept().map(|e| e.id).collect();
+        assert_eq!(kept, [ids[3], ids[2]], "newest first");
+        assert_eq!(plan.dropped().count(), 2);
+
+        assert_eq!(repo.repo().forget(&plan).unwrap(), 2);
+        let left: Vec<SnapshotId> = repo
+            .repo()
+            .snapshots()
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert!(left.contains(&ids[2]) && left.contains(&ids[3]));
+        assert!(left.contains(&other), "another set is never touched");
+        assert_eq!(left.len(), 3);
+        // What the kept snapshots hold is still there.
+        repo.assert_restores(&ids[3], "file", b"version 3");
+    }
+
+    #[test]
+    fn the_protected_snapshot_is_kept_when_the_policy_would_drop_it() {
+        let mut repo = TestRepo::new();
+        let first = repo.backup();
+        let newest = repo.backup();
+        let mut options = options(
+            &repo,
+            KeepPolicy {
+                tags: vec!["release".into()],
+                ..KeepPolicy::default()
+            },
+        );
+        options.protect = vec![newest];
+        let plan = repo.repo().plan_forget(&options).unwrap();
+        assert_eq!(plan.entries[0].id, newest);
+        assert_eq!(plan.entries[0].reasons, ["just made"]);
+        assert!(plan.entries[0].keep);
+        assert_eq!(plan.dropped().map(|e| e.id).collect::<Vec<_>>(), [first]);
+    }
+
+    #[test]
+    fn an_empty_policy_forgets_nothing() {
+        let mut repo = TestRepo::new();
+        repo.backup();
+        repo.backup();
+        let plan = repo
+            .repo()
+            .plan_forget(&options(&repo, KeepPolicy::default()))
+            .unwrap();
+        assert_eq!(plan.dropped().count(), 0);
+        assert_eq!(repo.repo().forget(&plan).unwrap(), 0);
+        assert_eq!(repo.repo().snapshots().unwrap().len(), 2);
+    }
+}
