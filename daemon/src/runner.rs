@@ -11,6 +11,7 @@
 pub mod execute;
 pub mod hooks;
 pub mod progress;
+pub mod retention;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -505,6 +506,11 @@ impl Inner {
             before: job.as_ref().and_then(|j| j.before.clone()),
             after: job.as_ref().and_then(|j| j.after.clone()),
             cache_dir: self.cache_dir.clone(),
+            schedule_zone: job
+                .as_ref()
+                .and_then(|j| j.schedule.as_ref())
+                .map(|s| s.timezone.clone())
+                .unwrap_or_default(),
         })
     }
 

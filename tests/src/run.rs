@@ -33,7 +33,8 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// The most recently modified source under the crates `binary` is built from.
+/// The most recently modified source (Rust, proto, TOML) under the crates `binary` is
+/// built from.
 fn newest_source(workspace: &Path, binary: &str) -> Option<(std::time::SystemTime, PathBuf)> {
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
     let own = if binary == "cairnd" {
@@ -51,8 +52,14 @@ fn newest_source(workspace: &Path, binary: &str) -> Option<(std::time::SystemTim
         };
         for entry in entries.flatten() {
             let path = entry.path();
+            // Only what the binary is built from: test snapshots and notes are not.
+            let built_from = path
+                .extension()
+                .is_some_and(|e| e == "rs" || e == "proto" || e == "toml");
             if path.is_dir() {
                 pending.push(path);
+            } else if !built_from {
+                continue;
             } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified())
                 && newest.as_ref().is_none_or(|(t, _)| modified > *t)
             {

@@ -1,8 +1,9 @@
 //! `cairn console` end to end: a real cairnd and the console in tmux, driven by keys
 //! the way an admin drives it over SSH, read back with capture-pane. Creates a job in
-//! the editor (source picked on the daemon host, cron checked as typed), runs it,
-//! watches it finish, opens its log, browses its snapshot, restores one file and
-//! checks the file's bytes; then rides out a daemon restart and quits cleanly.
+//! the editor (source picked on the daemon host, retention "last 1", cron checked as
+//! typed), runs it, watches it finish, opens its log, runs it again and sees the first
+//! snapshot forgotten, browses its snapshot, restores one file and checks the file's
+//! bytes; then rides out a daemon restart and quits cleanly.
 
 use std::path::Path;
 
@@ -58,8 +59,16 @@ fn create_run_watch_browse_and_restore_through_the_console() {
     console.wait_for("a.bin");
     console.keys(&["."]);
     console.wait_for(&format!("sources    {source}"));
-    // The cron expression is checked by the daemon as it is typed.
+    // Retention: the newest snapshot only (a mistyped rule says why at once).
     console.keys(&["Tab"]);
+    console.keys(&["Tab"]);
+    console.type_text("lats 1");
+    console.wait_for("\"lats\" is not a rule");
+    for _ in 0.."lats 1".len() {
+        console.keys(&["BSpace"]);
+    }
+    console.type_text("last 1");
+    // The cron expression is checked by the daemon as it is typed.
     console.keys(&["Tab"]);
     console.type_text("0 3 * * * *  x");
     console.wait_for("has 7 fields");
@@ -76,6 +85,7 @@ fn create_run_watch_browse_and_restore_through_the_console() {
     console.wait_for("job nightly saved");
     console.keys(&["Escape"]);
     console.wait_for(" job nightly (enabled) ");
+    console.wait_for("retention  last 1");
 
     // Run it now and watch it end.
     console.keys(&["r"]);
@@ -84,6 +94,13 @@ fn create_run_watch_browse_and_restore_through_the_console() {
     console.wait_for(" run 1 of nightly: succeeded ");
     let screen = console.wait_for("run ended");
     assert!(screen.contains("files 3 new"), "{screen}");
+    // A second run keeps its own snapshot and forgets the first, and says so.
+    console.keys(&["Escape"]);
+    console.keys(&["r"]);
+    console.wait_for("2      succeeded");
+    console.keys(&["Enter"]);
+    console.wait_for(" run 2 of nightly: succeeded ");
+    console.wait_for("retention kept 1 of the job's snapshots, forgot 1");
 
     // Its snapshot: down the single-child directories to the source, choose a.bin.
     console.keys(&["Escape"]);
@@ -106,7 +123,7 @@ fn create_run_watch_browse_and_restore_through_the_console() {
     console.keys(&["Enter"]);
     console.wait_for("confirm: y yes, n no");
     console.keys(&["y"]);
-    console.wait_for(" restore run 2: succeeded ");
+    console.wait_for(" restore run 3: succeeded ");
     let restored = target.join(source.trim_start_matches('/')).join("a.bin");
     assert_eq!(
         std::fs::read(&restored).expect("the restored file"),

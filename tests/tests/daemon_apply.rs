@@ -19,6 +19,11 @@ schedule = "0 3 * * *"
 timezone = "Europe/Berlin"
 before = ["/usr/local/bin/flush-cache", "--quick"]
 
+[jobs.web.keep]
+daily = 7
+monthly = 12
+tags = ["release"]
+
 [jobs.verify]
 repository = "main"
 kind = "check"
@@ -113,6 +118,10 @@ fn apply_twice_changes_nothing_the_second_time_and_follows_edits_and_removals() 
         .json();
     assert_eq!(web["schedule"]["timezone"], "Europe/Berlin");
     assert_eq!(web["spec"]["excludes"][0], "*.tmp");
+    assert_eq!(
+        web["spec"]["keep"],
+        serde_json::json!({"daily": 7, "monthly": 12, "tags": ["release"]})
+    );
     assert!(web["next_run"].is_string(), "{web}");
 
     let second = apply(&daemon, &file, &[]);
@@ -138,6 +147,7 @@ fn apply_twice_changes_nothing_the_second_time_and_follows_edits_and_removals() 
     // Edit one job, drop another.
     let edited = JOBS
         .replace("0 3 * * *", "30 2 * * *")
+        .replace("daily = 7", "daily = 14")
         .replace(
             "[jobs.verify]\nrepository = \"main\"\nkind = \"check\"\nread_data_subset_percent = 10\nschedule = \"0 5 * * 0\"\n",
             "",
@@ -154,7 +164,10 @@ fn apply_twice_changes_nothing_the_second_time_and_follows_edits_and_removals() 
         .iter()
         .find(|c| c["name"] == "web")
         .expect("web");
-    assert_eq!(web_change["fields"], serde_json::json!(["schedule"]));
+    assert_eq!(
+        web_change["fields"],
+        serde_json::json!(["schedule", "keep"])
+    );
     assert_eq!(
         actions(&apply(&daemon, &file, &[])),
         pairs(&[("db", "unchanged"), ("web", "unchanged")])
@@ -189,6 +202,14 @@ fn a_bad_job_file_is_refused_whole_with_the_line_and_changes_nothing() {
         (
             "[jobs.web]\nrepository = \"main\"\nkind = \"check\"\npaths = [\"/srv\"]\n",
             "only backup jobs",
+        ),
+        (
+            "[jobs.web]\nrepository = \"main\"\npaths = [\"/srv\"]\n[jobs.web.keep]\nwithin = \"1m\"\n",
+            "backup.retention.keep_within",
+        ),
+        (
+            "[jobs.web]\nrepository = \"main\"\npaths = [\"/srv\"]\n[jobs.web.keep]\ndayly = 3\n",
+            "line 5",
         ),
     ];
     for (text, expected) in cases {

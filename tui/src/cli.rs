@@ -201,6 +201,38 @@ pub struct JobSpecArgs {
     /// Create the job disabled.
     #[arg(long)]
     pub disabled: bool,
+    #[command(flatten)]
+    pub keep: KeepArgs,
+}
+
+/// A backup job's retention: after each successful backup the daemon forgets the
+/// job's snapshots that no rule keeps. No rule: every snapshot is kept.
+#[derive(Debug, Args, Default)]
+pub struct KeepArgs {
+    /// Keep the newest N snapshots.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_last: u32,
+    /// Keep the newest snapshot of each of the last N hours that have one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_hourly: u32,
+    /// Keep one per day for N days (days in the schedule's time zone, else UTC).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_daily: u32,
+    /// Keep one per ISO week for N weeks.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_weekly: u32,
+    /// Keep one per month for N months.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_monthly: u32,
+    /// Keep one per year for N years.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_yearly: u32,
+    /// Keep every snapshot this recent: "36h", "14d", "8w", "1w3d".
+    #[arg(long, value_name = "SPAN")]
+    pub keep_within: Option<String>,
+    /// Keep every snapshot with this tag (repeatable).
+    #[arg(long = "keep-tag", value_name = "TAG")]
+    pub keep_tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,6 +7,7 @@ mod jobs;
 pub(crate) mod json;
 mod logs;
 mod repos;
+pub(crate) mod retention;
 mod runs;
 mod snapshots;
 

@@ -63,6 +63,7 @@ pub fn differing(old: &JobRecord, new: &JobRecord) -> Vec<&'static str> {
             differs("tags", a.tags != b.tags);
             differs("host", a.host != b.host);
             differs("command", a.command != b.command);
+            differs("keep", a.retention != b.retention);
         }
         (JobKind::Check(a), JobKind::Check(b)) => {
             differs("read_data", a.read_data != b.read_data);

@@ -8,8 +8,8 @@ use crate::error::DaemonError;
 use crate::runner::RunView;
 use crate::runner::progress::ProgressView;
 use crate::store::{
-    BackupSpec, CatchUp, CheckSpec, CommandSpec, HookSpec, JobKind, JobRecord, RepoRecord, RunKind,
-    RunRecord, RunState, RunSummary, ScheduleSpec, Trigger, UnixMs,
+    BackupSpec, CatchUp, CheckSpec, CommandSpec, HookSpec, JobKind, JobRecord, RepoRecord,
+    RetentionSpec, RunKind, RunRecord, RunState, RunSummary, ScheduleSpec, Trigger, UnixMs,
 };
 
 pub fn role(role: crate::auth::Role) -> pb::Role {
@@ -144,6 +144,7 @@ pub fn job_from_spec(spec: &pb::JobSpec, now: UnixMs) -> Result<JobRecord, Daemo
                 tags: b.tags.clone(),
                 host: (!b.host.is_empty()).then(|| b.host.clone()),
                 command,
+                retention: retention_from(b.retention.as_ref())?,
             })
         }
         Some(pb::job_spec::Kind::Check(c)) => {
@@ -171,6 +172,53 @@ pub fn job_from_spec(spec: &pb::JobSpec, now: UnixMs) -> Result<JobRecord, Daemo
         created: now,
         updated: now,
     })
+}
+
+/// A retention policy as given; no rule at all is no policy (everything is kept).
+fn retention_from(given: Option<&pb::Retention>) -> Result<Option<RetentionSpec>, DaemonError> {
+    let Some(r) = given else {
+        return Ok(None);
+    };
+    let within = r.keep_within.trim().to_owned();
+    if !within.is_empty() {
+        cairn_engine::retention::parse_within(&within)
+            .map_err(|e| invalid("backup.retention.keep_within", e))?;
+    }
+    let mut tags = Vec::new();
+    for tag in &r.keep_tags {
+        let tag = tag.trim();
+        if tag.is_empty() {
+            return Err(invalid(
+                "backup.retention.keep_tags",
+                "a tag cannot be empty",
+            ));
+        }
+        tags.push(tag.to_owned());
+    }
+    let spec = RetentionSpec {
+        last: r.keep_last,
+        hourly: r.keep_hourly,
+        daily: r.keep_daily,
+        weekly: r.keep_weekly,
+        monthly: r.keep_monthly,
+        yearly: r.keep_yearly,
+        within,
+        tags,
+    };
+    Ok((spec != RetentionSpec::default()).then_some(spec))
+}
+
+fn retention(r: &RetentionSpec) -> pb::Retention {
+    pb::Retention {
+        keep_last: r.last,
+        keep_hourly: r.hourly,
+        keep_daily: r.daily,
+        keep_weekly: r.weekly,
+        keep_monthly: r.monthly,
+        keep_yearly: r.yearly,
+        keep_within: r.within.clone(),
+        keep_tags: r.tags.clone(),
+    }
 }
 
 pub fn job_spec(record: &JobRecord) -> pb::JobSpec {
@@ -207,6 +255,7 @@ pub fn job_spec(record: &JobRecord) -> pb::JobSpec {
                     argv: c.argv.clone(),
                     filename: c.filename.clone(),
                 }),
+                retention: b.retention.as_ref().map(retention),
             })),
             JobKind::Check(c) => Some(pb::job_spec::Kind::Check(pb::CheckSpec {
                 read_data: c.read_data,
@@ -244,6 +293,8 @@ fn summary(s: &RunSummary) -> pb::RunSummary {
         problems: s.problems,
         files_restored: s.files_restored,
         bytes_restored: s.bytes_restored,
+        snapshots_forgotten: s.snapshots_forgotten,
+        snapshots_kept: s.snapshots_kept,
     }
 }
 

@@ -26,6 +26,8 @@ pub struct RunInput {
     pub before: Option<crate::store::HookSpec>,
     pub after: Option<crate::store::HookSpec>,
     pub cache_dir: PathBuf,
+    /// The job's schedule time zone (empty: UTC); its retention counts days in it.
+    pub schedule_zone: String,
 }
 
 /// How a run ended.
@@ -135,18 +137,21 @@ pub fn execute(input: &RunInput, progress: &RunProgress, cancel: &CancelToken) -
 fn failure_text(spec: &JobKind, count: u64, first: &str) -> String {
     let plural = if count == 1 { "" } else { "s" };
     match spec {
+        // A backup fails only when its retention could not be applied: that says it all.
+        JobKind::Backup(_) => first.to_owned(),
         JobKind::Restore(_) => {
             format!(
                 "{count} entr{} could not be restored; first: {first}",
                 if count == 1 { "y" } else { "ies" }
             )
         }
-        _ => format!("check found {count} problem{plural}; first: {first}"),
+        JobKind::Check(_) => format!("check found {count} problem{plural}; first: {first}"),
     }
 }
 
 /// Opens the repository and runs the job's operation. Returns the summary and the
-/// problems that fail the run (check findings, entries a restore could not write).
+/// problems that fail the run (check findings, entries a restore could not write, a
+/// retention that could not be applied).
 fn operate(
     input: &RunInput,
     progress: &RunProgress,
@@ -156,7 +161,7 @@ fn operate(
     let mut repo = open(&input.repository, &input.passphrase, &input.cache_dir)?;
     cancel.check()?;
     match &input.run.spec {
-        JobKind::Backup(spec) => backup(&mut repo, spec, progress, cancel).map(|s| (s, Vec::new())),
+        JobKind::Backup(spec) => backup(&mut repo, spec, &input.schedule_zone, progress, cancel),
         JobKind::Check(spec) => check(&mut repo, spec, progress, cancel),
         JobKind::Restore(spec) => restore(&mut repo, spec, progress, cancel),
     }
@@ -216,13 +221,14 @@ pub fn backup_options(spec: &BackupSpec) -> BackupOptions {
 fn backup(
     repo: &mut IndexedRepository,
     spec: &BackupSpec,
+    schedule_zone: &str,
     progress: &RunProgress,
     cancel: &CancelToken,
-) -> cairn_engine::Result<RunSummary> {
+) -> cairn_engine::Result<(RunSummary, Vec<String>)> {
     let options = backup_options(spec);
     let result = repo.backup(&options, progress, cancel)?;
     let s = &result.summary;
-    Ok(RunSummary {
+    let mut summary = RunSummary {
         files_new: s.files_new,
         files_changed: s.files_changed,
         files_unchanged: s.files_unchanged,
@@ -233,7 +239,30 @@ fn backup(
         snapshot_id: result.snapshot_id.to_string(),
         warnings: s.warnings,
         ..RunSummary::default()
-    })
+    };
+    let mut problems = Vec::new();
+    if let Some(retention) = &spec.retention {
+        // The snapshot is saved whatever happens here; a retention that fails must
+        // still fail the run, or the repository fills up unnoticed.
+        match super::retention::apply(
+            repo.repo(),
+            retention,
+            schedule_zone,
+            result.snapshot_id,
+            progress,
+        ) {
+            Ok(applied) => {
+                summary.snapshots_kept = applied.kept;
+                summary.snapshots_forgotten = applied.forgotten;
+            }
+            Err(e) => problems.push(format!(
+                "the backup saved snapshot {}, but applying the retention policy failed: {e}; the next successful backup applies it again",
+                result.snapshot_id.short()
+            )),
+        }
+    }
+    summary.problems = problems.len() as u64;
+    Ok((summary, problems))
 }
 
 fn check(

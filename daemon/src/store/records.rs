@@ -93,6 +93,31 @@ pub struct BackupSpec {
     pub host: Option<String>,
     #[serde(default)]
     pub command: Option<CommandSpec>,
+    /// None: every snapshot is kept.
+    #[serde(default)]
+    pub retention: Option<RetentionSpec>,
+}
+
+/// Which of a backup job's snapshots stay after each successful backup.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionSpec {
+    #[serde(default)]
+    pub last: u32,
+    #[serde(default)]
+    pub hourly: u32,
+    #[serde(default)]
+    pub daily: u32,
+    #[serde(default)]
+    pub weekly: u32,
+    #[serde(default)]
+    pub monthly: u32,
+    #[serde(default)]
+    pub yearly: u32,
+    /// As given ("14d"); checked when the job was saved.
+    #[serde(default)]
+    pub within: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,6 +245,11 @@ pub struct RunSummary {
     pub files_restored: u64,
     #[serde(default)]
     pub bytes_restored: u64,
+    /// Backups with a retention policy.
+    #[serde(default)]
+    pub snapshots_forgotten: u64,
+    #[serde(default)]
+    pub snapshots_kept: u64,
 }
 
 /// Warnings kept per run (the count is exact; the rest are in the run's log).

@@ -10,6 +10,13 @@
 //! schedule = "0 3 * * *"
 //! timezone = "Europe/Berlin"
 //!
+//! [jobs.web.keep]
+//! daily = 7
+//! weekly = 4
+//! monthly = 12
+//! within = "2d"
+//! tags = ["release"]
+//!
 //! [jobs.verify]
 //! repository = "main"
 //! kind = "check"
@@ -62,6 +69,7 @@ struct JobEntry {
     tags: Option<Vec<String>>,
     host: Option<String>,
     command: Option<CommandEntry>,
+    keep: Option<KeepEntry>,
     // Check jobs.
     read_data: Option<bool>,
     read_data_subset_percent: Option<u32>,
@@ -72,6 +80,43 @@ struct JobEntry {
 struct CommandEntry {
     argv: Vec<String>,
     filename: String,
+}
+
+/// `[jobs.NAME.keep]`: the names `cairn job show --output json` prints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeepEntry {
+    #[serde(default)]
+    last: u32,
+    #[serde(default)]
+    hourly: u32,
+    #[serde(default)]
+    daily: u32,
+    #[serde(default)]
+    weekly: u32,
+    #[serde(default)]
+    monthly: u32,
+    #[serde(default)]
+    yearly: u32,
+    #[serde(default)]
+    within: String,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+impl KeepEntry {
+    fn retention(self) -> pb::Retention {
+        pb::Retention {
+            keep_last: self.last,
+            keep_hourly: self.hourly,
+            keep_daily: self.daily,
+            keep_weekly: self.weekly,
+            keep_monthly: self.monthly,
+            keep_yearly: self.yearly,
+            keep_within: self.within,
+            keep_tags: self.tags,
+        }
+    }
 }
 
 fn backup() -> String {
@@ -94,6 +139,7 @@ impl JobEntry {
             ("tags", self.tags.is_some()),
             ("host", self.host.is_some()),
             ("command", self.command.is_some()),
+            ("keep", self.keep.is_some()),
         ];
         let check_keys = [
             ("read_data", self.read_data.is_some()),
@@ -120,6 +166,7 @@ impl JobEntry {
                         argv: c.argv,
                         filename: c.filename,
                     }),
+                    retention: self.keep.map(KeepEntry::retention),
                 })
             }
             "check" => {

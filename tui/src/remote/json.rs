@@ -79,6 +79,8 @@ pub fn summary(s: &pb::RunSummary) -> Value {
         "problems": s.problems,
         "files_restored": s.files_restored,
         "bytes_restored": s.bytes_restored,
+        "snapshots_forgotten": s.snapshots_forgotten,
+        "snapshots_kept": s.snapshots_kept,
     })
 }
 
@@ -162,6 +164,7 @@ pub fn job(j: &pb::Job) -> Value {
             "exclude_caches": b.exclude_caches,
             "one_file_system": b.one_file_system,
             "tags": b.tags,
+            "keep": b.retention.as_ref().map(super::retention::json),
         }),
         Some(pb::job_spec::Kind::Check(c)) => json!({
             "kind": "check",

@@ -64,6 +64,13 @@ fn print_run(remote: &Remote, run: &pb::Run) -> anyhow::Result<()> {
         if !s.snapshot_id.is_empty() {
             println!("snapshot {}", s.snapshot_id);
         }
+        // The new snapshot is always kept: a policy that ran kept at least one.
+        if s.snapshots_kept > 0 {
+            println!(
+                "retention: kept {}, forgot {} of the job's snapshots",
+                s.snapshots_kept, s.snapshots_forgotten
+            );
+        }
     }
     if let Some(p) = &run.progress {
         println!(

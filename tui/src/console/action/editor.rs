@@ -185,20 +185,22 @@ fn save(state: &mut State) -> Vec<Effect> {
         return Vec::new();
     };
     let problem = if e.name.trim().is_empty() {
-        Some("name: give the job a name")
+        Some("name: give the job a name".to_owned())
     } else if e.repository.is_empty() {
-        Some("repository: the daemon has none yet; add one with `cairn repo add` first")
+        Some("repository: the daemon has none yet; add one with `cairn repo add` first".to_owned())
     } else if !e.check && e.sources.is_empty() {
-        Some("sources: choose at least one (Enter on sources opens the picker)")
+        Some("sources: choose at least one (Enter on sources opens the picker)".to_owned())
+    } else if let (false, Err(why)) = (e.check, e.keep()) {
+        Some(format!("retention: {why}"))
     } else if matches!(e.preview, Some(Preview::Invalid(_))) && e.schedule().is_some() {
-        Some("cron: the schedule is not valid (see the reason under it)")
+        Some("cron: the schedule is not valid (see the reason under it)".to_owned())
     } else {
         None
     };
     if let Some(problem) = problem {
         state.message = Some(Message {
             title: "save".into(),
-            text: problem.into(),
+            text: problem,
         });
         return Vec::new();
     }

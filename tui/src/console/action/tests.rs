@@ -791,6 +791,18 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
     assert_eq!(editor(&state).sources, ["/srv"]);
 
     update(&mut state, Action::Down); // excludes
+    update(&mut state, Action::Down); // retention
+    type_text(&mut state, "dialy 7");
+    assert_eq!(update(&mut state, Action::Save), Vec::new());
+    let refused = state.message.take().map(|m| m.text).unwrap_or_default();
+    assert!(
+        refused.starts_with("retention: \"dialy\" is not a rule"),
+        "{refused}"
+    );
+    for _ in 0.."dialy 7".len() {
+        update(&mut state, Action::FilterBackspace);
+    }
+    type_text(&mut state, "daily 7, within 14d");
     update(&mut state, Action::Down); // cron
     let effects = type_text(&mut state, "*/5 * * * *");
     let schedule = |cron: &str| {
@@ -838,7 +850,15 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
         spec.schedule.as_ref().map(|s| s.cron.as_str()),
         Some("*/5 * * * *")
     );
-    assert!(matches!(&spec.kind, Some(pb::job_spec::Kind::Backup(b)) if b.paths == ["/srv"]));
+    let Some(pb::job_spec::Kind::Backup(backup)) = &spec.kind else {
+        panic!("a backup job: {spec:?}");
+    };
+    assert_eq!(backup.paths, ["/srv"]);
+    let retention = backup.retention.clone().unwrap_or_default();
+    assert_eq!(
+        (retention.keep_daily, retention.keep_within.as_str()),
+        (7, "14d")
+    );
     // Saved: the editor closes and the job's screen shows.
     assert_eq!(
         update(&mut state, Action::JobSaved("web".into())),

@@ -4,6 +4,8 @@
 
 use cairn_proto::v1 as pb;
 
+use crate::remote::retention::{describe, parse};
+
 /// The fields, in the order Tab walks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Field {
@@ -13,6 +15,7 @@ pub enum Field {
     Kind,
     Sources,
     Excludes,
+    Retention,
     Cron,
     Timezone,
     Enabled,
@@ -20,12 +23,13 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 9] = [
+    pub const ALL: [Field; 10] = [
         Field::Name,
         Field::Repository,
         Field::Kind,
         Field::Sources,
         Field::Excludes,
+        Field::Retention,
         Field::Cron,
         Field::Timezone,
         Field::Enabled,
@@ -36,7 +40,7 @@ impl Field {
     pub fn is_text(self) -> bool {
         matches!(
             self,
-            Field::Name | Field::Excludes | Field::Cron | Field::Timezone
+            Field::Name | Field::Excludes | Field::Retention | Field::Cron | Field::Timezone
         )
     }
 
@@ -47,6 +51,7 @@ impl Field {
             Field::Kind => "kind",
             Field::Sources => "sources",
             Field::Excludes => "excludes",
+            Field::Retention => "retention",
             Field::Cron => "cron",
             Field::Timezone => "timezone",
             Field::Enabled => "enabled",
@@ -76,6 +81,8 @@ pub struct EditorScreen {
     pub sources: Vec<String>,
     /// Comma-separated globs.
     pub excludes: String,
+    /// The retention policy in words ("last 3, daily 7, within 14d"); empty keeps all.
+    pub retention: String,
     pub cron: String,
     pub timezone: String,
     pub enabled: bool,
@@ -97,9 +104,13 @@ impl EditorScreen {
 
     pub fn edit(job: &pb::Job) -> EditorScreen {
         let spec = job.spec.clone().unwrap_or_default();
-        let (sources, excludes) = match &spec.kind {
-            Some(pb::job_spec::Kind::Backup(b)) => (b.paths.clone(), b.excludes.join(", ")),
-            _ => (Vec::new(), String::new()),
+        let (sources, excludes, retention) = match &spec.kind {
+            Some(pb::job_spec::Kind::Backup(b)) => (
+                b.paths.clone(),
+                b.excludes.join(", "),
+                b.retention.as_ref().map(describe).unwrap_or_default(),
+            ),
+            _ => (Vec::new(), String::new(), String::new()),
         };
         let (cron, timezone) = spec
             .schedule
@@ -113,6 +124,7 @@ impl EditorScreen {
             check: matches!(spec.kind, Some(pb::job_spec::Kind::Check(_))),
             sources,
             excludes,
+            retention,
             cron,
             timezone,
             enabled: spec.enabled,
@@ -126,6 +138,7 @@ impl EditorScreen {
         match self.focus {
             Field::Name => Some(&mut self.name),
             Field::Excludes => Some(&mut self.excludes),
+            Field::Retention => Some(&mut self.retention),
             Field::Cron => Some(&mut self.cron),
             Field::Timezone => Some(&mut self.timezone),
             _ => None,
@@ -136,7 +149,9 @@ impl EditorScreen {
     pub fn fields(&self) -> Vec<Field> {
         Field::ALL
             .into_iter()
-            .filter(|f| !(self.check && matches!(f, Field::Sources | Field::Excludes)))
+            .filter(|f| {
+                !(self.check && matches!(f, Field::Sources | Field::Excludes | Field::Retention))
+            })
             .collect()
     }
 
@@ -152,7 +167,13 @@ impl EditorScreen {
         Some(schedule)
     }
 
-    /// The spec to send: the loaded one with the form's fields put in.
+    /// The retention typed, read; Err says what is wrong with it.
+    pub fn keep(&self) -> Result<Option<pb::Retention>, String> {
+        parse(&self.retention)
+    }
+
+    /// The spec to send: the loaded one with the form's fields put in (a retention
+    /// that does not read is left out; saving refuses it first).
     pub fn spec(&self) -> pb::JobSpec {
         let mut spec = self.base.clone();
         spec.name = self.name.trim().to_owned();
@@ -177,6 +198,7 @@ impl EditorScreen {
                 .filter(|e| !e.is_empty())
                 .map(str::to_owned)
                 .collect();
+            backup.retention = self.keep().unwrap_or(None);
             pb::job_spec::Kind::Backup(backup)
         });
         spec
@@ -242,6 +264,11 @@ mod tests {
                     excludes: vec!["*.tmp".into(), "cache/".into()],
                     tags: vec!["nightly".into()],
                     one_file_system: true,
+                    retention: Some(pb::Retention {
+                        keep_daily: 7,
+                        keep_within: "2d".into(),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 })),
                 ..Default::default()
@@ -250,6 +277,7 @@ mod tests {
         };
         let mut editor = EditorScreen::edit(&job);
         assert_eq!(editor.excludes, "*.tmp, cache/");
+        assert_eq!(editor.retention, "daily 7, within 2d");
         editor.cron = "30 2 * * *".into();
         editor.sources.push("/etc".into());
         let spec = editor.spec();
@@ -268,6 +296,24 @@ mod tests {
             (b.tags, b.one_file_system),
             (vec!["nightly".to_owned()], true)
         );
+        assert_eq!(
+            b.retention.map(|r| (r.keep_daily, r.keep_within)),
+            Some((7, "2d".to_owned()))
+        );
+
+        editor.retention = "weekly 4".into();
+        let Some(pb::job_spec::Kind::Backup(b)) = editor.spec().kind else {
+            panic!("still a backup");
+        };
+        assert_eq!(
+            b.retention.map(|r| (r.keep_daily, r.keep_weekly)),
+            Some((0, 4))
+        );
+        editor.retention.clear();
+        let Some(pb::job_spec::Kind::Backup(b)) = editor.spec().kind else {
+            panic!("still a backup");
+        };
+        assert_eq!(b.retention, None, "an emptied field keeps every snapshot");
 
         editor.cron = "  ".into();
         assert_eq!(editor.spec().schedule, None, "no cron: manual runs only");

@@ -40,6 +40,13 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, e: &EditorScreen, area: Rect) 
                 }
             }
             Field::Excludes => e.excludes.clone(),
+            Field::Retention => {
+                if e.retention.is_empty() && !focused {
+                    "(empty: every snapshot is kept)".to_owned()
+                } else {
+                    e.retention.clone()
+                }
+            }
             Field::Cron => {
                 if e.cron.is_empty() && !focused {
                     "(empty: manual runs only)".to_owned()
@@ -87,6 +94,10 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, e: &EditorScreen, area: Rect) 
             }
         }
         lines.push(Line::from(spans));
+        if field == Field::Retention {
+            let width = usize::from(form.width.saturating_sub(2));
+            lines.extend(retention_hint(state, e, focused, width));
+        }
     }
     frame.render_widget(Paragraph::new(lines).block(block(state, title)), form);
     frame.render_widget(
@@ -95,6 +106,44 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, e: &EditorScreen, area: Rect) 
             .block(block(state, " schedule ".into())),
         schedule,
     );
+}
+
+/// Under the retention field: why it does not read (always), an example of the way
+/// to write it (while typing there); wrapped under the field's value.
+fn retention_hint(
+    state: &State,
+    e: &EditorScreen,
+    focused: bool,
+    width: usize,
+) -> Vec<Line<'static>> {
+    let (text, style) = match e.keep() {
+        Err(why) => (why, colored(state.color, Color::Red)),
+        Ok(_) if focused => (
+            "like: last 3, daily 7, weekly 4, monthly 12, within 14d, tag release".to_owned(),
+            Style::new().add_modifier(Modifier::DIM),
+        ),
+        Ok(_) => return Vec::new(),
+    };
+    let indent = 13;
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(line) if line.len() + 1 + word.len() <= width.saturating_sub(indent) => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines
+        .into_iter()
+        .map(|line| {
+            Line::from(vec![
+                Span::raw(" ".repeat(indent)),
+                Span::styled(line, style),
+            ])
+        })
+        .collect()
 }
 
 fn schedule_lines(state: &State, e: &EditorScreen) -> Vec<Line<'static>> {
@@ -207,6 +256,7 @@ mod tests {
         if let Some(Screen::Editor(e)) = state.screens.last_mut() {
             e.sources = vec!["/srv/www".into(), "/etc".into()];
             e.excludes = "*.tmp, cache/".into();
+            e.retention = "daily 7, weekly 4, within 2d".into();
             e.cron = "0 3 * * *".into();
             e.timezone = "Europe/Berlin".into();
             e.focus = Field::Cron;
@@ -245,6 +295,16 @@ mod tests {
             },
         );
         insta::assert_snapshot!("editor_invalid_cron_80x24", render(&state, 80, 24));
+    }
+
+    #[test]
+    fn the_editor_says_why_a_retention_does_not_read() {
+        let mut state = editing();
+        if let Some(Screen::Editor(e)) = state.screens.last_mut() {
+            e.retention = "daily 7, monthy 12".into();
+            e.focus = Field::Retention;
+        }
+        insta::assert_snapshot!("editor_bad_retention_80x24", render(&state, 80, 24));
     }
 
     #[test]

@@ -60,6 +60,12 @@ pub fn backup_job(name: &str) -> pb::Job {
             kind: Some(pb::job_spec::Kind::Backup(pb::BackupSpec {
                 paths: vec!["/srv/www".into(), "/etc".into()],
                 excludes: vec!["*.tmp".into()],
+                retention: Some(pb::Retention {
+                    keep_daily: 7,
+                    keep_weekly: 4,
+                    keep_monthly: 12,
+                    ..Default::default()
+                }),
                 ..Default::default()
             })),
             before: Some(pb::Hook {

@@ -27,7 +27,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, s: &JobScreen, area: Rect) {
         return;
     };
     let spec = job.spec.clone().unwrap_or_default();
-    let [top, runs] = Layout::vertical([Constraint::Length(9), Constraint::Min(3)]).areas(area);
+    let [top, runs] = Layout::vertical([Constraint::Length(10), Constraint::Min(3)]).areas(area);
     let [config, chart] =
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(top);
     let title = format!(
@@ -105,6 +105,11 @@ fn config_lines(state: &State, job: &pb::Job, spec: &pb::JobSpec) -> Vec<Line<'s
             if !b.excludes.is_empty() {
                 lines.push(field("excludes", b.excludes.join(", ")));
             }
+            let keeps = match &b.retention {
+                Some(r) => crate::remote::retention::describe(r),
+                None => "every snapshot kept".to_owned(),
+            };
+            lines.push(field("retention", keeps));
         }
         Some(pb::job_spec::Kind::Check(c)) => {
             let read = match (c.read_data, c.read_data_subset_percent) {

@@ -146,6 +146,13 @@ fn summary_lines(state: &State, run: &pb::Run) -> Vec<Line<'static>> {
         if !sum.snapshot_id.is_empty() {
             lines.push(Line::from(format!("snapshot {}", sum.snapshot_id)));
         }
+        // The new snapshot is always kept: a policy that ran kept at least one.
+        if sum.snapshots_kept > 0 {
+            lines.push(Line::from(format!(
+                "retention kept {} of the job's snapshots, forgot {}",
+                sum.snapshots_kept, sum.snapshots_forgotten
+            )));
+        }
     }
     if let Some(first) = run.warnings.first() {
         lines.push(Line::from(Span::styled(
@@ -301,7 +308,12 @@ mod tests {
 
     #[test]
     fn a_finished_run_with_a_search() {
-        let mut state = run_screen(finished_run(11, 3600, 65_000, 12 << 20));
+        let mut run = finished_run(11, 3600, 65_000, 12 << 20);
+        if let Some(summary) = &mut run.summary {
+            summary.snapshots_kept = 14;
+            summary.snapshots_forgotten = 1;
+        }
+        let mut state = run_screen(run);
         update(&mut state, Action::StartFilter);
         for c in "pack".chars() {
             update(&mut state, Action::FilterChar(c));

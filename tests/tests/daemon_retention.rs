@@ -1,0 +1,220 @@
+//! A backup job's retention, as an operator sets it with `cairn job create --keep-*`:
+//! after each successful backup the daemon forgets the job's snapshots no rule keeps,
+//! says so in the run and its log, and never touches another job's snapshots. A bad
+//! policy is refused with the field named and changes nothing.
+
+use cairn_e2e::daemon::Cairnd;
+
+fn snapshot_ids(daemon: &Cairnd, args: &[&str]) -> Vec<String> {
+    let mut full = vec!["snapshot", "list", "--output", "json"];
+    full.extend_from_slice(args);
+    daemon
+        .cli(&full)
+        .ok()
+        .json()
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+fn run_now(daemon: &Cairnd, job: &str) -> serde_json::Value {
+    daemon
+        .cli(&["job", "run", job, "--wait", "--output", "json"])
+        .ok()
+        .json()
+}
+
+#[test]
+fn keep_last_two_forgets_the_oldest_of_the_job_only_and_logs_why() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Cairnd::start(&dir.path().join("daemon"));
+    daemon.add_repository("main", &dir.path().join("repo"));
+    let source = dir.path().join("www");
+    let other = dir.path().join("etc");
+    for d in [&source, &other] {
+        std::fs::create_dir(d).expect("mkdir");
+        std::fs::write(d.join("file"), b"first").expect("write");
+    }
+    let created = daemon
+        .cli(&[
+            "job",
+            "create",
+            "web",
+            "--repo",
+            "main",
+            "--path",
+            source.to_str().expect("utf-8"),
+            "--keep-last",
+            "2",
+            "--keep-tag",
+            "release",
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        created["spec"]["keep"],
+        serde_json::json!({"last": 2, "tags": ["release"]})
+    );
+    let shown = daemon.cli(&["job", "show", "web"]).ok();
+    assert!(
+        shown.stdout.contains("keeps      last 2, tag release"),
+        "{}",
+        shown.stdout
+    );
+    daemon
+        .cli(&[
+            "job",
+            "create",
+            "etc",
+            "--repo",
+            "main",
+            "--path",
+            other.to_str().expect("utf-8"),
+        ])
+        .ok();
+    assert_eq!(run_now(&daemon, "etc")["state"], "succeeded");
+    let etc_snapshot = snapshot_ids(&daemon, &["--job", "etc"]);
+
+    let mut made = Vec::new();
+    for round in 0..3 {
+        std::fs::write(source.join("file"), format!("round {round}")).expect("write");
+        let run = run_now(&daemon, "web");
+        assert_eq!(run["state"], "succeeded", "{run}");
+        made.push(
+            run["summary"]["snapshot_id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+        let kept = run["summary"]["snapshots_kept"].as_u64();
+        let forgotten = run["summary"]["snapshots_forgotten"].as_u64();
+        match round {
+            0 => assert_eq!((kept, forgotten), (Some(1), Some(0))),
+            1 => assert_eq!((kept, forgotten), (Some(2), Some(0))),
+            _ => assert_eq!((kept, forgotten), (Some(2), Some(1))),
+        }
+    }
+    let web_left = snapshot_ids(&daemon, &["--job", "web"]);
+    assert_eq!(web_left, [made[2].clone(), made[1].clone()], "newest first");
+    assert_eq!(
+        snapshot_ids(&daemon, &["--job", "etc"]),
+        etc_snapshot,
+        "another job's snapshot is never touched"
+    );
+    assert_eq!(snapshot_ids(&daemon, &["--repo", "main"]).len(), 3);
+
+    // The last run says what it kept and why, and what it forgot.
+    let last_id = run_now(&daemon, "web")["id"].as_u64().expect("id");
+    let lines: Vec<serde_json::Value> = daemon
+        .cli(&["logs", "--run", &last_id.to_string(), "--output", "json"])
+        .ok()
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let with = |message: &str| -> Vec<&serde_json::Value> {
+        lines.iter().filter(|l| l["message"] == message).collect()
+    };
+    let kept = with("snapshot kept");
+    assert_eq!(kept.len(), 2, "{lines:?}");
+    assert!(
+        kept.iter().all(|l| l["fields"]["reasons"] == "last"),
+        "{kept:?}"
+    );
+    let forgotten = with("snapshot forgotten");
+    assert_eq!(forgotten.len(), 1, "{lines:?}");
+    assert_eq!(
+        forgotten[0]["fields"]["snapshot"].as_str(),
+        Some(&made[1][..8]),
+        "the oldest of the two left before this run"
+    );
+    let text = daemon.cli(&["run", "show", &last_id.to_string()]).ok();
+    assert!(
+        text.stdout
+            .contains("retention: kept 2, forgot 1 of the job's snapshots"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn a_bad_policy_is_refused_with_the_field_named_and_the_job_is_unchanged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Cairnd::start(&dir.path().join("daemon"));
+    daemon.add_repository("main", &dir.path().join("repo"));
+    let job = |extra: &[&str]| {
+        let mut args = vec![
+            "job",
+            "edit",
+            "web",
+            "--repo",
+            "main",
+            "--path",
+            "/srv",
+            "--keep-daily",
+            "7",
+        ];
+        args.extend_from_slice(extra);
+        daemon.cli(&args)
+    };
+    daemon
+        .cli(&[
+            "job",
+            "create",
+            "web",
+            "--repo",
+            "main",
+            "--path",
+            "/srv",
+            "--keep-daily",
+            "7",
+        ])
+        .ok();
+    let before = daemon
+        .cli(&["job", "show", "web", "--output", "json"])
+        .ok()
+        .json();
+    for (extra, says) in [
+        (&["--keep-within", "1m"][..], "write days"),
+        (&["--keep-within", "14"][..], "no unit"),
+        (&["--keep-tag", " "][..], "a tag cannot be empty"),
+    ] {
+        let refused = job(extra);
+        assert_eq!(refused.code, 2, "{extra:?}: {}", refused.stdout);
+        assert!(
+            refused.stderr.contains("backup.retention.keep_") && refused.stderr.contains(says),
+            "{extra:?}: {}",
+            refused.stderr
+        );
+    }
+    let check = daemon.cli(&[
+        "job",
+        "create",
+        "verify",
+        "--repo",
+        "main",
+        "--kind",
+        "check",
+        "--keep-last",
+        "3",
+    ]);
+    assert_eq!(check.code, 2);
+    assert!(
+        check.stderr.contains("--keep-* apply to backup jobs"),
+        "{}",
+        check.stderr
+    );
+    let after = daemon
+        .cli(&["job", "show", "web", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        after["spec"], before["spec"],
+        "refused edits changed nothing"
+    );
+    assert_eq!(after["spec"]["keep"], serde_json::json!({"daily": 7}));
+}
