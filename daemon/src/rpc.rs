@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod logs;
 pub mod repositories;
 pub mod restores;
+pub mod retention;
 pub mod runs;
 pub mod snapshots;
 

@@ -105,6 +105,29 @@ impl Cairnd {
         .ok();
     }
 
+    /// `cairn job create NAME --repo main --path PATH` plus `extra` (as given: the
+    /// caller checks the outcome).
+    pub fn create_backup_job(&self, name: &str, path: &Path, extra: &[&str]) -> Ran {
+        let path = path.to_str().expect("utf-8 path");
+        let mut args = vec!["job", "create", name, "--repo", "main", "--path", path];
+        args.extend_from_slice(extra);
+        self.cli(&args)
+    }
+
+    /// The ids of `cairn snapshot list` with `args` (`--repo NAME` or `--job NAME`).
+    pub fn snapshot_ids(&self, args: &[&str]) -> Vec<String> {
+        let mut full = vec!["snapshot", "list", "--output", "json"];
+        full.extend_from_slice(args);
+        self.cli(&full)
+            .ok()
+            .json()
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|s| s["id"].as_str().expect("id").to_owned())
+            .collect()
+    }
+
     /// Sends SIGTERM and waits; returns the exit code.
     pub fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;

@@ -68,6 +68,8 @@ fn create_run_watch_browse_and_restore_through_the_console() {
         console.keys(&["BSpace"]);
     }
     console.type_text("last 1");
+    // The daemon answers what it keeps of these sources' snapshots: none yet.
+    console.wait_for("no snapshots of these sources yet");
     // The cron expression is checked by the daemon as it is typed.
     console.keys(&["Tab"]);
     console.type_text("0 3 * * * *  x");

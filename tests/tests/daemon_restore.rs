@@ -57,20 +57,6 @@ fn regular_files(dir: &Path) -> u64 {
         .sum()
 }
 
-fn snapshot_ids(daemon: &Cairnd, args: &[&str]) -> Vec<String> {
-    let mut full = vec!["snapshot", "list", "--output", "json"];
-    full.extend_from_slice(args);
-    daemon
-        .cli(&full)
-        .ok()
-        .json()
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|s| s["id"].as_str().expect("id").to_owned())
-        .collect()
-}
-
 #[test]
 fn snapshots_list_per_repository_and_per_job_and_browse_one_directory() {
     let (dir, daemon) = backed_up();
@@ -107,7 +93,7 @@ fn snapshots_list_per_repository_and_per_job_and_browse_one_directory() {
     ] {
         assert!(all[0].get(field).is_some(), "{field} missing: {}", all[0]);
     }
-    let of_web = snapshot_ids(&daemon, &["--job", "web"]);
+    let of_web = daemon.snapshot_ids(&["--job", "web"]);
     assert_eq!(of_web.len(), 1);
     assert_eq!(of_web[0], all[1]["id"].as_str().expect("id"));
     let text = daemon.cli(&["snapshot", "list", "--repo", "main"]).ok();

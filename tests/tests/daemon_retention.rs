@@ -3,21 +3,9 @@
 //! says so in the run and its log, and never touches another job's snapshots. A bad
 //! policy is refused with the field named and changes nothing.
 
-use cairn_e2e::daemon::Cairnd;
+use std::path::Path;
 
-fn snapshot_ids(daemon: &Cairnd, args: &[&str]) -> Vec<String> {
-    let mut full = vec!["snapshot", "list", "--output", "json"];
-    full.extend_from_slice(args);
-    daemon
-        .cli(&full)
-        .ok()
-        .json()
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|s| s["id"].as_str().expect("id").to_owned())
-        .collect()
-}
+use cairn_e2e::daemon::Cairnd;
 
 fn run_now(daemon: &Cairnd, job: &str) -> serde_json::Value {
     daemon
@@ -38,21 +26,18 @@ fn keep_last_two_forgets_the_oldest_of_the_job_only_and_logs_why() {
         std::fs::write(d.join("file"), b"first").expect("write");
     }
     let created = daemon
-        .cli(&[
-            "job",
-            "create",
+        .create_backup_job(
             "web",
-            "--repo",
-            "main",
-            "--path",
-            source.to_str().expect("utf-8"),
-            "--keep-last",
-            "2",
-            "--keep-tag",
-            "release",
-            "--output",
-            "json",
-        ])
+            &source,
+            &[
+                "--keep-last",
+                "2",
+                "--keep-tag",
+                "release",
+                "--output",
+                "json",
+            ],
+        )
         .ok()
         .json();
     assert_eq!(
@@ -65,19 +50,9 @@ fn keep_last_two_forgets_the_oldest_of_the_job_only_and_logs_why() {
         "{}",
         shown.stdout
     );
-    daemon
-        .cli(&[
-            "job",
-            "create",
-            "etc",
-            "--repo",
-            "main",
-            "--path",
-            other.to_str().expect("utf-8"),
-        ])
-        .ok();
+    daemon.create_backup_job("etc", &other, &[]).ok();
     assert_eq!(run_now(&daemon, "etc")["state"], "succeeded");
-    let etc_snapshot = snapshot_ids(&daemon, &["--job", "etc"]);
+    let etc_snapshot = daemon.snapshot_ids(&["--job", "etc"]);
 
     let mut made = Vec::new();
     for round in 0..3 {
@@ -98,14 +73,69 @@ fn keep_last_two_forgets_the_oldest_of_the_job_only_and_logs_why() {
             _ => assert_eq!((kept, forgotten), (Some(2), Some(1))),
         }
     }
-    let web_left = snapshot_ids(&daemon, &["--job", "web"]);
+    let web_left = daemon.snapshot_ids(&["--job", "web"]);
     assert_eq!(web_left, [made[2].clone(), made[1].clone()], "newest first");
     assert_eq!(
-        snapshot_ids(&daemon, &["--job", "etc"]),
+        daemon.snapshot_ids(&["--job", "etc"]),
         etc_snapshot,
         "another job's snapshot is never touched"
     );
-    assert_eq!(snapshot_ids(&daemon, &["--repo", "main"]).len(), 3);
+    assert_eq!(daemon.snapshot_ids(&["--repo", "main"]).len(), 3);
+
+    // A preview changes nothing: the job's policy as it stands keeps both; a stricter
+    // one tried on the command line would forget the older.
+    let plan = daemon
+        .cli(&["job", "retention", "web", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        (plan["keep"].as_u64(), plan["forget"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(plan["snapshots"][0]["reasons"], serde_json::json!(["last"]));
+    let stricter = daemon
+        .cli(&[
+            "job",
+            "retention",
+            "web",
+            "--keep-last",
+            "1",
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (stricter["keep"].as_u64(), stricter["forget"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(stricter["snapshots"][1]["id"], made[1].as_str());
+    assert_eq!(stricter["snapshots"][1]["keep"], false);
+    let text = daemon
+        .cli(&["job", "retention", "web", "--keep-last", "1"])
+        .ok()
+        .stdout;
+    assert!(
+        text.contains("the policy given (the job's own: last 2, tag release): last 1")
+            && text.contains(&format!("forget  {}", &made[1][..8]))
+            && text.contains("keeps 1, forgets 1 of 2 snapshots"),
+        "{text}"
+    );
+    assert_eq!(
+        daemon.snapshot_ids(&["--job", "web"]).len(),
+        2,
+        "a plan forgets nothing"
+    );
+    // A preview of a bad policy is refused the same way.
+    let preview = daemon.cli(&["job", "retention", "web", "--keep-within", "1m"]);
+    assert_eq!(preview.code, 2, "{}", preview.stdout);
+    assert!(
+        preview.stderr.contains("backup.retention.keep_within"),
+        "{}",
+        preview.stderr
+    );
+    let check = daemon.cli(&["job", "retention", "etc-check"]);
+    assert_eq!(check.code, 2, "an unknown job: {}", check.stderr);
 
     // The last run says what it kept and why, and what it forgot.
     let last_id = run_now(&daemon, "web")["id"].as_u64().expect("id");
@@ -162,17 +192,7 @@ fn a_bad_policy_is_refused_with_the_field_named_and_the_job_is_unchanged() {
         daemon.cli(&args)
     };
     daemon
-        .cli(&[
-            "job",
-            "create",
-            "web",
-            "--repo",
-            "main",
-            "--path",
-            "/srv",
-            "--keep-daily",
-            "7",
-        ])
+        .create_backup_job("web", Path::new("/srv"), &["--keep-daily", "7"])
         .ok();
     let before = daemon
         .cli(&["job", "show", "web", "--output", "json"])

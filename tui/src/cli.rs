@@ -270,6 +270,14 @@ pub enum JobCommand {
     Enable { name: String },
     /// Stop the job's schedule from firing (manual runs still work).
     Disable { name: String },
+    /// Which of the job's snapshots its retention keeps now (by which rules) and which
+    /// the next backup forgets; with --keep-*, what that policy would do instead.
+    /// Changes nothing.
+    Retention {
+        name: String,
+        #[command(flatten)]
+        keep: KeepArgs,
+    },
     /// Start a run now; prints its id.
     Run {
         name: String,

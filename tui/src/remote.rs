@@ -8,6 +8,7 @@ pub(crate) mod json;
 mod logs;
 mod repos;
 pub(crate) mod retention;
+mod retention_plan;
 mod runs;
 mod snapshots;
 

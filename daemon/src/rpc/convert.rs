@@ -95,58 +95,62 @@ fn schedule(schedule: Option<&pb::Schedule>) -> Result<Option<ScheduleSpec>, Dae
     Ok(Some(spec))
 }
 
+/// A backup spec as given, checked: paths absolute, excludes valid globs, a command's
+/// file name, the retention's `within`.
+pub fn backup_from(b: &pb::BackupSpec) -> Result<BackupSpec, DaemonError> {
+    let command = match &b.command {
+        Some(c) if !c.argv.is_empty() => {
+            if c.filename.is_empty() || c.filename.contains('/') {
+                return Err(invalid(
+                    "backup.command.filename",
+                    "give a file name (no '/') for the command's output",
+                ));
+            }
+            Some(CommandSpec {
+                argv: c.argv.clone(),
+                filename: c.filename.clone(),
+            })
+        }
+        _ => None,
+    };
+    if b.paths.is_empty() && command.is_none() {
+        return Err(invalid(
+            "backup.paths",
+            "give at least one path (or a command)",
+        ));
+    }
+    for path in &b.paths {
+        if !path.starts_with('/') {
+            return Err(invalid(
+                "backup.paths",
+                format!(
+                    "{path:?} is not absolute (the daemon has no working directory to resolve it in)"
+                ),
+            ));
+        }
+    }
+    for glob in &b.excludes {
+        globset::Glob::new(glob).map_err(|e| invalid("backup.excludes", e))?;
+    }
+    Ok(BackupSpec {
+        paths: b.paths.clone(),
+        excludes: b.excludes.clone(),
+        exclude_caches: b.exclude_caches,
+        one_file_system: b.one_file_system,
+        tags: b.tags.clone(),
+        host: (!b.host.is_empty()).then(|| b.host.clone()),
+        command,
+        retention: retention_from(b.retention.as_ref())?,
+    })
+}
+
 /// A job from an API spec, validated (the repository's existence is checked by the
 /// caller, inside the transaction that stores the job).
 pub fn job_from_spec(spec: &pb::JobSpec, now: UnixMs) -> Result<JobRecord, DaemonError> {
     check_name("name", &spec.name)?;
     check_name("repository", &spec.repository)?;
     let kind = match &spec.kind {
-        Some(pb::job_spec::Kind::Backup(b)) => {
-            let command = match &b.command {
-                Some(c) if !c.argv.is_empty() => {
-                    if c.filename.is_empty() || c.filename.contains('/') {
-                        return Err(invalid(
-                            "backup.command.filename",
-                            "give a file name (no '/') for the command's output",
-                        ));
-                    }
-                    Some(CommandSpec {
-                        argv: c.argv.clone(),
-                        filename: c.filename.clone(),
-                    })
-                }
-                _ => None,
-            };
-            if b.paths.is_empty() && command.is_none() {
-                return Err(invalid(
-                    "backup.paths",
-                    "give at least one path (or a command)",
-                ));
-            }
-            for path in &b.paths {
-                if !path.starts_with('/') {
-                    return Err(invalid(
-                        "backup.paths",
-                        format!(
-                            "{path:?} is not absolute (the daemon has no working directory to resolve it in)"
-                        ),
-                    ));
-                }
-            }
-            for glob in &b.excludes {
-                globset::Glob::new(glob).map_err(|e| invalid("backup.excludes", e))?;
-            }
-            JobKind::Backup(BackupSpec {
-                paths: b.paths.clone(),
-                excludes: b.excludes.clone(),
-                exclude_caches: b.exclude_caches,
-                one_file_system: b.one_file_system,
-                tags: b.tags.clone(),
-                host: (!b.host.is_empty()).then(|| b.host.clone()),
-                command,
-                retention: retention_from(b.retention.as_ref())?,
-            })
-        }
+        Some(pb::job_spec::Kind::Backup(b)) => JobKind::Backup(backup_from(b)?),
         Some(pb::job_spec::Kind::Check(c)) => {
             if c.read_data_subset_percent > 100 {
                 return Err(invalid(

@@ -263,6 +263,17 @@ impl Snapshots for SnapshotsService {
             .map(Response::new)
     }
 
+    async fn plan_retention(
+        &self,
+        request: Request<pb::PlanRetentionRequest>,
+    ) -> Result<Response<pb::PlanRetentionResponse>, Status> {
+        let request = request.into_inner();
+        let state = self.state.clone();
+        blocking(move || super::retention::plan(&state, request))
+            .await
+            .map(Response::new)
+    }
+
     async fn list_tree(
         &self,
         request: Request<pb::ListTreeRequest>,

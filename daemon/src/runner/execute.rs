@@ -242,27 +242,38 @@ fn backup(
     };
     let mut problems = Vec::new();
     if let Some(retention) = &spec.retention {
-        // The snapshot is saved whatever happens here; a retention that fails must
-        // still fail the run, or the repository fills up unnoticed.
-        match super::retention::apply(
+        let applied = super::retention::apply(
             repo.repo(),
             retention,
             schedule_zone,
             result.snapshot_id,
             progress,
-        ) {
-            Ok(applied) => {
-                summary.snapshots_kept = applied.kept;
-                summary.snapshots_forgotten = applied.forgotten;
-            }
-            Err(e) => problems.push(format!(
-                "the backup saved snapshot {}, but applying the retention policy failed: {e}; the next successful backup applies it again",
-                result.snapshot_id.short()
-            )),
-        }
+        );
+        problems.extend(count_retention(&mut summary, &result.snapshot_id, applied));
     }
     summary.problems = problems.len() as u64;
     Ok((summary, problems))
+}
+
+/// Puts a retention's counts in the summary, or says why it failed. The snapshot is
+/// saved whatever happened; a retention that fails must still fail the run, or the
+/// repository fills up unnoticed.
+fn count_retention(
+    summary: &mut RunSummary,
+    snapshot: &SnapshotId,
+    applied: cairn_engine::Result<super::retention::Applied>,
+) -> Option<String> {
+    match applied {
+        Ok(applied) => {
+            summary.snapshots_kept = applied.kept;
+            summary.snapshots_forgotten = applied.forgotten;
+            None
+        }
+        Err(e) => Some(format!(
+            "the backup saved snapshot {}, but applying the retention policy failed: {e}; the next successful backup applies it again",
+            snapshot.short()
+        )),
+    }
 }
 
 fn check(
@@ -347,4 +358,38 @@ fn restore(
         },
         problems,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::retention::Applied;
+
+    #[test]
+    fn a_failed_retention_fails_the_backup_naming_the_saved_snapshot() {
+        let snapshot = SnapshotId([7; 32]);
+        let mut summary = RunSummary::default();
+        let failed = cairn_engine::Error::invalid("snapshot 07070707", "cannot be removed");
+        let problem = count_retention(&mut summary, &snapshot, Err(failed)).unwrap();
+        assert!(
+            problem.starts_with("the backup saved snapshot 07070707, but applying the retention policy failed: snapshot 07070707: cannot be removed"),
+            "{problem}"
+        );
+        let backup = JobKind::Backup(BackupSpec::default());
+        assert_eq!(failure_text(&backup, 1, &problem), problem, "said as it is");
+
+        let counted = count_retention(
+            &mut summary,
+            &snapshot,
+            Ok(Applied {
+                kept: 14,
+                forgotten: 2,
+            }),
+        );
+        assert_eq!(counted, None);
+        assert_eq!(
+            (summary.snapshots_kept, summary.snapshots_forgotten),
+            (14, 2)
+        );
+    }
 }

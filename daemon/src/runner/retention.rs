@@ -37,7 +37,7 @@ pub fn keep_policy(spec: &RetentionSpec) -> cairn_engine::Result<KeepPolicy> {
 }
 
 /// The zone whose calendar the policy counts in: the schedule's, UTC without one.
-fn zone(name: &str) -> cairn_engine::Result<TimeZone> {
+pub fn zone(name: &str) -> cairn_engine::Result<TimeZone> {
     if name.is_empty() {
         return Ok(TimeZone::UTC);
     }

@@ -125,6 +125,10 @@ pub enum Action {
         timezone: String,
         preview: crate::console::screen::editor::Preview,
     },
+    RetentionPlanned {
+        request: Box<pb::PlanRetentionRequest>,
+        plan: crate::console::screen::editor::RetentionPlan,
+    },
     JobSaved(String),
     DirectoryLoaded {
         path: String,
@@ -179,6 +183,7 @@ impl Action {
                 | Action::AuditLoaded(_)
                 | Action::RepositoriesLoaded(_)
                 | Action::SchedulePreview { .. }
+                | Action::RetentionPlanned { .. }
                 | Action::JobSaved(_)
                 | Action::DirectoryLoaded { .. }
                 | Action::LogLines { .. }
@@ -223,6 +228,7 @@ pub enum Effect {
     },
     LoadRepositories,
     PreviewSchedule(Box<pb::Schedule>),
+    PlanRetention(Box<pb::PlanRetentionRequest>),
     SaveJob {
         /// The job's name before the edit; None for a new job.
         original: Option<String>,
@@ -340,6 +346,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::OpenAudit => audit::open(state),
         Action::RepositoriesLoaded(_)
         | Action::SchedulePreview { .. }
+        | Action::RetentionPlanned { .. }
         | Action::JobSaved(_)
         | Action::DirectoryLoaded { .. } => editor::loaded(state, action),
         Action::JobDeleted(name) => {

@@ -23,7 +23,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tonic::transport::Channel;
 
 use crate::console::action::{Action, Effect};
-use crate::console::screen::editor::Preview;
+use crate::console::screen::editor::{Preview, RetentionPlan};
 use crate::console::screen::job::RECENT_RUNS;
 use crate::console::state::{DaemonView, Feed, JobRow, LastRun, seconds};
 
@@ -418,6 +418,29 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                             preview,
                         })
                     }),
+                )
+            }
+            Effect::PlanRetention(request) => {
+                let answer = SnapshotsClient::new(channel)
+                    .plan_retention(*request.clone())
+                    .await;
+                // A policy the daemon refuses is an answer to show under the field.
+                let plan = match answer {
+                    Ok(r) => {
+                        let decisions = r.into_inner().decisions;
+                        Ok(RetentionPlan::Counted {
+                            kept: decisions.iter().filter(|d| d.keep).count(),
+                            total: decisions.len(),
+                        })
+                    }
+                    Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                        Ok(RetentionPlan::Invalid(status.message().to_owned()))
+                    }
+                    Err(status) => Err(status),
+                };
+                (
+                    "planning the retention",
+                    plan.map(|plan| Some(Action::RetentionPlanned { request, plan })),
                 )
             }
             Effect::SaveJob { original, spec } => {

@@ -16,7 +16,7 @@ fn hook(command: Option<&String>, timeout_seconds: u32) -> Option<pb::Hook> {
 }
 
 /// The retention flags as the API's message; None when no flag was given.
-fn retention(keep: KeepArgs) -> Option<pb::Retention> {
+pub(super) fn retention(keep: KeepArgs) -> Option<pb::Retention> {
     let r = pb::Retention {
         keep_last: keep.keep_last,
         keep_hourly: keep.keep_hourly,
@@ -76,7 +76,7 @@ fn spec(name: String, repository: String, args: JobSpecArgs) -> anyhow::Result<p
     })
 }
 
-fn retention_of(job: &pb::Job) -> Option<pb::Retention> {
+pub(super) fn retention_of(job: &pb::Job) -> Option<pb::Retention> {
     match job.spec.as_ref()?.kind.as_ref()? {
         pb::job_spec::Kind::Backup(b) => b.retention.clone(),
         _ => None,
@@ -218,6 +218,9 @@ pub async fn run(remote: &Remote, command: JobCommand) -> anyhow::Result<Outcome
         }
         JobCommand::Enable { name } => set_enabled(remote, &mut client, name, true).await?,
         JobCommand::Disable { name } => set_enabled(remote, &mut client, name, false).await?,
+        JobCommand::Retention { name, keep } => {
+            return super::retention_plan::run(remote, &mut client, name, keep).await;
+        }
         JobCommand::Run { name, wait } => {
             let run_id = client
                 .run_job(pb::RunJobRequest { name: name.clone() })

@@ -25,7 +25,24 @@ pub fn open(state: &mut State, job: Option<&pb::Job>) -> Vec<Effect> {
         effects.push(Effect::PreviewSchedule(Box::new(schedule)));
     }
     state.screens.push(Screen::Editor(editor));
+    effects.extend(replan(state));
     effects
+}
+
+/// Asks the daemon what the retention typed does to the sources' snapshots, when
+/// anything it depends on (retention, sources, repository, zone) changed.
+fn replan(state: &mut State) -> Vec<Effect> {
+    let Some(e) = editor(state) else {
+        return Vec::new();
+    };
+    let wanted = e.plan_request();
+    if wanted == e.plan_asked {
+        return Vec::new();
+    }
+    e.plan_asked = wanted.clone();
+    wanted
+        .map(|request| vec![Effect::PlanRetention(request)])
+        .unwrap_or_default()
 }
 
 fn editor(state: &mut State) -> Option<&mut EditorScreen> {
@@ -43,6 +60,12 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
                     e.repository = names.first().cloned().unwrap_or_default();
                 }
                 e.repositories = names;
+            }
+            return replan(state);
+        }
+        Action::RetentionPlanned { request, plan } => {
+            if let Some(e) = editor(state) {
+                e.plan = Some(Box::new((*request, plan)));
             }
         }
         Action::SchedulePreview {
@@ -107,6 +130,12 @@ fn preview(e: &EditorScreen) -> Vec<Effect> {
 }
 
 pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
+    let mut effects = form_key(state, action);
+    effects.extend(replan(state));
+    effects
+}
+
+fn form_key(state: &mut State, action: Action) -> Vec<Effect> {
     let Some(Screen::Editor(e)) = state.screens.last_mut() else {
         return Vec::new();
     };
@@ -215,6 +244,12 @@ fn picker_load(p: &PickerScreen) -> Effect {
 }
 
 pub fn picker_key(state: &mut State, action: Action) -> Vec<Effect> {
+    let mut effects = picker_form_key(state, action);
+    effects.extend(replan(state));
+    effects
+}
+
+fn picker_form_key(state: &mut State, action: Action) -> Vec<Effect> {
     let Some(Screen::Picker(p)) = state.screens.last_mut() else {
         return Vec::new();
     };

@@ -1,5 +1,6 @@
 use super::*;
 use crate::console::screen::LogsScreen;
+use crate::console::screen::editor::RetentionPlan;
 use crate::console::state::ActiveRun;
 
 fn job(name: &str, repository: &str) -> JobRow {
@@ -802,8 +803,62 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
     for _ in 0.."dialy 7".len() {
         update(&mut state, Action::FilterBackspace);
     }
-    type_text(&mut state, "daily 7, within 14d");
-    update(&mut state, Action::Down); // cron
+    // What it keeps is asked of the daemon as typed; an answer to an earlier
+    // question is not shown as the answer to this one.
+    let effects = type_text(&mut state, "daily 7, within 14d");
+    let Some(Effect::PlanRetention(asked)) = effects.first() else {
+        panic!("asks what the retention keeps: {effects:?}");
+    };
+    let asked_retention = asked
+        .backup
+        .as_ref()
+        .and_then(|b| b.retention.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            asked.repository.as_str(),
+            asked_retention.keep_daily,
+            asked_retention.keep_within.as_str()
+        ),
+        ("offsite", 7, "14d")
+    );
+    let mut earlier = (**asked).clone();
+    if let Some(r) = earlier.backup.as_mut().and_then(|b| b.retention.as_mut()) {
+        r.keep_within = "14".into();
+    }
+    update(
+        &mut state,
+        Action::RetentionPlanned {
+            request: Box::new(earlier),
+            plan: RetentionPlan::Counted { kept: 1, total: 9 },
+        },
+    );
+    assert_eq!(editor(&state).current_plan(), None);
+    update(
+        &mut state,
+        Action::RetentionPlanned {
+            request: asked.clone(),
+            plan: RetentionPlan::Counted { kept: 4, total: 9 },
+        },
+    );
+    assert_eq!(
+        editor(&state).current_plan(),
+        Some(&RetentionPlan::Counted { kept: 4, total: 9 })
+    );
+    update(&mut state, Action::Up); // excludes
+    for c in "*.tmp".chars() {
+        assert_eq!(
+            update(&mut state, Action::FilterChar(c)),
+            Vec::new(),
+            "excludes do not change which snapshots are the job's"
+        );
+    }
+    assert!(editor(&state).current_plan().is_some());
+    update(&mut state, Action::Down); // retention
+    assert_eq!(
+        update(&mut state, Action::Down), // cron: nothing the plan depends on changed
+        Vec::new()
+    );
     let effects = type_text(&mut state, "*/5 * * * *");
     let schedule = |cron: &str| {
         Effect::PreviewSchedule(Box::new(pb::Schedule {

@@ -69,6 +69,15 @@ pub enum Preview {
     Invalid(String),
 }
 
+/// What the daemon says the retention typed does to these sources' snapshots now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetentionPlan {
+    /// Of `total` snapshots of the set, it keeps `kept` (the next backup forgets the rest).
+    Counted { kept: usize, total: usize },
+    /// The daemon's reason, word for word.
+    Invalid(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EditorScreen {
     /// The job being edited; None for a new one.
@@ -92,6 +101,9 @@ pub struct EditorScreen {
     /// For the (cron, timezone) in `previewed`.
     pub preview: Option<Preview>,
     pub previewed: (String, String),
+    /// The retention plan last asked for, and the answer with the request it answers.
+    pub plan_asked: Option<Box<pb::PlanRetentionRequest>>,
+    pub plan: Option<Box<(pb::PlanRetentionRequest, RetentionPlan)>>,
 }
 
 impl EditorScreen {
@@ -170,6 +182,41 @@ impl EditorScreen {
     /// The retention typed, read; Err says what is wrong with it.
     pub fn keep(&self) -> Result<Option<pb::Retention>, String> {
         parse(&self.retention)
+    }
+
+    /// What to ask the daemon about the retention typed: only for a backup with
+    /// sources, a repository and a retention that reads. It carries only what names
+    /// the backup set (sources, host, command) and the policy, so typing excludes
+    /// neither asks again nor gets an answer about them.
+    pub fn plan_request(&self) -> Option<Box<pb::PlanRetentionRequest>> {
+        if self.check || self.sources.is_empty() || self.repository.is_empty() {
+            return None;
+        }
+        let retention = self.keep().ok().flatten()?;
+        let (host, command) = match &self.base.kind {
+            Some(pb::job_spec::Kind::Backup(b)) => (b.host.clone(), b.command.clone()),
+            _ => (String::new(), None),
+        };
+        Some(Box::new(pb::PlanRetentionRequest {
+            repository: self.repository.clone(),
+            backup: Some(pb::BackupSpec {
+                paths: self.sources.clone(),
+                host,
+                command,
+                retention: Some(retention),
+                ..Default::default()
+            }),
+            timezone: self.timezone.trim().to_owned(),
+        }))
+    }
+
+    /// The daemon's answer for the form as it is now (None while asking, or when
+    /// there is nothing to ask).
+    pub fn current_plan(&self) -> Option<&RetentionPlan> {
+        match (self.plan.as_deref(), self.plan_asked.as_deref()) {
+            (Some((answered, plan)), Some(asked)) if answered == asked => Some(plan),
+            _ => None,
+        }
     }
 
     /// The spec to send: the loaded one with the form's fields put in (a retention

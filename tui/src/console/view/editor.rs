@@ -8,7 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use crate::console::screen::editor::{EditorScreen, Field, PickerScreen, Preview};
+use crate::console::screen::editor::{EditorScreen, Field, PickerScreen, Preview, RetentionPlan};
 use crate::console::state::State;
 use crate::console::view::{block, bytes, clock, colored, entry_name, note, selected};
 
@@ -108,21 +108,48 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, e: &EditorScreen, area: Rect) 
     );
 }
 
-/// Under the retention field: why it does not read (always), an example of the way
-/// to write it (while typing there); wrapped under the field's value.
+/// Under the retention field: why it does not read, or what the daemon says it does
+/// to these sources' snapshots now (before the job is saved with it), or while typing
+/// there with nothing to show yet, an example of the way to write it.
 fn retention_hint(
     state: &State,
     e: &EditorScreen,
     focused: bool,
     width: usize,
 ) -> Vec<Line<'static>> {
-    let (text, style) = match e.keep() {
-        Err(why) => (why, colored(state.color, Color::Red)),
-        Ok(_) if focused => (
+    let red = colored(state.color, Color::Red);
+    let dim = Style::new().add_modifier(Modifier::DIM);
+    let (text, style) = match (e.keep(), e.current_plan()) {
+        (Err(why), _) => (why, red),
+        (Ok(_), Some(RetentionPlan::Invalid(why))) => (why.clone(), red),
+        (Ok(_), Some(RetentionPlan::Counted { kept, total })) => {
+            let forgets = total - kept;
+            match (total, forgets) {
+                (0, _) => ("no snapshots of these sources yet".to_owned(), dim),
+                (1, 0) => (
+                    "keeps the one snapshot of these sources now".to_owned(),
+                    Style::new(),
+                ),
+                (_, 0) => (
+                    format!("keeps each of the {total} snapshots of these sources now"),
+                    Style::new(),
+                ),
+                _ => (
+                    format!(
+                        "keeps {kept} of the {total} snapshots of these sources now: once saved, the next backup forgets {forgets}"
+                    ),
+                    colored(state.color, Color::Yellow),
+                ),
+            }
+        }
+        (Ok(Some(_)), None) if e.plan_asked.is_some() => {
+            ("asking the daemon what it keeps...".to_owned(), dim)
+        }
+        _ if focused => (
             "like: last 3, daily 7, weekly 4, monthly 12, within 14d, tag release".to_owned(),
-            Style::new().add_modifier(Modifier::DIM),
+            dim,
         ),
-        Ok(_) => return Vec::new(),
+        _ => return Vec::new(),
     };
     let indent = 13;
     let mut lines: Vec<String> = Vec::new();
@@ -240,7 +267,7 @@ mod tests {
     use crate::console::Role;
     use crate::console::action::{Action, update};
     use crate::console::screen::Screen;
-    use crate::console::screen::editor::{Field, PickerScreen, Preview};
+    use crate::console::screen::editor::{Field, PickerScreen, Preview, RetentionPlan};
     use crate::console::view::fixtures::*;
 
     fn editing() -> crate::console::state::State {
@@ -305,6 +332,32 @@ mod tests {
             e.focus = Field::Retention;
         }
         insta::assert_snapshot!("editor_bad_retention_80x24", render(&state, 80, 24));
+    }
+
+    #[test]
+    fn the_editor_says_what_a_retention_keeps_now() {
+        let mut state = editing();
+        let asked = match state.screens.last_mut() {
+            Some(Screen::Editor(e)) => {
+                e.focus = Field::Retention;
+                e.plan_request().unwrap()
+            }
+            _ => unreachable!("the editor is open"),
+        };
+        if let Some(Screen::Editor(e)) = state.screens.last_mut() {
+            e.plan_asked = Some(asked.clone());
+        }
+        update(
+            &mut state,
+            Action::RetentionPlanned {
+                request: asked,
+                plan: RetentionPlan::Counted {
+                    kept: 11,
+                    total: 30,
+                },
+            },
+        );
+        insta::assert_snapshot!("editor_retention_plan_80x24", render(&state, 80, 24));
     }
 
     #[test]

@@ -1,0 +1,95 @@
+//! `cairn job retention NAME [--keep-*]`: which of the job's snapshots its retention
+//! keeps now, by which rules, and which the next backup forgets; with flags, what
+//! another policy would do. The daemon plans it with the planner the backup applies.
+
+use cairn_proto::v1 as pb;
+use cairn_proto::v1::jobs_client::JobsClient;
+use cairn_proto::v1::snapshots_client::SnapshotsClient;
+use serde_json::json;
+
+use super::jobs::{retention, retention_of};
+use super::{Remote, api_error, json};
+use crate::cli::KeepArgs;
+use crate::output::{self, Outcome};
+
+pub async fn run(
+    remote: &Remote,
+    jobs: &mut JobsClient<tonic::transport::Channel>,
+    name: String,
+    keep: KeepArgs,
+) -> anyhow::Result<Outcome> {
+    let job = jobs
+        .get_job(pb::GetJobRequest { name: name.clone() })
+        .await
+        .map_err(api_error)?
+        .into_inner();
+    let spec = job.spec.clone().unwrap_or_default();
+    let Some(pb::job_spec::Kind::Backup(mut backup)) = spec.kind else {
+        anyhow::bail!("job {name} makes no snapshots (it is not a backup job): nothing to keep");
+    };
+    let given = retention(keep);
+    let trying_another = given.is_some();
+    if trying_another {
+        backup.retention = given;
+    }
+    let policy = backup.retention.clone();
+    let plan = SnapshotsClient::new(remote.channel.clone())
+        .plan_retention(pb::PlanRetentionRequest {
+            repository: spec.repository.clone(),
+            backup: Some(backup),
+            timezone: spec.schedule.map(|s| s.timezone).unwrap_or_default(),
+        })
+        .await
+        .map_err(api_error)?
+        .into_inner();
+    let kept = plan.decisions.iter().filter(|d| d.keep).count();
+    let forgotten = plan.decisions.len() - kept;
+    if remote.json() {
+        output::json(&json!({
+            "job": name,
+            "policy": policy.as_ref().map(super::retention::json),
+            "policy_of_the_job": !trying_another,
+            "keep": kept,
+            "forget": forgotten,
+            "snapshots": plan.decisions.iter().map(|d| json!({
+                "id": d.snapshot_id,
+                "time": json::time(d.time.as_ref()),
+                "keep": d.keep,
+                "reasons": d.reasons,
+            })).collect::<Vec<_>>(),
+        }))?;
+        return Ok(Outcome::Ok);
+    }
+    let words = match &policy {
+        Some(r) => super::retention::describe(r),
+        None => "no rule: every snapshot is kept".to_owned(),
+    };
+    let whose = if trying_another {
+        let current = retention_of(&job)
+            .map(|r| super::retention::describe(&r))
+            .unwrap_or_else(|| "none".to_owned());
+        format!("the policy given (the job's own: {current})")
+    } else {
+        "the job's policy".to_owned()
+    };
+    println!("{whose}: {words}");
+    for d in &plan.decisions {
+        println!(
+            "{:<7} {}  {:<25} {}",
+            if d.keep { "keep" } else { "forget" },
+            d.snapshot_id.get(..8).unwrap_or(&d.snapshot_id),
+            json::time(d.time.as_ref()).unwrap_or_default(),
+            d.reasons.join(", ")
+        );
+    }
+    println!(
+        "keeps {kept}, forgets {forgotten} of {} snapshots; nothing changes until the job's next successful backup{}",
+        plan.decisions.len(),
+        if trying_another {
+            " with this policy saved (`cairn job edit`)"
+        } else {
+            ""
+        }
+    );
+    Ok(Outcome::Ok)
+}
