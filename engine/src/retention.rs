@@ -69,9 +69,13 @@ pub fn parse_within(text: &str) -> Result<SignedDuration> {
                 ));
             }
         };
+        if digits.is_empty() {
+            return Err(bad("each unit needs a number before it (\"14d\")"));
+        }
+        // Only digits: a number too big for i64 is too long a span.
         let count: i64 = digits
             .parse()
-            .map_err(|_| bad("each unit needs a number before it (\"14d\")"))?;
+            .map_err(|_| bad("longer than a thousand years"))?;
         digits.clear();
         hours = count
             .checked_mul(unit_hours)
@@ -326,6 +330,7 @@ mod tests {
             ("2y", "write days"),
             ("3 days", "expected a number and a unit"),
             ("99999999999w", "thousand years"),
+            ("99999999999999999999999d", "thousand years"),
         ] {
             let error = parse_within(text).unwrap_err().to_string();
             assert!(error.contains(says), "{text:?}: {error}");

@@ -134,8 +134,13 @@ fn keep_last_two_forgets_the_oldest_of_the_job_only_and_logs_why() {
         "{}",
         preview.stderr
     );
-    let check = daemon.cli(&["job", "retention", "etc-check"]);
-    assert_eq!(check.code, 2, "an unknown job: {}", check.stderr);
+    let unknown = daemon.cli(&["job", "retention", "nope"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no job named \"nope\""),
+        "{}",
+        unknown.stderr
+    );
 
     // The last run says what it kept and why, and what it forgot.
     let last_id = run_now(&daemon, "web")["id"].as_u64().expect("id");
