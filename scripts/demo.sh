@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Cairn's main job on embedded defaults: no root, no config, nothing outside a temp dir.
 # Builds `cairn` and `cairnd`, starts the daemon as this user (XDG paths under the temp
-# dir), adds a repository and a demo job, runs it twice (the second run reads
-# nothing), shows `cairn status`, the snapshots and the run's log, restores through the
+# dir), adds a repository and a demo job (kept: one snapshot a day for a week), runs
+# it twice (the second run reads nothing, and its retention forgets the first
+# snapshot of the day), shows `cairn status`, what the retention keeps and why, the
+# snapshots and the run's log, restores through the
 # daemon and compares byte for byte, then checks the repository offline, the way a
 # fresh machine with no daemon would.
 set -euo pipefail
@@ -35,10 +37,11 @@ for _ in $(seq 100); do [ -S "$CAIRN_SOCKET" ] && break; sleep 0.1; done
 cairn() { "$bin/cairn" "$@"; }
 
 echo "== cairn repo add demo --init"; cairn repo add demo --path "$work/repo" --init
-echo "== cairn job create sample";    cairn job create sample --repo demo --path "$work/sample" --schedule '0 3 * * *'
+echo "== cairn job create sample";    cairn job create sample --repo demo --path "$work/sample" --schedule '0 3 * * *' --keep-daily 7
 echo "== cairn job run sample --wait (first)"; cairn job run sample --wait
 echo "== cairn job run sample --wait (again)"; cairn job run sample --wait
 echo "== cairn status";               cairn status
+echo "== cairn job retention sample"; cairn job retention sample
 echo "== cairn snapshot list";        cairn snapshot list --repo demo
 echo "== cairn logs --job sample";    cairn logs --job sample | tail -n 4
 echo "== cairn restore latest --repo demo --wait"
