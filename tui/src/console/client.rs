@@ -424,7 +424,9 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                 let answer = SnapshotsClient::new(channel)
                     .plan_retention(*request.clone())
                     .await;
-                // A policy the daemon refuses is an answer to show under the field.
+                // A policy the daemon refuses, or a repository it cannot read now, is an
+                // answer to show under the field (asked again at each keystroke, it
+                // must not pop up a message each time); a lost connection is not.
                 let plan = match answer {
                     Ok(r) => {
                         let decisions = r.into_inner().decisions;
@@ -433,7 +435,7 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                             total: decisions.len(),
                         })
                     }
-                    Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                    Err(status) if status.code() != tonic::Code::Unavailable => {
                         Ok(RetentionPlan::Invalid(status.message().to_owned()))
                     }
                     Err(status) => Err(status),
