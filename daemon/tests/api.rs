@@ -104,6 +104,15 @@ async fn add_main_repository(daemon: &Daemon, channel: &tonic::transport::Channe
         .unwrap();
 }
 
+/// Runs a job now; its run id.
+async fn run_now(jobs: &mut JobsClient<tonic::transport::Channel>, name: &str) -> u64 {
+    jobs.run_job(pb::RunJobRequest { name: name.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .run_id
+}
+
 fn backup_spec(name: &str, path: &std::path::Path) -> pb::JobSpec {
     pb::JobSpec {
         name: name.into(),
@@ -212,12 +221,7 @@ async fn add_a_repository_define_a_job_run_it_and_watch_it_finish() {
     })
     .await
     .unwrap();
-    let run_id = jobs
-        .run_job(pb::RunJobRequest { name: "web".into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .run_id;
+    let run_id = run_now(&mut jobs, "web").await;
     let (_, last) = watch_to_end(&mut runs, run_id).await;
     assert_eq!(last.state, pb::RunState::Succeeded as i32, "{}", last.error);
     let summary = last.summary.unwrap();
@@ -367,12 +371,7 @@ async fn watching_a_run_shows_its_progress_grow_until_the_end() {
     })
     .await
     .unwrap();
-    let run_id = jobs
-        .run_job(pb::RunJobRequest { name: "big".into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .run_id;
+    let run_id = run_now(&mut jobs, "big").await;
     let (progress, last) = watch_to_end(&mut runs, run_id).await;
     assert_eq!(last.state, pb::RunState::Succeeded as i32, "{}", last.error);
     assert!(
@@ -444,12 +443,7 @@ async fn watching_changes_sees_repositories_jobs_and_each_run_queued_started_and
     .unwrap();
     assert_eq!(next().await, pb::change::What::Job("web".into()));
 
-    let run_id = jobs
-        .run_job(pb::RunJobRequest { name: "web".into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .run_id;
+    let run_id = run_now(&mut jobs, "web").await;
     let mut states = Vec::new();
     while states.last() != Some(&pb::RunState::Succeeded) {
         let pb::change::What::Run(run) = next().await else {
@@ -524,14 +518,7 @@ async fn a_watch_that_starts_as_the_run_ends_still_ends_on_its_final_state() {
         .unwrap();
     let mut runs = RunsClient::new(channel.clone());
     for _ in 0..300 {
-        let id = jobs
-            .run_job(pb::RunJobRequest {
-                name: "quick".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .run_id;
+        let id = run_now(&mut jobs, "quick").await;
         let (_, last) = watch_to_end(&mut runs, id).await;
         assert_eq!(last.state(), pb::RunState::Failed, "run {id}: {last:?}");
     }

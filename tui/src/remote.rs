@@ -10,7 +10,7 @@ mod repos;
 pub(crate) mod retention;
 mod retention_plan;
 mod runs;
-mod snapshots;
+pub(crate) mod snapshots;
 
 use std::path::PathBuf;
 

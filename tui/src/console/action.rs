@@ -703,6 +703,26 @@ fn open_job(state: &mut State, name: String) -> Vec<Effect> {
     vec![Effect::LoadJob(name)]
 }
 
+/// Scrolls a log shown in `height` rows by a moving key (a page keeps one line of
+/// the last page in view).
+fn scroll_by(
+    scroll: &mut crate::console::scroll::Scroll,
+    action: &Action,
+    len: usize,
+    height: usize,
+) {
+    let page = height.saturating_sub(1).max(1);
+    match action {
+        Action::Up => scroll.up(1, len, height),
+        Action::Down => scroll.down(1, len, height),
+        Action::PageUp => scroll.up(page, len, height),
+        Action::PageDown => scroll.down(page, len, height),
+        Action::Top => scroll.first(),
+        Action::Bottom => scroll.last(),
+        _ => {}
+    }
+}
+
 /// Moves a list selection.
 fn move_in(selected: &mut usize, len: usize, action: &Action) {
     let last = len.saturating_sub(1);

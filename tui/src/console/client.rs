@@ -26,6 +26,7 @@ use crate::console::action::{Action, Effect};
 use crate::console::screen::editor::{Preview, RetentionPlan};
 use crate::console::screen::job::RECENT_RUNS;
 use crate::console::state::{DaemonView, Feed, JobRow, LastRun, seconds};
+use crate::remote::snapshots::whole_directory;
 
 #[derive(Debug)]
 pub enum Incoming {
@@ -603,25 +604,9 @@ async fn list_tree(
     path: String,
 ) -> Result<Option<Action>, tonic::Status> {
     let mut client = SnapshotsClient::new(channel.clone());
-    let mut entries = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_tree(pb::ListTreeRequest {
-                repository: repository.clone(),
-                snapshot: snapshot.clone(),
-                path: path.clone(),
-                page_size: 1000,
-                page_token,
-            })
-            .await?
-            .into_inner();
-        entries.extend(page.entries);
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let entries = whole_directory(&mut client, &repository, &snapshot, &path)
+        .await?
+        .entries;
     Ok(Some(Action::TreeLoaded {
         snapshot,
         path,

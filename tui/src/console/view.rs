@@ -16,7 +16,7 @@ pub mod snapshots;
 use cairn_proto::v1 as pb;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Color, Modifier, Style, Styled};
 use ratatui::symbols::border;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
@@ -295,6 +295,15 @@ pub fn selected(color: bool) -> Style {
         Style::new().add_modifier(Modifier::REVERSED)
     } else {
         Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+    }
+}
+
+/// A row or line of a list, highlighted when it is the selected one.
+pub fn mark_selected<T: Styled<Item = T>>(item: T, is_selected: bool, color: bool) -> T {
+    if is_selected {
+        item.set_style(selected(color))
+    } else {
+        item
     }
 }
 

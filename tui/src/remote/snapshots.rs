@@ -9,6 +9,36 @@ use super::{Remote, api_error, json, runs};
 use crate::cli::{RestoreArgs, SnapshotCommand};
 use crate::output::{self, Outcome, bytes};
 
+/// One directory of a snapshot with every page of it in `entries` (the CLI's `ls` and
+/// the console's browser).
+pub(crate) async fn whole_directory(
+    client: &mut SnapshotsClient<tonic::transport::Channel>,
+    repository: &str,
+    snapshot: &str,
+    path: &str,
+) -> Result<pb::ListTreeResponse, tonic::Status> {
+    let mut entries = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let mut page = client
+            .list_tree(pb::ListTreeRequest {
+                repository: repository.to_owned(),
+                snapshot: snapshot.to_owned(),
+                path: path.to_owned(),
+                page_size: 1000,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        entries.append(&mut page.entries);
+        if page.next_page_token.is_empty() {
+            page.entries = entries;
+            return Ok(page);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
 pub async fn run(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<Outcome> {
     let mut client = SnapshotsClient::new(remote.channel.clone());
     match command {
@@ -65,26 +95,10 @@ pub async fn run(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<Ou
                 Some((snapshot, path)) => (snapshot.to_owned(), path.to_owned()),
                 None => (target, String::new()),
             };
-            let mut entries = Vec::new();
-            let mut token = String::new();
-            let (snapshot_id, shown) = loop {
-                let page = client
-                    .list_tree(pb::ListTreeRequest {
-                        repository: repo_name.clone(),
-                        snapshot: snapshot.clone(),
-                        path: path.clone(),
-                        page_size: 0,
-                        page_token: token,
-                    })
-                    .await
-                    .map_err(api_error)?
-                    .into_inner();
-                entries.extend(page.entries);
-                if page.next_page_token.is_empty() {
-                    break (page.snapshot_id, page.path);
-                }
-                token = page.next_page_token;
-            };
+            let listed = whole_directory(&mut client, &repo_name, &snapshot, &path)
+                .await
+                .map_err(api_error)?;
+            let (snapshot_id, shown, entries) = (listed.snapshot_id, listed.path, listed.entries);
             if remote.json() {
                 output::json(&serde_json::json!({
                     "snapshot_id": snapshot_id,

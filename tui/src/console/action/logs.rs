@@ -7,7 +7,6 @@ use crate::console::state::State;
 
 pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
     let height = state.height.saturating_sub(CHROME).max(1) as usize;
-    let page = height.saturating_sub(1).max(1);
     // The jobs to cycle through, in the dashboard's order.
     let jobs: Vec<String> = state.jobs.iter().map(|j| j.name.clone()).collect();
     let Some(Screen::Logs(s)) = state.screens.last_mut() else {
@@ -19,12 +18,7 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
     }
     let len = s.visible().len();
     match action {
-        Action::Up => s.scroll.up(1, len, height),
-        Action::Down => s.scroll.down(1, len, height),
-        Action::PageUp => s.scroll.up(page, len, height),
-        Action::PageDown => s.scroll.down(page, len, height),
-        Action::Top => s.scroll.first(),
-        Action::Bottom => s.scroll.last(),
+        a if a.moves() => super::scroll_by(&mut s.scroll, &a, len, height),
         Action::StartFilter => s.filter.editing = true,
         Action::CycleLevel => {
             // Another level is another stream: the lines come again from the daemon.

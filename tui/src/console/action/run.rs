@@ -7,7 +7,6 @@ use crate::console::state::{State, is_live};
 
 pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
     let height = state.height.saturating_sub(CHROME).max(1) as usize;
-    let page = height.saturating_sub(1).max(1);
     let Some(Screen::Run(s)) = state.screens.last_mut() else {
         return Vec::new();
     };
@@ -40,12 +39,7 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
         return Vec::new();
     }
     match action {
-        Action::Up => s.scroll.up(1, len, height),
-        Action::Down => s.scroll.down(1, len, height),
-        Action::PageUp => s.scroll.up(page, len, height),
-        Action::PageDown => s.scroll.down(page, len, height),
-        Action::Top => s.scroll.first(),
-        Action::Bottom => s.scroll.last(),
+        a if a.moves() => super::scroll_by(&mut s.scroll, &a, len, height),
         Action::ToggleFollow => {
             if s.scroll.follow {
                 s.scroll.up(0, len, height);

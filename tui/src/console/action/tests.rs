@@ -547,62 +547,35 @@ fn browsing_a_snapshot_choosing_entries_and_restoring_them_asks_first() {
     );
     let effects = update(&mut state, Action::Open);
     let b2 = "b2".repeat(32);
-    assert_eq!(
-        effects,
-        vec![Effect::LoadTree {
-            repository: "main".into(),
-            snapshot: b2.clone(),
-            path: "/".into()
-        }]
-    );
-    update(
+    assert_eq!(effects, load_tree(&b2, "/"));
+    tree_loaded(
         &mut state,
-        Action::TreeLoaded {
-            snapshot: b2.clone(),
-            path: "/".into(),
-            entries: vec![entry("etc", "dir"), entry("srv", "dir")],
-        },
+        &b2,
+        "/",
+        vec![entry("etc", "dir"), entry("srv", "dir")],
     );
     update(&mut state, Action::Down);
-    assert_eq!(
-        update(&mut state, Action::Open),
-        vec![Effect::LoadTree {
-            repository: "main".into(),
-            snapshot: b2.clone(),
-            path: "/srv".into()
-        }]
-    );
-    update(
+    assert_eq!(update(&mut state, Action::Open), load_tree(&b2, "/srv"));
+    tree_loaded(
         &mut state,
-        Action::TreeLoaded {
-            snapshot: b2.clone(),
-            path: "/srv".into(),
-            entries: vec![
-                entry("a [1].txt", "file"),
-                entry("b.txt", "file"),
-                entry("www", "dir"),
-            ],
-        },
+        &b2,
+        "/srv",
+        vec![
+            entry("a [1].txt", "file"),
+            entry("b.txt", "file"),
+            entry("www", "dir"),
+        ],
     );
     update(&mut state, Action::Choose);
     update(&mut state, Action::Down);
     update(&mut state, Action::Choose);
     // Going up selects the directory we came from; the choice stays.
-    assert_eq!(
-        update(&mut state, Action::Parent),
-        vec![Effect::LoadTree {
-            repository: "main".into(),
-            snapshot: b2.clone(),
-            path: "/".into()
-        }]
-    );
-    update(
+    assert_eq!(update(&mut state, Action::Parent), load_tree(&b2, "/"));
+    tree_loaded(
         &mut state,
-        Action::TreeLoaded {
-            snapshot: b2.clone(),
-            path: "/".into(),
-            entries: vec![entry("etc", "dir"), entry("srv", "dir")],
-        },
+        &b2,
+        "/",
+        vec![entry("etc", "dir"), entry("srv", "dir")],
     );
     let Some(Screen::Tree(tree)) = state.screen() else {
         panic!("the tree is shown");
@@ -646,14 +619,7 @@ fn a_viewer_may_browse_but_not_restore_and_a_relative_target_is_refused() {
             "main".into(),
             "ab".into(),
         )));
-    update(
-        &mut state,
-        Action::TreeLoaded {
-            snapshot: "ab".into(),
-            path: "/".into(),
-            entries: vec![entry("etc", "dir")],
-        },
-    );
+    tree_loaded(&mut state, "ab", "/", vec![entry("etc", "dir")]);
     update(&mut state, Action::Restore);
     assert!(
         state
@@ -713,6 +679,27 @@ fn diff_compares_with_the_marked_snapshot_or_the_one_before() {
             from: a1,
             to: c3
         }]
+    );
+}
+
+/// The effect that asks for a directory of a snapshot in repository `main`.
+fn load_tree(snapshot: &str, path: &str) -> Vec<Effect> {
+    vec![Effect::LoadTree {
+        repository: "main".into(),
+        snapshot: snapshot.into(),
+        path: path.into(),
+    }]
+}
+
+/// The daemon's answer with a directory of a snapshot.
+fn tree_loaded(state: &mut State, snapshot: &str, path: &str, entries: Vec<pb::TreeEntry>) {
+    update(
+        state,
+        Action::TreeLoaded {
+            snapshot: snapshot.into(),
+            path: path.into(),
+            entries,
+        },
     );
 }
 

@@ -9,7 +9,7 @@ use ratatui::widgets::{Cell, Row, Table};
 
 use crate::console::screen::AuditScreen;
 use crate::console::state::State;
-use crate::console::view::{block, clock, colored, note, selected};
+use crate::console::view::{block, clock, colored, mark_selected, note};
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, s: &AuditScreen, area: Rect) {
     let Some(_) = &s.entries else {
@@ -54,11 +54,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, s: &AuditScreen, area: Rect) {
                 Cell::from(result),
                 Cell::from(e.arguments.clone()),
             ]);
-            if i == s.selected {
-                row.style(selected(state.color))
-            } else {
-                row
-            }
+            mark_selected(row, i == s.selected, state.color)
         });
     frame.render_widget(
         Table::new(

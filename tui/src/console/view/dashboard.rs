@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use crate::console::state::{Connection, JobRow, State};
-use crate::console::view::{block, bytes, colored, duration_ms, selected, span, state_color};
+use crate::console::view::{block, bytes, colored, duration_ms, mark_selected, span, state_color};
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
     let jobs = state.visible_jobs();
@@ -106,11 +106,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
             cells.push(Cell::from(next));
             cells.push(Cell::from(last));
             let row = Row::new(cells);
-            if i == state.selected {
-                row.style(selected(state.color))
-            } else {
-                row
-            }
+            mark_selected(row, i == state.selected, state.color)
         });
     frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
 }

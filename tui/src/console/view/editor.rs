@@ -10,7 +10,9 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use crate::console::screen::editor::{EditorScreen, Field, PickerScreen, Preview, RetentionPlan};
 use crate::console::state::State;
-use crate::console::view::{block, bytes, clock, colored, entry_name, note, selected};
+use crate::console::view::{
+    block, bytes, clock, colored, entry_name, mark_selected, note, selected,
+};
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, e: &EditorScreen, area: Rect) {
     let title = match &e.original {
@@ -240,11 +242,7 @@ pub fn draw_picker(frame: &mut Frame<'_>, state: &State, p: &PickerScreen, area:
             }),
             Cell::from(clock(state, entry.mtime.as_ref())),
         ]);
-        if i == p.selected {
-            row.style(selected(state.color))
-        } else {
-            row
-        }
+        mark_selected(row, i == p.selected, state.color)
     });
     frame.render_widget(
         Table::new(

@@ -11,7 +11,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
 use crate::console::screen::JobScreen;
 use crate::console::state::{State, run_state, seconds};
 use crate::console::view::{
-    block, bytes, clock, colored, duration_ms, note, selected, span, state_color,
+    block, bytes, clock, colored, duration_ms, mark_selected, note, span, state_color,
 };
 use crate::remote::json;
 
@@ -222,11 +222,7 @@ fn draw_runs(frame: &mut Frame<'_>, state: &State, s: &JobScreen, area: Rect) {
             Cell::from(added),
             Cell::from(run.error.clone()),
         ]);
-        if i == s.selected {
-            row.style(selected(state.color))
-        } else {
-            row
-        }
+        mark_selected(row, i == s.selected, state.color)
     });
     let widths = [
         Constraint::Length(6),

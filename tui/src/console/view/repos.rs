@@ -9,7 +9,9 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use crate::console::screen::repos::{RepoField, RepoForm, ReposScreen};
 use crate::console::state::State;
-use crate::console::view::{block, bytes, clock, colored, note, selected, state_color};
+use crate::console::view::{
+    block, bytes, clock, colored, mark_selected, note, selected, state_color,
+};
 
 pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &ReposScreen, area: Rect) {
     let Some(rows) = &s.rows else {
@@ -70,11 +72,7 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &ReposScreen, area: Re
             cells.push(Cell::from(row.repository.jobs.join(", ")));
         }
         let table_row = Row::new(cells);
-        if i == s.selected {
-            table_row.style(selected(state.color))
-        } else {
-            table_row
-        }
+        mark_selected(table_row, i == s.selected, state.color)
     });
     let mut widths = vec![
         Constraint::Length(14),

@@ -9,7 +9,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use crate::console::screen::{DiffScreen, SnapshotsScreen, TreeScreen};
 use crate::console::state::State;
-use crate::console::view::{block, bytes, clock, colored, entry_name, note, selected};
+use crate::console::view::{block, bytes, clock, colored, entry_name, mark_selected, note};
 use crate::offline::browse::mode_string;
 
 fn short(id: &str) -> &str {
@@ -73,11 +73,7 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &SnapshotsScreen, area
             cells.push(Cell::from(snap.paths.join(", ")));
         }
         let row = Row::new(cells);
-        if i == s.selected {
-            row.style(selected(state.color))
-        } else {
-            row
-        }
+        mark_selected(row, i == s.selected, state.color)
     });
     let mut widths = vec![
         Constraint::Length(1),
@@ -130,11 +126,7 @@ pub fn draw_tree(frame: &mut Frame<'_>, state: &State, s: &TreeScreen, area: Rec
             Cell::from(clock(state, entry.mtime.as_ref())),
             Cell::from(Line::from(name)),
         ]);
-        if i == s.selected {
-            row.style(selected(state.color))
-        } else {
-            row
-        }
+        mark_selected(row, i == s.selected, state.color)
     });
     let widths = [
         Constraint::Length(3),
@@ -196,11 +188,7 @@ pub fn draw_diff(frame: &mut Frame<'_>, state: &State, s: &DiffScreen, area: Rec
                 Span::styled(format!("{symbol} "), colored(state.color, color)),
                 Span::raw(format!("{} ({})", change.path, change.kind)),
             ]);
-            if i == s.selected {
-                line.style(selected(state.color))
-            } else {
-                line
-            }
+            mark_selected(line, i == s.selected, state.color)
         })
         .collect();
     frame.render_widget(Paragraph::new(lines).block(block(state, title)), area);
