@@ -36,9 +36,12 @@ pub trait Backend: Send + Sync + Debug {
     fn location(&self) -> String;
     /// Creates the layout of an empty repository. Fails if one already exists.
     fn create(&self) -> Result<()>;
-    /// Reads a whole object.
-    fn read(&self, name: &str) -> Result<Vec<u8>>;
-    /// Opens an object for random access.
+    /// Reads a whole object of at most `max_len` bytes: a larger one is refused with
+    /// [`crate::Error::TooLarge`] before it is read, so a planted giant costs nothing.
+    /// Only regular files (or plain objects) are read, never through a symlink.
+    fn read(&self, name: &str, max_len: u64) -> Result<Vec<u8>>;
+    /// Opens an object for random access (same rules as `read`, without a size bound:
+    /// packs are read piece by piece).
     fn open(&self, name: &str) -> Result<Box<dyn ObjectReader>>;
     /// Writes a whole object atomically, replacing any object of that name.
     fn write(&self, name: &str, data: &[u8]) -> Result<()>;
@@ -50,4 +53,9 @@ pub trait Backend: Send + Sync + Debug {
     fn size(&self, name: &str) -> Result<Option<u64>>;
     /// Removes an object; removing a missing object is not an error.
     fn delete(&self, name: &str) -> Result<()>;
+    /// The directory holding the repository when it is on a local filesystem (so a
+    /// backup of a tree that contains it can leave it out).
+    fn local_root(&self) -> Option<&std::path::Path> {
+        None
+    }
 }

@@ -23,6 +23,40 @@ const STREAM_BUFFER: usize = 64 * 1024 + 16;
 /// Length of every symmetric key.
 pub const KEY_LEN: usize = 32;
 
+/// Recipient stanzas an age header may have. Cairn writes one; age tries every stanza
+/// against the identity, so thousands of planted ones would stall each read.
+const MAX_STANZAS: usize = 4;
+/// The longest age header accepted (one SSH RSA stanza is under 1 KiB).
+const MAX_HEADER: usize = 8 * 1024;
+
+/// Refuses an age header with more stanzas or bytes than Cairn ever writes, before age
+/// parses it. `start` is the beginning of the object (all of it, or at least
+/// `MAX_HEADER` bytes of it when it is longer). Anything else malformed is left to
+/// age, which reports it quickly.
+pub(crate) fn check_age_header(start: &[u8], object: &str) -> Result<()> {
+    let window = &start[..start.len().min(MAX_HEADER)];
+    let end = window.windows(4).position(|w| w == b"\n---");
+    let header = &window[..end.unwrap_or(window.len())];
+    let stanzas = header.windows(4).filter(|w| w == b"\n-> ").count();
+    if stanzas > MAX_STANZAS {
+        return Err(Error::corrupt(
+            object,
+            format!(
+                "its age header has {stanzas} or more recipient stanzas (Cairn writes one); damaged or planted"
+            ),
+        ));
+    }
+    if end.is_none() && start.len() >= MAX_HEADER {
+        return Err(Error::corrupt(
+            object,
+            format!(
+                "its age header is longer than {MAX_HEADER} bytes (Cairn writes a few hundred); damaged or planted"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Fills a buffer from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
@@ -123,6 +157,7 @@ pub enum MacDomain {
     Config,
     Index,
     Snapshot,
+    Forget,
 }
 
 /// The kinds of blob. Ids are keyed per kind (domain separation): the same bytes stored
@@ -165,6 +200,7 @@ pub struct Keys {
     mac_config: [u8; KEY_LEN],
     mac_index: [u8; KEY_LEN],
     mac_snapshot: [u8; KEY_LEN],
+    mac_forget: [u8; KEY_LEN],
     pub(crate) chunker_seed: u64,
     recipient: age::x25519::Recipient,
     identity: Option<age::x25519::Identity>,
@@ -185,6 +221,7 @@ impl Keys {
             mac_config: derive("cairn 2026 v1 mac config", &secrets.mac_key),
             mac_index: derive("cairn 2026 v1 mac index", &secrets.mac_key),
             mac_snapshot: derive("cairn 2026 v1 mac snapshot", &secrets.mac_key),
+            mac_forget: derive("cairn 2026 v1 mac forget", &secrets.mac_key),
             chunker_seed: secrets.chunker_seed,
             recipient: secrets.recipient(),
             identity: Some(secrets.identity.clone()),
@@ -205,6 +242,7 @@ impl Keys {
             MacDomain::Config => &self.mac_config,
             MacDomain::Index => &self.mac_index,
             MacDomain::Snapshot => &self.mac_snapshot,
+            MacDomain::Forget => &self.mac_forget,
         }
     }
 
@@ -268,7 +306,9 @@ impl Keys {
         object: &str,
     ) -> Result<age::stream::StreamReader<std::io::BufReader<R>>> {
         let identity = self.identity(object)?;
-        let buffered = std::io::BufReader::with_capacity(STREAM_BUFFER, input);
+        let mut buffered = std::io::BufReader::with_capacity(STREAM_BUFFER, input);
+        let start = std::io::BufRead::fill_buf(&mut buffered).map_err(|e| Error::io(object, e))?;
+        check_age_header(start, object)?;
         let decryptor =
             age::Decryptor::new_buffered(buffered).map_err(|e| decrypt_error(object, e))?;
         decryptor
@@ -375,6 +415,34 @@ mod tests {
             keys.unseal(MacDomain::Snapshot, &forged, "s"),
             Err(Error::Tampered { .. })
         ));
+    }
+
+    #[test]
+    fn age_headers_with_more_stanzas_or_bytes_than_cairn_writes_are_refused() {
+        let keys = Keys::derive(&MasterSecrets::generate());
+        let ours = keys.encrypt(b"payload", "object").unwrap();
+        check_age_header(&ours, "object").unwrap();
+        let mut planted = b"age-encryption.org/v1\n".to_vec();
+        for _ in 0..10_000 {
+            planted.extend_from_slice(b"-> X25519 AAAA\nAAAA\n");
+        }
+        planted.extend_from_slice(b"--- AAAA\n");
+        let error = keys
+            .decrypt(&planted, "snapshot 1234")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("recipient stanzas"), "{error}");
+        let long_line = [
+            b"age-encryption.org/v1\n-> X25519 ".as_slice(),
+            &[b'A'; 9000],
+        ]
+        .concat();
+        let error = check_age_header(&long_line, "pack 1")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("longer than"), "{error}");
+        // Short garbage is left to age, which refuses it.
+        assert!(keys.decrypt(b"not age", "x").is_err());
     }
 
     #[test]

@@ -42,15 +42,23 @@ pub enum Error {
     )]
     UnsupportedVersion { found: u32, supported: u32 },
     #[error(
-        "no key in the repository opens with the given {what}; check the passphrase or key file"
+        "no key in the repository opens with the given {what}; check the passphrase or key file{skipped}"
     )]
-    WrongKey { what: &'static str },
+    WrongKey { what: &'static str, skipped: String },
     #[error("key {key} cannot be removed: {reason}")]
     KeyRemoval { key: String, reason: &'static str },
     #[error("{object} is corrupt: {reason}")]
     Corrupt { object: String, reason: String },
     #[error("{object} failed authentication (tampered with or written without the repository key)")]
     Tampered { object: String },
+    #[error(
+        "{object} is {size} bytes, more than such an object can be ({limit} bytes); it is damaged or was planted"
+    )]
+    TooLarge {
+        object: String,
+        size: u64,
+        limit: u64,
+    },
     #[error("blob {blob} is not in the repository index")]
     BlobNotIndexed { blob: String },
     #[error("no snapshot matches {query}")]
@@ -125,9 +133,10 @@ impl Error {
             | Error::UnsupportedVersion { .. }
             | Error::KeyRemoval { .. } => ErrorKind::FailedPrecondition,
             Error::WrongKey { .. } => ErrorKind::Unauthenticated,
-            Error::Corrupt { .. } | Error::Tampered { .. } | Error::BlobNotIndexed { .. } => {
-                ErrorKind::DataLoss
-            }
+            Error::Corrupt { .. }
+            | Error::Tampered { .. }
+            | Error::TooLarge { .. }
+            | Error::BlobNotIndexed { .. } => ErrorKind::DataLoss,
             Error::AmbiguousSnapshot { .. }
             | Error::InvalidInput { .. }
             | Error::UnsafeEntry { .. }

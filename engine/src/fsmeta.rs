@@ -89,6 +89,11 @@ pub fn lstat(path: &Path) -> std::io::Result<EntryStat> {
     std::fs::symlink_metadata(path).map(|m| EntryStat::from(&m))
 }
 
+/// `stat` of a path, following symlinks (where a path leads, not what it is).
+pub fn stat_following(path: &Path) -> std::io::Result<EntryStat> {
+    std::fs::metadata(path).map(|m| EntryStat::from(&m))
+}
+
 pub fn kind_of(mode: u32) -> NodeKind {
     match mode & libc::S_IFMT {
         libc::S_IFDIR => NodeKind::Dir,

@@ -107,6 +107,10 @@ define_id!(
     /// A key file: BLAKE3 of its stored bytes.
     KeyId, "key"
 );
+define_id!(
+    /// A forget record (which snapshots a forget removed): BLAKE3 of its stored bytes.
+    ForgetId, "forget record"
+);
 
 /// The unkeyed content hash that names stored objects.
 pub fn storage_hash(bytes: &[u8]) -> [u8; ID_LEN] {

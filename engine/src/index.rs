@@ -90,7 +90,7 @@ impl Index {
         let mut batch = Vec::new();
         let mut batch_entries = 0;
         for id in missing {
-            let stored = backend.read(&layout::index(&id))?;
+            let stored = backend.read(&layout::index(&id), layout::MAX_INDEX_BYTES)?;
             let packs = file::open(keys, &id, &stored)?;
             batch_entries += packs.iter().map(|p| p.blobs.len()).sum::<usize>();
             batch.extend(packs);

@@ -149,6 +149,12 @@ impl KeyFile {
         Ok(file)
     }
 
+    /// What trying this key costs, in scrypt block operations (0 for age and SSH keys),
+    /// so that cheap keys are tried before costly ones.
+    pub(crate) fn cost(&self) -> u64 {
+        self.kdf.as_ref().map_or(0, KdfParams::cost)
+    }
+
     /// Whether `unlock` can possibly open this key (so a passphrase is not run through
     /// scrypt against SSH keys).
     pub(crate) fn accepts(&self, unlock: &Unlock) -> bool {
@@ -213,6 +219,7 @@ fn age_decrypt(
     identities: &[Box<dyn age::Identity>],
     object: &str,
 ) -> Result<Option<Vec<u8>>> {
+    crate::crypto::check_age_header(ciphertext, object)?;
     let decryptor = age::Decryptor::new(ciphertext)
         .map_err(|e| Error::corrupt(object, format!("bad age header: {e}")))?;
     let mut reader = match decryptor.decrypt(identities.iter().map(|i| i.as_ref())) {

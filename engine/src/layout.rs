@@ -1,12 +1,27 @@
 //! Names of objects in a repository (see FORMAT.md, "Layout").
 
-use crate::id::{IndexId, KeyId, PackId, SnapshotId};
+use crate::id::{ForgetId, IndexId, KeyId, PackId, SnapshotId};
 
 pub const CONFIG: &str = "config";
 pub const KEYS: &str = "keys";
 pub const DATA: &str = "data";
 pub const INDEX: &str = "index";
 pub const SNAPSHOTS: &str = "snapshots";
+/// Forget records: which snapshots were forgotten, sealed with the repository key.
+pub const FORGOTTEN: &str = "forgotten";
+
+/// The largest object of each kind a reader accepts. Each is far above what Cairn
+/// writes, and low enough that a planted giant costs neither memory nor time: it is
+/// refused by its size before a byte is read.
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+/// A key file: a small JSON envelope around a few hundred bytes of secrets.
+pub const MAX_KEY_BYTES: u64 = 64 * 1024;
+/// A snapshot record: JSON with its paths, tags and counters.
+pub const MAX_SNAPSHOT_BYTES: u64 = 4 * 1024 * 1024;
+/// An index file: written at about 50,000 blobs (46 bytes each) plus one pack.
+pub const MAX_INDEX_BYTES: u64 = 24 * 1024 * 1024;
+/// A forget record: a few dozen ids per retention run.
+pub const MAX_FORGET_BYTES: u64 = 1024 * 1024;
 
 pub fn key(id: &KeyId) -> String {
     format!("keys/{id}")
@@ -23,4 +38,8 @@ pub fn index(id: &IndexId) -> String {
 
 pub fn snapshot(id: &SnapshotId) -> String {
     format!("snapshots/{id}")
+}
+
+pub fn forget_record(id: &ForgetId) -> String {
+    format!("forgotten/{id}")
 }

@@ -6,6 +6,7 @@
 //! one blob and decrypt only the segments it spans.
 
 pub mod reader;
+pub mod verify;
 pub mod writer;
 
 use crate::crypto::BlobKind;
@@ -20,6 +21,13 @@ pub const END: &[u8; 4] = b"CPKE";
 /// Size of one header entry: id, kind, flags, stored length, raw length.
 pub const ENTRY_LEN: usize = 32 + 1 + 1 + 4 + 4;
 pub const TRAILER_LEN: usize = 4 + END.len();
+/// Blobs a pack may hold. Writers close a pack at this count; readers refuse more, so
+/// a planted header cannot make a reader allocate without bound (200,000 entries are
+/// an 8 MiB header).
+pub const MAX_ENTRIES: usize = 200_000;
+/// The largest data blob: a chunk is at most the chunker's largest maximum (16 MiB),
+/// and compression is kept only when it makes a blob smaller.
+pub const MAX_DATA_BLOB: u32 = 16 * 1024 * 1024;
 const FLAG_COMPRESSED: u8 = 1;
 
 /// Where one blob sits in a pack.
@@ -57,7 +65,16 @@ pub fn decode_trailer(trailer: &[u8], object: &str) -> Result<usize> {
             "pack trailer missing (truncated or not a pack)",
         ));
     }
-    Ok(u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize)
+    let count = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize;
+    if count > MAX_ENTRIES {
+        return Err(Error::corrupt(
+            object,
+            format!(
+                "pack header claims {count} blobs, more than a pack holds ({MAX_ENTRIES}); damaged or planted"
+            ),
+        ));
+    }
+    Ok(count)
 }
 
 /// Decodes header entries, computing offsets; `plaintext_len` is the pack's plaintext
@@ -75,6 +92,15 @@ pub fn decode_header(header: &[u8], plaintext_len: u64, object: &str) -> Result<
         let compressed = raw[33] & FLAG_COMPRESSED != 0;
         let stored_len = u32::from_le_bytes(raw[34..38].try_into().expect("slice of 4"));
         let raw_len = u32::from_le_bytes(raw[38..42].try_into().expect("slice of 4"));
+        if kind == BlobKind::Data && (stored_len > MAX_DATA_BLOB || raw_len > MAX_DATA_BLOB) {
+            return Err(Error::corrupt(
+                object,
+                format!(
+                    "pack header has a data blob of {} bytes, larger than any chunk; damaged or planted",
+                    stored_len.max(raw_len)
+                ),
+            ));
+        }
         entries.push(BlobEntry {
             id,
             kind,
@@ -106,7 +132,7 @@ mod tests {
             any::<bool>(),
             any::<bool>(),
             0u32..100_000,
-            any::<u32>(),
+            0..=MAX_DATA_BLOB,
         )
             .prop_map(|(id, tree, compressed, len, raw)| (BlobId(id), tree, compressed, len, raw))
     }

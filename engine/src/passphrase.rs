@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 
 /// log2(N) by default: with r=8, p=4 this is restic's default cost.
 pub const DEFAULT_LOG_N: u8 = 15;
+/// The cheapest and the costliest work factor a key may have.
+pub const MIN_LOG_N: u8 = 10;
+pub const MAX_LOG_N: u8 = 18;
 const R: u32 = 8;
 const P: u32 = 4;
 const NONCE_LEN: usize = 24;
@@ -46,12 +49,13 @@ impl KdfParams {
     }
 
     /// Refuses parameters that are unknown, too weak to be ours, or so costly that a
-    /// planted key file could stall every open.
+    /// planted key file could stall every open: at most `MAX_LOG_N`, r=8, p=4, which is
+    /// 256 MiB and about 8 times the default key's time.
     fn validate(&self, object: &str) -> Result<()> {
         let ok = self.algorithm == "scrypt"
-            && (10..=22).contains(&self.log_n)
-            && (1..=32).contains(&self.r)
-            && (1..=16).contains(&self.p)
+            && (MIN_LOG_N..=MAX_LOG_N).contains(&self.log_n)
+            && (1..=R).contains(&self.r)
+            && (1..=P).contains(&self.p)
             && self.salt.len() == 32;
         if ok {
             Ok(())
@@ -59,11 +63,16 @@ impl KdfParams {
             Err(Error::invalid(
                 object,
                 format!(
-                    "unsupported key derivation (scrypt with log2 N {} outside 10..=22, or bad r/p/salt)",
-                    self.log_n
+                    "key derivation out of bounds (scrypt log2 N {}, r {}, p {}; Cairn accepts log2 N {MIN_LOG_N}..={MAX_LOG_N}, r at most {R}, p at most {P}); damaged or planted",
+                    self.log_n, self.r, self.p
                 ),
             ))
         }
+    }
+
+    /// scrypt's work in block operations: N × r × p.
+    pub fn cost(&self) -> u64 {
+        (1u64 << self.log_n.min(63)) * u64::from(self.r) * u64::from(self.p)
     }
 
     fn derive(&self, passphrase: &SecretString, object: &str) -> Result<[u8; 32]> {

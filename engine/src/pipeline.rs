@@ -52,6 +52,7 @@ pub struct Shared<'a> {
     pub keys: &'a Keys,
     pub dedup: Mutex<Dedup<'a>>,
     warnings: Mutex<Vec<String>>,
+    notes: Mutex<Vec<String>>,
     pub cancel: &'a CancelToken,
     pub progress: &'a dyn Progress,
     pub counters: Counters,
@@ -81,6 +82,7 @@ impl<'a> Shared<'a> {
                 in_flight: HashSet::new(),
             }),
             warnings: Mutex::new(Vec::new()),
+            notes: Mutex::new(Vec::new()),
             cancel,
             progress,
             counters: Counters::default(),
@@ -115,5 +117,18 @@ impl<'a> Shared<'a> {
 
     pub fn take_warnings(&self) -> Vec<String> {
         std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Records something the operator should know that is not a problem with an item
+    /// (the repository left out of its own backup).
+    pub fn record_note(&self, message: String) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
+    }
+
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

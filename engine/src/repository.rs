@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::backend::Backend;
 use crate::config::{CONFIG_FORMAT, ChunkerParams, ConfigBody, FORMAT_VERSION};
@@ -16,6 +16,21 @@ use crate::index::Index;
 use crate::keyfile::{self, KeyFile, KeyKind, NewKey, Unlock};
 use crate::layout;
 use crate::snapshot::Snapshot;
+
+/// Under a repository's cache directory: the id of the key that opened it last.
+const REMEMBERED_KEY: &str = "key";
+
+/// Notes which key opened the repository (not a secret: key ids are file names).
+/// Best effort: without it the next open only tries keys in cost order.
+fn remember_key(path: &Path, key: &KeyId) {
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(path, key.to_hex()));
+    if let Err(e) = written {
+        debug!(path = %path.display(), error = %e, "could not remember the key");
+    }
+}
 
 /// Settings for a new repository.
 #[derive(Debug, Clone)]
@@ -78,6 +93,8 @@ pub struct Repository {
     keys: Arc<Keys>,
     secrets: Arc<MasterSecrets>,
     key_id: KeyId,
+    /// Where this host keeps its caches of repositories (index, snapshot record).
+    cache_root: Option<PathBuf>,
 }
 
 impl Repository {
@@ -127,12 +144,25 @@ impl Repository {
             keys: Arc::new(keys),
             secrets: Arc::new(secrets),
             key_id,
+            cache_root: None,
         })
     }
 
     /// Opens a repository with a passphrase or an identity file.
     pub fn open(backend: Arc<dyn Backend>, unlock: &Unlock) -> Result<Repository> {
-        let config_bytes = match backend.read(layout::CONFIG) {
+        Self::open_with_cache(backend, unlock, None)
+    }
+
+    /// Opens a repository, trying first the key that opened it last time on this host
+    /// (remembered under `cache_root`), then the others, cheapest first. A key file that
+    /// is damaged, unreadable or costs more than [`crate::passphrase`] allows is skipped
+    /// with a warning: one bad key file never locks out the others.
+    pub fn open_with_cache(
+        backend: Arc<dyn Backend>,
+        unlock: &Unlock,
+        cache_root: Option<&Path>,
+    ) -> Result<Repository> {
+        let config_bytes = match backend.read(layout::CONFIG, layout::MAX_CONFIG_BYTES) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == crate::ErrorKind::NotFound => {
                 return Err(Error::NotARepository {
@@ -143,41 +173,80 @@ impl Repository {
         };
         let (config, mac) = ConfigBody::decode(&config_bytes)?;
         let identities = keyfile::identities(unlock)?;
-        let mut key_objects = backend.list(layout::KEYS)?;
-        key_objects.sort_by(|a, b| a.name.cmp(&b.name));
-        for object in key_objects {
+        let remembered_at = cache_root.map(|root| root.join(&config.id).join(REMEMBERED_KEY));
+        let remembered = remembered_at
+            .as_deref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .and_then(|text| KeyId::parse(text.trim()).ok());
+        let mut skipped = Vec::new();
+        let mut candidates = Vec::new();
+        for object in backend.list(layout::KEYS)? {
             let Ok(key_id) = KeyId::parse(&object.name) else {
                 continue;
             };
             let name = format!("key {}", key_id.short());
-            let stored = backend.read(&layout::key(&key_id))?;
-            let Ok(file) = KeyFile::parse(&stored, &name) else {
-                continue;
-            };
-            if !file.accepts(unlock) {
-                continue;
+            let file = backend
+                .read(&layout::key(&key_id), layout::MAX_KEY_BYTES)
+                .and_then(|stored| KeyFile::parse(&stored, &name));
+            match file {
+                Ok(file) if file.accepts(unlock) => candidates.push((key_id, file)),
+                Ok(_) => {}
+                Err(e) => skipped.push(e.to_string()),
             }
-            let Some((repository_id, secrets)) = file.open(unlock, &identities, &name)? else {
-                continue;
+        }
+        // The remembered key first, then by cost: a planted costly key is tried last.
+        candidates.sort_by_key(|(id, file)| (Some(*id) != remembered, file.cost(), *id));
+        for (key_id, file) in candidates {
+            let name = format!("key {}", key_id.short());
+            debug!(key = %key_id.short(), cost = file.cost(), "trying key");
+            let (repository_id, secrets) = match file.open(unlock, &identities, &name) {
+                Ok(Some(opened)) => opened,
+                Ok(None) => continue,
+                Err(e) => {
+                    skipped.push(e.to_string());
+                    continue;
+                }
             };
             if repository_id != config.id {
-                return Err(Error::corrupt(&name, "belongs to another repository"));
+                skipped.push(format!("{name} belongs to another repository"));
+                continue;
             }
             let keys = Keys::derive(&secrets);
             config.verify(&mac, &keys)?;
+            for problem in &skipped {
+                warn!(problem = %problem, "key file skipped");
+            }
             debug!(key = %key_id.short(), "repository key opened");
+            if let Some(path) = &remembered_at
+                && remembered != Some(key_id)
+            {
+                remember_key(path, &key_id);
+            }
             return Ok(Repository {
                 backend,
                 config,
                 keys: Arc::new(keys),
                 secrets: Arc::new(secrets),
                 key_id,
+                cache_root: cache_root.map(Path::to_owned),
             });
+        }
+        for problem in &skipped {
+            warn!(problem = %problem, "key file skipped");
         }
         Err(Error::WrongKey {
             what: match unlock {
                 Unlock::Passphrase(_) => "passphrase",
                 Unlock::IdentityFile(_) => "identity file",
+            },
+            skipped: if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} key files could not be tried: {})",
+                    skipped.len(),
+                    skipped.join("; ")
+                )
             },
         })
     }
@@ -198,6 +267,11 @@ impl Repository {
         &self.key_id
     }
 
+    /// Where this host's caches of repositories live, when opened with one.
+    pub fn cache_root(&self) -> Option<&Path> {
+        self.cache_root.as_deref()
+    }
+
     /// The local cache directory of this repository under `cache_root`.
     pub fn cache_dir(&self, cache_root: &Path) -> PathBuf {
         cache_root.join(&self.config.id)
@@ -213,21 +287,16 @@ impl Repository {
         Ok(IndexedRepository { repo: self, index })
     }
 
-    /// All snapshots, oldest first. Damaged snapshots are errors, never skipped silently.
+    /// All readable snapshots, oldest first. A snapshot record that does not verify
+    /// is left out with a warning (see [`Repository::snapshot_list`] for the details).
     pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
-        let mut out = Vec::new();
-        for object in self.backend.list(layout::SNAPSHOTS)? {
-            let Ok(id) = SnapshotId::parse(&object.name) else {
-                continue;
-            };
-            out.push((id, self.snapshot(&id)?));
-        }
-        out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
-        Ok(out)
+        Ok(self.snapshot_list()?.snapshots)
     }
 
     pub fn snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
-        let stored = self.backend.read(&layout::snapshot(id))?;
+        let stored = self
+            .backend
+            .read(&layout::snapshot(id), layout::MAX_SNAPSHOT_BYTES)?;
         Snapshot::open(&self.keys, id, &stored)
     }
 
@@ -280,7 +349,9 @@ impl Repository {
                 continue;
             };
             let file = KeyFile::parse(
-                &self.backend.read(&layout::key(&id))?,
+                &self
+                    .backend
+                    .read(&layout::key(&id), layout::MAX_KEY_BYTES)?,
                 &format!("key {}", id.short()),
             )?;
             out.push(KeyInfo {

@@ -4,5 +4,6 @@
 pub mod compare;
 pub mod corpus;
 pub mod daemon;
+pub mod hostile;
 pub mod run;
 pub mod tmux;

@@ -481,6 +481,9 @@ pub struct RestoreArgs {
     /// Re-read every restored file and compare it with the snapshot.
     #[arg(long)]
     pub verify: bool,
+    /// Allow `/` as the target (restoring over the running system is refused otherwise).
+    #[arg(long)]
+    pub force_root_target: bool,
 }
 
 #[derive(Debug, Args)]

@@ -48,7 +48,11 @@ impl Ctx {
 
     pub fn open(&self) -> anyhow::Result<Repository> {
         let unlock = self.unlock()?;
-        Ok(Repository::open(self.backend(), &unlock)?)
+        Ok(Repository::open_with_cache(
+            self.backend(),
+            &unlock,
+            Some(&self.cache_dir),
+        )?)
     }
 
     pub fn open_indexed(&self) -> anyhow::Result<IndexedRepository> {

@@ -41,6 +41,7 @@ pub fn open_named(state: &DaemonState, name: &str) -> Result<Repository, DaemonE
         Ok(crate::runner::execute::open_repository(
             &record,
             &passphrase,
+            &state.cache_dir,
         )?)
     })
 }
@@ -105,7 +106,11 @@ fn create(
             &InitOptions::default(),
         )?
     } else {
-        Repository::open(backend, &Unlock::Passphrase(passphrase.clone()))?
+        Repository::open_with_cache(
+            backend,
+            &Unlock::Passphrase(passphrase.clone()),
+            Some(&state.cache_dir),
+        )?
     };
     let record = RepoRecord {
         name: request.name.clone(),

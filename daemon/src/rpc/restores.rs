@@ -108,6 +108,7 @@ fn create(
         includes: request.includes,
         excludes: request.excludes,
         verify: request.verify,
+        force_root_target: request.force_root_target,
     };
     let id = state
         .runner
@@ -131,6 +132,7 @@ impl Restores for RestoresService {
             "includes": request.includes,
             "excludes": request.excludes,
             "verify": request.verify,
+            "force_root_target": request.force_root_target,
         });
         let state = self.state.clone();
         let result = blocking(move || create(&state, who, request))

@@ -172,9 +172,14 @@ fn operate(
 pub fn open_repository(
     record: &RepoRecord,
     passphrase: &SecretString,
+    cache_dir: &Path,
 ) -> cairn_engine::Result<Repository> {
     let backend = Arc::new(LocalBackend::new(&record.location));
-    let repo = Repository::open(backend, &Unlock::Passphrase(passphrase.clone()))?;
+    let repo = Repository::open_with_cache(
+        backend,
+        &Unlock::Passphrase(passphrase.clone()),
+        Some(cache_dir),
+    )?;
     let found = repo.config().id.to_string();
     if found != record.repository_id {
         return Err(cairn_engine::Error::invalid(
@@ -194,7 +199,7 @@ pub fn open(
     passphrase: &SecretString,
     cache_dir: &Path,
 ) -> cairn_engine::Result<IndexedRepository> {
-    open_repository(record, passphrase)?.load_index(cache_dir)
+    open_repository(record, passphrase, cache_dir)?.load_index(cache_dir)
 }
 
 /// The engine's options for a backup job.
@@ -227,6 +232,9 @@ fn backup(
 ) -> cairn_engine::Result<(RunSummary, Vec<String>)> {
     let options = backup_options(spec);
     let result = repo.backup(&options, progress, cancel)?;
+    for note in &result.notes {
+        tracing::info!(note = %note, "backup note");
+    }
     let s = &result.summary;
     let mut summary = RunSummary {
         files_new: s.files_new,
@@ -334,9 +342,13 @@ fn restore(
         .subpath((!spec.path.is_empty()).then(|| PathBuf::from(&spec.path)))
         .includes(spec.includes.clone())
         .excludes(spec.excludes.clone())
-        .verify(spec.verify);
+        .verify(spec.verify)
+        .allow_root_target(spec.force_root_target);
     let started = std::time::Instant::now();
     let summary = repo.restore(&snapshot, &options, progress, cancel)?;
+    for note in &summary.notes {
+        tracing::info!(note = %note, "restore note");
+    }
     for skipped in &summary.skipped {
         progress.warning(skipped);
     }

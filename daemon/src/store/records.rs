@@ -151,6 +151,9 @@ pub struct RestoreSpec {
     pub excludes: Vec<String>,
     #[serde(default)]
     pub verify: bool,
+    /// The operator asked to restore into `/`.
+    #[serde(default)]
+    pub force_root_target: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

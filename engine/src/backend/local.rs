@@ -5,14 +5,14 @@
 //! the object either wholly present or absent after a crash.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{Backend, ObjectInfo, ObjectReader, StagedObject};
 use crate::error::{Error, IoContext, Result};
 
-const TYPE_DIRS: [&str; 5] = ["keys", "data", "index", "snapshots", "locks"];
+const TYPE_DIRS: [&str; 6] = ["keys", "data", "index", "snapshots", "locks", "forgotten"];
 
 #[derive(Debug, Clone)]
 pub struct LocalBackend {
@@ -30,6 +30,35 @@ impl LocalBackend {
 
     fn path(&self, name: &str) -> PathBuf {
         self.root.join(name)
+    }
+
+    /// Opens an object for reading: never through a symlink (a planted link to
+    /// `/dev/zero` would be read until memory runs out), and never anything but a
+    /// regular file (opening a planted FIFO does not wait for a writer: it is refused).
+    fn open_object(&self, name: &str) -> Result<(File, u64)> {
+        let path = self.path(name);
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => Error::corrupt(
+                    name,
+                    "it is a symlink; repository objects are regular files (planted or damaged)",
+                ),
+                _ => Error::io_path(&path, e),
+            })?;
+        let meta = file.metadata().at_path(&path)?;
+        if !meta.is_file() {
+            return Err(Error::corrupt(
+                name,
+                format!(
+                    "it is a {}, not a regular file (planted or damaged)",
+                    file_type_name(&meta)
+                ),
+            ));
+        }
+        Ok((file, meta.len()))
     }
 
     fn temp_file(&self) -> Result<(PathBuf, File)> {
@@ -58,7 +87,18 @@ impl LocalBackend {
     /// Moves a fully written, fsynced temp file into place and makes the rename durable.
     fn publish(&self, temp: &Path, name: &str) -> Result<()> {
         let target = self.path(name);
-        if let Err(e) = fs::rename(temp, &target) {
+        let mut renamed = fs::rename(temp, &target);
+        if let Err(e) = &renamed
+            && e.kind() == io::ErrorKind::NotFound
+            && temp.exists()
+            && let Some(parent) = target.parent()
+        {
+            // The directory of a kind added to the format after this repository was made.
+            fs::create_dir_all(parent).at_path(parent)?;
+            fsync_dir(&self.root)?;
+            renamed = fs::rename(temp, &target);
+        }
+        if let Err(e) = renamed {
             let _ = fs::remove_file(temp);
             return Err(Error::io_path(&target, e));
         }
@@ -66,6 +106,24 @@ impl LocalBackend {
         File::open(parent)
             .and_then(|d| d.sync_all())
             .at_path(parent)
+    }
+}
+
+fn file_type_name(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        "directory"
+    } else if kind.is_fifo() {
+        "FIFO"
+    } else if kind.is_char_device() {
+        "character device"
+    } else if kind.is_block_device() {
+        "block device"
+    } else if kind.is_socket() {
+        "socket"
+    } else {
+        "special file"
     }
 }
 
@@ -106,14 +164,33 @@ impl Backend for LocalBackend {
         fsync_dir(&self.root)
     }
 
-    fn read(&self, name: &str) -> Result<Vec<u8>> {
+    fn read(&self, name: &str, max_len: u64) -> Result<Vec<u8>> {
+        let (file, len) = self.open_object(name)?;
+        if len > max_len {
+            return Err(Error::TooLarge {
+                object: name.to_owned(),
+                size: len,
+                limit: max_len,
+            });
+        }
         let path = self.path(name);
-        fs::read(&path).at_path(&path)
+        let mut bytes = Vec::with_capacity(len as usize);
+        // The file may grow while it is read: never read more than the bound.
+        file.take(max_len + 1)
+            .read_to_end(&mut bytes)
+            .at_path(&path)?;
+        if bytes.len() as u64 > max_len {
+            return Err(Error::TooLarge {
+                object: name.to_owned(),
+                size: bytes.len() as u64,
+                limit: max_len,
+            });
+        }
+        Ok(bytes)
     }
 
     fn open(&self, name: &str) -> Result<Box<dyn ObjectReader>> {
-        let path = self.path(name);
-        Ok(Box::new(File::open(&path).at_path(&path)?))
+        Ok(Box::new(self.open_object(name)?.0))
     }
 
     fn write(&self, name: &str, data: &[u8]) -> Result<()> {
@@ -147,7 +224,14 @@ impl Backend for LocalBackend {
         while let Some(dir) = pending.pop() {
             let entries = match fs::read_dir(&dir) {
                 Ok(entries) => entries,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && dir != self.path(kind) => continue,
+                // A kind added to the format after the repository was made has no
+                // directory yet: it has no objects.
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        && (dir != self.path(kind) || self.root.join("config").exists()) =>
+                {
+                    continue;
+                }
                 Err(e) => return Err(Error::io_path(&dir, e)),
             };
             for entry in entries {
@@ -168,11 +252,15 @@ impl Backend for LocalBackend {
 
     fn size(&self, name: &str) -> Result<Option<u64>> {
         let path = self.path(name);
-        match fs::metadata(&path) {
+        match fs::symlink_metadata(&path) {
             Ok(meta) => Ok(Some(meta.len())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io_path(&path, e)),
         }
+    }
+
+    fn local_root(&self) -> Option<&Path> {
+        Some(&self.root)
     }
 
     fn delete(&self, name: &str) -> Result<()> {

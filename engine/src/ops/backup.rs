@@ -2,6 +2,7 @@
 //! then trees, index and finally the snapshot (see FORMAT.md, "Write ordering").
 
 mod listing;
+mod mounts;
 mod walk;
 
 use std::collections::BTreeMap;
@@ -109,6 +110,21 @@ pub struct BackupResult {
     pub summary: BackupSummary,
     /// Per-file problems (vanished, unreadable), each naming the path.
     pub warnings: Vec<String>,
+    /// What the operator should know that is not a problem (the repository or a
+    /// pseudo filesystem left out, a damaged snapshot record seen in the repository).
+    pub notes: Vec<String>,
+}
+
+/// The snapshot a backup compares files with.
+type Parent = (SnapshotId, Snapshot);
+
+/// What became of the packs no index named.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Proven ours and indexed.
+    pub adopted: usize,
+    /// Why each refused pack was refused.
+    pub refused: Vec<String>,
 }
 
 /// Events from the walker to the tree assembler, in walk order. A file that is read
@@ -153,18 +169,26 @@ impl IndexedRepository {
         }
         let host = options.host.clone().unwrap_or_else(crate::host::hostname);
         let paths = recorded_paths(&sources, options.command.as_ref());
-        let parent = self.choose_parent(options, &host, &paths)?;
+        let (parent, mut repository_notes) = self.choose_parent(options, &host, &paths)?;
         let parent_tree = parent.as_ref().map(|(_, snapshot)| snapshot.tree);
         let rules = listing::DescentRules {
             excludes: walk::Excludes::new(&options.excludes)?,
             one_file_system: options.one_file_system,
             exclude_caches: options.exclude_caches,
+            repository: self
+                .repo
+                .backend()
+                .local_root()
+                .and_then(|root| crate::fsmeta::stat_following(root).ok())
+                .map(|stat| (stat.dev, stat.ino)),
+            pseudo: std::sync::Arc::new(mounts::PseudoFilesystems::load()),
         };
         self.index.enable_bloom()?;
         let recovered = self.recover_unindexed_packs()?;
-        if recovered > 0 {
+        repository_notes.extend(recovered.refused);
+        if recovered.adopted > 0 {
             info!(
-                packs = recovered,
+                packs = recovered.adopted,
                 "indexed packs left by an interrupted backup"
             );
         }
@@ -178,6 +202,9 @@ impl IndexedRepository {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
             .max(1);
         let shared = Shared::new(backend.as_ref(), &keys, &mut self.index, cancel, progress);
+        for note in repository_notes {
+            shared.record_note(note);
+        }
         let counts = FileCounts::default();
         progress.phase("backing up");
 
@@ -255,6 +282,7 @@ impl IndexedRepository {
             root
         });
         let warnings = shared.take_warnings();
+        let notes = shared.take_notes();
         let root = outcome?;
         let c = &counts;
         let s = &shared.counters;
@@ -298,6 +326,7 @@ impl IndexedRepository {
             parent: snapshot.parent,
             summary,
             warnings,
+            notes,
         })
     }
 }
@@ -567,31 +596,42 @@ impl SourceTree {
 
 impl IndexedRepository {
     /// The parent for change detection: the one asked for, else the latest snapshot of
-    /// the same host and paths.
+    /// the same host and paths. Also what the listing found wrong with the snapshots
+    /// (records that do not verify, snapshots deleted or put back), for the operator.
     fn choose_parent(
         &self,
         options: &BackupOptions,
         host: &str,
         paths: &[String],
-    ) -> Result<Option<(SnapshotId, Snapshot)>> {
+    ) -> Result<(Option<Parent>, Vec<String>)> {
+        let listed = self.repo.snapshot_list()?;
+        let mut notes: Vec<String> = listed
+            .damaged
+            .iter()
+            .map(|d| format!("{}; left out (run `cairn check`)", d.error))
+            .collect();
+        notes.extend(listed.alerts.iter().map(|a| a.message()));
         if let Some(id) = options.parent {
-            return Ok(Some((id, self.repo.snapshot(&id)?)));
+            return Ok((Some((id, self.repo.snapshot(&id)?)), notes));
         }
-        Ok(self
-            .repo
-            .snapshots()?
+        let parent = listed
+            .snapshots
             .into_iter()
             .rev()
-            .find(|(_, s)| s.host == host && s.paths == paths))
+            .find(|(_, s)| s.host == host && s.paths == paths);
+        Ok((parent, notes))
     }
 
     /// Indexes packs that exist but no index file names (left by a backup that was
-    /// killed): their blobs are then reused instead of uploaded again.
-    pub fn recover_unindexed_packs(&mut self) -> Result<usize> {
+    /// killed): their blobs are then reused instead of uploaded again. A pack is
+    /// adopted only once its name matches its content and every blob in it decodes to
+    /// its keyed id; one planted with the public recipient, or renamed, is refused and
+    /// named (garbage in the index would fail every later check).
+    pub fn recover_unindexed_packs(&mut self) -> Result<Recovered> {
         let known = self.index.packs();
         let backend = self.repo.backend().clone();
         let keys = self.repo.keys().clone();
-        let mut recovered = 0;
+        let mut recovered = Recovered::default();
         for object in backend.list(crate::layout::DATA)? {
             let Ok(id) = crate::id::PackId::parse(&object.name) else {
                 continue;
@@ -599,19 +639,24 @@ impl IndexedRepository {
             if known.contains(&id) {
                 continue;
             }
-            let header = crate::pack::PackReader::open(backend.as_ref(), &keys, &id)
-                .and_then(|mut r| r.read_header());
-            match header {
+            match crate::pack::verify::prove_pack(backend.as_ref(), &keys, &id) {
                 Ok(entries) => {
                     self.index.add_pack(id, entries);
-                    recovered += 1;
+                    recovered.adopted += 1;
+                    if self.index.pending_entries() >= crate::index::FLUSH_ENTRIES {
+                        self.index.flush(backend.as_ref(), &keys)?;
+                    }
                 }
-                Err(e) => {
-                    warn!(pack = %id.short(), error = %e, "unindexed pack is unreadable; leaving it to check and prune")
+                Err(e) if matches!(e.kind(), crate::ErrorKind::DataLoss) => {
+                    warn!(pack = %id.short(), error = %e, "unindexed pack refused");
+                    recovered.refused.push(format!(
+                        "{e}; it is not indexed and not used (`cairn check` lists it)"
+                    ));
                 }
+                Err(e) => return Err(e),
             }
         }
-        if recovered > 0 {
+        if recovered.adopted > 0 {
             self.index.flush(backend.as_ref(), &keys)?;
         }
         Ok(recovered)

@@ -13,9 +13,11 @@ use crate::blobs::BlobReader;
 use crate::cancel::CancelToken;
 use crate::crypto::BlobKind;
 use crate::error::{Error, Result};
-use crate::id::{BlobId, PackId, SnapshotId};
+use crate::forget_record::ForgetRecord;
+use crate::id::{BlobId, ForgetId, PackId};
 use crate::index::Index;
 use crate::layout;
+use crate::ledger::AlertKind;
 use crate::pack::{BlobEntry, PackReader};
 use crate::progress::Progress;
 use crate::repository::IndexedRepository;
@@ -55,7 +57,8 @@ pub struct Affected {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
-    /// `bad_index`, `missing_pack`, `bad_pack`, `bad_blob`, `missing_blob`, `bad_tree`, `bad_snapshot`.
+    /// `bad_index`, `missing_pack`, `bad_pack`, `bad_blob`, `missing_blob`, `bad_tree`,
+    /// `bad_snapshot`, `snapshot_disappeared`, `snapshot_reappeared`, `bad_forget_record`.
     pub kind: &'static str,
     pub pack: Option<String>,
     pub blob: Option<String>,
@@ -123,7 +126,7 @@ impl IndexedRepository {
                 continue;
             };
             let opened = backend
-                .read(&layout::index(&id))
+                .read(&layout::index(&id), layout::MAX_INDEX_BYTES)
                 .and_then(|stored| crate::index::file::open(keys, &id, &stored));
             if let Err(e) = opened {
                 report.problems.push(Problem {
@@ -235,31 +238,39 @@ impl IndexedRepository {
         progress.phase("checking snapshots");
         let mut seen_trees: HashSet<BlobId> = HashSet::new();
         let mut reader = BlobReader::new(backend, keys);
-        let snapshot_objects = backend.list(layout::SNAPSHOTS)?;
-        let mut snapshot_ids: Vec<SnapshotId> = snapshot_objects
-            .iter()
-            .filter_map(|o| SnapshotId::parse(&o.name).ok())
-            .collect();
-        snapshot_ids.sort();
-        for id in snapshot_ids {
+        let listed = self.repo.snapshot_list()?;
+        for damaged in &listed.damaged {
+            report.snapshots += 1;
+            report.problems.push(Problem {
+                kind: "bad_snapshot",
+                pack: None,
+                blob: None,
+                message: format!("{}; it is left out of every listing", damaged.error),
+                affects: vec![Affected {
+                    snapshot: damaged.id.short(),
+                    path: "/".into(),
+                }],
+            });
+        }
+        for alert in &listed.alerts {
+            report.problems.push(Problem {
+                kind: match alert.kind {
+                    AlertKind::Disappeared => "snapshot_disappeared",
+                    AlertKind::Reappeared => "snapshot_reappeared",
+                },
+                pack: None,
+                blob: None,
+                message: alert.message(),
+                affects: vec![Affected {
+                    snapshot: alert.snapshot.short(),
+                    path: "/".into(),
+                }],
+            });
+        }
+        self.check_forget_records(&mut report)?;
+        for (id, snapshot) in listed.snapshots {
             cancel.check()?;
             report.snapshots += 1;
-            let snapshot = match self.repo.snapshot(&id) {
-                Ok(s) => s,
-                Err(e) => {
-                    report.problems.push(Problem {
-                        kind: "bad_snapshot",
-                        pack: None,
-                        blob: None,
-                        message: e.to_string(),
-                        affects: vec![Affected {
-                            snapshot: id.short(),
-                            path: "/".into(),
-                        }],
-                    });
-                    continue;
-                }
-            };
             // Damaged blobs must be traced in every snapshot, so only skip trees
             // already walked when nothing is damaged.
             let mut walk = TreeWalk {
@@ -285,6 +296,8 @@ impl IndexedRepository {
                 affects,
             });
         }
+        // Reported once by a check; later listings stop warning about them.
+        self.repo.mark_alerts_reported(&listed.alerts)?;
         if report.is_ok() {
             info!(
                 snapshots = report.snapshots,
@@ -459,6 +472,31 @@ impl IndexedRepository {
 }
 
 impl IndexedRepository {
+    /// Every forget record must verify: one that does not is damaged or planted.
+    fn check_forget_records(&self, report: &mut CheckReport) -> Result<()> {
+        let backend = self.repo.backend();
+        for object in backend.list(layout::FORGOTTEN)? {
+            let Ok(id) = ForgetId::parse(&object.name) else {
+                continue;
+            };
+            let opened = backend
+                .read(&layout::forget_record(&id), layout::MAX_FORGET_BYTES)
+                .and_then(|stored| ForgetRecord::open(self.repo.keys(), &id, &stored));
+            match opened {
+                Ok(_) => {}
+                Err(e) if e.kind() == crate::ErrorKind::DataLoss => report.problems.push(Problem {
+                    kind: "bad_forget_record",
+                    pack: None,
+                    blob: None,
+                    message: format!("{e}; it is not trusted"),
+                    affects: Vec::new(),
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// The index entries of one pack (a scan of the cache: used only for damaged packs).
     fn entries_of(&self, pack: &PackId) -> Result<Vec<BlobEntry>> {
         let mut out = Vec::new();

@@ -122,15 +122,23 @@ impl Repository {
         Ok(ForgetPlan { entries })
     }
 
-    /// Removes the records of the snapshots the plan drops; returns how many.
+    /// Removes the records of the snapshots the plan drops, then writes a forget
+    /// record naming them (so no host takes them for deleted behind Cairn's back, and
+    /// one put back later is noticed); returns how many were removed.
     pub fn forget(&self, plan: &ForgetPlan) -> Result<usize> {
-        let mut removed = 0;
+        let mut removed = Vec::new();
+        let mut result = Ok(());
         for entry in plan.dropped() {
-            self.backend().delete(&layout::snapshot(&entry.id))?;
+            if let Err(e) = self.backend().delete(&layout::snapshot(&entry.id)) {
+                result = Err(e);
+                break;
+            }
             info!(snapshot = %entry.id.short(), time = %entry.time, "snapshot forgotten");
-            removed += 1;
+            removed.push(entry.id);
         }
-        Ok(removed)
+        // Also after a failed delete: what was removed is recorded as forgotten.
+        self.record_forget(&removed)?;
+        result.map(|()| removed.len())
     }
 }
 

@@ -30,8 +30,8 @@ use crate::repository::IndexedRepository;
 use crate::tree::{Node, NodeKind, Tree, check_name};
 use files::{FileJob, Shared, Tally};
 use fsops::{
-    RestoreError, apply_metadata, create_file, errno, gid, make_dir, open_beneath, remove_non_dir,
-    set_times_nofollow, uid,
+    RestoreError, apply_metadata, create_file, create_hardlink, create_node, create_symlink, errno,
+    gid, make_dir, open_beneath, set_times_nofollow, uid,
 };
 
 #[derive(Debug, Clone)]
@@ -49,6 +49,9 @@ pub struct RestoreOptions {
     pub verify: bool,
     /// Restore owner and group (default: when running as root).
     pub owners: bool,
+    /// Allow `/` as the target: restoring over the running system is refused unless
+    /// the operator says so.
+    pub allow_root_target: bool,
 }
 
 impl RestoreOptions {
@@ -60,6 +63,7 @@ impl RestoreOptions {
             excludes: Vec::new(),
             verify: false,
             owners: crate::host::is_root(),
+            allow_root_target: false,
         }
     }
     pub fn subpath(mut self, path: Option<PathBuf>) -> Self {
@@ -78,6 +82,10 @@ impl RestoreOptions {
         self.verify = on;
         self
     }
+    pub fn allow_root_target(mut self, on: bool) -> Self {
+        self.allow_root_target = on;
+        self
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -93,6 +101,9 @@ pub struct RestoreSummary {
     pub errors: Vec<String>,
     /// Entries skipped on purpose (sockets, devices without root), with the reason.
     pub skipped: Vec<String>,
+    /// What the operator should know about how the restore went (a target reached
+    /// through a symlink).
+    pub notes: Vec<String>,
 }
 
 fn glob_set(globs: &[String], what: &str) -> Result<GlobSet> {
@@ -168,13 +179,7 @@ impl IndexedRepository {
         let snap = self.repo.snapshot(snapshot)?;
         let mut reader = BlobReader::new(self.repo.backend().as_ref(), self.repo.keys());
         let (tree, single) = self.restore_root(&mut reader, snapshot, &snap.tree, options)?;
-        std::fs::create_dir_all(&options.target).map_err(|e| Error::io_path(&options.target, e))?;
-        let target_fd = rustix::fs::open(
-            &options.target,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io_path(&options.target, e.into()))?;
+        let (target_fd, notes) = open_target(options)?;
         let target_fd = Arc::new(target_fd);
         if options.subpath.is_none() {
             progress.add_total(
@@ -246,11 +251,12 @@ impl IndexedRepository {
         for result in walked {
             result?;
         }
-        let summary = shared
+        let mut summary = shared
             .tally
             .into_inner()
             .unwrap_or_else(|e| e.into_inner())
             .summary;
+        summary.notes = notes;
         info!(
             snapshot = %snapshot.short(), target = %options.target.display(), files = summary.files,
             bytes = summary.bytes_written, errors = summary.errors.len(), "restore finished"
@@ -292,6 +298,41 @@ impl IndexedRepository {
     }
 }
 
+/// Creates (when missing) and opens the target directory. `/` is refused unless
+/// allowed; a target that is a symlink is followed, once, and the summary says where
+/// it led, so the operator is never surprised by where the files went.
+fn open_target(options: &RestoreOptions) -> Result<(OwnedFd, Vec<String>)> {
+    let target = &options.target;
+    std::fs::create_dir_all(target).map_err(|e| Error::io_path(target, e))?;
+    let resolved = std::fs::canonicalize(target).map_err(|e| Error::io_path(target, e))?;
+    if resolved == std::path::Path::new("/") && !options.allow_root_target {
+        return Err(Error::invalid(
+            format!("restore target {}", target.display()),
+            "it is the root directory: the restore would replace files of the running system; \
+             restore into an empty directory, or pass --force-root-target if that is what you mean",
+        ));
+    }
+    let mut notes = Vec::new();
+    if std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink()) {
+        let note = format!(
+            "the target {} is a symlink; restored into {}",
+            target.display(),
+            resolved.display()
+        );
+        info!(target = %target.display(), resolved = %resolved.display(), "restore target is a symlink");
+        notes.push(note);
+    }
+    // The resolved path, opened without following a last symlink: what was checked above
+    // is what is written into.
+    let fd = rustix::fs::open(
+        &resolved,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io_path(&resolved, e.into()))?;
+    Ok((fd, notes))
+}
+
 /// Creates the hardlinks whose first copy was restored.
 fn finish_links(shared: &Shared<'_>, target: &OwnedFd, links: Vec<PendingLink>) {
     for link in links {
@@ -309,15 +350,7 @@ fn finish_links(shared: &Shared<'_>, target: &OwnedFd, links: Vec<PendingLink>) 
                 .ok_or_else(|| std::io::Error::other("empty path"))?;
             let from = open_beneath(target, first_dir)?;
             let to = open_beneath(target, &link.dir)?;
-            remove_non_dir(&to, &link.name)?;
-            rustix::fs::linkat(
-                &from,
-                first_name.as_slice(),
-                &to,
-                link.name.as_slice(),
-                AtFlags::empty(),
-            )
-            .map_err(errno)
+            create_hardlink(&from, first_name, &to, &link.name)
         })();
         match result {
             Ok(()) => shared.tally().summary.hardlinks += 1,
@@ -511,9 +544,7 @@ impl Walk<'_, '_> {
 
     fn restore_symlink(&mut self, node: &Node) -> Result<(), RestoreError> {
         let parent = self.parent_fd();
-        remove_non_dir(parent, &node.name).map_err(RestoreError::entry)?;
-        rustix::fs::symlinkat(node.link_target.as_slice(), &**parent, node.name.as_slice())
-            .map_err(|e| RestoreError::entry(errno(e)))?;
+        create_symlink(parent, &node.name, &node.link_target).map_err(RestoreError::entry)?;
         if self.shared.options.owners {
             rustix::fs::chownat(
                 &**parent,
@@ -544,15 +575,7 @@ impl Walk<'_, '_> {
             return Ok(());
         }
         let parent = self.parent_fd();
-        remove_non_dir(parent, &node.name).map_err(RestoreError::entry)?;
-        rustix::fs::mknodat(
-            &**parent,
-            node.name.as_slice(),
-            file_type,
-            Mode::from_bits_truncate(0o600),
-            node.rdev,
-        )
-        .map_err(|e| RestoreError::entry(errno(e)))?;
+        create_node(parent, &node.name, file_type, node.rdev).map_err(RestoreError::entry)?;
         // An O_PATH fd (a fifo has no writer to wait for) reached through /proc, so
         // ownership and mode are set on exactly the node just made.
         let fd = rustix::fs::openat(

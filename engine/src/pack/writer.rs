@@ -85,6 +85,10 @@ impl PackWriter {
         self.entries.is_empty()
     }
 
+    pub fn blob_count(&self) -> usize {
+        self.entries.len()
+    }
+
     pub fn add(&mut self, blob: &EncodedBlob) -> Result<()> {
         let offset = u32::try_from(self.plain_len)
             .map_err(|_| Error::invalid("pack", "grew beyond 4 GiB; lower the pack size"))?;

@@ -63,7 +63,7 @@ fn fill(
             None => slot.insert(PackWriter::new(shared.backend, shared.keys)?),
         };
         writer.add(&blob)?;
-        if writer.len() >= pack_size {
+        if writer.len() >= pack_size || writer.blob_count() >= crate::pack::MAX_ENTRIES {
             close(slot.take())?;
         }
     }

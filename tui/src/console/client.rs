@@ -365,6 +365,7 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                         includes,
                         excludes: Vec::new(),
                         verify: true,
+                        force_root_target: false,
                     })
                     .await
                     .map(|r| Some(Action::RunQueued(r.into_inner().id))),

@@ -61,6 +61,9 @@ pub fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<Outcome> {
                 eprintln!("warning: {warning}");
             }
         }
+        for note in &result.notes {
+            eprintln!("note: {note}");
+        }
         println!(
             "files: {} new, {} changed, {} unchanged; {} dirs",
             s.files_new, s.files_changed, s.files_unchanged, s.dirs

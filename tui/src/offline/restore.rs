@@ -15,7 +15,8 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         .subpath(path.map(|p| p.to_path_buf()))
         .includes(args.includes.clone())
         .excludes(args.excludes.clone())
-        .verify(args.verify);
+        .verify(args.verify)
+        .allow_root_target(args.force_root_target);
     let bar = ctx.bar();
     let progress: &dyn Progress = match &bar {
         Some(bar) => bar,
@@ -38,6 +39,9 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         }
         for skipped in &summary.skipped {
             eprintln!("skipped: {skipped}");
+        }
+        for note in &summary.notes {
+            eprintln!("note: {note}");
         }
         println!(
             "restored {} files, {} dirs, {} symlinks, {} hardlinks, {} other ({}) to {}",

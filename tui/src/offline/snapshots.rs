@@ -16,8 +16,16 @@ struct Listed<'a> {
 
 pub fn list(ctx: &Ctx, args: &SnapshotsArgs) -> anyhow::Result<Outcome> {
     let repo = ctx.open()?;
-    let snapshots: Vec<_> = repo
-        .snapshots()?
+    let listed = repo.snapshot_list()?;
+    for damaged in &listed.damaged {
+        eprintln!("warning: {}; left out (run `cairn check`)", damaged.error);
+    }
+    for alert in &listed.alerts {
+        eprintln!("warning: {}", alert.message());
+    }
+    let outcome = Outcome::from_problems(listed.damaged.len() + listed.alerts.len());
+    let snapshots: Vec<_> = listed
+        .snapshots
         .into_iter()
         .filter(|(_, s)| args.host.as_ref().is_none_or(|h| &s.host == h))
         .filter(|(_, s)| args.tag.as_ref().is_none_or(|t| s.tags.contains(t)))
@@ -32,7 +40,7 @@ pub fn list(ctx: &Ctx, args: &SnapshotsArgs) -> anyhow::Result<Outcome> {
             })
             .collect();
         output::json(&listed)?;
-        return Ok(Outcome::Ok);
+        return Ok(outcome);
     }
     println!(
         "{:<10} {:<20} {:<16} {:<12} {:>10}  PATHS",
@@ -58,7 +66,7 @@ pub fn list(ctx: &Ctx, args: &SnapshotsArgs) -> anyhow::Result<Outcome> {
         );
     }
     println!("{} snapshots", snapshots.len());
-    Ok(Outcome::Ok)
+    Ok(outcome)
 }
 
 pub fn stats(ctx: &Ctx) -> anyhow::Result<Outcome> {

@@ -144,6 +144,7 @@ pub async fn restore(remote: &Remote, args: &RestoreArgs) -> anyhow::Result<Outc
             includes: args.includes.clone(),
             excludes: args.excludes.clone(),
             verify: args.verify,
+            force_root_target: args.force_root_target,
         })
         .await
         .map_err(api_error)?

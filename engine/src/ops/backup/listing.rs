@@ -9,11 +9,13 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
+use super::mounts::PseudoFilesystems;
 use super::walk::Excludes;
 use crate::fsmeta::{EntryStat, kind_of};
 use crate::tree::NodeKind;
@@ -108,15 +110,51 @@ pub struct DescentRules {
     pub excludes: Excludes,
     pub one_file_system: bool,
     pub exclude_caches: bool,
+    /// Device and inode of the repository's own directory when it is on this host: a
+    /// backup never stores its repository in itself.
+    pub repository: Option<(u64, u64)>,
+    pub pseudo: Arc<PseudoFilesystems>,
+}
+
+/// Whether the walk goes into a directory, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Descent {
+    Enter,
+    /// Not a directory, excluded, or another filesystem under `--one-file-system`.
+    Stay,
+    /// A kernel pseudo filesystem mounted below a source (of this type).
+    Pseudo(&'static str),
 }
 
 impl DescentRules {
+    /// Whether `stat` is the repository's directory.
+    pub fn is_repository(&self, stat: &EntryStat) -> bool {
+        self.repository == Some((stat.dev, stat.ino))
+    }
+
     /// Whether the walk enters `path` (an entry of a directory under a source on
     /// device `root_dev`) as a directory.
+    pub fn descent(&self, path: &Path, stat: &EntryStat, root_dev: u64) -> Descent {
+        if kind_of(stat.mode) != NodeKind::Dir
+            || self.excludes.excludes(path)
+            || self.is_repository(stat)
+        {
+            return Descent::Stay;
+        }
+        if stat.dev == root_dev {
+            return Descent::Enter;
+        }
+        if self.one_file_system {
+            return Descent::Stay;
+        }
+        match self.pseudo.type_of(stat.dev, path) {
+            Some(fs_type) => Descent::Pseudo(fs_type),
+            None => Descent::Enter,
+        }
+    }
+
     pub fn enters(&self, path: &Path, stat: &EntryStat, root_dev: u64) -> bool {
-        kind_of(stat.mode) == NodeKind::Dir
-            && !self.excludes.excludes(path)
-            && (!self.one_file_system || stat.dev == root_dev)
+        self.descent(path, stat, root_dev) == Descent::Enter
     }
 }
 
@@ -237,6 +275,8 @@ mod tests {
             excludes: Excludes::new(&globs).unwrap(),
             one_file_system: false,
             exclude_caches,
+            repository: None,
+            pseudo: Arc::new(PseudoFilesystems::default()),
         }
     }
 

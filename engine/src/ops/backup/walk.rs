@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crossbeam_channel::{Sender, bounded};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use tracing::warn;
+use tracing::{debug, info, warn};
 
-use super::listing::{DescentRules, Prefetcher};
+use super::listing::{Descent, DescentRules, Prefetcher};
 use super::{Event, FileCounts, SourceTree};
 use crate::blobs::BlobReader;
 use crate::error::{Error, Result};
@@ -223,6 +223,15 @@ impl Walker<'_, '_> {
                 return Ok(());
             }
         };
+        if self.rules.is_repository(&stat) {
+            let note = format!(
+                "{} left out: it is the repository this backup writes to",
+                path.display()
+            );
+            info!(path = %path.display(), "repository left out of its own backup");
+            self.shared.record_note(note);
+            return Ok(());
+        }
         let name = path.file_name().unwrap_or(path.as_os_str());
         let mut node = node_from_stat(name, &stat, &mut self.names);
         let parent = parent.filter(|p| p.kind == node.kind);
@@ -248,7 +257,17 @@ impl Walker<'_, '_> {
                     self.prefetch.begin(path, root_dev);
                 }
                 // The scan thread decides the same way (it lists what the walk enters).
-                if is_source || self.rules.enters(path, &stat, root_dev) {
+                let descent = self.rules.descent(path, &stat, root_dev);
+                if let Descent::Pseudo(fs_type) = descent
+                    && !is_source
+                {
+                    debug!(path = %path.display(), fs_type, "pseudo filesystem not entered");
+                    self.shared.record_note(format!(
+                        "{} not entered: a {fs_type} pseudo filesystem (name it as a source to back it up)",
+                        path.display()
+                    ));
+                }
+                if is_source || descent == Descent::Enter {
                     let parent_subtree = self.parent_tree(parent.and_then(|p| p.subtree));
                     self.walk_dir(path, parent_subtree.as_ref(), root_dev)?;
                 }

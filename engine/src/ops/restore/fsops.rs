@@ -113,45 +113,114 @@ pub fn make_dir(parent: &OwnedFd, name: &[u8]) -> std::io::Result<OwnedFd> {
     }
 }
 
-/// Creates a regular file, replacing a symlink or special file of that name.
+/// How often creating an entry is tried when something keeps appearing under its name
+/// between clearing it and creating it (another process racing the restore).
+const CREATE_ATTEMPTS: usize = 3;
+
+/// Creates a new entry under `name` with `create`, which must fail with `EEXIST` when
+/// anything is there: whatever is in the way is removed first, never opened or
+/// followed, so nothing outside the target is ever written through an existing entry
+/// (a hard link to a file elsewhere, a symlink, a FIFO).
+fn create_fresh<T>(
+    parent: &OwnedFd,
+    name: &[u8],
+    mut create: impl FnMut() -> Result<T, Errno>,
+) -> std::io::Result<T> {
+    for _ in 0..CREATE_ATTEMPTS {
+        clear_entry(parent, name)?;
+        match create() {
+            Ok(made) => return Ok(made),
+            Err(Errno::EXIST) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(std::io::Error::other(
+        "another process keeps creating an entry of this name",
+    ))
+}
+
+/// Creates a new, empty regular file, replacing whatever had the name.
 pub fn create_file(parent: &OwnedFd, name: &[u8]) -> std::io::Result<OwnedFd> {
-    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fresh = || {
+    create_fresh(parent, name, || {
         rustix::fs::openat(
             parent,
             name,
-            flags | OFlags::EXCL,
+            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_bits_truncate(0o600),
         )
-        .map_err(errno)
-    };
-    match rustix::fs::openat(parent, name, flags, Mode::from_bits_truncate(0o600)) {
-        Ok(fd) => {
-            // An existing regular file may be a hardlink shared with something outside
-            // the restore: write a fresh inode instead of into the shared one.
-            let stat = rustix::fs::fstat(&fd).map_err(errno)?;
-            if stat.st_nlink > 1 {
-                drop(fd);
-                rustix::fs::unlinkat(parent, name, AtFlags::empty()).map_err(errno)?;
-                return fresh();
-            }
-            Ok(fd)
-        }
-        Err(Errno::LOOP | Errno::NXIO | Errno::ACCESS | Errno::TXTBSY) => {
-            remove_non_dir(parent, name)?;
-            fresh()
-        }
+    })
+}
+
+/// Creates a symlink, replacing whatever had the name.
+pub fn create_symlink(parent: &OwnedFd, name: &[u8], target: &[u8]) -> std::io::Result<()> {
+    create_fresh(parent, name, || rustix::fs::symlinkat(target, parent, name))
+}
+
+/// Creates a FIFO or device node (mode 0600 until its metadata is applied).
+pub fn create_node(
+    parent: &OwnedFd,
+    name: &[u8],
+    file_type: rustix::fs::FileType,
+    rdev: u64,
+) -> std::io::Result<()> {
+    create_fresh(parent, name, || {
+        rustix::fs::mknodat(
+            parent,
+            name,
+            file_type,
+            Mode::from_bits_truncate(0o600),
+            rdev,
+        )
+    })
+}
+
+/// Links `to_dir/name` to the existing `from_dir/from_name`, replacing whatever had
+/// the name.
+pub fn create_hardlink(
+    from_dir: &OwnedFd,
+    from_name: &[u8],
+    to_dir: &OwnedFd,
+    name: &[u8],
+) -> std::io::Result<()> {
+    create_fresh(to_dir, name, || {
+        rustix::fs::linkat(from_dir, from_name, to_dir, name, AtFlags::empty())
+    })
+}
+
+/// Removes whatever entry has this name: a file, a symlink (the link, never its
+/// target), a FIFO, a device node, or a directory with everything in it.
+pub fn clear_entry(parent: &OwnedFd, name: &[u8]) -> std::io::Result<()> {
+    match rustix::fs::unlinkat(parent, name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(Errno::ISDIR) => remove_tree(parent, name),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Removes whatever non-directory entry has this name (a symlink itself, not its target).
-pub fn remove_non_dir(parent: &OwnedFd, name: &[u8]) -> std::io::Result<()> {
-    match rustix::fs::unlinkat(parent, name, AtFlags::empty()) {
+/// Removes a directory and its contents, walking by directory fds opened with
+/// `O_NOFOLLOW`, so a symlink inside is removed as a link and never followed.
+fn remove_tree(parent: &OwnedFd, name: &[u8]) -> std::io::Result<()> {
+    let dir = rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(errno)?;
+    let mut names = Vec::new();
+    let mut entries = rustix::fs::Dir::read_from(&dir).map_err(errno)?;
+    while let Some(entry) = entries.read() {
+        let entry = entry.map_err(errno)?;
+        let child = entry.file_name().to_bytes();
+        if child != b"." && child != b".." {
+            names.push(child.to_vec());
+        }
+    }
+    for child in names {
+        clear_entry(&dir, &child)?;
+    }
+    match rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(Errno::ISDIR) => Err(std::io::Error::other(
-            "a directory of that name is in the way",
-        )),
         Err(e) => Err(e.into()),
     }
 }

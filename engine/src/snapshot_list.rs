@@ -1,0 +1,189 @@
+//! Listing a repository's snapshots the way an operator can trust: a record that does
+//! not verify (planted, damaged, an older record copied over a newer name) is left
+//! out and named, never a reason to fail; and what changed behind Cairn's back since
+//! this host last looked (see [`crate::ledger`]) is reported.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use tracing::{debug, warn};
+
+use crate::error::{ErrorKind, Result};
+use crate::forget_record::ForgetRecord;
+use crate::id::{ForgetId, SnapshotId};
+use crate::layout;
+use crate::ledger::{Ledger, LedgerFile, Seen, SnapshotAlert};
+use crate::repository::Repository;
+use crate::snapshot::Snapshot;
+
+/// How long a listing waits before it calls a vanished snapshot deleted: a forget
+/// running on another host removes records first and writes its forget record after.
+const FORGET_GRACE: Duration = Duration::from_secs(1);
+
+/// A snapshot record that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DamagedSnapshot {
+    pub id: SnapshotId,
+    pub error: String,
+}
+
+/// Every snapshot of a repository, oldest first, with those that could not be read
+/// and the alerts no check has reported yet.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotList {
+    pub snapshots: Vec<(SnapshotId, Snapshot)>,
+    pub damaged: Vec<DamagedSnapshot>,
+    pub alerts: Vec<SnapshotAlert>,
+}
+
+impl Repository {
+    pub fn snapshot_list(&self) -> Result<SnapshotList> {
+        let mut list = SnapshotList::default();
+        let mut listed: BTreeMap<SnapshotId, Option<Seen>> = BTreeMap::new();
+        for object in self.backend().list(layout::SNAPSHOTS)? {
+            let Ok(id) = SnapshotId::parse(&object.name) else {
+                continue;
+            };
+            match self.snapshot(&id) {
+                Ok(snapshot) => {
+                    let seen = Seen {
+                        host: snapshot.host.clone(),
+                        time: snapshot.time.clone(),
+                    };
+                    listed.insert(id, Some(seen));
+                    list.snapshots.push((id, snapshot));
+                }
+                // Forgotten between the listing and the read.
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) if e.kind() == ErrorKind::DataLoss => {
+                    warn!(snapshot = %id.short(), error = %e, "snapshot record does not verify; left out");
+                    listed.insert(id, None);
+                    list.damaged.push(DamagedSnapshot {
+                        id,
+                        error: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        list.snapshots
+            .sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        list.alerts = self.compare_with_record(&listed)?;
+        for alert in &list.alerts {
+            warn!(snapshot = %alert.snapshot.short(), kind = ?alert.kind, "{}", alert.message());
+        }
+        Ok(list)
+    }
+
+    /// Marks alerts as reported by a check: later listings stop warning about them.
+    pub fn mark_alerts_reported(&self, alerts: &[SnapshotAlert]) -> Result<()> {
+        let Some(ledger) = self.ledger()? else {
+            return Ok(());
+        };
+        let mut file = ledger.read();
+        for stored in &mut file.alerts {
+            if alerts
+                .iter()
+                .any(|a| a.kind == stored.kind && a.snapshot == stored.snapshot)
+            {
+                stored.reported = true;
+            }
+        }
+        ledger.write(&file)
+    }
+
+    /// Writes the forget record of snapshots just removed, and notes them in this
+    /// host's record so its next listing does not take them for deleted.
+    pub(crate) fn record_forget(&self, forgotten: &[SnapshotId]) -> Result<()> {
+        if forgotten.is_empty() {
+            return Ok(());
+        }
+        let (id, stored) = ForgetRecord::new(forgotten.to_vec()).seal(self.keys())?;
+        self.backend().write(&layout::forget_record(&id), &stored)?;
+        debug!(record = %id.short(), snapshots = forgotten.len(), "forget record written");
+        if let Some(ledger) = self.ledger()? {
+            let mut file = ledger.read();
+            file.forget_records.insert(id.to_hex());
+            file.forgotten
+                .extend(forgotten.iter().map(SnapshotId::to_hex));
+            ledger.write(&file)?;
+        }
+        Ok(())
+    }
+
+    /// This host's record of the repository, locked; `None` without a cache.
+    fn ledger(&self) -> Result<Option<Ledger>> {
+        let Some(root) = self.cache_root() else {
+            return Ok(None);
+        };
+        match Ledger::lock(&root.join(&self.config().id)) {
+            Ok(ledger) => Ok(Some(ledger)),
+            Err(e) => {
+                warn!(error = %e, "cannot keep the record of seen snapshots in the cache");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Compares the listing with what this host saw before; returns the alerts no
+    /// check has reported yet.
+    fn compare_with_record(
+        &self,
+        listed: &BTreeMap<SnapshotId, Option<Seen>>,
+    ) -> Result<Vec<SnapshotAlert>> {
+        let now = jiff::Timestamp::now().to_string();
+        let Some(ledger) = self.ledger()? else {
+            // Without a record, the forget records alone still show a snapshot put back.
+            let mut file = LedgerFile::default();
+            self.read_forget_records(&mut file)?;
+            file.present = listed
+                .iter()
+                .filter_map(|(id, seen)| Some((id.to_hex(), seen.clone()?)))
+                .collect();
+            return Ok(file.reconcile(listed, &now));
+        };
+        let mut file = ledger.read();
+        self.read_forget_records(&mut file)?;
+        if file.unexplained_absences(listed) > 0 {
+            std::thread::sleep(FORGET_GRACE);
+            self.read_forget_records(&mut file)?;
+        }
+        file.reconcile(listed, &now);
+        if let Err(e) = ledger.write(&file) {
+            warn!(error = %e, "cannot update the record of seen snapshots in the cache");
+        }
+        Ok(file.unreported())
+    }
+
+    /// Reads the forget records `file` has not read yet.
+    fn read_forget_records(&self, file: &mut LedgerFile) -> Result<()> {
+        for object in self.backend().list(layout::FORGOTTEN)? {
+            let Ok(id) = ForgetId::parse(&object.name) else {
+                continue;
+            };
+            if file.forget_records.contains(&id.to_hex()) {
+                continue;
+            }
+            let opened = self
+                .backend()
+                .read(&layout::forget_record(&id), layout::MAX_FORGET_BYTES)
+                .and_then(|stored| ForgetRecord::open(self.keys(), &id, &stored));
+            match opened {
+                Ok(record) => {
+                    file.forgotten
+                        .extend(record.snapshots.iter().map(SnapshotId::to_hex));
+                    file.forget_records.insert(id.to_hex());
+                }
+                Err(e) if e.kind() == ErrorKind::DataLoss => {
+                    // Not trusted, and not read again: `check` reports it.
+                    warn!(record = %id.short(), error = %e, "forget record does not verify; ignored");
+                    file.forget_records.insert(id.to_hex());
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
