@@ -47,17 +47,34 @@ impl<'a> BlobReader<'a> {
         result
     }
 
-    /// Looks a blob up in the index and reads it.
+    /// Looks a blob up in the index and reads it. A copy found lost or bad is noted
+    /// in the index's record of damage, so the next backup stores the blob again.
     pub fn read(&mut self, index: &Index, id: &BlobId, kind: BlobKind) -> Result<Vec<u8>> {
         let location = index
             .get(id)?
             .ok_or_else(|| Error::BlobNotIndexed { blob: id.short() })?;
         expect_kind(&location.entry, kind, id)?;
-        self.read_at(&location)
+        let read = self.read_at(&location);
+        if let Err(e) = &read {
+            note_damage(index, &location, e);
+        }
+        read
     }
 
     pub fn tree(&mut self, index: &Index, id: &BlobId) -> Result<Tree> {
         let bytes = self.read(index, id, BlobKind::Tree)?;
         Tree::decode(&bytes, id)
+    }
+}
+
+/// Records what a failed read showed: a pack that is missing, or a copy that does not
+/// decode. I/O errors and cancellation say nothing about the repository.
+pub fn note_damage(index: &Index, location: &Location, error: &Error) {
+    match error {
+        Error::PackMissing { .. } => index.damage().note_missing_pack(&location.pack),
+        e if e.kind() == crate::ErrorKind::DataLoss => {
+            index.damage().note_blob(&location.pack, &location.entry.id)
+        }
+        _ => {}
     }
 }

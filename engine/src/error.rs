@@ -61,6 +61,8 @@ pub enum Error {
     },
     #[error("blob {blob} is not in the repository index")]
     BlobNotIndexed { blob: String },
+    #[error("pack {pack} is missing from the repository")]
+    PackMissing { pack: String },
     #[error("no snapshot matches {query}")]
     SnapshotNotFound { query: String },
     #[error(
@@ -79,6 +81,24 @@ pub enum Error {
     },
     #[error("command source `{command}` failed: {reason}; no snapshot was written")]
     CommandFailed { command: String, reason: String },
+    #[error("{}", storage_message(.action, .location, .source))]
+    Storage {
+        /// What was being done ("writing pack 1a2b3c4d").
+        action: String,
+        /// Where (the repository or restore target).
+        location: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "{object} was written to {location}, but syncing its directory failed: it exists now and may not survive a power cut; check the storage"
+    )]
+    NotDurable {
+        object: String,
+        location: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("operation cancelled")]
     Cancelled,
     #[error("{what} failed: {source}")]
@@ -89,7 +109,39 @@ pub enum Error {
     },
 }
 
+/// What a storage failure means for the operator, by errno.
+fn storage_message(action: &str, location: &str, source: &io::Error) -> String {
+    match source.raw_os_error() {
+        Some(libc::ENOSPC) => format!(
+            "no space left on device while {action} in {location}; free space there (or forget old snapshots and prune)"
+        ),
+        Some(libc::EDQUOT) => format!(
+            "disk quota exceeded while {action} in {location}; raise the quota or free space there"
+        ),
+        Some(libc::EIO) => format!(
+            "the storage reported an input/output error while {action} in {location}; check the device (dmesg, SMART) before trusting new backups"
+        ),
+        Some(libc::EROFS) => format!(
+            "{location} is on a read-only filesystem, so {action} failed; mount it read-write"
+        ),
+        _ => format!("{action} in {location} failed"),
+    }
+}
+
 impl Error {
+    /// A failure of the storage while doing `action` in `location`.
+    pub fn storage(
+        action: impl Into<String>,
+        location: impl Into<String>,
+        source: io::Error,
+    ) -> Self {
+        Error::Storage {
+            action: action.into(),
+            location: location.into(),
+            source,
+        }
+    }
+
     /// Wraps an I/O error with the object or path it concerns.
     pub fn io(path: impl std::fmt::Display, source: io::Error) -> Self {
         Error::Io {
@@ -136,19 +188,22 @@ impl Error {
             Error::Corrupt { .. }
             | Error::Tampered { .. }
             | Error::TooLarge { .. }
+            | Error::PackMissing { .. }
             | Error::BlobNotIndexed { .. } => ErrorKind::DataLoss,
             Error::AmbiguousSnapshot { .. }
             | Error::InvalidInput { .. }
             | Error::UnsafeEntry { .. }
             | Error::CommandFailed { .. } => ErrorKind::InvalidInput,
             Error::Cancelled => ErrorKind::Cancelled,
-            Error::Encryption { .. } => ErrorKind::Io,
+            Error::Encryption { .. } | Error::Storage { .. } | Error::NotDurable { .. } => {
+                ErrorKind::Io
+            }
         }
     }
 
     /// Whether retrying the same operation may succeed (network or storage hiccups).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Io { source, .. } if matches!(
+        matches!(self, Error::Io { source, .. } | Error::Storage { source, .. } if matches!(
             source.kind(),
             io::ErrorKind::Interrupted | io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
                 | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted

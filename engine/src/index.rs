@@ -7,6 +7,7 @@
 
 mod blocks;
 pub mod bloom;
+pub mod damage;
 pub mod file;
 pub mod run;
 
@@ -31,12 +32,22 @@ const MAX_RUNS: usize = 8;
 const BUILD_BATCH_ENTRIES: usize = 200_000;
 /// New entries are written out as an index file once this many accumulate.
 pub const FLUSH_ENTRIES: usize = 50_000;
+/// Under a repository's cache directory: the lost packs and bad blobs known here.
+const DAMAGE_FILE: &str = "damage.json";
 
 /// Where a blob is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {
     pub pack: PackId,
     pub entry: BlobEntry,
+}
+
+/// What a lookup found.
+enum Lookup {
+    Usable(Location),
+    /// Only copies known to be lost or bad.
+    Damaged(Location),
+    Absent,
 }
 
 #[derive(Debug)]
@@ -49,6 +60,15 @@ pub struct Index {
     pending_packs: Vec<PackBlobs>,
     /// Recently read blocks of the runs, shared by every lookup.
     blocks: blocks::BlockCache,
+    /// Index files that could not be used, with why.
+    damaged_files: Vec<(IndexId, String)>,
+    /// Blob locations read from the headers of packs that no healthy index file
+    /// names, when some index file is damaged: used to read, never written out (a
+    /// backup proves such packs before it indexes them again).
+    recovered: HashMap<BlobId, Location>,
+    recovered_packs: HashSet<PackId>,
+    /// Lost packs and bad blob copies this host knows of.
+    damage: damage::KnownDamage,
 }
 
 impl Index {
@@ -89,9 +109,22 @@ impl Index {
         let mut batch_ids = Vec::new();
         let mut batch = Vec::new();
         let mut batch_entries = 0;
+        let mut damaged_files = Vec::new();
         for id in missing {
-            let stored = backend.read(&layout::index(&id), layout::MAX_INDEX_BYTES)?;
-            let packs = file::open(keys, &id, &stored)?;
+            let opened = backend
+                .read(&layout::index(&id), layout::MAX_INDEX_BYTES)
+                .and_then(|stored| file::open(keys, &id, &stored));
+            let packs = match opened {
+                Ok(packs) => packs,
+                // One bad index file costs its entries, not the repository: the packs
+                // it named are read from their own headers instead.
+                Err(e) if e.kind() == crate::ErrorKind::DataLoss => {
+                    warn!(index = %id.short(), error = %e, "index file unusable; its packs are read from their headers");
+                    damaged_files.push((id, e.to_string()));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             batch_entries += packs.iter().map(|p| p.blobs.len()).sum::<usize>();
             batch.extend(packs);
             batch_ids.push(id);
@@ -106,12 +139,16 @@ impl Index {
             runs.push(run::write_run(&dir, &batch_ids, &batch)?);
         }
         let mut index = Index {
+            damage: damage::KnownDamage::load(&cache_dir.join(DAMAGE_FILE)),
             dir,
             runs,
             blooms: false,
             pending: HashMap::new(),
             pending_packs: Vec::new(),
             blocks: blocks::BlockCache::default(),
+            damaged_files,
+            recovered: HashMap::new(),
+            recovered_packs: HashSet::new(),
         };
         if index.runs.len() > MAX_RUNS {
             index.compact()?;
@@ -155,23 +192,108 @@ impl Index {
         Ok(())
     }
 
+    /// Where to read a blob: a copy not known to be lost or bad when there is one,
+    /// else the damaged copy (reading it then says what is wrong with it).
     pub fn get(&self, id: &BlobId) -> Result<Option<Location>> {
-        if let Some(location) = self.pending.get(id) {
-            return Ok(Some(*location));
-        }
-        for run in self.runs.iter().rev() {
-            if !run.may_contain(id) {
-                continue;
-            }
-            if let Some((pack, entry)) = run.get(id, &self.blocks)? {
-                return Ok(Some(Location { pack, entry }));
-            }
-        }
-        Ok(None)
+        Ok(match self.lookup(id)? {
+            Lookup::Usable(location) | Lookup::Damaged(location) => Some(location),
+            Lookup::Absent => None,
+        })
     }
 
+    /// Where a blob is stored in a copy not known to be lost or bad: what a backup
+    /// deduplicates against.
+    pub fn get_usable(&self, id: &BlobId) -> Result<Option<Location>> {
+        Ok(match self.lookup(id)? {
+            Lookup::Usable(location) => Some(location),
+            Lookup::Damaged(_) | Lookup::Absent => None,
+        })
+    }
+
+    fn lookup(&self, id: &BlobId) -> Result<Lookup> {
+        if let Some(location) = self.pending.get(id) {
+            return Ok(Lookup::Usable(*location));
+        }
+        let mut damaged = None;
+        let found = self
+            .runs
+            .iter()
+            .rev()
+            .filter(|run| run.may_contain(id))
+            .map(|run| run.get(id, &self.blocks));
+        let recovered = self.recovered.get(id).map(|l| Ok(Some((l.pack, l.entry))));
+        for hit in found.chain(recovered) {
+            let Some((pack, entry)) = hit? else {
+                continue;
+            };
+            let location = Location { pack, entry };
+            if !self.damage.avoids(&pack, id) {
+                return Ok(Lookup::Usable(location));
+            }
+            damaged.get_or_insert(location);
+        }
+        Ok(damaged.map_or(Lookup::Absent, Lookup::Damaged))
+    }
+
+    /// Index files that could not be used when the index was loaded, with why.
+    pub fn damaged_files(&self) -> &[(IndexId, String)] {
+        &self.damaged_files
+    }
+
+    /// What this host knows is lost or bad in the repository.
+    pub fn damage(&self) -> &damage::KnownDamage {
+        &self.damage
+    }
+
+    /// Packs whose blobs were located by reading their headers (because an index
+    /// file is damaged), not by an index file.
+    pub fn recovered_packs(&self) -> &HashSet<PackId> {
+        &self.recovered_packs
+    }
+
+    /// Reads the headers of the packs no healthy index file names, so their blobs can
+    /// be read while an index file is damaged. Returns the packs that could not be
+    /// read, with why.
+    pub fn recover_from_pack_headers(
+        &mut self,
+        backend: &dyn Backend,
+        keys: &Keys,
+    ) -> Result<Vec<(PackId, String)>> {
+        let known = self.packs();
+        let mut unreadable = Vec::new();
+        for object in backend.list(layout::DATA)? {
+            let Ok(pack) = PackId::parse(&object.name) else {
+                continue;
+            };
+            if known.contains(&pack) || self.recovered_packs.contains(&pack) {
+                continue;
+            }
+            let header = crate::pack::PackReader::open(backend, keys, &pack)
+                .and_then(|mut reader| reader.read_header());
+            match header {
+                Ok(entries) => {
+                    for entry in entries {
+                        self.recovered.insert(entry.id, Location { pack, entry });
+                    }
+                    self.recovered_packs.insert(pack);
+                }
+                Err(e) if e.kind() == crate::ErrorKind::DataLoss => {
+                    unreadable.push((pack, e.to_string()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        info!(
+            packs = self.recovered_packs.len(),
+            blobs = self.recovered.len(),
+            "blobs located from pack headers"
+        );
+        Ok(unreadable)
+    }
+
+    /// Whether a usable copy of the blob is stored (see [`Index::get_usable`]).
     pub fn contains(&self, id: &BlobId) -> Result<bool> {
-        Ok(self.get(id)?.is_some())
+        Ok(self.get_usable(id)?.is_some())
     }
 
     /// Records a freshly written pack (visible to lookups at once, stored at `flush`).
@@ -226,6 +348,9 @@ impl Index {
         }
         for pack in &self.pending_packs {
             pack.blobs.iter().for_each(|b| f(&pack.pack, *b));
+        }
+        for location in self.recovered.values() {
+            f(&location.pack, location.entry);
         }
         Ok(())
     }

@@ -43,3 +43,36 @@ pub fn snapshot(id: &SnapshotId) -> String {
 pub fn forget_record(id: &ForgetId) -> String {
     format!("forgotten/{id}")
 }
+
+/// How messages name the object stored under `name` ("pack 1a2b3c4d").
+pub fn describe(name: &str) -> String {
+    let (kind, id) = match name.rsplit_once('/') {
+        Some((dir, id)) => (dir.split('/').next().unwrap_or(dir), id),
+        None => return name.to_owned(),
+    };
+    let short = id.get(..8).unwrap_or(id);
+    match kind {
+        DATA => format!("pack {short}"),
+        INDEX => format!("index file {short}"),
+        SNAPSHOTS => format!("snapshot {short}"),
+        KEYS => format!("key {short}"),
+        FORGOTTEN => format!("forget record {short}"),
+        _ => name.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn objects_are_described_by_kind_and_short_id() {
+        assert_eq!(super::describe("config"), "config");
+        assert_eq!(
+            super::describe(&format!("data/ab/ab{}", "0".repeat(62))),
+            "pack ab000000"
+        );
+        assert_eq!(
+            super::describe(&format!("snapshots/{}", "1".repeat(64))),
+            "snapshot 11111111"
+        );
+    }
+}

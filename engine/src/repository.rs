@@ -278,12 +278,23 @@ impl Repository {
     }
 
     /// Loads the index (through the local cache) and moves to the indexed state.
+    ///
+    /// A damaged index file is left out with a warning; the packs no healthy index
+    /// file names are then located by their own headers, so every restorable blob
+    /// stays restorable.
     pub fn load_index(self, cache_root: &Path) -> Result<IndexedRepository> {
-        let index = Index::load(
+        let mut index = Index::load(
             self.backend.as_ref(),
             &self.keys,
             &self.cache_dir(cache_root),
         )?;
+        if !index.damaged_files().is_empty() {
+            for (pack, error) in
+                index.recover_from_pack_headers(self.backend.as_ref(), &self.keys)?
+            {
+                warn!(pack = %pack.short(), %error, "pack header unreadable; its blobs cannot be located");
+            }
+        }
         Ok(IndexedRepository { repo: self, index })
     }
 

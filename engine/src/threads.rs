@@ -17,6 +17,26 @@ pub fn join<T>(handle: ScopedJoinHandle<'_, Result<T>>, what: &str) -> Result<T>
     })
 }
 
+/// The outcome of work shared by threads that stop one another: when one fails, the
+/// others see the closed channels as a cancellation. The first real error is the
+/// one to report (a full disk, not the "cancelled" it caused); a cancellation only
+/// when nothing else went wrong.
+pub fn first_failure(results: impl IntoIterator<Item = Result<()>>) -> Result<()> {
+    let mut cancelled = false;
+    for result in results {
+        match result {
+            Ok(()) => {}
+            Err(Error::Cancelled) => cancelled = true,
+            Err(e) => return Err(e),
+        }
+    }
+    if cancelled {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
 /// Starts a named worker in `scope`. The worker logs to the caller's tracing
 /// subscriber, inside the caller's span, so what it logs is attributed to the same
 /// operation (the daemon files a run's lines by that span; a warning from a reader

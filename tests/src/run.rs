@@ -251,3 +251,28 @@ pub fn restored_path(target: &Path, source: &Path) -> PathBuf {
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+/// Whether a test can do what needs `what` (root, a tool). When it cannot, the test
+/// says `SKIPPED`, except under `.ci/run` (which sets `CAIRN_TESTS_REQUIRE_ALL`): there
+/// a missing prerequisite is a failure, never a silent pass.
+pub fn prerequisite(test: &str, what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CAIRN_TESTS_REQUIRE_ALL").is_none(),
+        "{test} needs {what}, and CI must run it"
+    );
+    eprintln!("SKIPPED {test}: needs {what}");
+    false
+}
+
+/// Whether a program is on the PATH.
+pub fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}

@@ -365,3 +365,261 @@ fn mkfifo(path: &Path) {
     )
     .expect("mkfifo");
 }
+
+/// The repository's problems from `check --output json`, as (kind, message).
+fn problems(cairn: &Cairn, args: &[&str]) -> (i32, Vec<(String, String)>) {
+    let mut all = vec!["check", "--output", "json"];
+    all.extend_from_slice(args);
+    let ran = cairn.run(&all);
+    let report = ran.json();
+    let found = report["report"]["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap_or("").to_owned(),
+                p["message"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    (ran.code, found)
+}
+
+#[test]
+fn a_damaged_index_file_costs_no_restorable_byte() {
+    let cairn = Cairn::init_with(&["--chunker", "16384,65536,262144", "--pack-size-mib", "1"]);
+    let source = cairn.path("source");
+    // Three backups of a growing tree: several index files.
+    let mut newest = String::new();
+    for round in 0..3u64 {
+        random_tree(&source.join(format!("round{round}")), round, 30, 1_500_000);
+        newest = cairn.backup(&source)["snapshot_id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+    }
+    let index_files = objects(&cairn.repo, "index");
+    assert!(index_files.len() >= 3, "{index_files:?}");
+    let restores_whole = |trial: &Cairn, snapshot: &str, name: &str| {
+        let target = trial.path(name);
+        let restore = trial.restore(snapshot, &target);
+        assert_eq!(restore.code, 0, "{}", restore.stderr);
+        let differences = cairn_e2e::compare::differences(
+            &source,
+            &cairn_e2e::run::restored_path(&target, &source),
+        );
+        assert!(differences.is_empty(), "{differences:?}");
+    };
+    let mut trials = 0;
+    for file in &index_files {
+        let len = fs::metadata(file).expect("size").len() as usize;
+        for byte in [40, len / 2, len - 20] {
+            let trial = trial_copy(&cairn);
+            let damaged = trial
+                .repo
+                .join("index")
+                .join(file.file_name().expect("name"));
+            flip_bit(&damaged, byte, 3);
+            restores_whole(&trial, &newest, "target");
+            let (code, found) = problems(&trial, &["--read-data"]);
+            assert_eq!(code, 1);
+            let short = &file.file_name().expect("name").to_string_lossy()[..8];
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].0, "bad_index");
+            assert!(
+                found[0].1.contains(short) && found[0].1.contains("headers"),
+                "{found:?}"
+            );
+            // A backup goes on (indexing the packs again once proven), and its
+            // snapshot restores whole too.
+            let backup = trial.run_os(&["backup".as_ref(), source.as_os_str()]);
+            assert_eq!(backup.code, 0, "{}", backup.stderr);
+            restores_whole(&trial, "latest", "again");
+            trials += 1;
+        }
+    }
+    assert!(trials >= 9);
+}
+
+/// The largest pack file: a data pack of the files.
+fn largest_pack(repo: &Path) -> std::path::PathBuf {
+    objects(repo, "data")
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .expect("a pack")
+}
+
+#[test]
+fn a_lost_pack_fails_only_its_files_and_the_next_backup_stores_them_again() {
+    let cairn = Cairn::init_with(&["--chunker", "16384,65536,262144", "--pack-size-mib", "1"]);
+    let source = cairn.path("source");
+    random_tree(&source, 11, 120, 6 * 1024 * 1024);
+    let before = cairn.backup(&source)["snapshot_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let lost = largest_pack(&cairn.repo);
+    let lost_short = lost.file_name().expect("name").to_string_lossy()[..8].to_owned();
+    fs::remove_file(&lost).expect("lose a pack");
+
+    // Restore: everything restorable is, directory metadata too, and each lost file
+    // is named.
+    let target = cairn.path("target");
+    let restore = cairn.restore(&before, &target);
+    assert_eq!(restore.code, 1, "{}", restore.stderr);
+    let errors: Vec<String> = restore.json()["summary"]["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e.as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(!errors.is_empty());
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains(&format!("pack {lost_short} is missing"))),
+        "{errors:?}"
+    );
+    let restored = cairn_e2e::run::restored_path(&target, &source);
+    let differences = cairn_e2e::compare::differences(&source, &restored);
+    assert_eq!(
+        differences.len(),
+        errors.len(),
+        "only the named files differ: {differences:?} vs {errors:?}"
+    );
+
+    // Check names the pack and goes on.
+    let (code, found) = problems(&cairn, &["--read-data"]);
+    assert_eq!(code, 1);
+    assert!(
+        found.iter().all(|(kind, _)| kind == "missing_pack"),
+        "{found:?}"
+    );
+
+    // The next backup stores the lost data again from the source: its snapshot
+    // restores whole although the source did not change.
+    let backup = cairn.run_os(&["backup".as_ref(), source.as_os_str()]);
+    assert_eq!(backup.code, 0, "{}", backup.stderr);
+    assert!(
+        backup.stderr.contains("missing from the repository"),
+        "{}",
+        backup.stderr
+    );
+    let healed = cairn.path("healed");
+    let restore = cairn.restore("latest", &healed);
+    assert_eq!(restore.code, 0, "{}", restore.stderr);
+    assert!(
+        cairn_e2e::compare::differences(&source, &cairn_e2e::run::restored_path(&healed, &source))
+            .is_empty()
+    );
+}
+
+#[test]
+fn damage_found_by_check_is_stored_again_by_the_next_backup() {
+    let cairn = Cairn::init_with(&["--chunker", "16384,65536,262144", "--pack-size-mib", "1"]);
+    let source = cairn.path("source");
+    random_tree(&source, 12, 60, 3 * 1024 * 1024);
+    cairn.backup(&source);
+    let pack = largest_pack(&cairn.repo);
+    let len = fs::metadata(&pack).expect("size").len() as usize;
+    flip_bit(&pack, len / 2, 0);
+    let (code, found) = problems(&cairn, &["--read-data"]);
+    assert_eq!(code, 1);
+    assert!(
+        found.iter().any(|(kind, _)| kind == "bad_blob"),
+        "{found:?}"
+    );
+    // Unchanged files whose blobs are damaged are read again.
+    let backup = cairn.backup(&source);
+    assert!(
+        backup["summary"]["files_changed"].as_u64() > Some(0),
+        "{backup}"
+    );
+    let target = cairn.path("target");
+    assert_eq!(cairn.restore("latest", &target).code, 0);
+    assert!(
+        cairn_e2e::compare::differences(&source, &cairn_e2e::run::restored_path(&target, &source))
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_deleted_snapshot_and_a_forgotten_one_put_back_are_reported() {
+    use cairn_engine::ops::forget::ForgetOptions;
+    use cairn_engine::retention::KeepPolicy;
+
+    let (cairn, first) = repository_with_a_snapshot();
+    let source = cairn.path("source");
+    let mut ids = vec![first];
+    for round in 0..2 {
+        fs::write(source.join("changing"), format!("round {round}")).expect("write");
+        ids.push(
+            cairn.backup(&source)["snapshot_id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    cairn.run(&["snapshots"]).ok();
+
+    // The newest snapshot deleted from the storage.
+    fs::remove_file(cairn.repo.join("snapshots").join(&ids[2])).expect("delete");
+    let listed = cairn.run(&["snapshots"]);
+    assert_eq!(listed.code, 1);
+    assert!(
+        listed
+            .stderr
+            .contains(&format!("snapshot {}", &ids[2][..8]))
+            && listed
+                .stderr
+                .contains("disappeared from the repository without being forgotten"),
+        "{}",
+        listed.stderr
+    );
+    let (code, found) = problems(&cairn, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "snapshot_disappeared");
+    // Reported once by a check; the next one passes.
+    assert_eq!(problems(&cairn, &[]), (0, Vec::new()));
+
+    // The oldest forgotten by a policy (as another host's job would), then put back.
+    let saved = fs::read(cairn.repo.join("snapshots").join(&ids[0])).expect("save");
+    let other_host_cache = tempfile::tempdir().expect("cache");
+    let repo = cairn_engine::Repository::open_with_cache(
+        std::sync::Arc::new(cairn_engine::LocalBackend::new(&cairn.repo)),
+        &cairn_engine::Unlock::Passphrase(PASSPHRASE.to_owned().into()),
+        Some(other_host_cache.path()),
+    )
+    .expect("open");
+    let newest = repo.snapshots().expect("list").pop().expect("one").1;
+    let plan = repo
+        .plan_forget(&ForgetOptions {
+            host: newest.host,
+            paths: newest.paths,
+            policy: KeepPolicy {
+                last: 1,
+                ..KeepPolicy::default()
+            },
+            time_zone: jiff::tz::TimeZone::UTC,
+            now: jiff::Timestamp::now(),
+            protect: Vec::new(),
+        })
+        .expect("plan");
+    assert_eq!(repo.forget(&plan).expect("forget"), 1);
+    // A forget is not a deletion.
+    assert_eq!(problems(&cairn, &[]), (0, Vec::new()));
+    fs::write(cairn.repo.join("snapshots").join(&ids[0]), saved).expect("put back");
+    let (code, found) = problems(&cairn, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(found[0].0, "snapshot_reappeared", "{found:?}");
+    assert!(found[0].1.contains(&ids[0][..8]));
+    // A host that never saw the repository before knows it too, from the forget record.
+    let fresh = cairn.command(&["check", "--output", "json"]);
+    let mut fresh = fresh;
+    fresh.arg("--cache-dir").arg(cairn.path("fresh-cache"));
+    let ran = cairn_e2e::hostile::run_limited(fresh, MEMORY_MIB);
+    assert_eq!(ran.code, 1, "{}", ran.stdout);
+    assert!(ran.stdout.contains("snapshot_reappeared"), "{}", ran.stdout);
+}

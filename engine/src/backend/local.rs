@@ -8,20 +8,33 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use super::{Backend, ObjectInfo, ObjectReader, StagedObject};
 use crate::error::{Error, IoContext, Result};
 
 const TYPE_DIRS: [&str; 6] = ["keys", "data", "index", "snapshots", "locks", "forgotten"];
 
+/// A temporary file at least this old whose writer is gone (no lock on it) is left
+/// from an interrupted write. The age guards the moment between a writer creating
+/// its file and locking it.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
+
 #[derive(Debug, Clone)]
 pub struct LocalBackend {
     root: PathBuf,
+    /// Whether this process has swept `tmp/` of files left by interrupted writes.
+    swept: Arc<AtomicBool>,
 }
 
 impl LocalBackend {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalBackend { root: root.into() }
+        LocalBackend {
+            root: root.into(),
+            swept: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -61,7 +74,50 @@ impl LocalBackend {
         Ok((file, meta.len()))
     }
 
+    /// Removes temporary files whose writer is gone: each writer holds a lock on its
+    /// file until the file is renamed into place or removed, and the kernel drops the
+    /// lock when the writer dies, even by SIGKILL. Once per process, before its first
+    /// write.
+    fn sweep_stale_temp_files(&self) {
+        if self.swept.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let dir = self.root.join("tmp");
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "tmp") {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= STALE_TEMP_AGE);
+            if !old {
+                continue;
+            }
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let unlocked =
+                rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                    .is_ok();
+            if unlocked && fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(files = removed, dir = %dir.display(), "removed temporary files left by interrupted writes");
+        }
+    }
+
     fn temp_file(&self) -> Result<(PathBuf, File)> {
+        self.sweep_stale_temp_files();
         let dir = self.root.join("tmp");
         for _ in 0..16 {
             let name = hex::encode(crate::crypto::random_bytes::<12>());
@@ -73,9 +129,21 @@ impl LocalBackend {
                 .mode(0o600)
                 .open(&path)
             {
-                Ok(file) => return Ok((path, file)),
+                Ok(file) => {
+                    // Held until the file is renamed into place or removed: the sweep
+                    // of another process leaves it alone.
+                    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+                        .map_err(|e| Error::io_path(&path, e.into()))?;
+                    return Ok((path, file));
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(Error::io_path(&path, e)),
+                Err(e) => {
+                    return Err(Error::storage(
+                        "creating a temporary file",
+                        self.location(),
+                        e,
+                    ));
+                }
             }
         }
         Err(Error::io_path(
@@ -85,6 +153,7 @@ impl LocalBackend {
     }
 
     /// Moves a fully written, fsynced temp file into place and makes the rename durable.
+    /// When only the last step fails the object is in place: the error says so.
     fn publish(&self, temp: &Path, name: &str) -> Result<()> {
         let target = self.path(name);
         let mut renamed = fs::rename(temp, &target);
@@ -100,12 +169,78 @@ impl LocalBackend {
         }
         if let Err(e) = renamed {
             let _ = fs::remove_file(temp);
-            return Err(Error::io_path(&target, e));
+            return Err(Error::storage(
+                format!("moving {} into place", crate::layout::describe(name)),
+                self.location(),
+                e,
+            ));
         }
         let parent = target.parent().unwrap_or(&self.root);
         File::open(parent)
             .and_then(|d| d.sync_all())
-            .at_path(parent)
+            .map_err(|e| Error::NotDurable {
+                object: crate::layout::describe(name),
+                location: self.location(),
+                source: e,
+            })
+    }
+}
+
+/// What a directory without a config holds.
+enum Leftover {
+    Empty,
+    /// Only the layout and the key and temporary files of an `init` that was stopped
+    /// (by a full disk, a signal): these files.
+    InterruptedInit(Vec<PathBuf>),
+    /// Anything else, by name (a few).
+    Foreign(Vec<String>),
+}
+
+impl LocalBackend {
+    fn leftover_of_init(&self) -> Result<Leftover> {
+        let mut top = Vec::new();
+        for entry in fs::read_dir(&self.root).at_path(&self.root)? {
+            top.push(entry.at_path(&self.root)?);
+        }
+        if top.is_empty() {
+            return Ok(Leftover::Empty);
+        }
+        let ours = |name: &str| TYPE_DIRS.contains(&name) || name == "tmp";
+        let foreign: Vec<String> = top
+            .iter()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| !ours(name))
+            .take(5)
+            .collect();
+        if !foreign.is_empty() {
+            return Ok(Leftover::Foreign(foreign));
+        }
+        // Key and temporary files are what an init writes; anything stored elsewhere
+        // means a repository lost its config, which is not ours to remove.
+        let mut files = Vec::new();
+        for kind in TYPE_DIRS.iter().chain(std::iter::once(&"tmp")) {
+            let mut pending = vec![self.root.join(kind)];
+            while let Some(dir) = pending.pop() {
+                let Ok(entries) = fs::read_dir(&dir) else {
+                    continue;
+                };
+                for entry in entries {
+                    let entry = entry.at_path(&dir)?;
+                    let path = entry.path();
+                    if entry.file_type().at_path(&path)?.is_dir() {
+                        pending.push(path);
+                    } else if *kind == "keys" || *kind == "tmp" {
+                        files.push(path);
+                    } else {
+                        return Ok(Leftover::Foreign(vec![format!(
+                            "{} but no config",
+                            path.strip_prefix(&self.root).unwrap_or(&path).display()
+                        )]));
+                    }
+                }
+            }
+        }
+        Ok(Leftover::InterruptedInit(files))
     }
 }
 
@@ -142,24 +277,37 @@ impl Backend for LocalBackend {
                 path: self.location(),
             });
         }
-        fs::create_dir_all(&self.root).at_path(&self.root)?;
-        if fs::read_dir(&self.root)
-            .at_path(&self.root)?
-            .next()
-            .is_some()
-        {
-            return Err(Error::invalid(
-                format!("repository path {}", self.root.display()),
-                "the directory is not empty; choose an empty or new directory",
-            ));
+        let layout_failed = |e: io::Error| {
+            Error::storage("creating the repository's directories", self.location(), e)
+        };
+        fs::create_dir_all(&self.root).map_err(layout_failed)?;
+        match self.leftover_of_init()? {
+            Leftover::Empty => {}
+            Leftover::InterruptedInit(files) => {
+                // `init` writes the config last: without it, the key files here guard
+                // secrets no data was ever written with. Start over.
+                for file in &files {
+                    fs::remove_file(file).at_path(file)?;
+                }
+                tracing::info!(repository = %self.location(), files = files.len(), "finishing an interrupted init");
+            }
+            Leftover::Foreign(names) => {
+                return Err(Error::invalid(
+                    format!("repository path {}", self.root.display()),
+                    format!(
+                        "the directory is not empty (it holds {}); choose an empty or new directory",
+                        names.join(", ")
+                    ),
+                ));
+            }
         }
         for dir in TYPE_DIRS.iter().chain(std::iter::once(&"tmp")) {
             let path = self.root.join(dir);
-            fs::create_dir_all(&path).at_path(&path)?;
+            fs::create_dir_all(&path).map_err(layout_failed)?;
         }
         for prefix in 0..=255u8 {
             let path = self.root.join("data").join(format!("{prefix:02x}"));
-            fs::create_dir_all(&path).at_path(&path)?;
+            fs::create_dir_all(&path).map_err(layout_failed)?;
         }
         fsync_dir(&self.root)
     }
@@ -199,8 +347,9 @@ impl Backend for LocalBackend {
         if let Err(e) = result {
             drop(file);
             let _ = fs::remove_file(&temp);
-            return Err(Error::io(
-                format!("{} (writing {name})", self.location()),
+            return Err(Error::storage(
+                format!("writing {}", crate::layout::describe(name)),
+                self.location(),
                 e,
             ));
         }
@@ -298,7 +447,15 @@ impl StagedObject for LocalStaged {
             .file
             .take()
             .ok_or_else(|| Error::invalid("staged object", "committed twice"))?;
-        file.sync_all().at_path(&self.path)?;
+        if let Err(e) = file.sync_all() {
+            // The file is not committed: dropping `self` removes it.
+            self.file = Some(file);
+            return Err(Error::storage(
+                format!("syncing {}", crate::layout::describe(name)),
+                self.backend.location(),
+                e,
+            ));
+        }
         drop(file);
         self.backend.publish(&self.path, name)
     }

@@ -274,12 +274,18 @@ impl IndexedRepository {
             // The packer finishes and indexes open packs even when the backup failed, so
             // the next run reuses them.
             let packed = join(packer, "packer thread");
-            walked?;
-            packed?;
-            for result in read_results {
-                result?;
-            }
-            root
+            let (root, root_failure) = match root {
+                Ok(root) => (Some(root), Ok(())),
+                Err(e) => (None, Err(e)),
+            };
+            // Storage first: a full disk stops the packer, and everyone else then
+            // sees only the closed channels.
+            crate::threads::first_failure(
+                std::iter::once(packed)
+                    .chain(read_results)
+                    .chain([root_failure, walked]),
+            )?;
+            root.ok_or(Error::Cancelled)
         });
         let warnings = shared.take_warnings();
         let notes = shared.take_notes();
@@ -315,6 +321,7 @@ impl IndexedRepository {
             program_version: env!("CARGO_PKG_VERSION").into(),
             summary: summary.clone(),
         };
+        self.index.damage().save();
         let snapshot_id = self.repo.save_snapshot(&snapshot)?;
         info!(
             snapshot = %snapshot_id.short(), files_new = summary.files_new, files_changed = summary.files_changed,
@@ -632,13 +639,33 @@ impl IndexedRepository {
         let backend = self.repo.backend().clone();
         let keys = self.repo.keys().clone();
         let mut recovered = Recovered::default();
-        for object in backend.list(crate::layout::DATA)? {
-            let Ok(id) = crate::id::PackId::parse(&object.name) else {
-                continue;
-            };
-            if known.contains(&id) {
-                continue;
-            }
+        let listed: std::collections::HashSet<crate::id::PackId> = backend
+            .list(crate::layout::DATA)?
+            .iter()
+            .filter_map(|o| crate::id::PackId::parse(&o.name).ok())
+            .collect();
+        // Packs the index names that are gone: their blobs count as absent, so this
+        // backup stores them again from the sources instead of building on lost data.
+        let missing: std::collections::BTreeSet<crate::id::PackId> =
+            known.difference(&listed).copied().collect();
+        self.index.damage().set_missing_packs(&missing);
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().take(5).map(|p| p.short()).collect();
+            warn!(
+                packs = missing.len(),
+                "packs named by the index are missing"
+            );
+            recovered.refused.push(format!(
+                "{} packs the index names are missing from the repository ({}{}); what only they held is stored again from the sources where they still have it; `cairn check` names the snapshots that lost data",
+                missing.len(),
+                names.join(", "),
+                if missing.len() > names.len() { ", ..." } else { "" }
+            ));
+        }
+        let mut unknown: Vec<crate::id::PackId> =
+            listed.into_iter().filter(|p| !known.contains(p)).collect();
+        unknown.sort();
+        for id in unknown {
             match crate::pack::verify::prove_pack(backend.as_ref(), &keys, &id) {
                 Ok(entries) => {
                     self.index.add_pack(id, entries);

@@ -133,7 +133,10 @@ impl IndexedRepository {
                     kind: "bad_index",
                     pack: None,
                     blob: None,
-                    message: format!("index file {}: {e}", id.short()),
+                    message: format!(
+                        "index file {}: {e}; the packs it named are located by their own headers until a backup indexes them again",
+                        id.short()
+                    ),
                     affects: Vec::new(),
                 });
             }
@@ -161,6 +164,10 @@ impl IndexedRepository {
             .filter(|p| !stored.contains_key(p))
             .copied()
             .collect();
+        // The next backup stores again what only the missing packs held.
+        self.index
+            .damage()
+            .set_missing_packs(&missing.iter().copied().collect());
 
         // Damaged blobs found so far, by id, to be traced to snapshots and paths.
         let mut damaged: BTreeMap<BlobId, Damage> = BTreeMap::new();
@@ -173,7 +180,7 @@ impl IndexedRepository {
                             pack: Some(*pack),
                             kind: "missing_pack",
                             message: format!(
-                                "pack {} is missing from the repository",
+                                "pack {} is missing from the repository; the next backup stores its blobs again where the sources still have them",
                                 pack.short()
                             ),
                             affects: Vec::new(),
@@ -194,20 +201,19 @@ impl IndexedRepository {
             }
         }
 
-        // 3. Read data: decrypt and re-hash the chosen packs.
+        // 3. Read data: decrypt and re-hash the chosen packs (those located by their
+        // headers too: snapshots read from them).
+        let readable: Vec<PackId> = indexed
+            .iter()
+            .chain(self.index.recovered_packs())
+            .filter(|p| stored.contains_key(p))
+            .copied()
+            .collect();
         let to_read: Vec<PackId> = match options.read_data {
             ReadData::None => Vec::new(),
-            ReadData::All => indexed
-                .iter()
-                .filter(|p| stored.contains_key(p))
-                .copied()
-                .collect(),
+            ReadData::All => readable,
             ReadData::Subset(percent) => {
-                let mut packs: Vec<PackId> = indexed
-                    .iter()
-                    .filter(|p| stored.contains_key(p))
-                    .copied()
-                    .collect();
+                let mut packs = readable;
                 // A fresh order each run (so repeated subset checks cover everything over
                 // time), drawn once: a sort key must not change between comparisons.
                 let salt: [u8; 32] = crate::crypto::random_bytes();
@@ -298,6 +304,7 @@ impl IndexedRepository {
         }
         // Reported once by a check; later listings stop warning about them.
         self.repo.mark_alerts_reported(&listed.alerts)?;
+        self.index.damage().save();
         if report.is_ok() {
             info!(
                 snapshots = report.snapshots,
@@ -366,9 +373,45 @@ impl IndexedRepository {
         })
     }
 
+    /// Reads one pack. One that cannot be read at all (an I/O error, gone since it was
+    /// listed) is a finding for its blobs, never the end of the check.
+    fn read_pack(
+        &self,
+        pack: &PackId,
+        report: &mut CheckReport,
+        damaged: &mut BTreeMap<BlobId, Damage>,
+    ) -> Result<()> {
+        match self.read_pack_contents(pack, report, damaged) {
+            Err(e) if e.kind() != crate::ErrorKind::Cancelled => {
+                self.index.damage().note_unreadable_pack(pack);
+                let message = format!("pack {} cannot be read: {e}", pack.short());
+                report.problems.push(Problem {
+                    kind: "bad_pack",
+                    pack: Some(pack.to_hex()),
+                    blob: None,
+                    message: message.clone(),
+                    affects: Vec::new(),
+                });
+                for entry in self.entries_of(pack)? {
+                    damaged.insert(
+                        entry.id,
+                        Damage {
+                            pack: Some(*pack),
+                            kind: "bad_blob",
+                            message: message.clone(),
+                            affects: Vec::new(),
+                        },
+                    );
+                }
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     /// Reads one pack: its stored bytes must hash to its name, and every blob must
     /// decrypt, decompress and hash to its id.
-    fn read_pack(
+    fn read_pack_contents(
         &self,
         pack: &PackId,
         report: &mut CheckReport,
@@ -435,6 +478,7 @@ impl IndexedRepository {
             report.blobs_read += 1;
             if let Err(e) = reader.read_blob(keys, entry) {
                 any_bad = true;
+                self.index.damage().note_blob(pack, &entry.id);
                 bad(entry, e.to_string());
                 // The stream reader is unusable after a failed segment; start afresh so
                 // only the blobs that really overlap the damage are reported.

@@ -248,9 +248,10 @@ impl IndexedRepository {
             }
             Ok(results)
         })?;
-        for result in walked {
-            result?;
-        }
+        // What failed reads showed is kept for the next backup (it stores those blobs
+        // again), also when the restore itself failed.
+        self.index.damage().save();
+        crate::threads::first_failure(walked)?;
         let mut summary = shared
             .tally
             .into_inner()
@@ -529,7 +530,8 @@ impl Walk<'_, '_> {
             self.links.insert(inode, owned_path);
         }
         let parent = self.parent_fd().clone();
-        let fd = create_file(&parent, &node.name).map_err(RestoreError::entry)?;
+        let fd = create_file(&parent, &node.name)
+            .map_err(|e| RestoreError::writing(e, shown, &self.shared.options.target))?;
         let job = FileJob {
             file: File::from(fd),
             parent,

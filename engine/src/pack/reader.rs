@@ -35,7 +35,12 @@ fn read_error(object: &str, e: std::io::Error) -> Error {
 impl PackReader {
     pub fn open(backend: &dyn Backend, keys: &Keys, id: &PackId) -> Result<Self> {
         let object = format!("pack {}", id.short());
-        let reader = backend.open(&layout::pack(id))?;
+        let reader = backend
+            .open(&layout::pack(id))
+            .map_err(|e| match e.kind() {
+                crate::ErrorKind::NotFound => Error::PackMissing { pack: id.short() },
+                _ => e,
+            })?;
         let stream = keys.decrypt_stream(reader, &object)?;
         Ok(PackReader {
             id: *id,

@@ -10,7 +10,7 @@ use super::{BlobEntry, MAGIC, encode_header};
 use crate::backend::{Backend, StagedObject};
 use crate::blob::{BlobChecker, EncodedBlob};
 use crate::crypto::Keys;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::id::PackId;
 use crate::layout;
 
@@ -33,11 +33,17 @@ impl Write for HashingWriter {
     }
 }
 
+fn writing_failed(location: &str, e: io::Error) -> Error {
+    Error::storage("writing a new pack", location, e)
+}
+
 /// A pack under construction.
 pub struct PackWriter {
     stream: age::stream::StreamWriter<HashingWriter>,
     entries: Vec<BlobEntry>,
     plain_len: u64,
+    /// The backend's location, for errors.
+    location: String,
 }
 
 impl std::fmt::Debug for PackWriter {
@@ -67,12 +73,16 @@ impl PackWriter {
             hasher: blake3::Hasher::new(),
             written: 0,
         };
+        let location = backend.location();
         let mut stream = keys.encrypt_stream(sink, "new pack")?;
-        stream.write_all(MAGIC).at("new pack")?;
+        stream
+            .write_all(MAGIC)
+            .map_err(|e| writing_failed(&location, e))?;
         Ok(PackWriter {
             stream,
             entries: Vec::new(),
             plain_len: MAGIC.len() as u64,
+            location,
         })
     }
 
@@ -92,7 +102,9 @@ impl PackWriter {
     pub fn add(&mut self, blob: &EncodedBlob) -> Result<()> {
         let offset = u32::try_from(self.plain_len)
             .map_err(|_| Error::invalid("pack", "grew beyond 4 GiB; lower the pack size"))?;
-        self.stream.write_all(&blob.stored).at("new pack")?;
+        self.stream
+            .write_all(&blob.stored)
+            .map_err(|e| writing_failed(&self.location, e))?;
         self.plain_len += blob.stored.len() as u64;
         self.entries.push(BlobEntry {
             id: blob.id,
@@ -115,12 +127,18 @@ impl PackWriter {
     /// what a separate thread can do while the next pack fills.
     pub fn close(mut self) -> Result<ClosedPack> {
         let header = encode_header(&self.entries);
-        self.stream.write_all(&header).at("new pack")?;
+        self.stream
+            .write_all(&header)
+            .map_err(|e| writing_failed(&self.location, e))?;
+        let location = self.location;
         let HashingWriter {
             inner,
             hasher,
             written,
-        } = self.stream.finish().at("new pack")?;
+        } = self
+            .stream
+            .finish()
+            .map_err(|e| writing_failed(&location, e))?;
         Ok(ClosedPack {
             staged: inner,
             id: PackId(*hasher.finalize().as_bytes()),

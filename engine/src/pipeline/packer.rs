@@ -26,8 +26,8 @@ pub fn run(shared: &Shared<'_>, blobs: Receiver<Vec<EncodedBlob>>, pack_size: u6
         let packed = fill(shared, blobs, pack_size, &closed_tx);
         drop(closed_tx);
         let uploaded = crate::threads::join(uploader, "upload thread");
-        packed?;
-        uploaded?;
+        // A failed upload closes the channel `fill` sends on: its error is the real one.
+        crate::threads::first_failure([uploaded, packed])?;
         let mut dedup = shared.lock();
         if let Some(id) = dedup.index.flush(shared.backend, shared.keys)? {
             debug!(index = %id.short(), "final index file written");

@@ -150,7 +150,7 @@ impl Walker<'_, '_> {
     /// Loads a tree of the parent snapshot; a damaged parent only costs re-reading.
     fn parent_tree(&mut self, id: Option<BlobId>) -> Option<Tree> {
         let id = id?;
-        let location = self.shared.lock().index.get(&id).ok().flatten()?;
+        let location = self.shared.lock().index.get_usable(&id).ok().flatten()?;
         match self
             .parent_reader
             .read_at(&location)
@@ -158,6 +158,8 @@ impl Walker<'_, '_> {
         {
             Ok(tree) => Some(tree),
             Err(e) => {
+                // Noted, so the tree is stored again rather than deduplicated against.
+                crate::blobs::note_damage(self.shared.lock().index, &location, &e);
                 warn!(tree = %id.short(), error = %e, "parent snapshot tree unreadable; files under it are read again");
                 None
             }

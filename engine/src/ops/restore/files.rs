@@ -115,12 +115,15 @@ fn restore_one(
             }
             Err(e) => return Err(RestoreError::Fatal(e)),
         };
-        written += write_skipping_zeros(&job.file, &bytes, offset).map_err(RestoreError::entry)?;
+        written += write_skipping_zeros(&job.file, &bytes, offset)
+            .map_err(|e| RestoreError::writing(e, &job.shown, &shared.options.target))?;
         offset += bytes.len() as u64;
         shared.progress.add_done(0, bytes.len() as u64);
     }
     // Zeros were skipped: extending the length leaves them as holes.
-    job.file.set_len(offset).map_err(RestoreError::entry)?;
+    job.file
+        .set_len(offset)
+        .map_err(|e| RestoreError::writing(e, &job.shown, &shared.options.target))?;
     if offset != job.node.size {
         warn!(file = %job.shown, recorded = job.node.size, restored = offset, "size differs from the recorded size");
     }

@@ -24,6 +24,22 @@ impl RestoreError {
     pub fn entry(e: impl std::fmt::Display) -> Self {
         RestoreError::Entry(e.to_string())
     }
+
+    /// An error writing into the target: one that every later entry would meet too (a
+    /// full disk, a failing device) stops the restore with one clear message instead
+    /// of failing each entry; anything else fails this entry.
+    pub fn writing(e: std::io::Error, shown: &str, target: &std::path::Path) -> Self {
+        match e.raw_os_error() {
+            Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS | libc::EIO) => {
+                RestoreError::Fatal(Error::storage(
+                    format!("restoring {shown}"),
+                    target.display().to_string(),
+                    e,
+                ))
+            }
+            _ => RestoreError::Entry(e.to_string()),
+        }
+    }
 }
 
 impl From<Error> for RestoreError {
