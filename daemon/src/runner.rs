@@ -499,6 +499,7 @@ impl Inner {
             ))
         })?;
         let passphrase = repository_passphrase(&self.store, &self.sealer, &repository.name)?;
+        let made_by_job = retention::made_by_job(&self.store, &run.job)?;
         Ok(RunInput {
             run: run.clone(),
             repository,
@@ -511,6 +512,7 @@ impl Inner {
                 .and_then(|j| j.schedule.as_ref())
                 .map(|s| s.timezone.clone())
                 .unwrap_or_default(),
+            made_by_job,
         })
     }
 

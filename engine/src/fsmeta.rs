@@ -159,3 +159,41 @@ pub fn read_xattrs(path: &Path) -> (Vec<Xattr>, Option<String>) {
     out.sort_by(|a, b| a.name.cmp(&b.name));
     (out, problem)
 }
+
+/// Inode flags (`chattr`) by bit, as `ioctl_iflags(2)` defines them.
+pub mod iflags {
+    pub const COMPRESS: u32 = 0x0000_0004;
+    pub const SYNC: u32 = 0x0000_0008;
+    pub const IMMUTABLE: u32 = 0x0000_0010;
+    pub const APPEND: u32 = 0x0000_0020;
+    pub const NODUMP: u32 = 0x0000_0040;
+    pub const NOATIME: u32 = 0x0000_0080;
+    pub const NOCOMPRESS: u32 = 0x0000_0400;
+    pub const DIRSYNC: u32 = 0x0001_0000;
+    pub const NOCOW: u32 = 0x0080_0000;
+    pub const PROJECT_INHERIT: u32 = 0x2000_0000;
+    /// Flags that must be set while a file is still empty: they decide how its data
+    /// is written.
+    pub const BEFORE_CONTENT: u32 = NOCOW | COMPRESS | NOCOMPRESS;
+    /// Flags that forbid changes: set last, after content, links and times.
+    pub const LOCKING: u32 = IMMUTABLE | APPEND;
+}
+
+/// The inode flags a backup keeps: those that describe the file itself. Flags of the
+/// filesystem's own making (extents, inline data, encryption, casefolding) are left
+/// out; a restore sets what the target filesystem supports.
+pub const KEPT_FLAGS: u32 = iflags::COMPRESS
+    | iflags::SYNC
+    | iflags::IMMUTABLE
+    | iflags::APPEND
+    | iflags::NODUMP
+    | iflags::NOATIME
+    | iflags::NOCOMPRESS
+    | iflags::DIRSYNC
+    | iflags::NOCOW
+    | iflags::PROJECT_INHERIT;
+
+/// The kept inode flags of an open file or directory (0 where the filesystem has none).
+pub fn inode_flags(fd: &impl std::os::fd::AsFd) -> u32 {
+    rustix::fs::ioctl_getflags(fd).map_or(0, |f| f.bits() & KEPT_FLAGS)
+}

@@ -6,6 +6,7 @@
 
 pub mod files;
 pub mod packer;
+pub mod sparse;
 
 use std::collections::HashSet;
 use std::sync::Mutex;

@@ -42,6 +42,10 @@ pub struct Snapshot {
     pub parent: Option<SnapshotId>,
     pub program_version: String,
     pub summary: BackupSummary,
+    /// The daemon job that made this snapshot; absent for a backup made by hand. A
+    /// job's retention touches only its own snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
 }
 
 impl Snapshot {
@@ -84,6 +88,7 @@ mod tests {
                 time: "2026-11-22T04:00:00.123456789Z".into(), host, username: "u".into(), uid: 1, gid: 2,
                 paths, tags, tree: BlobId(tree), parent: None, program_version: "t".into(),
                 summary: BackupSummary { files_new: files, ..Default::default() },
+                job: (files % 2 == 0).then(|| "nightly".to_owned()),
             };
             let (id, stored) = snapshot.seal(&keys).unwrap();
             prop_assert_eq!(Snapshot::open(&keys, &id, &stored).unwrap(), snapshot);

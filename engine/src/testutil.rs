@@ -71,7 +71,7 @@ impl TestRepo {
         self.backup_with(&options)
     }
 
-    fn backup_with(
+    pub fn backup_with(
         &mut self,
         options: &crate::ops::backup::BackupOptions,
     ) -> crate::id::SnapshotId {

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::id::BlobId;
 
-const TREE_VERSION: u8 = 1;
+/// Version 2 added inode flags; version 1 trees are still read.
+const TREE_VERSION: u8 = 2;
 
 /// Seconds and nanoseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
@@ -72,6 +73,69 @@ pub struct Node {
     pub content: Vec<BlobId>,
     /// The tree of a directory.
     pub subtree: Option<BlobId>,
+    /// Inode flags of a file or directory (`chattr`), those in
+    /// [`crate::fsmeta::KEPT_FLAGS`].
+    pub flags: u32,
+}
+
+/// A node as tree version 1 stored it (before inode flags).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct NodeV1 {
+    name: Vec<u8>,
+    kind: NodeKind,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    user: Option<String>,
+    group: Option<String>,
+    size: u64,
+    mtime: Time,
+    atime: Time,
+    ctime: Time,
+    inode: u64,
+    device: u64,
+    links: u64,
+    rdev: u64,
+    link_target: Vec<u8>,
+    xattrs: Vec<Xattr>,
+    content: Vec<BlobId>,
+    subtree: Option<BlobId>,
+}
+
+impl From<NodeV1> for Node {
+    fn from(v1: NodeV1) -> Node {
+        Node {
+            name: v1.name,
+            kind: v1.kind,
+            mode: v1.mode,
+            uid: v1.uid,
+            gid: v1.gid,
+            user: v1.user,
+            group: v1.group,
+            size: v1.size,
+            mtime: v1.mtime,
+            atime: v1.atime,
+            ctime: v1.ctime,
+            inode: v1.inode,
+            device: v1.device,
+            links: v1.links,
+            rdev: v1.rdev,
+            link_target: v1.link_target,
+            xattrs: v1.xattrs,
+            content: v1.content,
+            subtree: v1.subtree,
+            flags: 0,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct StoredTreeV1 {
+    #[allow(dead_code)]
+    version: u8,
+    nodes: Vec<NodeV1>,
 }
 
 impl Node {
@@ -97,6 +161,7 @@ impl Node {
             xattrs: Vec::new(),
             content: Vec::new(),
             subtree: None,
+            flags: 0,
         }
     }
 
@@ -152,17 +217,25 @@ impl Tree {
     }
 
     pub fn decode(bytes: &[u8], id: &BlobId) -> Result<Tree> {
-        let stored: StoredTree<'_> = postcard::from_bytes(bytes)
-            .map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))?;
-        if stored.version != TREE_VERSION {
-            return Err(Error::corrupt(
-                format!("tree {}", id.short()),
-                "unknown tree version",
-            ));
+        let object = || format!("tree {}", id.short());
+        // postcard writes a u8 as one byte: the version comes first.
+        match bytes.first() {
+            Some(&TREE_VERSION) => {
+                let stored: StoredTree<'_> = postcard::from_bytes(bytes)
+                    .map_err(|e| Error::corrupt(object(), e.to_string()))?;
+                Ok(Tree {
+                    nodes: stored.nodes.into_owned(),
+                })
+            }
+            Some(1) => {
+                let stored: StoredTreeV1 = postcard::from_bytes(bytes)
+                    .map_err(|e| Error::corrupt(object(), e.to_string()))?;
+                Ok(Tree {
+                    nodes: stored.nodes.into_iter().map(Node::from).collect(),
+                })
+            }
+            _ => Err(Error::corrupt(object(), "unknown tree version")),
         }
-        Ok(Tree {
-            nodes: stored.nodes.into_owned(),
-        })
     }
 
     pub fn find(&self, name: &[u8]) -> Option<&Node> {
@@ -234,6 +307,7 @@ mod tests {
                         .collect();
                     node.content = content.into_iter().map(BlobId).collect();
                     node.subtree = subtree.map(BlobId);
+                    node.flags = mode.rotate_left(7);
                     node
                 },
             )
@@ -251,6 +325,50 @@ mod tests {
                 prop_assert!(Tree::decode(&bytes[..bytes.len() - 1], &id).is_err());
             }
         }
+    }
+
+    #[test]
+    fn version_1_trees_are_still_read() {
+        // A directory with one file, as tree version 1 encoded it.
+        let t = Time { secs: 5, nanos: 6 };
+        let bytes = postcard::to_stdvec(&StoredTreeV1 {
+            version: 1,
+            nodes: vec![NodeV1 {
+                name: b"file".to_vec(),
+                kind: NodeKind::File,
+                mode: 0o640,
+                uid: 1,
+                gid: 2,
+                user: Some("u".into()),
+                group: None,
+                size: 3,
+                mtime: t,
+                atime: t,
+                ctime: t,
+                inode: 9,
+                device: 8,
+                links: 1,
+                rdev: 0,
+                link_target: Vec::new(),
+                xattrs: Vec::new(),
+                content: vec![BlobId([4; 32])],
+                subtree: None,
+            }],
+        })
+        .unwrap();
+        // The bytes tree version 1 wrote for it, kept as they were: the struct above
+        // must keep reading them.
+        let written_by_v1 = "01010466696c6500a003010201017500030a060a060a06090801000000010404040404040404040404040404040404040404040404040404040404040404\
+                             00";
+        assert_eq!(hex::encode(&bytes), written_by_v1);
+        let tree = Tree::decode(&bytes, &BlobId([0; 32])).unwrap();
+        let node = &tree.nodes[0];
+        assert_eq!(
+            (node.name.as_slice(), node.mode, node.size),
+            (&b"file"[..], 0o640, 3)
+        );
+        assert_eq!((node.content.len(), node.flags), (1, 0));
+        assert!(Tree::decode(&[3, 0], &BlobId([0; 32])).is_err());
     }
 
     #[test]

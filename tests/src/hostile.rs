@@ -131,3 +131,15 @@ pub fn run_limited(mut command: Command, mib: u64) -> Ran {
     }
     Ran::from(command.output().expect("running cairn"))
 }
+
+/// Makes a FIFO (what a restore must replace, and a reader must never open and wait on).
+pub fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_bits_truncate(0o644),
+        0,
+    )
+    .expect("mkfifo");
+}

@@ -226,14 +226,29 @@ pub struct Tmpfs(PathBuf);
 
 impl Tmpfs {
     pub fn mount(path: &Path, size: &str) -> Tmpfs {
+        Tmpfs::mount_with(path, &format!("size={size}"))
+    }
+
+    /// A tmpfs with mount options (`size=8m,nr_inodes=100`).
+    pub fn mount_with(path: &Path, options: &str) -> Tmpfs {
         std::fs::create_dir_all(path).expect("mount point");
         let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
             .arg(path)
             .status()
             .expect("running mount");
         assert!(status.success(), "mounting a tmpfs at {}", path.display());
         Tmpfs(path.to_owned())
+    }
+
+    /// Changes the mount's options (`nr_inodes=1000`).
+    pub fn remount(&self, options: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0)
+            .status()
+            .expect("running mount");
+        assert!(status.success(), "remounting {}", self.0.display());
     }
 }
 

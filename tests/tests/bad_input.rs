@@ -285,6 +285,7 @@ fn write_malicious_snapshot(cairn: &Cairn, outside: &std::path::Path) -> String 
         parent: None,
         program_version: "crafted".into(),
         summary: Default::default(),
+        job: None,
     };
     repo.save_snapshot(&snapshot).expect("save").to_hex()
 }

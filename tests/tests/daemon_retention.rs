@@ -6,6 +6,8 @@
 use std::path::Path;
 
 use cairn_e2e::daemon::Cairnd;
+use cairn_e2e::run::{PASSPHRASE, binary};
+use std::process::Command;
 
 fn run_now(daemon: &Cairnd, job: &str) -> serde_json::Value {
     daemon
@@ -242,4 +244,71 @@ fn a_bad_policy_is_refused_with_the_field_named_and_the_job_is_unchanged() {
         "refused edits changed nothing"
     );
     assert_eq!(after["spec"]["keep"], serde_json::json!({"daily": 7}));
+}
+
+#[test]
+fn a_jobs_retention_never_forgets_a_snapshot_made_by_hand_of_the_same_paths() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Cairnd::start(&dir.path().join("daemon"));
+    let repo = dir.path().join("repo");
+    daemon.add_repository("main", &repo);
+    let source = dir.path().join("www");
+    std::fs::create_dir(&source).expect("mkdir");
+    std::fs::write(source.join("file"), b"by hand").expect("write");
+    // An operator's own backup of the same paths, straight on the repository.
+    let by_hand = Command::new(binary("cairn"))
+        .arg("--repo")
+        .arg(&repo)
+        .arg("--cache-dir")
+        .arg(dir.path().join("operator-cache"))
+        .args(["backup", "--output", "json"])
+        .arg(&source)
+        .env("CAIRN_PASSPHRASE", PASSPHRASE)
+        .output()
+        .expect("cairn backup");
+    assert!(
+        by_hand.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_hand.stderr)
+    );
+    let by_hand: serde_json::Value = serde_json::from_slice(&by_hand.stdout).expect("json");
+    let by_hand = by_hand["snapshot_id"].as_str().expect("id").to_owned();
+
+    daemon
+        .create_backup_job("web", &source, &["--keep-last", "1"])
+        .ok();
+    let preview = daemon
+        .cli(&["job", "retention", "web", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        preview["snapshots"],
+        serde_json::json!([]),
+        "the job has made none yet"
+    );
+    let mut made = Vec::new();
+    for round in 0..3 {
+        std::fs::write(source.join("file"), format!("round {round}")).expect("write");
+        let run = run_now(&daemon, "web");
+        assert_eq!(run["state"], "succeeded", "{run}");
+        made.push(
+            run["summary"]["snapshot_id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+        let forgotten = run["summary"]["snapshots_forgotten"].as_u64();
+        assert_eq!(
+            forgotten,
+            Some(u64::from(round > 0)),
+            "round {round}: {run}"
+        );
+    }
+    let all = daemon.snapshot_ids(&["--repo", "main"]);
+    assert!(
+        all.contains(&by_hand),
+        "the snapshot made by hand was forgotten"
+    );
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(daemon.snapshot_ids(&["--job", "web"]), [made[2].clone()]);
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use cairn_e2e::corpus::random_tree;
 use cairn_e2e::hostile::{
-    encrypt_to_repository, flip_bit, giant, many_stanza_age_file, objects, plant, run_limited,
-    trial_copy,
+    encrypt_to_repository, flip_bit, giant, many_stanza_age_file, mkfifo, objects, plant,
+    run_limited, trial_copy,
 };
 use cairn_e2e::run::{Cairn, PASSPHRASE};
 
@@ -355,17 +355,6 @@ fn planted_and_renamed_packs_are_never_adopted_into_the_index() {
     );
 }
 
-fn mkfifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_bits_truncate(0o644),
-        0,
-    )
-    .expect("mkfifo");
-}
-
 /// The repository's problems from `check --output json`, as (kind, message).
 fn problems(cairn: &Cairn, args: &[&str]) -> (i32, Vec<(String, String)>) {
     let mut all = vec!["check", "--output", "json"];
@@ -598,6 +587,8 @@ fn a_deleted_snapshot_and_a_forgotten_one_put_back_are_reported() {
         .plan_forget(&ForgetOptions {
             host: newest.host,
             paths: newest.paths,
+            job: None,
+            made_by_job: Vec::new(),
             policy: KeepPolicy {
                 last: 1,
                 ..KeepPolicy::default()

@@ -87,14 +87,7 @@ fn a_full_inode_table_is_reported_as_no_space_with_the_fix() {
     }
     let cairn = Cairn::new_uninitialised();
     let mount = cairn.path("few-inodes");
-    fs::create_dir_all(&mount).expect("mkdir");
-    let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=512m,nr_inodes=300", "tmpfs"])
-        .arg(&mount)
-        .status()
-        .expect("mount");
-    assert!(status.success());
-    let _unmount = Unmount(mount.clone());
+    let _fs = Tmpfs::mount_with(&mount, "size=512m,nr_inodes=300");
     let repo = mount.join("repo");
     run(cairn_at(&repo, &cairn.cache, INIT)).ok();
     let source = cairn.path("source");
@@ -227,14 +220,7 @@ fn an_init_stopped_by_a_full_disk_can_be_run_again() {
     }
     let cairn = Cairn::new_uninitialised();
     let mount = cairn.path("tiny");
-    fs::create_dir_all(&mount).expect("mkdir");
-    let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m,nr_inodes=100", "tmpfs"])
-        .arg(&mount)
-        .status()
-        .expect("mount");
-    assert!(status.success());
-    let _unmount = Unmount(mount.clone());
+    let tiny = Tmpfs::mount_with(&mount, "size=8m,nr_inodes=100");
     let repo = mount.join("repo");
     let failed = run(cairn_at(&repo, &cairn.cache, INIT));
     assert_eq!(failed.code, 2, "{}", failed.stderr);
@@ -244,12 +230,7 @@ fn an_init_stopped_by_a_full_disk_can_be_run_again() {
         failed.stderr
     );
     assert!(repo.exists(), "the partial layout is there");
-    let status = Command::new("mount")
-        .args(["-o", "remount,nr_inodes=1000"])
-        .arg(&mount)
-        .status()
-        .expect("remount");
-    assert!(status.success());
+    tiny.remount("nr_inodes=1000");
     run(cairn_at(&repo, &cairn.cache, INIT)).ok();
     let source = cairn.path("source");
     random_tree(&source, 2, 5, 10_000);
@@ -297,10 +278,64 @@ fn an_init_stopped_before_its_config_is_finished_by_the_next_init() {
     );
 }
 
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+#[test]
+fn check_goes_on_past_a_pack_the_storage_cannot_read_and_names_it() {
+    if !prerequisite("check_goes_on_past_...", "strace", have("strace")) {
+        return;
     }
+    let cairn = Cairn::init_with(&["--chunker", "16384,65536,262144", "--pack-size-mib", "1"]);
+    let source = cairn.path("source");
+    random_tree(&source, 21, 60, 4 * 1024 * 1024);
+    cairn.run_os(&["backup".as_ref(), source.as_os_str()]).ok();
+    let packs = cairn_e2e::hostile::objects(&cairn.repo, "data");
+    assert!(packs.len() > 2, "{packs:?}");
+    let failing = &packs[packs.len() / 2];
+    let name = failing
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    // Every read of that one pack fails with EIO, as a failing disk sector would.
+    let mut check = Command::new("strace");
+    check
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=read,pread64",
+            "-P",
+        ])
+        .arg(failing)
+        .args(["-e", "inject=read,pread64:error=EIO"])
+        .arg(binary("cairn"))
+        .arg("--repo")
+        .arg(&cairn.repo)
+        .arg("--cache-dir")
+        .arg(&cairn.cache)
+        .args(["check", "--read-data", "--output", "json"])
+        .env("CAIRN_PASSPHRASE", PASSPHRASE);
+    let ran = run(check);
+    assert_eq!(ran.code, 1, "{}{}", ran.stdout, ran.stderr);
+    let report = ran.json();
+    assert_eq!(
+        report["report"]["packs_read"].as_u64(),
+        Some(packs.len() as u64),
+        "every pack was tried: {report}"
+    );
+    let problems = report["report"]["problems"].as_array().expect("problems");
+    assert!(
+        problems.iter().any(|p| p["kind"] == "bad_pack"
+            && p["pack"] == name.as_str()
+            && p["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("cannot be read"))),
+        "{report}"
+    );
+    // Everything else is fine: the problems are that pack's alone.
+    assert!(
+        problems.iter().all(|p| p["pack"] == name.as_str()),
+        "{report}"
+    );
 }

@@ -5,7 +5,8 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use cairn_e2e::run::{Cairn, is_root, restored_path};
+use cairn_e2e::hostile::mkfifo;
+use cairn_e2e::run::{Cairn, is_root, prerequisite, restored_path};
 
 fn snapshot_of(cairn: &Cairn, source: &Path) -> String {
     cairn.backup(source)["snapshot_id"]
@@ -14,15 +15,13 @@ fn snapshot_of(cairn: &Cairn, source: &Path) -> String {
         .to_owned()
 }
 
-fn mkfifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_bits_truncate(0o644),
-        0,
-    )
-    .expect("mkfifo");
+/// A source directory holding one file, backed up: the source and the snapshot.
+fn one_file_backed_up(cairn: &Cairn) -> (std::path::PathBuf, String) {
+    let source = cairn.path("source");
+    fs::create_dir_all(&source).expect("mkdir");
+    fs::write(source.join("file"), "content").expect("write");
+    let snapshot = snapshot_of(cairn, &source);
+    (source, snapshot)
 }
 
 #[test]
@@ -81,10 +80,7 @@ fn entries_already_in_the_target_are_replaced_and_never_written_through() {
 #[test]
 fn the_root_directory_is_a_target_only_when_forced() {
     let cairn = Cairn::init();
-    let source = cairn.path("source");
-    fs::create_dir_all(&source).expect("mkdir");
-    fs::write(source.join("file"), "content").expect("write");
-    let snapshot = snapshot_of(&cairn, &source);
+    let (source, snapshot) = one_file_backed_up(&cairn);
     // What a restore to / would overwrite: the source itself.
     fs::write(source.join("file"), "changed since").expect("write");
     for target in ["/", "/.", "/tmp/.."] {
@@ -121,10 +117,7 @@ fn the_root_directory_is_a_target_only_when_forced() {
 #[test]
 fn a_target_that_is_a_symlink_is_followed_and_the_restore_says_so() {
     let cairn = Cairn::init();
-    let source = cairn.path("source");
-    fs::create_dir_all(&source).expect("mkdir");
-    fs::write(source.join("file"), "content").expect("write");
-    let snapshot = snapshot_of(&cairn, &source);
+    let (source, snapshot) = one_file_backed_up(&cairn);
     let real = cairn.path("real-target");
     fs::create_dir_all(&real).expect("mkdir");
     let link = cairn.path("target-link");
@@ -188,8 +181,11 @@ fn a_backup_of_a_tree_that_holds_the_repository_leaves_the_repository_out() {
 
 #[test]
 fn pseudo_filesystems_below_a_source_are_not_entered() {
-    if !is_root() {
-        eprintln!("SKIPPED pseudo_filesystems_...: mounting proc and sysfs needs root");
+    if !prerequisite(
+        "pseudo_filesystems_...",
+        "root (mounting proc and sysfs)",
+        is_root(),
+    ) {
         return;
     }
     let cairn = Cairn::init();
@@ -242,4 +238,61 @@ impl Drop for Mount {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
+}
+
+#[test]
+fn a_file_that_changes_while_it_is_read_is_a_warning_and_the_snapshot_keeps_what_was_read() {
+    let cairn = Cairn::init();
+    let source = cairn.path("source");
+    fs::create_dir_all(&source).expect("mkdir");
+    let busy = source.join("busy.log");
+    fs::write(
+        &busy,
+        cairn_e2e::corpus::Rng::new(4).bytes(200 * 1024 * 1024),
+    )
+    .expect("write");
+    fs::write(source.join("quiet"), "unchanged").expect("write");
+    // A writer that keeps changing the file until the backup is over.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (busy, stop) = (busy.clone(), stop.clone());
+        std::thread::spawn(move || {
+            use std::os::unix::fs::FileExt;
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .open(&busy)
+                .expect("open");
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                file.write_all_at(&n.to_le_bytes(), (n % 1000) * 4096)
+                    .expect("write");
+                n += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let backup = cairn.run_os(&[
+        "backup".as_ref(),
+        "--output".as_ref(),
+        "json".as_ref(),
+        source.as_os_str(),
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().expect("writer");
+    assert_eq!(
+        backup.code, 1,
+        "a changed file is a warning: {}",
+        backup.stderr
+    );
+    let result = backup.json();
+    let warnings = result["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{result}");
+    let warning = warnings[0].as_str().expect("text");
+    assert!(
+        warning.contains("busy.log") && warning.contains("changed while it was read"),
+        "{warning}"
+    );
+    // The snapshot holds the file as read, all of it.
+    let paths = cairn.ls_paths("latest");
+    assert!(paths.iter().any(|p| p.ends_with("/busy.log")), "{paths:?}");
 }

@@ -30,6 +30,8 @@ pub fn plan(
     let plan = repo.plan_forget(&ForgetOptions {
         host,
         paths,
+        job: Some(request.job.clone()),
+        made_by_job: crate::runner::retention::made_by_job(&state.store, &request.job)?,
         policy,
         time_zone,
         now: Timestamp::now(),

@@ -93,8 +93,15 @@ fn list(
         ));
     }
     let mut snapshots = open_named(state, &repository)?.snapshots()?;
-    if let Some((host, paths)) = &only {
-        snapshots.retain(|(_, s)| &s.host == host && &s.paths == paths);
+    if only.is_some() {
+        // What the job made: snapshots recording it, and those of its runs from before
+        // snapshots recorded their job. A snapshot made by hand of the same paths is
+        // not the job's.
+        let earlier = crate::runner::retention::made_by_job(&state.store, &request.job)?;
+        snapshots.retain(|(id, s)| match &s.job {
+            Some(job) => *job == request.job,
+            None => earlier.contains(id),
+        });
     }
     // Newest first; the id breaks ties so pages never skip or repeat one.
     snapshots.sort_by(|(a_id, a), (b_id, b)| {

@@ -28,6 +28,9 @@ pub struct RunInput {
     pub cache_dir: PathBuf,
     /// The job's schedule time zone (empty: UTC); its retention counts days in it.
     pub schedule_zone: String,
+    /// The snapshots the job's earlier runs made (its retention's set, with those
+    /// recording the job).
+    pub made_by_job: Vec<SnapshotId>,
 }
 
 /// How a run ended.
@@ -161,7 +164,7 @@ fn operate(
     let mut repo = open(&input.repository, &input.passphrase, &input.cache_dir)?;
     cancel.check()?;
     match &input.run.spec {
-        JobKind::Backup(spec) => backup(&mut repo, spec, &input.schedule_zone, progress, cancel),
+        JobKind::Backup(spec) => backup(&mut repo, spec, input, progress, cancel),
         JobKind::Check(spec) => check(&mut repo, spec, progress, cancel),
         JobKind::Restore(spec) => restore(&mut repo, spec, progress, cancel),
     }
@@ -226,11 +229,12 @@ pub fn backup_options(spec: &BackupSpec) -> BackupOptions {
 fn backup(
     repo: &mut IndexedRepository,
     spec: &BackupSpec,
-    schedule_zone: &str,
+    input: &RunInput,
     progress: &RunProgress,
     cancel: &CancelToken,
 ) -> cairn_engine::Result<(RunSummary, Vec<String>)> {
-    let options = backup_options(spec);
+    // The job is recorded in the snapshot: its retention touches only its own.
+    let options = backup_options(spec).job(Some(input.run.job.clone()));
     let result = repo.backup(&options, progress, cancel)?;
     for note in &result.notes {
         tracing::info!(note = %note, "backup note");
@@ -253,8 +257,9 @@ fn backup(
         let applied = super::retention::apply(
             repo.repo(),
             retention,
-            schedule_zone,
+            &input.schedule_zone,
             result.snapshot_id,
+            &input.made_by_job,
             progress,
         );
         problems.extend(count_retention(&mut summary, &result.snapshot_id, applied));

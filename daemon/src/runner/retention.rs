@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 use tracing::info;
 
 use super::progress::RunProgress;
-use crate::store::RetentionSpec;
+use crate::store::{RUNS, RetentionSpec, RunRecord, Store, StoreError};
 
 /// How many snapshots of the set the policy kept and forgot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,13 +46,31 @@ pub fn zone(name: &str) -> cairn_engine::Result<TimeZone> {
     })
 }
 
+/// The snapshots `job`'s runs made, from the daemon's history: how a job knows its
+/// snapshots from before snapshots recorded the job that made them.
+pub fn made_by_job(store: &Store, job: &str) -> Result<Vec<SnapshotId>, StoreError> {
+    if job.is_empty() {
+        return Ok(Vec::new());
+    }
+    let runs = store.read("reading a job's runs", |rx| {
+        rx.list_numbered_desc::<RunRecord>(RUNS, None, usize::MAX, |run| run.job == job)
+    })?;
+    Ok(runs
+        .into_iter()
+        .filter_map(|(_, run)| run.summary)
+        .filter_map(|summary| SnapshotId::parse(&summary.snapshot_id).ok())
+        .collect())
+}
+
 /// Forgets the snapshots of `made`'s backup set that the policy does not keep, and
-/// logs every decision with its reasons.
+/// logs every decision with its reasons. Only the job's own snapshots are in the set:
+/// those recording it, and `made_by_job` (its snapshots from before they did).
 pub fn apply(
     repo: &Repository,
     spec: &RetentionSpec,
     zone_name: &str,
     made: SnapshotId,
+    made_by_job: &[SnapshotId],
     progress: &RunProgress,
 ) -> cairn_engine::Result<Applied> {
     progress.phase("applying retention");
@@ -60,6 +78,8 @@ pub fn apply(
     let options = ForgetOptions {
         host: snapshot.host,
         paths: snapshot.paths,
+        job: snapshot.job,
+        made_by_job: made_by_job.to_vec(),
         policy: keep_policy(spec)?,
         time_zone: zone(zone_name)?,
         now: Timestamp::now(),

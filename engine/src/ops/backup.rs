@@ -57,6 +57,8 @@ pub struct BackupOptions {
     pub force_read: bool,
     /// File workers (read, chunk, compress); default: the number of CPUs.
     pub workers: Option<usize>,
+    /// The daemon job making this backup, recorded in the snapshot.
+    pub job: Option<String>,
 }
 
 impl BackupOptions {
@@ -98,6 +100,10 @@ impl BackupOptions {
     }
     pub fn workers(mut self, workers: Option<usize>) -> Self {
         self.workers = workers;
+        self
+    }
+    pub fn job(mut self, job: Option<String>) -> Self {
+        self.job = job;
         self
     }
 }
@@ -320,6 +326,7 @@ impl IndexedRepository {
             parent: parent.as_ref().map(|(id, _)| *id),
             program_version: env!("CARGO_PKG_VERSION").into(),
             summary: summary.clone(),
+            job: options.job.clone(),
         };
         self.index.damage().save();
         let snapshot_id = self.repo.save_snapshot(&snapshot)?;
@@ -431,9 +438,24 @@ fn assemble(
                         },
                     };
                     match outcome {
-                        Some(FileOutcome::Stored { content, size }) => {
+                        Some(FileOutcome::Stored {
+                            content,
+                            size,
+                            flags,
+                            changed,
+                        }) => {
                             node.content = content;
                             node.size = size;
+                            node.flags = flags;
+                            if changed {
+                                let message = format!(
+                                    "{}: changed while it was read; the snapshot holds what was read, which may mix old and new content",
+                                    path.display()
+                                );
+                                warn!(path = %path.display(), "file changed during backup");
+                                shared.progress.warning(&message);
+                                shared.record_warning(message);
+                            }
                         }
                         Some(FileOutcome::Unreadable(reason)) => {
                             let message =
@@ -520,13 +542,18 @@ fn run_command(
     })?;
     let mut encoder = BlobEncoder::new(level)?;
     let mut sink = BlobSink::new(blobs.clone());
+    let mut window = Vec::new();
+    let mut zeros = crate::pipeline::sparse::ZeroIds::default();
     let stored = files::store_stream(
-        shared,
-        chunker,
-        &mut encoder,
-        &mut sink,
+        &mut files::Stores {
+            shared,
+            chunker,
+            encoder: &mut encoder,
+            blobs: &mut sink,
+            window: &mut window,
+            zeros: &mut zeros,
+        },
         stdout,
-        &mut Vec::new(),
     );
     sink.flush()?;
     let status = child.wait().map_err(|e| Error::CommandFailed {
@@ -534,7 +561,7 @@ fn run_command(
         reason: e.to_string(),
     })?;
     let (content, size) = match stored {
-        Ok(FileOutcome::Stored { content, size }) => (content, size),
+        Ok(FileOutcome::Stored { content, size, .. }) => (content, size),
         Ok(FileOutcome::Unreadable(reason)) => {
             return Err(Error::CommandFailed {
                 command: shown,

@@ -20,6 +20,12 @@ pub struct ForgetOptions {
     /// The backup set: snapshots recording exactly this host and these paths.
     pub host: String,
     pub paths: Vec<String>,
+    /// When set, only the snapshots this job made are in the set (a snapshot made by
+    /// hand of the same paths is never forgotten by the job's policy)...
+    pub job: Option<String>,
+    /// ... and these, which the job made before snapshots recorded their job (the
+    /// caller knows them from its own history).
+    pub made_by_job: Vec<SnapshotId>,
     pub policy: KeepPolicy,
     /// The zone whose calendar days, weeks, months and years the policy counts.
     pub time_zone: TimeZone,
@@ -65,10 +71,17 @@ impl Repository {
         let mut set: Vec<(SnapshotId, String, Option<Timestamp>, Vec<String>)> = self
             .snapshots()?
             .into_iter()
-            .filter(|(_, s)| {
+            .filter(|(id, s)| {
                 let mut recorded = s.paths.clone();
                 recorded.sort();
-                s.host == options.host && recorded == paths
+                let of_job = match &options.job {
+                    None => true,
+                    Some(job) => match &s.job {
+                        Some(made_by) => made_by == job,
+                        None => options.made_by_job.contains(id),
+                    },
+                };
+                s.host == options.host && recorded == paths && of_job
             })
             .map(|(id, s)| {
                 let time = s.timestamp();
@@ -152,6 +165,8 @@ mod tests {
         ForgetOptions {
             host,
             paths,
+            job: None,
+            made_by_job: Vec::new(),
             policy,
             time_zone: TimeZone::UTC,
             now: Timestamp::now(),
@@ -211,6 +226,34 @@ mod tests {
         assert_eq!(plan.entries[0].reasons, ["just made"]);
         assert!(plan.entries[0].keep);
         assert_eq!(plan.dropped().map(|e| e.id).collect::<Vec<_>>(), [first]);
+    }
+
+    #[test]
+    fn a_jobs_policy_forgets_only_what_the_job_made() {
+        let mut repo = TestRepo::new();
+        let by_hand = repo.backup();
+        let made_before_jobs_were_recorded = repo.backup();
+        let nightly = repo.backup_options().job(Some("nightly".into()));
+        let made: Vec<SnapshotId> = (0..2).map(|_| repo.backup_with(&nightly)).collect();
+        let other_job = repo.backup_with(&repo.backup_options().job(Some("hourly".into())));
+        let mut options = options(
+            &repo,
+            KeepPolicy {
+                last: 1,
+                ..KeepPolicy::default()
+            },
+        );
+        options.job = Some("nightly".into());
+        options.made_by_job = vec![made_before_jobs_were_recorded];
+        let plan = repo.repo().plan_forget(&options).unwrap();
+        let planned: Vec<SnapshotId> = plan.entries.iter().map(|e| e.id).collect();
+        assert_eq!(
+            planned,
+            [made[1], made[0], made_before_jobs_were_recorded],
+            "the job's own, newest first; never by hand or another job's"
+        );
+        assert!(!planned.contains(&by_hand) && !planned.contains(&other_job));
+        assert_eq!(plan.dropped().count(), 2);
     }
 
     #[test]

@@ -244,6 +244,7 @@ impl IndexedRepository {
             }
             if results.iter().all(Result::is_ok) {
                 finish_links(&shared, &target_fd, pending_links);
+                finish_locks(&shared);
                 finish_dirs(&shared, &target_fd, dirs);
             }
             Ok(results)
@@ -360,12 +361,41 @@ fn finish_links(shared: &Shared<'_>, target: &OwnedFd, links: Vec<PendingLink>) 
     }
 }
 
-/// Sets directory metadata, deepest first.
+/// Makes files immutable or append-only, now that their content, metadata and every
+/// link to them exist.
+fn finish_locks(shared: &Shared<'_>) {
+    let locked = std::mem::take(&mut shared.tally().locked);
+    for file in locked {
+        let opened = rustix::fs::openat(
+            &*file.parent,
+            file.name.as_slice(),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
+        let result = match opened {
+            Ok(fd) => shared.set_flags(&fd, file.flags, &file.shown),
+            Err(e) => Err(format!("cannot set inode flags: {}", errno(e))),
+        };
+        if let Err(reason) = result {
+            shared.fail(&file.shown, reason);
+        }
+    }
+}
+
+/// Sets directory metadata, deepest first; inode flags last (an immutable directory
+/// takes no more changes).
 fn finish_dirs(shared: &Shared<'_>, target: &OwnedFd, dirs: Vec<(Vec<Vec<u8>>, Node)>) {
     for (path, node) in dirs {
         let shown = String::from_utf8_lossy(&path.join(&b'/')).into_owned();
-        let result = open_beneath(target, &path)
-            .and_then(|fd| apply_metadata(&fd, &node, shared.options.owners));
+        let result = open_beneath(target, &path).and_then(|fd| {
+            apply_metadata(&fd, &node, shared.options.owners)?;
+            if node.flags != 0 {
+                shared
+                    .set_flags(&fd, node.flags, &shown)
+                    .map_err(std::io::Error::other)?;
+            }
+            Ok(())
+        });
         match result {
             Ok(()) => shared.tally().summary.dirs += 1,
             Err(e) => shared.fail(&shown, e),

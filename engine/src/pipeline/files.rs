@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::packer::BlobSink;
+use super::sparse::{self, Extent, Region, ZeroIds};
 use super::{Counters, Shared};
 use crate::blob::{BlobEncoder, EncodedBlob};
 use crate::chunker::ChunkerConfig;
@@ -33,6 +34,11 @@ pub enum FileOutcome {
     Stored {
         content: Vec<BlobId>,
         size: u64,
+        /// Inode flags worth keeping (see [`crate::fsmeta::KEPT_FLAGS`]).
+        flags: u32,
+        /// Its size or times changed while it was read: the snapshot holds what was
+        /// read, which may mix old and new content.
+        changed: bool,
     },
     /// The file could not be read; a warning, not a failed backup.
     Unreadable(String),
@@ -67,6 +73,7 @@ pub fn run(
     let mut encoder = BlobEncoder::new(level)?;
     let mut blobs = BlobSink::new(blobs);
     let mut window = Vec::new();
+    let mut zeros = ZeroIds::default();
     for job in jobs {
         let mut outcomes = Vec::with_capacity(job.paths.len());
         for path in &job.paths {
@@ -75,13 +82,20 @@ pub fn run(
             }
             let outcome = match open_source(path) {
                 Ok(file) => {
-                    store_stream(shared, chunker, &mut encoder, &mut blobs, file, &mut window)
-                        .or_else(|e| match e {
-                            StreamError::Read(e) => {
-                                Ok(FileOutcome::Unreadable(format!("read failed: {e}")))
-                            }
-                            StreamError::Fatal(e) => Err(e),
-                        })?
+                    let mut stores = Stores {
+                        shared,
+                        chunker,
+                        encoder: &mut encoder,
+                        blobs: &mut blobs,
+                        window: &mut window,
+                        zeros: &mut zeros,
+                    };
+                    store_file(&mut stores, file).or_else(|e| match e {
+                        StreamError::Read(e) => {
+                            Ok(FileOutcome::Unreadable(format!("read failed: {e}")))
+                        }
+                        StreamError::Fatal(e) => Err(e),
+                    })?
                 }
                 Err(e) => FileOutcome::Unreadable(format!("cannot open: {e}")),
             };
@@ -113,23 +127,110 @@ impl From<Error> for StreamError {
     }
 }
 
-/// Chunks a stream and stores its new chunks. Used for files and command output;
-/// `window` is the chunker's buffer, kept by the caller from one stream to the next.
-pub fn store_stream(
-    shared: &Shared<'_>,
-    chunker: &ChunkerConfig,
-    encoder: &mut BlobEncoder,
-    blobs: &mut BlobSink,
-    reader: impl Read,
-    window: &mut Vec<u8>,
-) -> std::result::Result<FileOutcome, StreamError> {
-    let mut chunks = chunker.chunks(reader, window);
+/// What storing a stream needs, kept by a worker from one file to the next.
+pub struct Stores<'a, 's> {
+    pub shared: &'a Shared<'s>,
+    pub chunker: &'a ChunkerConfig,
+    pub encoder: &'a mut BlobEncoder,
+    pub blobs: &'a mut BlobSink,
+    /// The chunker's buffer.
+    pub window: &'a mut Vec<u8>,
+    pub zeros: &'a mut ZeroIds,
+}
+
+impl std::fmt::Debug for Stores<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stores")
+    }
+}
+
+/// Stores an open file: its data chunked, its holes (when it has large ones) recorded
+/// as zero chunks without being read, with its inode flags, and whether it changed
+/// while it was read.
+fn store_file(stores: &mut Stores<'_, '_>, file: File) -> Result<FileOutcome, StreamError> {
+    let before = rustix::fs::fstat(&file).map_err(|e| StreamError::Read(e.into()))?;
+    #[allow(clippy::unnecessary_cast)]
+    let (size, allocated) = (before.st_size as u64, before.st_blocks as u64 * 512);
     let mut content = Vec::new();
+    let mut stored = 0u64;
+    if sparse::worth_seeking(size, allocated) {
+        for extent in sparse::Extents::new(&file, size) {
+            match extent.map_err(StreamError::Read)? {
+                Extent::Data { start, len } => {
+                    stored += store_chunks(stores, Region::new(&file, start, len), &mut content)?;
+                }
+                Extent::Hole { len } => stored += store_hole(stores, len, &mut content)?,
+            }
+        }
+    } else {
+        stored = store_chunks(stores, &file, &mut content)?;
+    }
+    let after = rustix::fs::fstat(&file).map_err(|e| StreamError::Read(e.into()))?;
+    let changed = (
+        before.st_size,
+        before.st_mtime,
+        before.st_mtime_nsec,
+        before.st_ctime,
+        before.st_ctime_nsec,
+    ) != (
+        after.st_size,
+        after.st_mtime,
+        after.st_mtime_nsec,
+        after.st_ctime,
+        after.st_ctime_nsec,
+    );
+    Ok(FileOutcome::Stored {
+        content,
+        size: stored,
+        flags: crate::fsmeta::inode_flags(&file),
+        changed,
+    })
+}
+
+/// Records `len` bytes of hole as all-zero chunks of the chunker's largest size; each
+/// distinct length is stored once (and compresses to almost nothing).
+fn store_hole(
+    stores: &mut Stores<'_, '_>,
+    len: u64,
+    content: &mut Vec<BlobId>,
+) -> Result<u64, StreamError> {
+    let shared = stores.shared;
+    let piece = u64::from(stores.chunker.params().max_size);
+    let mut left = len;
+    while left > 0 {
+        let this = left.min(piece) as u32;
+        let id = stores.zeros.get(shared.keys, this);
+        if shared.claim(&id)? {
+            let zeros = vec![0u8; this as usize];
+            stores
+                .blobs
+                .store(shared, stores.encoder, id, BlobKind::Data, &zeros)?;
+        }
+        content.push(id);
+        shared.progress.add_done(0, u64::from(this));
+        left -= u64::from(this);
+    }
+    if shared.cancel.is_cancelled() {
+        return Err(StreamError::Fatal(Error::Cancelled));
+    }
+    Ok(len)
+}
+
+/// Chunks a stream and stores its new chunks; returns how many bytes it held.
+fn store_chunks(
+    stores: &mut Stores<'_, '_>,
+    reader: impl Read,
+    content: &mut Vec<BlobId>,
+) -> Result<u64, StreamError> {
+    let shared = stores.shared;
+    let mut chunks = stores.chunker.chunks(reader, stores.window);
     let mut size = 0u64;
     while let Some((_, chunk)) = chunks.next_chunk().map_err(StreamError::Read)? {
         let id = shared.keys.blob_id(BlobKind::Data, chunk);
         if shared.claim(&id)? {
-            blobs.store(shared, encoder, id, BlobKind::Data, chunk)?;
+            stores
+                .blobs
+                .store(shared, stores.encoder, id, BlobKind::Data, chunk)?;
         }
         content.push(id);
         size += chunk.len() as u64;
@@ -139,5 +240,20 @@ pub fn store_stream(
             return Err(StreamError::Fatal(Error::Cancelled));
         }
     }
-    Ok(FileOutcome::Stored { content, size })
+    Ok(size)
+}
+
+/// Chunks a stream (a command's output) and stores its new chunks.
+pub fn store_stream(
+    stores: &mut Stores<'_, '_>,
+    reader: impl Read,
+) -> std::result::Result<FileOutcome, StreamError> {
+    let mut content = Vec::new();
+    let size = store_chunks(stores, reader, &mut content)?;
+    Ok(FileOutcome::Stored {
+        content,
+        size,
+        flags: 0,
+        changed: false,
+    })
 }

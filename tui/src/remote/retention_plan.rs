@@ -38,6 +38,7 @@ pub async fn run(
             repository: spec.repository.clone(),
             backup: Some(backup),
             timezone: spec.schedule.map(|s| s.timezone).unwrap_or_default(),
+            job: name.clone(),
         })
         .await
         .map_err(api_error)?

@@ -239,12 +239,19 @@ impl Walker<'_, '_> {
         let parent = parent.filter(|p| p.kind == node.kind);
         let unchanged = parent.filter(|p| !self.force_read && same_metadata(p, &node));
         match unchanged {
-            Some(p) => node.xattrs = p.xattrs.clone(),
+            Some(p) => {
+                node.xattrs = p.xattrs.clone();
+                node.flags = p.flags;
+            }
             None if node.kind != NodeKind::Symlink => {
                 let (xattrs, problem) = read_xattrs(path);
                 node.xattrs = xattrs;
                 if let Some(problem) = problem {
                     self.warn(path, problem);
+                }
+                // A file's flags come back with its content (its worker opens it).
+                if node.kind == NodeKind::Dir {
+                    node.flags = directory_flags(path);
                 }
             }
             None => {}
@@ -336,6 +343,19 @@ impl Walker<'_, '_> {
         }
         Ok(true)
     }
+}
+
+/// The inode flags of a directory (0 when it cannot be opened: listing it reports why).
+fn directory_flags(path: &Path) -> u32 {
+    rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::DIRECTORY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_or(0, |fd| crate::fsmeta::inode_flags(&fd))
 }
 
 /// A file is unchanged when size, mtime, ctime and inode all match (ctime also

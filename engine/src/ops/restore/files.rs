@@ -4,19 +4,22 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Receiver;
 use rustix::fs::AtFlags;
 use tracing::warn;
 
-use super::fsops::{RestoreError, apply_metadata, write_skipping_zeros};
+use super::fsops::{
+    RestoreError, apply_metadata, flags_not_kept, set_inode_flags, write_skipping_zeros,
+};
 use super::{RestoreOptions, RestoreSummary};
 use crate::blobs::BlobReader;
 use crate::cancel::CancelToken;
 use crate::crypto::BlobKind;
 use crate::error::{Error, Result};
+use crate::fsmeta::iflags;
 use crate::id::BlobId;
 use crate::progress::Progress;
 use crate::repository::IndexedRepository;
@@ -38,6 +41,17 @@ pub struct Tally {
     /// (device, inode) of multiply linked files whose first copy failed: their other
     /// names are not linked to a partial file.
     pub failed_inodes: HashSet<(u64, u64)>,
+    /// Files to make immutable or append-only once every link to them exists.
+    pub locked: Vec<Locked>,
+}
+
+/// A restored file whose immutable or append-only flag is set at the very end.
+#[derive(Debug)]
+pub struct Locked {
+    pub parent: Arc<OwnedFd>,
+    pub name: Vec<u8>,
+    pub flags: u32,
+    pub shown: String,
 }
 
 pub struct Shared<'r> {
@@ -59,17 +73,41 @@ impl Shared<'_> {
         self.progress.warning(&message);
         self.tally().summary.errors.push(message);
     }
+
+    /// Sets an entry's inode flags. Flags the target cannot keep are noted as skipped
+    /// (the entry is restored); any other failure is the entry's.
+    pub fn set_flags(
+        &self,
+        fd: &impl std::os::fd::AsFd,
+        flags: u32,
+        shown: &str,
+    ) -> Result<(), String> {
+        match set_inode_flags(fd, flags) {
+            Ok(()) => Ok(()),
+            Err(e) => match flags_not_kept(&e, flags) {
+                Some(why) => {
+                    self.tally()
+                        .summary
+                        .skipped
+                        .push(format!("{shown}: inode flags not set: {why}"));
+                    Ok(())
+                }
+                None => Err(format!("cannot set inode flags: {e}")),
+            },
+        }
+    }
 }
 
 /// Worker loop; returns on the first error that must stop the restore.
 pub fn run(shared: &Shared<'_>, jobs: Receiver<FileJob>) -> Result<()> {
     let backend = shared.repo.repo().backend().as_ref();
     let mut reader = BlobReader::new(backend, shared.repo.repo().keys());
+    let mut zeros = ZeroBlobs::default();
     for job in jobs {
         if shared.cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        match restore_one(shared, &mut reader, &job) {
+        match restore_one(shared, &mut reader, &mut zeros, &job) {
             Ok(written) => {
                 let mut tally = shared.tally();
                 tally.summary.files += 1;
@@ -98,16 +136,38 @@ pub fn run(shared: &Shared<'_>, jobs: Receiver<FileJob>) -> Result<()> {
     Ok(())
 }
 
+/// Blobs a worker has found to be all zeros (the holes of sparse files), by length:
+/// another reference to one is a hole to leave, with nothing to read or decompress.
+#[derive(Debug, Default)]
+struct ZeroBlobs(std::collections::HashMap<BlobId, u64>);
+
+/// Zero blobs at least this long are remembered.
+const ZERO_BLOB_MIN: usize = 64 * 1024;
+
 fn restore_one(
     shared: &Shared<'_>,
     reader: &mut BlobReader<'_>,
+    zeros: &mut ZeroBlobs,
     job: &FileJob,
 ) -> Result<u64, RestoreError> {
     let index = shared.repo.index();
+    let flags = job.node.flags;
+    if flags & iflags::BEFORE_CONTENT != 0 {
+        shared
+            .set_flags(&job.file, flags & iflags::BEFORE_CONTENT, &job.shown)
+            .map_err(RestoreError::Entry)?;
+    }
+    // Holes are kept at the filesystem's own granularity.
+    let block = job.file.metadata().map_or(4096, |m| m.blksize());
     let mut offset = 0u64;
     let mut written = 0u64;
     for id in &job.node.content {
         shared.cancel.check()?;
+        if let Some(len) = zeros.0.get(id) {
+            offset += len;
+            shared.progress.add_done(0, *len);
+            continue;
+        }
         let bytes = match reader.read(index, id, BlobKind::Data) {
             Ok(bytes) => bytes,
             Err(e) if matches!(e.kind(), crate::ErrorKind::DataLoss) => {
@@ -115,8 +175,12 @@ fn restore_one(
             }
             Err(e) => return Err(RestoreError::Fatal(e)),
         };
-        written += write_skipping_zeros(&job.file, &bytes, offset)
+        let wrote = write_skipping_zeros(&job.file, &bytes, offset, block)
             .map_err(|e| RestoreError::writing(e, &job.shown, &shared.options.target))?;
+        if wrote == 0 && bytes.len() >= ZERO_BLOB_MIN && bytes.iter().all(|b| *b == 0) {
+            zeros.0.insert(*id, bytes.len() as u64);
+        }
+        written += wrote;
         offset += bytes.len() as u64;
         shared.progress.add_done(0, bytes.len() as u64);
     }
@@ -131,6 +195,19 @@ fn restore_one(
         verify(shared, &job.file, &job.node.content)?;
     }
     apply_metadata(&job.file, &job.node, shared.options.owners).map_err(RestoreError::entry)?;
+    if flags & !iflags::LOCKING != 0 {
+        shared
+            .set_flags(&job.file, flags & !iflags::LOCKING, &job.shown)
+            .map_err(RestoreError::Entry)?;
+    }
+    if flags & iflags::LOCKING != 0 {
+        shared.tally().locked.push(Locked {
+            parent: job.parent.clone(),
+            name: job.node.name.clone(),
+            flags,
+            shown: job.shown.clone(),
+        });
+    }
     Ok(written)
 }
 

@@ -118,7 +118,12 @@ pub fn make_dir(parent: &OwnedFd, name: &[u8]) -> std::io::Result<OwnedFd> {
         )
     };
     match open() {
-        Ok(fd) => Ok(fd),
+        Ok(fd) => {
+            // An existing immutable directory (an earlier restore's) takes no new
+            // entries: unlock it; its own flags are set again at the end.
+            unlock_fd(&fd);
+            Ok(fd)
+        }
         // Something else is there (a symlink, a file): replace it with a directory.
         Err(Errno::LOOP | Errno::NOTDIR) => {
             rustix::fs::unlinkat(parent, name, AtFlags::empty()).map_err(errno)?;
@@ -209,8 +214,40 @@ pub fn clear_entry(parent: &OwnedFd, name: &[u8]) -> std::io::Result<()> {
     match rustix::fs::unlinkat(parent, name, AtFlags::empty()) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
         Err(Errno::ISDIR) => remove_tree(parent, name),
+        // An immutable or append-only file (as an earlier restore leaves one): unlock
+        // it, when this process may, and remove it.
+        Err(Errno::PERM) if unlock(parent, name) => {
+            rustix::fs::unlinkat(parent, name, AtFlags::empty()).map_err(errno)
+        }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Clears the immutable and append-only flags of a regular file; whether it did.
+fn unlock(parent: &OwnedFd, name: &[u8]) -> bool {
+    let Ok(fd) = rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let is_file = rustix::fs::fstat(&fd).is_ok_and(|s| {
+        rustix::fs::FileType::from_raw_mode(s.st_mode) == rustix::fs::FileType::RegularFile
+    });
+    is_file && unlock_fd(&fd)
+}
+
+/// Clears the immutable and append-only flags of an open file or directory; whether
+/// any was set and is now clear.
+fn unlock_fd(fd: &OwnedFd) -> bool {
+    rustix::fs::ioctl_getflags(fd).is_ok_and(|flags| {
+        let unlocked = flags.bits() & !crate::fsmeta::iflags::LOCKING;
+        unlocked != flags.bits()
+            && rustix::fs::ioctl_setflags(fd, rustix::fs::IFlags::from_bits_retain(unlocked))
+                .is_ok()
+    })
 }
 
 /// Removes a directory and its contents, walking by directory fds opened with
@@ -223,6 +260,8 @@ fn remove_tree(parent: &OwnedFd, name: &[u8]) -> std::io::Result<()> {
         Mode::empty(),
     )
     .map_err(errno)?;
+    // An immutable directory keeps its entries: unlock it first when this process may.
+    unlock_fd(&dir);
     let mut names = Vec::new();
     let mut entries = rustix::fs::Dir::read_from(&dir).map_err(errno)?;
     while let Some(entry) = entries.read() {
@@ -241,10 +280,44 @@ fn remove_tree(parent: &OwnedFd, name: &[u8]) -> std::io::Result<()> {
     }
 }
 
-/// Writes `bytes` at `offset`, leaving aligned all-zero blocks unwritten so that they
-/// stay holes (the file was just created or truncated, so unwritten means zero).
-pub fn write_skipping_zeros(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<u64> {
-    const BLOCK: u64 = 64 * 1024;
+/// Sets the kept inode flags of an open file or directory to `flags`, leaving the
+/// filesystem's own flags as they are.
+pub fn set_inode_flags(fd: &impl AsFd, flags: u32) -> std::io::Result<()> {
+    use crate::fsmeta::KEPT_FLAGS;
+    let current = rustix::fs::ioctl_getflags(fd).map_err(errno)?;
+    let wanted = (current.bits() & !KEPT_FLAGS) | (flags & KEPT_FLAGS);
+    if wanted == current.bits() {
+        return Ok(());
+    }
+    rustix::fs::ioctl_setflags(fd, rustix::fs::IFlags::from_bits_retain(wanted)).map_err(errno)
+}
+
+/// Why inode flags could not be set, when that is a property of the target (not a
+/// failure of this entry): the filesystem has none, or setting immutable and
+/// append-only needs a privilege this process lacks.
+pub fn flags_not_kept(e: &std::io::Error, flags: u32) -> Option<&'static str> {
+    match e.raw_os_error() {
+        Some(libc::ENOTTY | libc::EOPNOTSUPP | libc::EINVAL) => {
+            Some("the target filesystem does not keep inode flags")
+        }
+        Some(libc::EPERM) if flags & crate::fsmeta::iflags::LOCKING != 0 => {
+            Some("immutable and append-only flags need root (CAP_LINUX_IMMUTABLE)")
+        }
+        _ => None,
+    }
+}
+
+/// Writes `bytes` at `offset`, leaving all-zero blocks of the filesystem's `block` size
+/// unwritten so that they stay holes (the file was just created, so unwritten means
+/// zero).
+pub fn write_skipping_zeros(
+    file: &File,
+    bytes: &[u8],
+    offset: u64,
+    block: u64,
+) -> std::io::Result<u64> {
+    const BLOCK_FLOOR: u64 = 512;
+    let block = block.max(BLOCK_FLOOR);
     let mut written = 0;
     let mut pos = 0usize;
     // Consecutive non-zero blocks go out in one write: a write per 64 KiB block cost
@@ -252,7 +325,7 @@ pub fn write_skipping_zeros(file: &File, bytes: &[u8], offset: u64) -> std::io::
     let mut run_start: Option<usize> = None;
     while pos < bytes.len() {
         let at = offset + pos as u64;
-        let end = bytes.len().min(pos + (BLOCK - at % BLOCK) as usize);
+        let end = bytes.len().min(pos + (block - at % block) as usize);
         let zero = bytes[pos..end].iter().all(|b| *b == 0);
         match (zero, run_start) {
             (false, None) => run_start = Some(pos),
@@ -315,16 +388,16 @@ mod tests {
         bytes.extend((0..70_000u32).map(|i| (i % 251) as u8 | 1));
         bytes.extend(vec![0u8; 5]); // a zero tail inside a non-zero block
         let offset = 30_000;
-        let written = write_skipping_zeros(&file, &bytes, offset).unwrap();
+        let written = write_skipping_zeros(&file, &bytes, offset, 4096).unwrap();
         file.set_len(offset + bytes.len() as u64).unwrap();
         let mut back = vec![1u8; bytes.len()];
         file.read_exact_at(&mut back, offset).unwrap();
         assert!(back == bytes, "content differs");
         assert!(written < bytes.len() as u64, "the zero run was skipped");
-        // Most of the 1 MiB zero run is a hole (filesystems allocate in their own units).
+        // The 1 MiB zero run is a hole but for the blocks it shares with data.
         let allocated = std::fs::metadata(&path).unwrap().blocks() * 512;
         assert!(
-            allocated < offset + bytes.len() as u64 - 512 * 1024,
+            allocated <= offset + bytes.len() as u64 - 1024 * 1024 + 2 * 4096,
             "{allocated}"
         );
     }

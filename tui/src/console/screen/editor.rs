@@ -207,6 +207,8 @@ impl EditorScreen {
                 ..Default::default()
             }),
             timezone: self.timezone.trim().to_owned(),
+            // A job not saved yet has made no snapshot: only a saved one's are planned.
+            job: self.original.clone().unwrap_or_default(),
         }))
     }
 
