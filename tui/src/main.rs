@@ -34,6 +34,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Warnings) => ExitCode::from(output::EXIT_WARNINGS),
+        Ok(Outcome::Failed) => ExitCode::from(EXIT_ERROR),
         Err(error) => {
             output::print_error(format, &error);
             ExitCode::from(EXIT_ERROR)

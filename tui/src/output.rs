@@ -8,11 +8,14 @@ use crate::cli::OutputFormat;
 pub const EXIT_WARNINGS: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
-/// How a command that did not fail ended.
+/// How a command ended when it printed its own account of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Ok,
     Warnings,
+    /// What it reported failed (a run), and the JSON document printed already says
+    /// how: exit 2 without a second document.
+    Failed,
 }
 
 impl Outcome {

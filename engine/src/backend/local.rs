@@ -56,7 +56,7 @@ impl LocalBackend {
             .open(&path)
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::ELOOP) => Error::corrupt(
-                    name,
+                    crate::layout::describe(name),
                     "it is a symlink; repository objects are regular files (planted or damaged)",
                 ),
                 _ => Error::io_path(&path, e),
@@ -64,7 +64,7 @@ impl LocalBackend {
         let meta = file.metadata().at_path(&path)?;
         if !meta.is_file() {
             return Err(Error::corrupt(
-                name,
+                crate::layout::describe(name),
                 format!(
                     "it is a {}, not a regular file (planted or damaged)",
                     file_type_name(&meta)
@@ -316,7 +316,7 @@ impl Backend for LocalBackend {
         let (file, len) = self.open_object(name)?;
         if len > max_len {
             return Err(Error::TooLarge {
-                object: name.to_owned(),
+                object: crate::layout::describe(name),
                 size: len,
                 limit: max_len,
             });
@@ -329,7 +329,7 @@ impl Backend for LocalBackend {
             .at_path(&path)?;
         if bytes.len() as u64 > max_len {
             return Err(Error::TooLarge {
-                object: name.to_owned(),
+                object: crate::layout::describe(name),
                 size: bytes.len() as u64,
                 limit: max_len,
             });

@@ -111,7 +111,11 @@ pub async fn wait_and_report(remote: &Remote, id: u64) -> anyhow::Result<Outcome
     let run = last
         .ok_or_else(|| anyhow::anyhow!("the daemon ended the watch of run {id} without a state"))?;
     print_run(remote, &run)?;
-    outcome(&run)
+    match outcome(&run) {
+        // The run printed as JSON holds its state and error: one document only.
+        Err(_) if remote.json() => Ok(Outcome::Failed),
+        other => other,
+    }
 }
 
 pub async fn run(remote: &Remote, command: RunCommand) -> anyhow::Result<Outcome> {
