@@ -151,6 +151,11 @@ impl LedgerFile {
             .count()
     }
 
+    /// The record as stored: two fingerprints differ when the record changed.
+    pub fn fingerprint(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
     pub fn unreported(&self) -> Vec<SnapshotAlert> {
         self.alerts
             .iter()

@@ -77,12 +77,16 @@ impl InitOptions {
 pub struct KeyInfo {
     pub id: KeyId,
     pub current: bool,
-    pub kind: KeyKind,
+    /// `None` for a key file that cannot be read (see `problem`).
+    pub kind: Option<KeyKind>,
     pub label: String,
     pub recipient: Option<String>,
     pub created: String,
     pub host: String,
     pub username: String,
+    /// Why the key file cannot be used (damaged or planted): it can only be removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// An open repository: config verified, master secrets decrypted.
@@ -353,28 +357,44 @@ impl Repository {
         Ok(id)
     }
 
+    /// Every key file, oldest first; one that cannot be read is listed with its
+    /// problem (so it can be seen and removed), never a reason to fail.
     pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
         let mut out = Vec::new();
         for object in self.backend.list(layout::KEYS)? {
             let Ok(id) = KeyId::parse(&object.name) else {
                 continue;
             };
-            let file = KeyFile::parse(
-                &self
-                    .backend
-                    .read(&layout::key(&id), layout::MAX_KEY_BYTES)?,
-                &format!("key {}", id.short()),
-            )?;
-            out.push(KeyInfo {
-                id,
-                current: id == self.key_id,
-                kind: file.kind,
-                label: file.label,
-                recipient: file.recipient,
-                created: file.created,
-                host: file.host,
-                username: file.username,
-            });
+            let parsed = self
+                .backend
+                .read(&layout::key(&id), layout::MAX_KEY_BYTES)
+                .and_then(|stored| KeyFile::parse(&stored, &format!("key {}", id.short())));
+            let info = match parsed {
+                Ok(file) => KeyInfo {
+                    id,
+                    current: id == self.key_id,
+                    kind: Some(file.kind),
+                    label: file.label,
+                    recipient: file.recipient,
+                    created: file.created,
+                    host: file.host,
+                    username: file.username,
+                    problem: None,
+                },
+                Err(e) if e.kind() == crate::ErrorKind::DataLoss => KeyInfo {
+                    id,
+                    current: false,
+                    kind: None,
+                    label: String::new(),
+                    recipient: None,
+                    created: String::new(),
+                    host: String::new(),
+                    username: String::new(),
+                    problem: Some(e.to_string()),
+                },
+                Err(e) => return Err(e),
+            };
+            out.push(info);
         }
         out.sort_by(|a, b| a.created.cmp(&b.created));
         Ok(out)
@@ -416,7 +436,10 @@ impl Repository {
                 reason: "it is the key this command was opened with; open with another key to remove it",
             });
         }
-        if keys.len() < 2 {
+        // A key file that cannot be read opens nothing: removing it never locks
+        // anyone out; removing the last readable one would.
+        let readable = keys.iter().filter(|k| k.problem.is_none()).count();
+        if key.problem.is_none() && readable < 2 {
             return Err(Error::KeyRemoval {
                 key: key.id.short(),
                 reason: "it is the last key",

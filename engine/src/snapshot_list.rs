@@ -144,13 +144,17 @@ impl Repository {
             return Ok(file.reconcile(listed, &now));
         };
         let mut file = ledger.read();
+        let before = file.fingerprint();
         self.read_forget_records(&mut file)?;
         if file.unexplained_absences(listed) > 0 {
             std::thread::sleep(FORGET_GRACE);
             self.read_forget_records(&mut file)?;
         }
         file.reconcile(listed, &now);
-        if let Err(e) = ledger.write(&file) {
+        // Most listings see what the last one saw: nothing to write then.
+        if file.fingerprint() != before
+            && let Err(e) = ledger.write(&file)
+        {
             warn!(error = %e, "cannot update the record of seen snapshots in the cache");
         }
         Ok(file.unreported())

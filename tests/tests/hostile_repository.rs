@@ -614,3 +614,37 @@ fn a_deleted_snapshot_and_a_forgotten_one_put_back_are_reported() {
     assert_eq!(ran.code, 1, "{}", ran.stdout);
     assert!(ran.stdout.contains("snapshot_reappeared"), "{}", ran.stdout);
 }
+
+#[test]
+fn an_unusable_key_file_is_listed_with_its_problem_and_can_be_removed() {
+    let (cairn, _) = repository_with_a_snapshot();
+    let planted = "f".repeat(64);
+    giant(&cairn.repo.join("keys").join(&planted), 500_000_000);
+    let listed = cairn.run(&["key", "list"]);
+    assert_eq!(listed.code, 1, "{}", listed.stderr);
+    let line = listed
+        .stdout
+        .lines()
+        .find(|l| l.contains("ffffffff"))
+        .unwrap_or_else(|| panic!("{}", listed.stdout));
+    assert!(
+        line.contains("unusable") && line.contains("500000000 bytes"),
+        "{line}"
+    );
+    let json = cairn.run(&["key", "list", "--output", "json"]).json();
+    let entry = json
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["id"] == planted.as_str())
+        .expect("the planted key is listed")
+        .clone();
+    assert_eq!(entry["kind"], serde_json::Value::Null);
+    assert!(entry["problem"].as_str().is_some(), "{entry}");
+    cairn.run(&["key", "remove", "ffffffff"]).ok();
+    cairn.run(&["key", "list"]).ok();
+    // The last readable key still cannot go.
+    let real = objects(&cairn.repo, "keys").remove(0);
+    let short = &real.file_name().expect("name").to_string_lossy()[..8];
+    assert_eq!(cairn.run(&["key", "remove", short]).code, 2);
+}

@@ -8,9 +8,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::{Backend, ObjectInfo, ObjectReader, StagedObject};
 use crate::error::{Error, IoContext, Result};
@@ -21,19 +20,21 @@ const TYPE_DIRS: [&str; 6] = ["keys", "data", "index", "snapshots", "locks", "fo
 /// from an interrupted write. The age guards the moment between a writer creating
 /// its file and locking it.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
+/// How often a long-lived process (the daemon) sweeps again.
+const SWEEP_EVERY: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug, Clone)]
 pub struct LocalBackend {
     root: PathBuf,
-    /// Whether this process has swept `tmp/` of files left by interrupted writes.
-    swept: Arc<AtomicBool>,
+    /// When this process last swept `tmp/` of files left by interrupted writes.
+    swept: Arc<Mutex<Option<Instant>>>,
 }
 
 impl LocalBackend {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         LocalBackend {
             root: root.into(),
-            swept: Arc::new(AtomicBool::new(false)),
+            swept: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -76,11 +77,15 @@ impl LocalBackend {
 
     /// Removes temporary files whose writer is gone: each writer holds a lock on its
     /// file until the file is renamed into place or removed, and the kernel drops the
-    /// lock when the writer dies, even by SIGKILL. Once per process, before its first
-    /// write.
+    /// lock when the writer dies, even by SIGKILL. Before a process's first write, and
+    /// again each hour in a process that lives that long.
     fn sweep_stale_temp_files(&self) {
-        if self.swept.swap(true, Ordering::Relaxed) {
-            return;
+        {
+            let mut swept = self.swept.lock().unwrap_or_else(|e| e.into_inner());
+            if swept.is_some_and(|at| at.elapsed() < SWEEP_EVERY) {
+                return;
+            }
+            *swept = Some(Instant::now());
         }
         let dir = self.root.join("tmp");
         let Ok(entries) = fs::read_dir(&dir) else {

@@ -89,6 +89,7 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<Outcome> {
     match command {
         KeyCommand::List => {
             let keys = repo.list_keys()?;
+            let damaged = keys.iter().filter(|k| k.problem.is_some()).count();
             if ctx.json() {
                 output::json(&keys)?;
             } else {
@@ -102,10 +103,13 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<Outcome> {
                         .get(..19)
                         .unwrap_or(&key.created)
                         .replace('T', " ");
-                    let kind = serde_json::to_value(key.kind)?
-                        .as_str()
-                        .unwrap_or("")
-                        .to_owned();
+                    let kind = match key.kind {
+                        Some(kind) => serde_json::to_value(kind)?
+                            .as_str()
+                            .unwrap_or("")
+                            .to_owned(),
+                        None => "unusable".to_owned(),
+                    };
                     println!(
                         "{:<2}{:<10} {:<11} {:<20} {:<16} {}",
                         if key.current { "*" } else { "" },
@@ -113,10 +117,16 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<Outcome> {
                         kind,
                         created,
                         key.host,
-                        key.label
+                        key.problem.as_deref().unwrap_or(&key.label)
+                    );
+                }
+                if damaged > 0 {
+                    println!(
+                        "{damaged} key files cannot be used (damaged or planted); `cairn key remove ID` removes one"
                     );
                 }
             }
+            return Ok(Outcome::from_problems(damaged));
         }
         KeyCommand::Add {
             new_key: args,
