@@ -114,6 +114,31 @@ impl Cairnd {
         self.cli(&args)
     }
 
+    /// `cairn job run NAME --wait --output json`: the run as it ended, whatever its
+    /// outcome (`--wait` exits 0 only when it succeeded).
+    pub fn run_job(&self, job: &str) -> serde_json::Value {
+        self.cli(&["job", "run", job, "--wait", "--output", "json"])
+            .json()
+    }
+
+    /// Writes `content` to `file`, runs the backup job `job`, which must succeed, and
+    /// returns the run and the id of the snapshot it made.
+    pub fn backup_after_writing(
+        &self,
+        job: &str,
+        file: &Path,
+        content: &str,
+    ) -> (serde_json::Value, String) {
+        std::fs::write(file, content).expect("write the source file");
+        let run = self.run_job(job);
+        assert_eq!(run["state"], "succeeded", "{run}");
+        let snapshot = run["summary"]["snapshot_id"]
+            .as_str()
+            .expect("a backup run names its snapshot")
+            .to_owned();
+        (run, snapshot)
+    }
+
     /// The ids of `cairn snapshot list` with `args` (`--repo NAME` or `--job NAME`).
     pub fn snapshot_ids(&self, args: &[&str]) -> Vec<String> {
         let mut full = vec!["snapshot", "list", "--output", "json"];

@@ -143,3 +143,11 @@ pub fn mkfifo(path: &Path) {
     )
     .expect("mkfifo");
 }
+
+/// The largest pack file of a repository: a data pack of the files.
+pub fn largest_pack(repo: &Path) -> PathBuf {
+    objects(repo, "data")
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .expect("a pack")
+}

@@ -6,21 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use cairn_e2e::corpus::random_tree;
+use cairn_e2e::hostile::largest_pack;
 use cairn_e2e::run::{Cairn, restored_path};
-
-fn largest_pack(repo: &Path) -> PathBuf {
-    let mut best: Option<(u64, PathBuf)> = None;
-    for prefix in fs::read_dir(repo.join("data")).expect("data dir") {
-        for pack in fs::read_dir(prefix.expect("prefix").path()).expect("prefix dir") {
-            let pack = pack.expect("pack").path();
-            let size = fs::metadata(&pack).expect("stat").len();
-            if best.as_ref().is_none_or(|(s, _)| size > *s) {
-                best = Some((size, pack));
-            }
-        }
-    }
-    best.expect("at least one pack").1
-}
 
 #[test]
 fn a_flipped_byte_is_found_named_and_contained() {

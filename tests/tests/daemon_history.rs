@@ -4,14 +4,6 @@
 
 use cairn_e2e::daemon::Cairnd;
 
-/// Runs a job and waits; the run as JSON, whatever its outcome (`--wait` exits 0 only
-/// when it succeeded).
-fn run_now(daemon: &Cairnd, job: &str) -> serde_json::Value {
-    daemon
-        .cli(&["job", "run", job, "--wait", "--output", "json"])
-        .json()
-}
-
 #[test]
 fn a_snapshot_deleted_behind_the_daemons_back_fails_its_check_and_is_logged() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -23,22 +15,16 @@ fn a_snapshot_deleted_behind_the_daemons_back_fails_its_check_and_is_logged() {
     let mut made = Vec::new();
     daemon.create_backup_job("web", &source, &[]).ok();
     for round in 0..3 {
-        std::fs::write(source.join("file"), format!("round {round}")).expect("write");
-        let run = run_now(&daemon, "web");
-        assert_eq!(run["state"], "succeeded", "{run}");
-        made.push(
-            run["summary"]["snapshot_id"]
-                .as_str()
-                .expect("id")
-                .to_owned(),
-        );
+        let (_, snapshot) =
+            daemon.backup_after_writing("web", &source.join("file"), &format!("round {round}"));
+        made.push(snapshot);
     }
     daemon
         .cli(&[
             "job", "create", "verify", "--repo", "main", "--kind", "check",
         ])
         .ok();
-    assert_eq!(run_now(&daemon, "verify")["state"], "succeeded");
+    assert_eq!(daemon.run_job("verify")["state"], "succeeded");
 
     // The oldest snapshot's record deleted from the storage, not forgotten.
     std::fs::remove_file(repo.join("snapshots").join(&made[0])).expect("delete");
@@ -54,11 +40,11 @@ fn a_snapshot_deleted_behind_the_daemons_back_fails_its_check_and_is_logged() {
         "{text}"
     );
     // Reported once by a check: the next one passes.
-    assert_eq!(run_now(&daemon, "verify")["state"], "succeeded");
+    assert_eq!(daemon.run_job("verify")["state"], "succeeded");
 
     // A deletion noticed by a backup is in that run's log.
     std::fs::remove_file(repo.join("snapshots").join(&made[1])).expect("delete");
-    let backup = run_now(&daemon, "web");
+    let backup = daemon.run_job("web");
     let id = backup["id"].as_u64().expect("run id").to_string();
     let log = daemon.cli(&["logs", "--run", &id]).ok().stdout;
     assert!(

@@ -58,15 +58,9 @@ fn keep_last_two_forgets_the_oldest_of_the_job_only_and_logs_why() {
 
     let mut made = Vec::new();
     for round in 0..3 {
-        std::fs::write(source.join("file"), format!("round {round}")).expect("write");
-        let run = run_now(&daemon, "web");
-        assert_eq!(run["state"], "succeeded", "{run}");
-        made.push(
-            run["summary"]["snapshot_id"]
-                .as_str()
-                .expect("id")
-                .to_owned(),
-        );
+        let (run, snapshot) =
+            daemon.backup_after_writing("web", &source.join("file"), &format!("round {round}"));
+        made.push(snapshot);
         let kept = run["summary"]["snapshots_kept"].as_u64();
         let forgotten = run["summary"]["snapshots_forgotten"].as_u64();
         match round {
@@ -288,15 +282,9 @@ fn a_jobs_retention_never_forgets_a_snapshot_made_by_hand_of_the_same_paths() {
     );
     let mut made = Vec::new();
     for round in 0..3 {
-        std::fs::write(source.join("file"), format!("round {round}")).expect("write");
-        let run = run_now(&daemon, "web");
-        assert_eq!(run["state"], "succeeded", "{run}");
-        made.push(
-            run["summary"]["snapshot_id"]
-                .as_str()
-                .expect("id")
-                .to_owned(),
-        );
+        let (run, snapshot) =
+            daemon.backup_after_writing("web", &source.join("file"), &format!("round {round}"));
+        made.push(snapshot);
         let forgotten = run["summary"]["snapshots_forgotten"].as_u64();
         assert_eq!(
             forgotten,

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use cairn_e2e::corpus::random_tree;
 use cairn_e2e::hostile::{
-    encrypt_to_repository, flip_bit, giant, many_stanza_age_file, mkfifo, objects, plant,
-    run_limited, trial_copy,
+    encrypt_to_repository, flip_bit, giant, largest_pack, many_stanza_age_file, mkfifo, objects,
+    plant, run_limited, trial_copy,
 };
 use cairn_e2e::run::{Cairn, PASSPHRASE};
 
@@ -429,14 +429,6 @@ fn a_damaged_index_file_costs_no_restorable_byte() {
         }
     }
     assert!(trials >= 9);
-}
-
-/// The largest pack file: a data pack of the files.
-fn largest_pack(repo: &Path) -> std::path::PathBuf {
-    objects(repo, "data")
-        .into_iter()
-        .max_by_key(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .expect("a pack")
 }
 
 #[test]
