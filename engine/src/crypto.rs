@@ -359,6 +359,35 @@ impl Keys {
     }
 }
 
+/// Seals a JSON record (snapshots, forget records): its stored bytes and the name they
+/// go under (their unkeyed hash).
+pub fn seal_json<T: Serialize>(
+    keys: &Keys,
+    domain: MacDomain,
+    value: &T,
+    what: &str,
+) -> Result<([u8; 32], Vec<u8>)> {
+    let payload = serde_json::to_vec(value).map_err(|e| Error::invalid(what, e.to_string()))?;
+    let stored = keys.seal(domain, &payload, &format!("new {what}"))?;
+    Ok((crate::id::storage_hash(&stored), stored))
+}
+
+/// Opens what [`seal_json`] made, stored under `name`: the content must match the name,
+/// the MAC must verify, and the JSON must parse.
+pub fn open_json<T: serde::de::DeserializeOwned>(
+    keys: &Keys,
+    domain: MacDomain,
+    name: &[u8; 32],
+    stored: &[u8],
+    object: &str,
+) -> Result<T> {
+    if crate::id::storage_hash(stored) != *name {
+        return Err(Error::corrupt(object, "content does not match its name"));
+    }
+    let payload = keys.unseal(domain, stored, object)?;
+    serde_json::from_slice(&payload).map_err(|e| Error::corrupt(object, e.to_string()))
+}
+
 fn decrypt_error(object: &str, error: age::DecryptError) -> Error {
     match error {
         age::DecryptError::NoMatchingKeys => Error::Tampered {

@@ -9,9 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{Keys, MacDomain};
-use crate::error::{Error, Result};
-use crate::id::{ForgetId, SnapshotId, storage_hash};
+use crate::crypto::{Keys, MacDomain, open_json, seal_json};
+use crate::error::Result;
+use crate::id::{ForgetId, SnapshotId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForgetRecord {
@@ -33,19 +33,13 @@ impl ForgetRecord {
     }
 
     pub fn seal(&self, keys: &Keys) -> Result<(ForgetId, Vec<u8>)> {
-        let payload =
-            serde_json::to_vec(self).map_err(|e| Error::invalid("forget record", e.to_string()))?;
-        let stored = keys.seal(MacDomain::Forget, &payload, "new forget record")?;
-        Ok((ForgetId(storage_hash(&stored)), stored))
+        let (name, stored) = seal_json(keys, MacDomain::Forget, self, "forget record")?;
+        Ok((ForgetId(name), stored))
     }
 
     pub fn open(keys: &Keys, id: &ForgetId, stored: &[u8]) -> Result<ForgetRecord> {
         let object = format!("forget record {}", id.short());
-        if storage_hash(stored) != id.0 {
-            return Err(Error::corrupt(&object, "content does not match its name"));
-        }
-        let payload = keys.unseal(MacDomain::Forget, stored, &object)?;
-        serde_json::from_slice(&payload).map_err(|e| Error::corrupt(object, e.to_string()))
+        open_json(keys, MacDomain::Forget, &id.0, stored, &object)
     }
 }
 
@@ -53,6 +47,8 @@ impl ForgetRecord {
 mod tests {
     use super::*;
     use crate::crypto::MasterSecrets;
+    use crate::error::Error;
+    use crate::id::storage_hash;
 
     #[test]
     fn a_sealed_record_opens_and_a_forged_one_does_not() {

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{Keys, MacDomain};
-use crate::error::{Error, Result};
-use crate::id::{BlobId, SnapshotId, storage_hash};
+use crate::crypto::{Keys, MacDomain, open_json, seal_json};
+use crate::error::Result;
+use crate::id::{BlobId, SnapshotId};
 
 /// Counters of one backup, kept in its snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,19 +54,13 @@ impl Snapshot {
     }
 
     pub fn seal(&self, keys: &Keys) -> Result<(SnapshotId, Vec<u8>)> {
-        let payload =
-            serde_json::to_vec(self).map_err(|e| Error::invalid("snapshot", e.to_string()))?;
-        let stored = keys.seal(MacDomain::Snapshot, &payload, "new snapshot")?;
-        Ok((SnapshotId(storage_hash(&stored)), stored))
+        let (name, stored) = seal_json(keys, MacDomain::Snapshot, self, "snapshot")?;
+        Ok((SnapshotId(name), stored))
     }
 
     pub fn open(keys: &Keys, id: &SnapshotId, stored: &[u8]) -> Result<Snapshot> {
         let object = format!("snapshot {}", id.short());
-        if storage_hash(stored) != id.0 {
-            return Err(Error::corrupt(&object, "content does not match its name"));
-        }
-        let payload = keys.unseal(MacDomain::Snapshot, stored, &object)?;
-        serde_json::from_slice(&payload).map_err(|e| Error::corrupt(object, e.to_string()))
+        open_json(keys, MacDomain::Snapshot, &id.0, stored, &object)
     }
 }
 
