@@ -258,6 +258,47 @@ impl Drop for Tmpfs {
     }
 }
 
+/// An ext4 filesystem in a sparse image, loop-mounted for one test (root only),
+/// unmounted and removed when dropped.
+#[derive(Debug)]
+pub struct Ext4 {
+    image: PathBuf,
+    pub mount: PathBuf,
+}
+
+impl Ext4 {
+    /// `mib` MiB, under `dir`.
+    pub fn new(dir: &Path, mib: u64) -> Ext4 {
+        let image = dir.join("ext4.img");
+        let mount = dir.join("ext4");
+        std::fs::File::create(&image)
+            .and_then(|f| f.set_len(mib * 1024 * 1024))
+            .expect("image");
+        std::fs::create_dir_all(&mount).expect("mount point");
+        let made = Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-O", "^has_journal"])
+            .arg(&image)
+            .status()
+            .expect("mkfs.ext4");
+        assert!(made.success(), "mkfs.ext4 {}", image.display());
+        let mounted = Command::new("mount")
+            .args(["-o", "loop,user_xattr,acl"])
+            .arg(&image)
+            .arg(&mount)
+            .status()
+            .expect("mount");
+        assert!(mounted.success(), "mounting {}", image.display());
+        Ext4 { image, mount }
+    }
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount).status();
+        let _ = std::fs::remove_file(&self.image);
+    }
+}
+
 /// Where a restored source path ends up beneath a target.
 pub fn restored_path(target: &Path, source: &Path) -> PathBuf {
     target.join(source.strip_prefix("/").expect("absolute source"))

@@ -8,49 +8,11 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::{FileExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use cairn_e2e::compare::differences;
-use cairn_e2e::run::{Cairn, have, is_root, prerequisite, restored_path};
-
-/// An ext4 filesystem in a sparse image, loop-mounted for one test.
-struct Ext4 {
-    image: PathBuf,
-    mount: PathBuf,
-}
-
-impl Ext4 {
-    fn new(dir: &Path) -> Ext4 {
-        let image = dir.join("ext4.img");
-        let mount = dir.join("ext4");
-        fs::File::create(&image)
-            .and_then(|f| f.set_len(512 * 1024 * 1024))
-            .expect("image");
-        fs::create_dir_all(&mount).expect("mount point");
-        let made = Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-O", "^has_journal"])
-            .arg(&image)
-            .status()
-            .expect("mkfs.ext4");
-        assert!(made.success());
-        let mounted = Command::new("mount")
-            .args(["-o", "loop,user_xattr,acl"])
-            .arg(&image)
-            .arg(&mount)
-            .status()
-            .expect("mount");
-        assert!(mounted.success());
-        Ext4 { image, mount }
-    }
-}
-
-impl Drop for Ext4 {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mount).status();
-        let _ = fs::remove_file(&self.image);
-    }
-}
+use cairn_e2e::run::{Cairn, Ext4, have, is_root, prerequisite, restored_path};
 
 fn run(program: &str, args: &[&OsStr]) {
     let status = Command::new(program)
@@ -213,7 +175,7 @@ fn the_second_fidelity_tree_restores_identically_on_ext4() {
         return;
     }
     let cairn = Cairn::init();
-    let ext4 = Ext4::new(cairn.dir.path());
+    let ext4 = Ext4::new(cairn.dir.path(), 512);
     let source = ext4.mount.join("source");
     second_tree(&source);
 

@@ -526,6 +526,34 @@ fn damage_found_by_check_is_stored_again_by_the_next_backup() {
 }
 
 #[test]
+fn damage_a_restore_ran_into_is_stored_again_by_the_next_backup() {
+    let cairn = Cairn::init_with(&["--chunker", "16384,65536,262144", "--pack-size-mib", "1"]);
+    let source = cairn.path("source");
+    random_tree(&source, 13, 60, 3 * 1024 * 1024);
+    let snapshot = cairn.backup(&source)["snapshot_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let pack = largest_pack(&cairn.repo);
+    let len = fs::metadata(&pack).expect("size").len() as usize;
+    flip_bit(&pack, len / 3, 5);
+    // No check: the restore is what finds the damage.
+    let restore = cairn.restore(&snapshot, &cairn.path("damaged"));
+    assert_eq!(restore.code, 1, "{}", restore.stderr);
+    let backup = cairn.backup(&source);
+    assert!(
+        backup["summary"]["files_changed"].as_u64() > Some(0),
+        "{backup}"
+    );
+    let target = cairn.path("target");
+    assert_eq!(cairn.restore("latest", &target).code, 0);
+    assert!(
+        cairn_e2e::compare::differences(&source, &cairn_e2e::run::restored_path(&target, &source))
+            .is_empty()
+    );
+}
+
+#[test]
 fn a_deleted_snapshot_and_a_forgotten_one_put_back_are_reported() {
     use cairn_engine::ops::forget::ForgetOptions;
     use cairn_engine::retention::KeepPolicy;

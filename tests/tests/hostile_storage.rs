@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cairn_e2e::corpus::{Rng, random_tree};
-use cairn_e2e::run::{Cairn, PASSPHRASE, Ran, Tmpfs, binary, have, is_root, prerequisite};
+use cairn_e2e::run::{Cairn, Ext4, PASSPHRASE, Ran, Tmpfs, binary, have, is_root, prerequisite};
 
 /// `cairn` on a repository at `repo` with its cache in `dir`.
 fn cairn_at(repo: &Path, cache: &Path, args: &[&str]) -> Command {
@@ -78,6 +78,52 @@ fn a_full_disk_is_reported_as_such_with_the_object_and_the_fix() {
     let leftovers: Vec<_> = fs::read_dir(repo.join("tmp")).expect("tmp").collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     run(cairn_at(&repo, &cairn.cache, &["check", "--read-data"])).ok();
+}
+
+#[test]
+fn a_full_ext4_filesystem_is_reported_as_such_and_the_repository_stays_sound() {
+    if !prerequisite("a_full_ext4_...", "root (a loop-mounted ext4)", is_root()) {
+        return;
+    }
+    let cairn = Cairn::new_uninitialised();
+    let ext4 = Ext4::new(cairn.dir.path(), 24);
+    let repo = ext4.mount.join("repo");
+    run(cairn_at(&repo, &cairn.cache, INIT)).ok();
+    let first = cairn.path("first");
+    random_tree(&first, 6, 10, 2 * 1024 * 1024);
+    run(cairn_at(
+        &repo,
+        &cairn.cache,
+        &["backup", first.to_str().expect("utf-8")],
+    ))
+    .ok();
+    let big = cairn.path("big");
+    fs::create_dir_all(&big).expect("mkdir");
+    fs::write(big.join("random"), Rng::new(8).bytes(40 * 1024 * 1024)).expect("write");
+    let failed = run(cairn_at(
+        &repo,
+        &cairn.cache,
+        &["backup", big.to_str().expect("utf-8")],
+    ));
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains(&format!(
+            "no space left on device while writing a new pack in {}",
+            repo.display()
+        )) && failed.stderr.contains("free space there"),
+        "{}",
+        failed.stderr
+    );
+    let leftovers: Vec<_> = fs::read_dir(repo.join("tmp")).expect("tmp").collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    run(cairn_at(&repo, &cairn.cache, &["check", "--read-data"])).ok();
+    let listed = run(cairn_at(
+        &repo,
+        &cairn.cache,
+        &["snapshots", "--output", "json"],
+    ))
+    .ok();
+    assert_eq!(listed.json().as_array().map(Vec::len), Some(1));
 }
 
 #[test]
