@@ -16,16 +16,16 @@ use tracing::{debug, warn};
 
 use crate::id::{BlobId, PackId};
 
-/// The stored form (hex ids).
+/// What is known, as stored (ids in hex).
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct DamageFile {
     /// Packs missing from the repository.
-    missing: BTreeSet<String>,
+    missing: BTreeSet<PackId>,
     /// Packs that exist but cannot be read at all.
     #[serde(default)]
-    unreadable: BTreeSet<String>,
+    unreadable: BTreeSet<PackId>,
     /// (pack, blob) copies that do not decode to their id.
-    blobs: BTreeSet<(String, String)>,
+    blobs: BTreeSet<(PackId, BlobId)>,
 }
 
 #[derive(Debug)]
@@ -63,20 +63,14 @@ impl KnownDamage {
             return false;
         }
         let set = self.lock();
-        let pack = pack.to_hex();
-        set.missing.contains(&pack)
-            || set.unreadable.contains(&pack)
-            || set.blobs.contains(&(pack, blob.to_hex()))
-    }
-
-    /// Whether anything is known to be damaged.
-    pub fn is_empty(&self) -> bool {
-        !self.any.load(Ordering::Relaxed)
+        set.missing.contains(pack)
+            || set.unreadable.contains(pack)
+            || set.blobs.contains(&(*pack, *blob))
     }
 
     /// A pack that is not in the repository.
     pub fn note_missing_pack(&self, pack: &PackId) {
-        if self.lock().missing.insert(pack.to_hex()) {
+        if self.lock().missing.insert(*pack) {
             debug!(pack = %pack.short(), "pack noted as missing");
             self.mark_changed();
         }
@@ -84,7 +78,7 @@ impl KnownDamage {
 
     /// A pack that is there but cannot be read at all.
     pub fn note_unreadable_pack(&self, pack: &PackId) {
-        if self.lock().unreadable.insert(pack.to_hex()) {
+        if self.lock().unreadable.insert(*pack) {
             debug!(pack = %pack.short(), "pack noted as unreadable");
             self.mark_changed();
         }
@@ -92,7 +86,7 @@ impl KnownDamage {
 
     /// A copy of a blob that does not decode to its id.
     pub fn note_blob(&self, pack: &PackId, blob: &BlobId) {
-        if self.lock().blobs.insert((pack.to_hex(), blob.to_hex())) {
+        if self.lock().blobs.insert((*pack, *blob)) {
             debug!(pack = %pack.short(), blob = %blob.short(), "blob noted as damaged");
             self.mark_changed();
         }
@@ -101,10 +95,9 @@ impl KnownDamage {
     /// Replaces the missing packs with what a full listing of the repository shows
     /// (a pack put back is used again).
     pub fn set_missing_packs(&self, missing: &BTreeSet<PackId>) {
-        let hex: BTreeSet<String> = missing.iter().map(PackId::to_hex).collect();
         let mut set = self.lock();
-        if set.missing != hex {
-            set.missing = hex;
+        if set.missing != *missing {
+            set.missing = missing.clone();
             drop(set);
             self.mark_changed();
         }
