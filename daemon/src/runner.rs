@@ -499,7 +499,13 @@ impl Inner {
             ))
         })?;
         let passphrase = repository_passphrase(&self.store, &self.sealer, &repository.name)?;
-        let made_by_job = retention::made_by_job(&self.store, &run.job)?;
+        // Only a backup's retention needs the job's history (a scan of its runs).
+        let made_by_job = match &run.spec {
+            JobKind::Backup(spec) if spec.retention.is_some() => {
+                retention::made_by_job(&self.store, &run.job)?
+            }
+            _ => Vec::new(),
+        };
         Ok(RunInput {
             run: run.clone(),
             repository,

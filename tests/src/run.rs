@@ -187,6 +187,25 @@ impl Cairn {
         ran.json()
     }
 
+    /// Backs up one path (see [`Cairn::backup`]); the id of the snapshot it made.
+    pub fn backup_id(&self, path: &Path) -> String {
+        self.backup(path)["snapshot_id"]
+            .as_str()
+            .expect("a backup names its snapshot")
+            .to_owned()
+    }
+
+    /// Restores `snapshot` into a new directory `name` and insists that `source`
+    /// comes back identical, property by property.
+    #[track_caller]
+    pub fn assert_restores_whole(&self, snapshot: &str, source: &Path, name: &str) {
+        let target = self.path(name);
+        let restore = self.restore(snapshot, &target);
+        assert_eq!(restore.code, 0, "{}{}", restore.stdout, restore.stderr);
+        let found = crate::compare::differences(source, &restored_path(&target, source));
+        assert!(found.is_empty(), "{found:#?}");
+    }
+
     /// Restores a snapshot into `target` and returns the JSON summary.
     pub fn restore(&self, snapshot: &str, target: &Path) -> Ran {
         let mut command = self.command(&["restore", snapshot, "--output", "json", "--target"]);

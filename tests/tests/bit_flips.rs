@@ -88,10 +88,7 @@ fn a_random_bit_flipped_anywhere_never_passes_unnoticed_nor_takes_down_what_it_d
     }
     let mut snapshots = Vec::new();
     for source in &sources {
-        let id = cairn.backup(source)["snapshot_id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let id = cairn.backup_id(source);
         snapshots.push((SnapshotId::parse(&id).expect("id"), source.clone()));
     }
 

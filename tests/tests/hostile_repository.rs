@@ -3,7 +3,7 @@
 //! verify, and everything else keeps working.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cairn_e2e::corpus::random_tree;
 use cairn_e2e::hostile::{
@@ -22,10 +22,7 @@ fn repository_with_a_snapshot() -> (Cairn, String) {
     let cairn = Cairn::init();
     let source = cairn.path("source");
     random_tree(&source, 3, 20, 200_000);
-    let snapshot = cairn.backup(&source)["snapshot_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let snapshot = cairn.backup_id(&source);
     (cairn, snapshot)
 }
 
@@ -174,10 +171,7 @@ fn a_planted_or_replaced_snapshot_is_reported_and_left_out_and_everything_else_w
     let (cairn, first) = repository_with_a_snapshot();
     let source = cairn.path("source");
     fs::write(source.join("added"), "second snapshot").expect("write");
-    let second = cairn.backup(&source)["snapshot_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let second = cairn.backup_id(&source);
 
     // A snapshot made by someone with only the public recipient.
     let mut forged = br#"{"time":"2030-01-01T00:00:00Z","host":"attacker"}"#.to_vec();
@@ -355,6 +349,27 @@ fn planted_and_renamed_packs_are_never_adopted_into_the_index() {
     );
 }
 
+/// A repository of small chunks and 1 MiB packs holding one backup of a seeded tree:
+/// damage to one pack touches a few files. The source and the snapshot.
+fn small_packs_with_a_backup(seed: u64, files: usize, bytes: usize) -> (Cairn, PathBuf, String) {
+    let cairn = Cairn::init_with(&["--chunker", "16384,65536,262144", "--pack-size-mib", "1"]);
+    let source = cairn.path("source");
+    random_tree(&source, seed, files, bytes);
+    let snapshot = cairn.backup_id(&source);
+    (cairn, source, snapshot)
+}
+
+/// The next backup of an unchanged source reads again the files whose data was found
+/// damaged, and its snapshot restores whole.
+fn next_backup_stores_the_damaged_data_again(cairn: &Cairn, source: &Path) {
+    let backup = cairn.backup(source);
+    assert!(
+        backup["summary"]["files_changed"].as_u64() > Some(0),
+        "{backup}"
+    );
+    cairn.assert_restores_whole("latest", source, "after-damage");
+}
+
 /// The repository's problems from `check --output json`, as (kind, message).
 fn problems(cairn: &Cairn, args: &[&str]) -> (i32, Vec<(String, String)>) {
     let mut all = vec!["check", "--output", "json"];
@@ -383,23 +398,10 @@ fn a_damaged_index_file_costs_no_restorable_byte() {
     let mut newest = String::new();
     for round in 0..3u64 {
         random_tree(&source.join(format!("round{round}")), round, 30, 1_500_000);
-        newest = cairn.backup(&source)["snapshot_id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        newest = cairn.backup_id(&source);
     }
     let index_files = objects(&cairn.repo, "index");
     assert!(index_files.len() >= 3, "{index_files:?}");
-    let restores_whole = |trial: &Cairn, snapshot: &str, name: &str| {
-        let target = trial.path(name);
-        let restore = trial.restore(snapshot, &target);
-        assert_eq!(restore.code, 0, "{}", restore.stderr);
-        let differences = cairn_e2e::compare::differences(
-            &source,
-            &cairn_e2e::run::restored_path(&target, &source),
-        );
-        assert!(differences.is_empty(), "{differences:?}");
-    };
     let mut trials = 0;
     for file in &index_files {
         let len = fs::metadata(file).expect("size").len() as usize;
@@ -410,7 +412,7 @@ fn a_damaged_index_file_costs_no_restorable_byte() {
                 .join("index")
                 .join(file.file_name().expect("name"));
             flip_bit(&damaged, byte, 3);
-            restores_whole(&trial, &newest, "target");
+            trial.assert_restores_whole(&newest, &source, "target");
             let (code, found) = problems(&trial, &["--read-data"]);
             assert_eq!(code, 1);
             let short = &file.file_name().expect("name").to_string_lossy()[..8];
@@ -424,7 +426,7 @@ fn a_damaged_index_file_costs_no_restorable_byte() {
             // snapshot restores whole too.
             let backup = trial.run_os(&["backup".as_ref(), source.as_os_str()]);
             assert_eq!(backup.code, 0, "{}", backup.stderr);
-            restores_whole(&trial, "latest", "again");
+            trial.assert_restores_whole("latest", &source, "again");
             trials += 1;
         }
     }
@@ -433,13 +435,7 @@ fn a_damaged_index_file_costs_no_restorable_byte() {
 
 #[test]
 fn a_lost_pack_fails_only_its_files_and_the_next_backup_stores_them_again() {
-    let cairn = Cairn::init_with(&["--chunker", "16384,65536,262144", "--pack-size-mib", "1"]);
-    let source = cairn.path("source");
-    random_tree(&source, 11, 120, 6 * 1024 * 1024);
-    let before = cairn.backup(&source)["snapshot_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let (cairn, source, before) = small_packs_with_a_backup(11, 120, 6 * 1024 * 1024);
     let lost = largest_pack(&cairn.repo);
     let lost_short = lost.file_name().expect("name").to_string_lossy()[..8].to_owned();
     fs::remove_file(&lost).expect("lose a pack");
@@ -487,21 +483,12 @@ fn a_lost_pack_fails_only_its_files_and_the_next_backup_stores_them_again() {
         "{}",
         backup.stderr
     );
-    let healed = cairn.path("healed");
-    let restore = cairn.restore("latest", &healed);
-    assert_eq!(restore.code, 0, "{}", restore.stderr);
-    assert!(
-        cairn_e2e::compare::differences(&source, &cairn_e2e::run::restored_path(&healed, &source))
-            .is_empty()
-    );
+    cairn.assert_restores_whole("latest", &source, "healed");
 }
 
 #[test]
 fn damage_found_by_check_is_stored_again_by_the_next_backup() {
-    let cairn = Cairn::init_with(&["--chunker", "16384,65536,262144", "--pack-size-mib", "1"]);
-    let source = cairn.path("source");
-    random_tree(&source, 12, 60, 3 * 1024 * 1024);
-    cairn.backup(&source);
+    let (cairn, source, _) = small_packs_with_a_backup(12, 60, 3 * 1024 * 1024);
     let pack = largest_pack(&cairn.repo);
     let len = fs::metadata(&pack).expect("size").len() as usize;
     flip_bit(&pack, len / 2, 0);
@@ -511,46 +498,19 @@ fn damage_found_by_check_is_stored_again_by_the_next_backup() {
         found.iter().any(|(kind, _)| kind == "bad_blob"),
         "{found:?}"
     );
-    // Unchanged files whose blobs are damaged are read again.
-    let backup = cairn.backup(&source);
-    assert!(
-        backup["summary"]["files_changed"].as_u64() > Some(0),
-        "{backup}"
-    );
-    let target = cairn.path("target");
-    assert_eq!(cairn.restore("latest", &target).code, 0);
-    assert!(
-        cairn_e2e::compare::differences(&source, &cairn_e2e::run::restored_path(&target, &source))
-            .is_empty()
-    );
+    next_backup_stores_the_damaged_data_again(&cairn, &source);
 }
 
 #[test]
 fn damage_a_restore_ran_into_is_stored_again_by_the_next_backup() {
-    let cairn = Cairn::init_with(&["--chunker", "16384,65536,262144", "--pack-size-mib", "1"]);
-    let source = cairn.path("source");
-    random_tree(&source, 13, 60, 3 * 1024 * 1024);
-    let snapshot = cairn.backup(&source)["snapshot_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let (cairn, source, snapshot) = small_packs_with_a_backup(13, 60, 3 * 1024 * 1024);
     let pack = largest_pack(&cairn.repo);
     let len = fs::metadata(&pack).expect("size").len() as usize;
     flip_bit(&pack, len / 3, 5);
     // No check: the restore is what finds the damage.
     let restore = cairn.restore(&snapshot, &cairn.path("damaged"));
     assert_eq!(restore.code, 1, "{}", restore.stderr);
-    let backup = cairn.backup(&source);
-    assert!(
-        backup["summary"]["files_changed"].as_u64() > Some(0),
-        "{backup}"
-    );
-    let target = cairn.path("target");
-    assert_eq!(cairn.restore("latest", &target).code, 0);
-    assert!(
-        cairn_e2e::compare::differences(&source, &cairn_e2e::run::restored_path(&target, &source))
-            .is_empty()
-    );
+    next_backup_stores_the_damaged_data_again(&cairn, &source);
 }
 
 #[test]
@@ -563,12 +523,7 @@ fn a_deleted_snapshot_and_a_forgotten_one_put_back_are_reported() {
     let mut ids = vec![first];
     for round in 0..2 {
         fs::write(source.join("changing"), format!("round {round}")).expect("write");
-        ids.push(
-            cairn.backup(&source)["snapshot_id"]
-                .as_str()
-                .expect("id")
-                .to_owned(),
-        );
+        ids.push(cairn.backup_id(&source));
     }
     cairn.run(&["snapshots"]).ok();
 

@@ -8,19 +8,12 @@ use std::path::Path;
 use cairn_e2e::hostile::mkfifo;
 use cairn_e2e::run::{Cairn, is_root, prerequisite, restored_path};
 
-fn snapshot_of(cairn: &Cairn, source: &Path) -> String {
-    cairn.backup(source)["snapshot_id"]
-        .as_str()
-        .expect("snapshot id")
-        .to_owned()
-}
-
 /// A source directory holding one file, backed up: the source and the snapshot.
 fn one_file_backed_up(cairn: &Cairn) -> (std::path::PathBuf, String) {
     let source = cairn.path("source");
     fs::create_dir_all(&source).expect("mkdir");
     fs::write(source.join("file"), "content").expect("write");
-    let snapshot = snapshot_of(cairn, &source);
+    let snapshot = cairn.backup_id(&source);
     (source, snapshot)
 }
 
@@ -32,7 +25,7 @@ fn entries_already_in_the_target_are_replaced_and_never_written_through() {
     for name in ["linked", "was-fifo", "was-dir", "was-symlink"] {
         fs::write(source.join(name), format!("snapshot's {name}")).expect("write");
     }
-    let snapshot = snapshot_of(&cairn, &source);
+    let snapshot = cairn.backup_id(&source);
 
     // Outside the target: a canary with a hard link into the target, and a victim a
     // symlink in the target points at.
