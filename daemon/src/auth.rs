@@ -94,7 +94,8 @@ pub fn is_mutating(path: &str) -> bool {
 }
 
 /// Maps credentials to roles with the `[access]` config. Group names are resolved
-/// once (at start and reload) from the group database.
+/// once (at start and reload) through NSS, so groups from LDAP, sssd or systemd-userdb
+/// count like those in `/etc/group`.
 #[derive(Debug, Clone)]
 pub struct RoleMap {
     admin_uids: Vec<u32>,
@@ -104,7 +105,12 @@ pub struct RoleMap {
 }
 
 impl RoleMap {
-    pub fn new(access: &AccessSection, own_uid: u32, groups: &GroupDb) -> RoleMap {
+    /// `gid_of` resolves a group name ([`cairn_engine::host::group_id`] in the daemon).
+    pub fn new(
+        access: &AccessSection,
+        own_uid: u32,
+        gid_of: impl Fn(&str) -> Option<u32>,
+    ) -> RoleMap {
         let mut group_roles = HashMap::new();
         // Lowest first, so a group named in two lists gets the higher role.
         for (names, role) in [
@@ -113,8 +119,15 @@ impl RoleMap {
             (&access.admin_groups, Role::Admin),
         ] {
             for name in names {
-                if let Some(gid) = groups.gid(name) {
-                    group_roles.insert(gid, role);
+                match gid_of(name) {
+                    Some(gid) => {
+                        group_roles.insert(gid, role);
+                    }
+                    None => tracing::warn!(
+                        group = %name,
+                        role = role.name(),
+                        "[access] names a group the system does not know; nobody gets this role through it"
+                    ),
                 }
             }
         }
@@ -138,41 +151,19 @@ impl RoleMap {
     }
 }
 
-/// Group names → gids, from `/etc/group` (or a test file).
-#[derive(Debug, Clone, Default)]
-pub struct GroupDb {
-    by_name: HashMap<String, u32>,
-}
-
-impl GroupDb {
-    pub fn load() -> GroupDb {
-        GroupDb::parse(&std::fs::read_to_string("/etc/group").unwrap_or_default())
-    }
-
-    pub fn parse(text: &str) -> GroupDb {
-        let by_name = text
-            .lines()
-            .filter_map(|line| {
-                let mut fields = line.split(':');
-                let name = fields.next()?;
-                let gid = fields.nth(1)?.parse().ok()?;
-                Some((name.to_owned(), gid))
-            })
-            .collect();
-        GroupDb { by_name }
-    }
-
-    pub fn gid(&self, name: &str) -> Option<u32> {
-        self.by_name.get(name).copied()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const GROUPS: &str =
-        "root:x:0:\ncairn:x:990:alice\ncairn-operator:x:991:bob\ncairn-admin:x:992:\n";
+    fn gid_of(name: &str) -> Option<u32> {
+        match name {
+            "root" => Some(0),
+            "cairn" => Some(990),
+            "cairn-operator" => Some(991),
+            "cairn-admin" => Some(992),
+            _ => None,
+        }
+    }
 
     fn peer(uid: u32, groups: &[u32]) -> Peer {
         Peer {
@@ -185,7 +176,7 @@ mod tests {
 
     #[test]
     fn roles_follow_uid_and_groups_with_the_highest_winning() {
-        let map = RoleMap::new(&AccessSection::default(), 5000, &GroupDb::parse(GROUPS));
+        let map = RoleMap::new(&AccessSection::default(), 5000, gid_of);
         assert_eq!(map.role_of(&peer(0, &[0])), Role::Admin);
         assert_eq!(
             map.role_of(&peer(5000, &[100])),

@@ -3,6 +3,22 @@
 
 use crate::store::StoreError;
 
+/// Longest piece of a caller's input quoted in a message.
+const ECHO_MAX: usize = 120;
+
+/// A caller's input quoted for a message (`"web"`), cut when long: a 10 kB name is not
+/// repeated back, nor stored twice in the audit trail.
+pub fn echo(input: &str) -> String {
+    if input.len() <= ECHO_MAX {
+        return format!("{input:?}");
+    }
+    let mut end = ECHO_MAX;
+    while !input.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}… ({} bytes in all)", &input[..end], input.len())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("{0}")]

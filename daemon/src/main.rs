@@ -55,7 +55,13 @@ fn main() -> ExitCode {
     cairn_engine::alloc::bound_large_buffer_retention();
     let args = Args::parse();
     let env = Env::current();
-    let mut paths = Paths::resolve(&env);
+    let mut paths = match Paths::resolve(&env) {
+        Ok(paths) => paths,
+        Err(e) => {
+            eprintln!("cairnd: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(config) = args.config {
         paths.config_file = config;
     }
@@ -120,7 +126,7 @@ fn main() -> ExitCode {
 async fn run(paths: Paths, config: Config, own_uid: u32, logs: Arc<LogHub>) -> anyhow::Result<()> {
     socket::create_private_dir(&paths.state_dir, 0o700)
         .with_context(|| format!("creating the state dir {}", paths.state_dir.display()))?;
-    std::fs::create_dir_all(&paths.cache_dir)
+    cairn_engine::private_fs::create_dir_all(&paths.cache_dir)
         .with_context(|| format!("creating the cache dir {}", paths.cache_dir.display()))?;
     let store = Arc::new(Store::open(&paths.state_dir.join("cairnd.redb"))?);
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);

@@ -37,7 +37,9 @@ impl Env {
         Env {
             is_root: uid.is_root(),
             uid: uid.as_raw(),
-            home: var("HOME"),
+            // Without HOME (a bare `env -i`, some service managers) the user database
+            // says where home is; never a shared directory such as /tmp.
+            home: var("HOME").or_else(|| cairn_engine::host::user_home(uid.as_raw())),
             xdg_config_home: var("XDG_CONFIG_HOME"),
             xdg_state_home: var("XDG_STATE_HOME"),
             xdg_cache_home: var("XDG_CACHE_HOME"),
@@ -54,26 +56,35 @@ fn xdg(explicit: &Option<PathBuf>, home: &Path, fallback: &str) -> PathBuf {
 }
 
 impl Paths {
-    pub fn resolve(env: &Env) -> Paths {
+    pub fn resolve(env: &Env) -> anyhow::Result<Paths> {
         if env.is_root {
-            return Paths {
+            return Ok(Paths {
                 config_file: PathBuf::from("/etc/cairn/cairnd.toml"),
                 state_dir: PathBuf::from("/var/lib/cairn"),
                 cache_dir: PathBuf::from("/var/cache/cairn"),
-                socket: cairn_proto::default_socket_path(true, env.uid, None),
-            };
+                socket: PathBuf::from(cairn_proto::SYSTEM_SOCKET),
+            });
         }
-        let home = env.home.clone().unwrap_or_else(|| PathBuf::from("/tmp"));
-        Paths {
+        let Some(home) = env.home.clone() else {
+            anyhow::bail!(
+                "uid {} has no home directory (HOME is unset and the user database gives none); set HOME to a directory only this user may write",
+                env.uid
+            );
+        };
+        let state_home = env
+            .xdg_state_home
+            .clone()
+            .unwrap_or_else(|| home.join(".local/state"));
+        Ok(Paths {
             config_file: xdg(&env.xdg_config_home, &home, ".config").join("cairnd.toml"),
-            state_dir: xdg(&env.xdg_state_home, &home, ".local/state"),
+            state_dir: state_home.join("cairn"),
             cache_dir: xdg(&env.xdg_cache_home, &home, ".cache"),
-            socket: cairn_proto::default_socket_path(
-                false,
-                env.uid,
+            socket: cairn_proto::user_socket_path(
                 env.xdg_runtime_dir.as_deref(),
-            ),
-        }
+                Some(&state_home),
+            )
+            .unwrap_or_else(|| state_home.join("cairn/cairnd.sock")),
+        })
     }
 }
 
@@ -86,7 +97,8 @@ mod tests {
         let paths = Paths::resolve(&Env {
             is_root: true,
             ..Env::default()
-        });
+        })
+        .unwrap();
         assert_eq!(paths.socket, Path::new("/run/cairn/cairnd.sock"));
         assert_eq!(paths.state_dir, Path::new("/var/lib/cairn"));
     }
@@ -100,7 +112,7 @@ mod tests {
             xdg_cache_home: Some("/scratch/cache".into()),
             ..Env::default()
         };
-        let paths = Paths::resolve(&env);
+        let paths = Paths::resolve(&env).unwrap();
         assert_eq!(paths.state_dir, Path::new("/home/ann/.local/state/cairn"));
         assert_eq!(paths.cache_dir, Path::new("/scratch/cache/cairn"));
         assert_eq!(
@@ -108,5 +120,26 @@ mod tests {
             Path::new("/home/ann/.config/cairn/cairnd.toml")
         );
         assert_eq!(paths.socket, Path::new("/run/user/1000/cairn/cairnd.sock"));
+    }
+
+    #[test]
+    fn without_a_runtime_dir_the_socket_is_beside_the_state_never_in_tmp() {
+        let env = Env {
+            uid: 1000,
+            home: Some("/home/ann".into()),
+            ..Env::default()
+        };
+        let paths = Paths::resolve(&env).unwrap();
+        assert_eq!(
+            paths.socket,
+            Path::new("/home/ann/.local/state/cairn/cairnd.sock")
+        );
+        let homeless = Paths::resolve(&Env {
+            uid: 1000,
+            ..Env::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(homeless.contains("no home directory"), "{homeless}");
     }
 }

@@ -8,6 +8,7 @@
 //! The runner is synchronous (std locks, OS threads): async callers reach it through
 //! `spawn_blocking` for the calls that touch the store.
 
+pub mod child_env;
 pub mod execute;
 pub mod hooks;
 pub mod progress;

@@ -1,17 +1,19 @@
 //! The API socket: mode 0660, group from the config, inside a directory only its owner
-//! and group can enter. A world-writable parent is refused (anyone could swap the
-//! socket for their own); a stale socket left by a crash is replaced, a live one is not.
+//! and group can enter. Like OpenSSH with its key files, the daemon trusts the path to
+//! its socket only when no one but itself or root could change it: a directory owned
+//! by another user, or writable by others, is refused (whoever controls it could swap
+//! the socket for their own and read the passphrases clients send). A stale socket left
+//! by a crash is replaced, a live one is not.
 
 use std::os::fd::FromRawFd;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use tokio::net::UnixListener;
 
-use crate::auth::GroupDb;
-
-/// Creates `dir` (and parents) with `mode` when missing.
+/// Creates `dir` (and parents) with `mode` when missing; the mode is set explicitly,
+/// so the umask cannot widen it.
 pub fn create_private_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -19,7 +21,51 @@ pub fn create_private_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(mode)
-        .create(dir)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+}
+
+fn owner_name(uid: u32) -> String {
+    match cairn_engine::host::user_name(uid) {
+        Some(name) => format!("uid {uid} ({name})"),
+        None => format!("uid {uid}"),
+    }
+}
+
+/// Refuses `dir` (the socket's directory) unless it and every directory above it belong
+/// to `own_uid` or root and only their owner may write to them. A sticky directory
+/// above (such as /tmp) is fine: others cannot rename or remove what is ours in it.
+fn check_trusted(dir: &Path, own_uid: u32) -> anyhow::Result<()> {
+    let real =
+        std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    for (depth, ancestor) in real.ancestors().enumerate() {
+        let meta = std::fs::metadata(ancestor)
+            .with_context(|| format!("reading {}", ancestor.display()))?;
+        let what = if depth == 0 {
+            format!("socket directory {}", ancestor.display())
+        } else {
+            format!(
+                "{} (above the socket directory {})",
+                ancestor.display(),
+                dir.display()
+            )
+        };
+        if meta.uid() != own_uid && meta.uid() != 0 {
+            bail!(
+                "{what} belongs to {}, not to this user or root: its owner could replace the socket and read what clients send (passphrases); use a directory only root or this user owns (e.g. /run/cairn)",
+                owner_name(meta.uid())
+            );
+        }
+        let mode = meta.permissions().mode();
+        let sticky = mode & 0o1000 != 0 && depth > 0;
+        if mode & 0o022 != 0 && !sticky {
+            bail!(
+                "{what} is writable by others (mode {:o}): they could replace the socket; use a private directory (e.g. /run/cairn, mode 0750)",
+                mode & 0o7777
+            );
+        }
+    }
+    Ok(())
 }
 
 pub fn bind(path: &Path, group: &str) -> anyhow::Result<UnixListener> {
@@ -27,7 +73,7 @@ pub fn bind(path: &Path, group: &str) -> anyhow::Result<UnixListener> {
         .parent()
         .with_context(|| format!("socket path {} has no directory", path.display()))?;
     let gid = (!group.is_empty())
-        .then(|| GroupDb::load().gid(group))
+        .then(|| cairn_engine::host::group_id(group))
         .flatten();
     let created = !dir.exists();
     create_private_dir(dir, 0o750)
@@ -39,17 +85,7 @@ pub fn bind(path: &Path, group: &str) -> anyhow::Result<UnixListener> {
             tracing::warn!(dir = %dir.display(), group, error = %e, "cannot give the socket directory to its group; only this user can connect");
         }
     }
-    let mode = std::fs::metadata(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .permissions()
-        .mode();
-    if mode & 0o002 != 0 {
-        bail!(
-            "socket directory {} is world-writable (mode {:o}); use a private directory (e.g. /run/cairn, mode 0750)",
-            dir.display(),
-            mode & 0o7777
-        );
-    }
+    check_trusted(dir, rustix::process::geteuid().as_raw())?;
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             bail!(
@@ -110,7 +146,14 @@ mod tests {
         std::fs::create_dir(&open).unwrap();
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
         let error = bind(&open.join("s.sock"), "").unwrap_err().to_string();
-        assert!(error.contains("world-writable"), "{error}");
+        assert!(error.contains("writable by others"), "{error}");
+        let group_writable = dir.path().join("group");
+        std::fs::create_dir(&group_writable).unwrap();
+        std::fs::set_permissions(&group_writable, std::fs::Permissions::from_mode(0o770)).unwrap();
+        let error = bind(&group_writable.join("cairn/s.sock"), "")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("writable by others (mode 770)"), "{error}");
 
         let private = dir.path().join("run/cairn");
         let socket = private.join("cairnd.sock");

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use crate::auth::{GroupDb, RoleMap};
+use crate::auth::RoleMap;
 use crate::changes::{Change, Changes};
 use crate::config::{Config, ConfigError};
 use crate::logs::LogHub;
@@ -74,7 +74,7 @@ impl DaemonState {
             config.daemon.max_concurrent_runs as usize,
             changes.clone(),
         );
-        let roles = RoleMap::new(&config.access, setup.own_uid, &GroupDb::load());
+        let roles = RoleMap::new(&config.access, setup.own_uid, cairn_engine::host::group_id);
         DaemonState {
             store,
             sealer,
@@ -119,7 +119,7 @@ impl DaemonState {
     /// Re-reads the config file. An invalid file changes nothing and says why.
     pub fn reload(&self) -> Result<(), ConfigError> {
         let config = Config::load(&self.config_path)?;
-        let roles = RoleMap::new(&config.access, self.own_uid, &GroupDb::load());
+        let roles = RoleMap::new(&config.access, self.own_uid, cairn_engine::host::group_id);
         self.runner
             .set_max_concurrent(config.daemon.max_concurrent_runs as usize);
         *self.live.write().unwrap_or_else(|e| e.into_inner()) = Live { config, roles };

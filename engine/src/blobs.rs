@@ -13,6 +13,8 @@ use crate::pack::reader::expect_kind;
 use crate::tree::Tree;
 
 const OPEN_PACKS: usize = 4;
+/// Plaintext bytes per segment of age's STREAM encryption: the unit damage spoils.
+const AGE_SEGMENT: u64 = 64 * 1024;
 
 #[derive(Debug)]
 pub struct BlobReader<'a> {
@@ -56,7 +58,7 @@ impl<'a> BlobReader<'a> {
         expect_kind(&location.entry, kind, id)?;
         let read = self.read_at(&location);
         if let Err(e) = &read {
-            note_damage(index, &location, e);
+            self.note_damage(index, &location, e);
         }
         read
     }
@@ -65,16 +67,48 @@ impl<'a> BlobReader<'a> {
         let bytes = self.read(index, id, BlobKind::Tree)?;
         Tree::decode(&bytes, id)
     }
-}
 
-/// Records what a failed read showed: a pack that is missing, or a copy that does not
-/// decode. I/O errors and cancellation say nothing about the repository.
-pub fn note_damage(index: &Index, location: &Location, error: &Error) {
-    match error {
-        Error::PackMissing { .. } => index.damage().note_missing_pack(&location.pack),
-        e if e.kind() == crate::ErrorKind::DataLoss => {
-            index.damage().note_blob(&location.pack, &location.entry.id)
+    /// Records what a failed read showed: a pack that is missing, or a copy that does
+    /// not decode — with every blob sharing an encryption segment with it, since a
+    /// damaged segment spoils all of them. A restore gives up on a file at its first
+    /// bad blob: without this, each later blob of the file in the same segment would
+    /// be found (and stored again) only one backup after the other. I/O errors and
+    /// cancellation say nothing about the repository.
+    pub fn note_damage(&self, index: &Index, location: &Location, error: &Error) {
+        match error {
+            Error::PackMissing { .. } => index.damage().note_missing_pack(&location.pack),
+            e if e.kind() == crate::ErrorKind::DataLoss => {
+                index.damage().note_blob(&location.pack, &location.entry.id);
+                for neighbour in self.segment_neighbours(location) {
+                    index.damage().note_blob(&location.pack, &neighbour);
+                }
+            }
+            _ => {}
         }
-        _ => {}
+    }
+
+    /// The other blobs of the pack with bytes in the encryption segments `location`
+    /// covers (from the pack's header; none when that cannot be read either).
+    fn segment_neighbours(&self, location: &Location) -> Vec<BlobId> {
+        let segments = |offset: u32, len: u32| {
+            let start = u64::from(offset) / AGE_SEGMENT;
+            let end = (u64::from(offset) + u64::from(len).max(1) - 1) / AGE_SEGMENT;
+            start..=end
+        };
+        let damaged = segments(location.entry.offset, location.entry.stored_len);
+        let Ok(entries) = PackReader::open(self.backend, self.keys, &location.pack)
+            .and_then(|mut reader| reader.read_header())
+        else {
+            return Vec::new();
+        };
+        entries
+            .into_iter()
+            .filter(|e| e.id != location.entry.id)
+            .filter(|e| {
+                let theirs = segments(e.offset, e.stored_len);
+                theirs.start() <= damaged.end() && damaged.start() <= theirs.end()
+            })
+            .map(|e| e.id)
+            .collect()
     }
 }

@@ -75,7 +75,7 @@ impl Index {
     /// Brings the local cache in line with the repository's index files and opens it.
     pub fn load(backend: &dyn Backend, keys: &Keys, cache_dir: &Path) -> Result<Index> {
         let dir = cache_dir.join("index-v1");
-        fs::create_dir_all(&dir).at_path(&dir)?;
+        crate::private_fs::create_dir_all(&dir).at_path(&dir)?;
         let remote: HashSet<IndexId> = backend
             .list(layout::INDEX)?
             .into_iter()

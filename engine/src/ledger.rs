@@ -13,7 +13,7 @@
 //! snapshot that was put back.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -191,12 +191,11 @@ pub struct Ledger {
 impl Ledger {
     /// Opens (creating) the record and locks it against other processes of this host.
     pub fn lock(dir: &Path) -> Result<Ledger> {
-        std::fs::create_dir_all(dir).at_path(dir)?;
+        crate::private_fs::create_dir_all(dir).at_path(dir)?;
         let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
+        let lock = crate::private_fs::options()
             .create(true)
             .truncate(false)
-            .write(true)
             .open(&lock_path)
             .at_path(&lock_path)?;
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
@@ -225,7 +224,7 @@ impl Ledger {
         let temp = self.dir.join(format!("{LEDGER_FILE}.tmp"));
         let bytes = serde_json::to_vec(file)
             .map_err(|e| crate::Error::invalid("snapshot record", e.to_string()))?;
-        let mut out = File::create(&temp).at_path(&temp)?;
+        let mut out = crate::private_fs::create(&temp).at_path(&temp)?;
         out.write_all(&bytes)
             .and_then(|()| out.sync_all())
             .at_path(&temp)?;

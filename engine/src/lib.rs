@@ -60,6 +60,7 @@ pub mod ops;
 pub mod pack;
 pub mod passphrase;
 pub mod pipeline;
+pub mod private_fs;
 pub mod progress;
 pub mod repository;
 pub mod retention;

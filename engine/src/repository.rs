@@ -25,8 +25,8 @@ const REMEMBERED_KEY: &str = "key";
 fn remember_key(path: &Path, key: &KeyId) {
     let written = path
         .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::write(path, key.to_hex()));
+        .map_or(Ok(()), crate::private_fs::create_dir_all)
+        .and_then(|()| crate::private_fs::write(path, key.to_hex().as_bytes()));
     if let Err(e) = written {
         debug!(path = %path.display(), error = %e, "could not remember the key");
     }

@@ -13,38 +13,56 @@ pub mod v1 {
     tonic::include_proto!("cairn.v1");
 }
 
-/// Where a daemon serves by default: `/run/cairn/cairnd.sock` for root (the system
-/// service), else `$XDG_RUNTIME_DIR/cairn/cairnd.sock` (or a per-uid temp dir).
-pub fn default_socket_path(
-    is_root: bool,
-    uid: u32,
+/// Where the system daemon (cairnd.service, as root) serves.
+pub const SYSTEM_SOCKET: &str = "/run/cairn/cairnd.sock";
+
+/// Where a user's own daemon serves: `$XDG_RUNTIME_DIR/cairn/cairnd.sock` (a directory
+/// only the user may enter), else beside its state in `STATE_HOME/cairn/`
+/// (`$XDG_STATE_HOME`, or `~/.local/state`). Never a predictable name in a
+/// world-writable directory such as /tmp, where another user could make it first.
+pub fn user_socket_path(
     xdg_runtime_dir: Option<&std::path::Path>,
-) -> std::path::PathBuf {
-    if is_root {
-        return std::path::PathBuf::from("/run/cairn/cairnd.sock");
-    }
+    state_home: Option<&std::path::Path>,
+) -> Option<std::path::PathBuf> {
     xdg_runtime_dir
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-{uid}")))
-        .join("cairn")
-        .join("cairnd.sock")
+        .or(state_home)
+        .map(|dir| dir.join("cairn").join("cairnd.sock"))
 }
 
-/// Connects to a daemon's Unix socket. The URI is only a placeholder: requests go to
-/// the socket, and `localhost` is what they carry as `:authority`.
-pub async fn connect(
+/// Connects to a daemon's Unix socket; `verify` sees each new connection before a byte
+/// is sent on it (and refuses it with an error). The URI is only a placeholder:
+/// requests go to the socket, and `localhost` is what they carry as `:authority`.
+pub async fn connect_verified(
     socket: impl AsRef<std::path::Path>,
+    verify: impl Fn(&std::path::Path, &tokio::net::UnixStream) -> std::io::Result<()>
+    + Clone
+    + Send
+    + Sync
+    + 'static,
 ) -> Result<tonic::transport::Channel, tonic::transport::Error> {
     let socket = socket.as_ref().to_owned();
     tonic::transport::Endpoint::from_static("http://localhost")
         .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
             let socket = socket.clone();
+            let verify = verify.clone();
             async move {
-                let stream = tokio::net::UnixStream::connect(socket).await?;
+                let stream = tokio::net::UnixStream::connect(&socket).await?;
+                verify(&socket, &stream)?;
                 Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
             }
         }))
         .await
+}
+
+/// Connects to a daemon's Unix socket without asking who serves it (tests and tools
+/// that made the socket themselves; the `cairn` CLI verifies).
+pub async fn connect(
+    socket: impl AsRef<std::path::Path>,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    connect_verified(socket, |_: &std::path::Path, _: &tokio::net::UnixStream| {
+        Ok(())
+    })
+    .await
 }
 
 /// The encoded `FileDescriptorSet` of `cairn.v1` (with its imports), for reflection.

@@ -12,16 +12,32 @@ pub struct Cairnd {
     pub dir: PathBuf,
     pub socket: PathBuf,
     pub log: PathBuf,
+    launch: Launch,
     child: Option<Child>,
+}
+
+/// How the daemon process is started, beyond its directories.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Added to the daemon's environment.
+    pub env: Vec<(String, String)>,
+    /// The umask it starts with (the test's own when `None`).
+    pub umask: Option<u32>,
 }
 
 impl Cairnd {
     /// Starts a daemon whose state, config, cache and socket live under `dir`.
     pub fn start(dir: &Path) -> Cairnd {
+        Cairnd::start_with(dir, Launch::default())
+    }
+
+    /// Starts a daemon as [`Cairnd::start`] does, with `launch`.
+    pub fn start_with(dir: &Path, launch: Launch) -> Cairnd {
         let mut daemon = Cairnd {
             dir: dir.to_owned(),
             socket: dir.join("run/cairnd.sock"),
             log: dir.join("cairnd.log"),
+            launch,
             child: None,
         };
         daemon.spawn();
@@ -35,7 +51,20 @@ impl Cairnd {
             .append(true)
             .open(&self.log)
             .expect("daemon log");
-        let child = Command::new(binary("cairnd"))
+        let mut command = Command::new(binary("cairnd"));
+        if let Some(mask) = self.launch.umask {
+            use std::os::unix::process::CommandExt as _;
+            let mask = rustix::fs::Mode::from_bits_truncate(mask);
+            // SAFETY: umask is async-signal-safe and touches nothing of the parent.
+            unsafe {
+                command.pre_exec(move || {
+                    rustix::process::umask(mask);
+                    Ok(())
+                });
+            }
+        }
+        let child = command
+            .envs(self.launch.env.iter().map(|(k, v)| (k, v)))
             .arg("--state-dir")
             .arg(self.dir.join("state"))
             .arg("--socket")

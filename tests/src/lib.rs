@@ -7,3 +7,4 @@ pub mod daemon;
 pub mod hostile;
 pub mod run;
 pub mod tmux;
+pub mod users;

@@ -90,7 +90,7 @@ pub struct Ran {
 }
 
 impl Ran {
-    pub(crate) fn from(output: Output) -> Ran {
+    pub fn from(output: Output) -> Ran {
         Ran {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -2,100 +2,14 @@
 //! (setpriv) against a real cairnd, checked against the RPC × role table. Needs root
 //! (to create groups and switch uids); without it the test says so and skips.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Command;
-
 use cairn_e2e::daemon::Cairnd;
-use cairn_e2e::run::{PASSPHRASE, Ran, binary, is_root};
+use cairn_e2e::run::is_root;
+use cairn_e2e::users::{Groups, Who, open_up};
 
 const SOCKET_GROUP: &str = "cairn-t-sock";
 const VIEWER_GROUP: &str = "cairn-t-view";
 const OPERATOR_GROUP: &str = "cairn-t-oper";
 const ADMIN_GROUP: &str = "cairn-t-admin";
-
-/// Test groups in /etc/group, removed again when dropped.
-struct Groups(Vec<&'static str>);
-
-impl Groups {
-    fn create(names: &[&'static str]) -> Option<Groups> {
-        for name in names {
-            let made = Command::new("groupadd").args(["-f", name]).status();
-            if !made.is_ok_and(|s| s.success()) {
-                return None;
-            }
-        }
-        Some(Groups(names.to_vec()))
-    }
-
-    fn gid(name: &str) -> u32 {
-        let text = std::fs::read_to_string("/etc/group").expect("/etc/group");
-        text.lines()
-            .find_map(|line| {
-                let mut fields = line.split(':');
-                (fields.next() == Some(name))
-                    .then(|| fields.nth(1))
-                    .flatten()
-                    .and_then(|gid| gid.parse().ok())
-            })
-            .unwrap_or_else(|| panic!("group {name} not in /etc/group"))
-    }
-}
-
-impl Drop for Groups {
-    fn drop(&mut self) {
-        for name in &self.0 {
-            let _ = Command::new("groupdel").arg(name).status();
-        }
-    }
-}
-
-/// Someone calling the daemon: a uid and the groups the kernel will report.
-struct Who {
-    name: &'static str,
-    uid: u32,
-    groups: Vec<u32>,
-}
-
-impl Who {
-    fn cli(&self, daemon: &Cairnd, args: &[String]) -> Ran {
-        let mut command = Command::new("setpriv");
-        command.arg(format!("--reuid={}", self.uid)).arg(format!(
-            "--regid={}",
-            self.groups.first().copied().unwrap_or(65534)
-        ));
-        if self.groups.is_empty() {
-            command.arg("--clear-groups");
-        } else {
-            command.arg(format!(
-                "--groups={}",
-                self.groups
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ));
-        }
-        let out = command
-            .arg("--")
-            .arg(binary("cairn"))
-            .args(args)
-            .env("CAIRN_SOCKET", &daemon.socket)
-            .env("CAIRN_PASSPHRASE", PASSPHRASE)
-            .env_remove("CAIRN_REPO")
-            .output()
-            .expect("setpriv");
-        Ran {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-fn open_up(path: &Path) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Role {
@@ -299,7 +213,7 @@ fn each_role_may_call_exactly_the_rpcs_the_table_gives_it() {
                 .split(' ')
                 .map(str::to_owned)
                 .collect();
-            let ran = who.cli(&daemon, &args);
+            let ran = who.cli(&daemon.socket, &args);
             let denied = ran.stderr.contains("permission denied");
             let allowed = role >= needed;
             if allowed && (denied || !ok_codes.contains(&ran.code)) {
@@ -329,10 +243,10 @@ fn each_role_may_call_exactly_the_rpcs_the_table_gives_it() {
         uid: 61005,
         groups: vec![],
     };
-    let refused = outsider.cli(&daemon, &["status".to_owned()]);
+    let refused = outsider.cli(&daemon.socket, &["status".to_owned()]);
     assert_eq!(refused.code, 2);
     assert!(
-        refused.stderr.contains("permission denied") && refused.stderr.contains("group"),
+        refused.stderr.contains("permission denied") && refused.stderr.contains(SOCKET_GROUP),
         "{}",
         refused.stderr
     );

@@ -37,8 +37,9 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_progress: bool,
 
-    /// The daemon's socket (default: /run/cairn/cairnd.sock as root, else under
-    /// $XDG_RUNTIME_DIR).
+    /// The daemon's socket (default: your own daemon's under $XDG_RUNTIME_DIR when it
+    /// runs, else the system daemon's /run/cairn/cairnd.sock). It must belong to root
+    /// or you.
     #[arg(long, global = true, env = "CAIRN_SOCKET", value_name = "PATH")]
     pub socket: Option<PathBuf>,
 

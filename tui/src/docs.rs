@@ -36,6 +36,6 @@ pub fn man_pages(dir: &Path) -> anyhow::Result<Outcome> {
                 .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".1"))
         })
         .count();
-    eprintln!("{written} man pages in {}", dir.display());
+    crate::errln!("{written} man pages in {}", dir.display());
     Ok(Outcome::Ok)
 }

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod console;
+pub mod daemon_socket;
 pub mod docs;
 pub mod offline;
 pub mod output;

@@ -22,7 +22,9 @@ fn main() -> ExitCode {
         docs::man_pages(dir)
     } else if let cli::Command::Console(args) = &cli.command {
         console::app::run(
-            cli.socket.clone().unwrap_or_else(remote::default_socket),
+            cli.socket
+                .clone()
+                .unwrap_or_else(cairn_tui::daemon_socket::default_socket),
             args.ascii,
             args.mouse,
         )
@@ -31,15 +33,22 @@ fn main() -> ExitCode {
     } else {
         offline::run(cli)
     };
-    match result {
+    // Text for a reader that is gone is not an error: `cairn ls latest | head -1`.
+    let result = result.and_then(|outcome| output::flush_stdout().map(|()| outcome));
+    let code = match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Warnings) => ExitCode::from(output::EXIT_WARNINGS),
         Ok(Outcome::Failed) => ExitCode::from(EXIT_ERROR),
+        Err(error) if output::is_stdout_closed(&error) => ExitCode::SUCCESS,
         Err(error) => {
             output::print_error(format, &error);
             ExitCode::from(EXIT_ERROR)
         }
+    };
+    if output::stderr_failed() {
+        return ExitCode::from(EXIT_ERROR);
     }
+    code
 }
 
 /// Logs go to stderr, warnings and up by default; `CAIRN_LOG=debug` for more.

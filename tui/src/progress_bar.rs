@@ -61,6 +61,6 @@ impl Progress for Bar {
         }
     }
     fn warning(&self, message: &str) {
-        self.bar.suspend(|| eprintln!("warning: {message}"));
+        self.bar.suspend(|| crate::errln!("warning: {message}"));
     }
 }

@@ -35,29 +35,6 @@ impl Remote {
     }
 }
 
-pub fn default_socket() -> PathBuf {
-    let uid = rustix::process::geteuid();
-    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    cairn_proto::default_socket_path(uid.is_root(), uid.as_raw(), runtime.as_deref())
-}
-
-/// Why the daemon's socket could not be reached, as one line saying what to do. The
-/// transport hides the cause, so a plain connect asks the kernel again.
-pub fn unreachable_daemon(socket: &std::path::Path) -> anyhow::Error {
-    match std::os::unix::net::UnixStream::connect(socket) {
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => anyhow!(
-            "cannot reach cairnd at {}: permission denied; members of the socket's group (cairn by default) may connect, ask an admin to add you",
-            socket.display()
-        ),
-        _ => anyhow!(
-            "cairnd is not running at {}; start it with `systemctl start cairnd` (or run `cairnd` as this user)",
-            socket.display()
-        ),
-    }
-}
-
 /// An API error as one line: the daemon's message, which names what to do.
 pub fn api_error(status: tonic::Status) -> anyhow::Error {
     match status.code() {
@@ -80,15 +57,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             args.repo_name.as_deref().unwrap_or_default()
         );
     }
-    let socket = cli.socket.clone().unwrap_or_else(default_socket);
+    let socket = cli
+        .socket
+        .clone()
+        .unwrap_or_else(crate::daemon_socket::default_socket);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let channel = cairn_proto::connect(&socket)
-            .await
-            .map_err(|_| unreachable_daemon(&socket))?;
+        let channel = crate::daemon_socket::connect(&socket).await?;
         let remote = Remote {
             channel,
             output: cli.output,
@@ -134,21 +112,24 @@ async fn status(remote: &Remote) -> anyhow::Result<Outcome> {
             "state_dir": s.state_dir,
         }))?;
     } else {
-        println!(
+        crate::outln!(
             "cairnd {} (pid {}), up since {}",
             s.version,
             s.pid,
             json::time(s.started.as_ref()).unwrap_or_default()
-        );
-        println!(
+        )?;
+        crate::outln!(
             "{} running, {} queued; {} jobs, {} repositories",
-            s.runs_running, s.runs_queued, s.jobs, s.repositories
-        );
+            s.runs_running,
+            s.runs_queued,
+            s.jobs,
+            s.repositories
+        )?;
         match json::time(s.next_run.as_ref()) {
-            Some(at) => println!("next: {} at {at}", s.next_job),
-            None => println!("next: nothing scheduled"),
+            Some(at) => crate::outln!("next: {} at {at}", s.next_job)?,
+            None => crate::outln!("next: nothing scheduled")?,
         }
-        println!("you: uid {} ({role})", s.caller_uid);
+        crate::outln!("you: uid {} ({role})", s.caller_uid)?;
     }
     Ok(Outcome::Ok)
 }

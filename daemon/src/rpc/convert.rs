@@ -4,7 +4,7 @@
 use cairn_proto::v1 as pb;
 use prost_types::Timestamp;
 
-use crate::error::DaemonError;
+use crate::error::{DaemonError, echo};
 use crate::runner::RunView;
 use crate::runner::progress::ProgressView;
 use crate::store::{
@@ -56,16 +56,63 @@ pub fn check_name(field: &str, name: &str) -> Result<(), DaemonError> {
         Err(invalid(
             field,
             format!(
-                "{name:?} is not a valid name (1-64 of a-z A-Z 0-9 - _ ., not starting with . or -)"
+                "{} is not a valid name (1-64 of a-z A-Z 0-9 - _ ., not starting with . or -)",
+                echo(name)
             ),
         ))
     }
+}
+
+/// Refuses NUL in values that become paths or arguments: the kernel cannot take them,
+/// so the job would only fail when it runs.
+fn no_nul<'a>(
+    field: &str,
+    values: impl IntoIterator<Item = &'a String>,
+) -> Result<(), DaemonError> {
+    match values.into_iter().find(|v| v.contains('\0')) {
+        Some(value) => Err(invalid(
+            field,
+            format!(
+                "{} holds a NUL byte, which no path or argument can",
+                echo(value)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Refuses control characters (newlines, escapes) in a label shown in tables and
+/// terminals (tags, host names), and overlong ones.
+fn label<'a>(
+    field: &str,
+    values: impl IntoIterator<Item = &'a String>,
+    max: usize,
+) -> Result<(), DaemonError> {
+    for value in values {
+        if value.contains(char::is_control) {
+            return Err(invalid(
+                field,
+                format!(
+                    "{} holds a control character (newline, tab, escape); use printable text",
+                    echo(value)
+                ),
+            ));
+        }
+        if value.len() > max {
+            return Err(invalid(
+                field,
+                format!("{} is longer than {max} bytes", echo(value)),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn hook(field: &str, hook: Option<&pb::Hook>) -> Result<Option<HookSpec>, DaemonError> {
     let Some(hook) = hook.filter(|h| !h.argv.is_empty()) else {
         return Ok(None);
     };
+    no_nul(field, &hook.argv)?;
     if hook.argv[0].is_empty() {
         return Err(invalid(field, "the program name is empty"));
     }
@@ -100,6 +147,8 @@ fn schedule(schedule: Option<&pb::Schedule>) -> Result<Option<ScheduleSpec>, Dae
 pub fn backup_from(b: &pb::BackupSpec) -> Result<BackupSpec, DaemonError> {
     let command = match &b.command {
         Some(c) if !c.argv.is_empty() => {
+            no_nul("backup.command.argv", &c.argv)?;
+            label("backup.command.filename", [&c.filename], 255)?;
             if c.filename.is_empty() || c.filename.contains('/') {
                 return Err(invalid(
                     "backup.command.filename",
@@ -124,10 +173,21 @@ pub fn backup_from(b: &pb::BackupSpec) -> Result<BackupSpec, DaemonError> {
             return Err(invalid(
                 "backup.paths",
                 format!(
-                    "{path:?} is not absolute (the daemon has no working directory to resolve it in)"
+                    "{} is not absolute (the daemon has no working directory to resolve it in)",
+                    echo(path)
                 ),
             ));
         }
+    }
+    no_nul("backup.paths", &b.paths)?;
+    no_nul("backup.excludes", &b.excludes)?;
+    label("backup.tags", &b.tags, 128)?;
+    label("backup.host", [&b.host], 253)?;
+    if b.tags.iter().any(|t| t.is_empty() || t.contains(',')) {
+        return Err(invalid(
+            "backup.tags",
+            "a tag is empty or holds a comma (tags are listed comma-separated)",
+        ));
     }
     for glob in &b.excludes {
         globset::Glob::new(glob).map_err(|e| invalid("backup.excludes", e))?;

@@ -23,7 +23,8 @@ fn normalise(path: &str) -> Result<PathBuf, DaemonError> {
     let path = if path.is_empty() { "/" } else { path };
     if !path.starts_with('/') {
         return Err(DaemonError::InvalidArgument(format!(
-            "path: {path:?} is relative; give an absolute path"
+            "path: {} is relative; give an absolute path",
+            crate::error::echo(path)
         )));
     }
     let mut out = PathBuf::from("/");

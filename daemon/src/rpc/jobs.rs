@@ -27,7 +27,8 @@ fn get(state: &DaemonState, name: &str) -> Result<JobRecord, DaemonError> {
         .read("reading a job", |rx| rx.get_named(JOBS, name))?
         .ok_or_else(|| {
             DaemonError::NotFound(format!(
-                "no job named {name:?}; `cairn job list` shows them"
+                "no job named {}; `cairn job list` shows them",
+                crate::error::echo(name)
             ))
         })
 }
@@ -216,7 +217,10 @@ impl Jobs for JobsService {
                 tx.delete_named(JOBS, &name)
             })?;
             if !removed {
-                return Err(DaemonError::NotFound(format!("no job named {name:?}")));
+                return Err(DaemonError::NotFound(format!(
+                    "no job named {}",
+                    crate::error::echo(&name)
+                )));
             }
             tracing::info!(job = %name, "job deleted (its runs stay in the history)");
             state.job_changed(&name);

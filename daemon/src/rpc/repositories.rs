@@ -59,7 +59,8 @@ pub fn get(state: &DaemonState, name: &str) -> Result<RepoRecord, DaemonError> {
         })?
         .ok_or_else(|| {
             DaemonError::NotFound(format!(
-                "no repository named {name:?}; `cairn repo list` shows them"
+                "no repository named {}; `cairn repo list` shows them",
+                crate::error::echo(name)
             ))
         })
 }

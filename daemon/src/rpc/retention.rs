@@ -25,7 +25,7 @@ pub fn plan(
     };
     let time_zone = zone(request.timezone.trim())
         .map_err(|e| DaemonError::InvalidArgument(format!("timezone: {e}")))?;
-    let (host, paths) = backup_options(&backup).recorded_host_and_paths()?;
+    let (host, paths) = backup_options(&backup, &[]).recorded_host_and_paths()?;
     let repo = open_named(state, &request.repository)?;
     let plan = repo.plan_forget(&ForgetOptions {
         host,

@@ -41,7 +41,7 @@ fn job_identity(
             record.kind.name()
         )));
     };
-    let options = backup_options(spec);
+    let options = backup_options(spec, &[]);
     Ok((record.repository, options.recorded_host_and_paths()?))
 }
 

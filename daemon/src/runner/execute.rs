@@ -42,14 +42,19 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-/// Runs the hooks and the operation. Never panics on bad input; a panic inside the
-/// engine is caught by the caller and fails only this run.
-pub fn execute(input: &RunInput, progress: &RunProgress, cancel: &CancelToken) -> Outcome {
-    let env = [
+/// The variables a run gives the programs it starts.
+fn run_env(input: &RunInput) -> [(&'static str, String); 3] {
+    [
         ("CAIRN_JOB", input.run.job.clone()),
         ("CAIRN_RUN", input.run.id.to_string()),
         ("CAIRN_REPOSITORY", input.repository.name.clone()),
-    ];
+    ]
+}
+
+/// Runs the hooks and the operation. Never panics on bad input; a panic inside the
+/// engine is caught by the caller and fails only this run.
+pub fn execute(input: &RunInput, progress: &RunProgress, cancel: &CancelToken) -> Outcome {
+    let env = run_env(input);
     if let Some(hook) = &input.before {
         progress.phase("before hook");
         if let Err(error) = run_hook("before", hook, &env, cancel) {
@@ -205,8 +210,9 @@ pub fn open(
     open_repository(record, passphrase, cache_dir)?.load_index(cache_dir)
 }
 
-/// The engine's options for a backup job.
-pub fn backup_options(spec: &BackupSpec) -> BackupOptions {
+/// The engine's options for a backup job; a command source gets the clean environment
+/// of [`super::child_env`] plus `env`.
+pub fn backup_options(spec: &BackupSpec, env: &[(&str, String)]) -> BackupOptions {
     let mut options = BackupOptions::default()
         .paths(spec.paths.iter().map(PathBuf::from))
         .excludes(spec.excludes.clone())
@@ -221,6 +227,7 @@ pub fn backup_options(spec: &BackupSpec) -> BackupOptions {
             program: program.clone(),
             args: args.to_vec(),
             filename: command.filename.clone(),
+            env: Some(super::child_env::clean(env)),
         });
     }
     options
@@ -234,7 +241,7 @@ fn backup(
     cancel: &CancelToken,
 ) -> cairn_engine::Result<(RunSummary, Vec<String>)> {
     // The job is recorded in the snapshot: its retention touches only its own.
-    let options = backup_options(spec).job(Some(input.run.job.clone()));
+    let options = backup_options(spec, &run_env(input)).job(Some(input.run.job.clone()));
     let result = repo.backup(&options, progress, cancel)?;
     for note in &result.notes {
         tracing::info!(note = %note, "backup note");

@@ -14,7 +14,8 @@ use crate::store::{DEFAULT_HOOK_TIMEOUT_SECONDS, HookSpec};
 const LINE_MAX: usize = 4096;
 
 /// Runs `hook` to completion, its timeout or cancellation. `which` is "before" or
-/// "after"; `env` is added to the hook's environment (run id, job, state).
+/// "after"; `env` (run id, job, state) is all the hook gets besides PATH, LANG and
+/// HOME ([`super::child_env`]).
 pub fn run_hook(
     which: &str,
     hook: &HookSpec,
@@ -31,7 +32,8 @@ pub fn run_hook(
     }));
     let mut child = Command::new(program)
         .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_clear()
+        .envs(super::child_env::clean(env))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -168,7 +168,7 @@ impl LocalBackend {
             && let Some(parent) = target.parent()
         {
             // The directory of a kind added to the format after this repository was made.
-            fs::create_dir_all(parent).at_path(parent)?;
+            crate::private_fs::create_dir_all(parent).at_path(parent)?;
             fsync_dir(&self.root)?;
             renamed = fs::rename(temp, &target);
         }
@@ -285,7 +285,7 @@ impl Backend for LocalBackend {
         let layout_failed = |e: io::Error| {
             Error::storage("creating the repository's directories", self.location(), e)
         };
-        fs::create_dir_all(&self.root).map_err(layout_failed)?;
+        crate::private_fs::create_dir_all(&self.root).map_err(layout_failed)?;
         match self.leftover_of_init()? {
             Leftover::Empty => {}
             Leftover::InterruptedInit(files) => {
@@ -308,11 +308,11 @@ impl Backend for LocalBackend {
         }
         for dir in TYPE_DIRS.iter().chain(std::iter::once(&"tmp")) {
             let path = self.root.join(dir);
-            fs::create_dir_all(&path).map_err(layout_failed)?;
+            crate::private_fs::create_dir_all(&path).map_err(layout_failed)?;
         }
         for prefix in 0..=255u8 {
             let path = self.root.join("data").join(format!("{prefix:02x}"));
-            fs::create_dir_all(&path).map_err(layout_failed)?;
+            crate::private_fs::create_dir_all(&path).map_err(layout_failed)?;
         }
         fsync_dir(&self.root)
     }

@@ -119,8 +119,8 @@ impl KnownDamage {
             Err(_) => return,
         };
         let temp = self.path.with_extension("tmp");
-        let written =
-            std::fs::write(&temp, &bytes).and_then(|()| std::fs::rename(&temp, &self.path));
+        let written = crate::private_fs::write(&temp, &bytes)
+            .and_then(|()| std::fs::rename(&temp, &self.path));
         if let Err(e) = written {
             warn!(path = %self.path.display(), error = %e, "cannot record the damage found in the cache");
         }

@@ -293,7 +293,7 @@ fn write_run_file(
     records: impl Iterator<Item = Result<Record>>,
 ) -> Result<()> {
     let temp = path.with_extension("tmp");
-    let file = File::create(&temp).at_path(&temp)?;
+    let file = crate::private_fs::create(&temp).at_path(&temp)?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut header = Vec::new();
     header.extend_from_slice(MAGIC);

@@ -38,6 +38,9 @@ pub struct CommandSource {
     pub args: Vec<String>,
     /// Name of the file in the snapshot.
     pub filename: String,
+    /// The command's whole environment; `None` inherits this process's (the CLI run
+    /// by hand), `Some` starts it with exactly these variables (the daemon).
+    pub env: Option<Vec<(std::ffi::OsString, std::ffi::OsString)>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -527,7 +530,11 @@ fn run_command(
         .chain(command.args.iter().map(String::as_str))
         .collect::<Vec<_>>()
         .join(" ");
-    let mut child = Command::new(&command.program)
+    let mut child = Command::new(&command.program);
+    if let Some(env) = &command.env {
+        child.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+    }
+    let mut child = child
         .args(&command.args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

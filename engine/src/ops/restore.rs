@@ -305,7 +305,8 @@ impl IndexedRepository {
 /// it led, so the operator is never surprised by where the files went.
 fn open_target(options: &RestoreOptions) -> Result<(OwnedFd, Vec<String>)> {
     let target = &options.target;
-    std::fs::create_dir_all(target).map_err(|e| Error::io_path(target, e))?;
+    // A new target is private until the restore sets the modes the snapshot recorded.
+    crate::private_fs::create_dir_all(target).map_err(|e| Error::io_path(target, e))?;
     let resolved = std::fs::canonicalize(target).map_err(|e| Error::io_path(target, e))?;
     if resolved == std::path::Path::new("/") && !options.allow_root_target {
         return Err(Error::invalid(

@@ -67,9 +67,9 @@ pub async fn supervise(socket: PathBuf, tx: Sender) {
 
 /// One connection: Err when it could not be made, Ok with why it ended.
 async fn watch_changes(socket: &std::path::Path, tx: &Sender) -> Result<String, String> {
-    let channel = cairn_proto::connect(socket)
+    let channel = crate::daemon_socket::connect(socket)
         .await
-        .map_err(|_| crate::remote::unreachable_daemon(socket).to_string())?;
+        .map_err(|e| e.to_string())?;
     let mut changes = DaemonClient::new(channel.clone())
         .watch_changes(pb::WatchChangesRequest {})
         .await

@@ -327,11 +327,16 @@ pub fn level_color(level: i32) -> Color {
 
 /// A directory entry's name as listings show it: directories with a slash and in
 /// blue, symlinks with their target.
+/// A file's name in a listing, escaped like `ls -b` ([`crate::output::name`]): ratatui
+/// would silently drop an ESC and show the rest of a planted sequence as if it were
+/// part of the name.
 pub fn entry_name(state: &State, name: &str, kind: &str, link_target: &str) -> Span<'static> {
+    let name = crate::output::name(name);
+    let link_target = crate::output::name(link_target);
     match kind {
         "dir" => Span::styled(format!("{name}/"), colored(state.color, Color::Blue)),
         "symlink" => Span::raw(format!("{name} -> {link_target}")),
-        _ => Span::raw(name.to_owned()),
+        _ => Span::raw(name.into_owned()),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `cairn backup`.
 
-use anyhow::bail;
-use cairn_engine::{BackupOptions, CommandSource, NoProgress, Progress};
+use anyhow::{Context as _, bail};
+use cairn_engine::{BackupOptions, BackupResult, CommandSource, NoProgress, Progress};
 
 use super::{Ctx, cancel_on_signals, find_snapshot};
 use crate::cli::BackupArgs;
@@ -17,6 +17,7 @@ pub fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<Outcome> {
             program: program.clone(),
             args: rest.to_vec(),
             filename,
+            env: None,
         })
     } else {
         if !args.command.is_empty() {
@@ -52,23 +53,37 @@ pub fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<Outcome> {
         bar.finish();
     }
     let result = result?;
+    // The snapshot exists now: whatever happens to the output, the error says so.
+    report(ctx, &result, bar.is_none()).with_context(|| {
+        format!(
+            "snapshot {} was saved, but its summary could not be printed",
+            result.snapshot_id.short()
+        )
+    })?;
+    Ok(Outcome::from_problems(result.warnings.len()))
+}
+
+fn report(ctx: &Ctx, result: &BackupResult, no_bar: bool) -> anyhow::Result<()> {
     if ctx.json() {
-        output::json(&result)?;
+        output::json(result)?;
     } else {
         let s = &result.summary;
-        if bar.is_none() {
+        if no_bar {
             for warning in &result.warnings {
-                eprintln!("warning: {warning}");
+                crate::errln!("warning: {warning}");
             }
         }
         for note in &result.notes {
-            eprintln!("note: {note}");
+            crate::errln!("note: {note}");
         }
-        println!(
+        crate::outln!(
             "files: {} new, {} changed, {} unchanged; {} dirs",
-            s.files_new, s.files_changed, s.files_unchanged, s.dirs
-        );
-        println!(
+            s.files_new,
+            s.files_changed,
+            s.files_unchanged,
+            s.dirs
+        )?;
+        crate::outln!(
             "read {} of {}, added {} ({} stored in {} packs) in {:.1}s",
             bytes(s.bytes_read),
             bytes(s.bytes_total),
@@ -76,14 +91,14 @@ pub fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<Outcome> {
             bytes(s.bytes_stored),
             s.packs_written,
             s.duration_ms as f64 / 1000.0
-        );
-        println!("snapshot {} saved", result.snapshot_id.short());
+        )?;
+        crate::outln!("snapshot {} saved", result.snapshot_id.short())?;
         if !result.warnings.is_empty() {
-            println!(
+            crate::outln!(
                 "{} warnings: some entries were not backed up",
                 result.warnings.len()
-            );
+            )?;
         }
     }
-    Ok(Outcome::from_problems(result.warnings.len()))
+    Ok(())
 }

@@ -49,7 +49,9 @@ pub fn ls(ctx: &Ctx, args: &LsArgs) -> anyhow::Result<Outcome> {
         })?;
         output::json(&entries)?;
     } else {
-        repo.list(&id, path, !args.no_recursive, &cancel, &mut |e| {
+        // A failed write stops the listing; the engine only hears "cancelled".
+        let mut failed = None;
+        let listed = repo.list(&id, path, !args.no_recursive, &cancel, &mut |e| {
             let owner = format!(
                 "{}/{}",
                 e.user.clone().unwrap_or(e.uid.to_string()),
@@ -58,20 +60,27 @@ pub fn ls(ctx: &Ctx, args: &LsArgs) -> anyhow::Result<Outcome> {
             let link = e
                 .link_target
                 .as_ref()
-                .map(|t| format!(" -> {t}"))
+                .map(|t| format!(" -> {}", output::name(t)))
                 .unwrap_or_default();
             let mtime = e.mtime.get(..19).unwrap_or(&e.mtime).replace('T', " ");
-            println!(
+            crate::outln!(
                 "{} {:<16} {:>12} {} {}{}",
                 mode_string(e.kind, e.mode),
-                owner,
+                output::name(&owner),
                 e.size,
                 mtime,
-                e.path,
+                output::name(&e.path),
                 link
-            );
-            Ok(())
-        })?;
+            )
+            .map_err(|error| {
+                failed = Some(error);
+                cairn_engine::Error::Cancelled
+            })
+        });
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        listed?;
     }
     Ok(Outcome::Ok)
 }
@@ -83,9 +92,10 @@ pub fn dump(ctx: &Ctx, args: &DumpArgs) -> anyhow::Result<Outcome> {
     };
     let repo = ctx.open_indexed()?;
     let id = find_snapshot(repo.repo(), snap)?;
-    let stdout = std::io::stdout();
-    let mut lock = stdout.lock();
-    repo.dump(&id, path, &mut lock)?;
+    let mut stdout = output::StdoutWriter::default();
+    let dumped = repo.dump(&id, path, &mut stdout);
+    stdout.result()?;
+    dumped?;
     Ok(Outcome::Ok)
 }
 
@@ -98,12 +108,16 @@ pub fn diff(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<Outcome> {
         output::json(&diff)?;
     } else {
         for change in &diff.changes {
-            println!("{} {}", change.change.symbol(), change.path);
+            crate::outln!("{} {}", change.change.symbol(), output::name(&change.path))?;
         }
-        println!(
+        crate::outln!(
             "{} added, {} removed, {} modified, {} metadata only, {} changed type",
-            diff.added, diff.removed, diff.modified, diff.metadata, diff.type_changed
-        );
+            diff.added,
+            diff.removed,
+            diff.modified,
+            diff.metadata,
+            diff.type_changed
+        )?;
     }
     Ok(Outcome::Ok)
 }

@@ -45,43 +45,48 @@ pub fn run(ctx: &Ctx, args: &CheckArgs) -> anyhow::Result<Outcome> {
     if ctx.json() {
         output::json(&serde_json::json!({ "ok": report.is_ok(), "report": report }))?;
     } else {
-        println!(
+        crate::outln!(
             "checked {} snapshots, {} trees, {} index files, {} packs, {} blobs",
-            report.snapshots, report.trees, report.index_files, report.packs, report.blobs
-        );
+            report.snapshots,
+            report.trees,
+            report.index_files,
+            report.packs,
+            report.blobs
+        )?;
         if report.packs_read > 0 {
-            println!(
+            crate::outln!(
                 "read {} packs ({}), {} blobs",
                 report.packs_read,
                 bytes(report.bytes_read),
                 report.blobs_read
-            );
+            )?;
         }
         if !report.unindexed_packs.is_empty() {
-            println!(
+            crate::outln!(
                 "{} packs are not indexed yet (left by an interrupted backup; the next backup indexes them)",
                 report.unindexed_packs.len()
-            );
+            )?;
         }
         for problem in &report.problems {
-            println!("error: {}", problem.message);
+            crate::outln!("error: {}", problem.message)?;
             if let Some(pack) = &problem.pack {
-                println!("  pack {pack}");
+                crate::outln!("  pack {pack}")?;
             }
             if let Some(blob) = &problem.blob {
-                println!("  blob {blob}");
+                crate::outln!("  blob {blob}")?;
             }
             for affected in &problem.affects {
-                println!(
+                crate::outln!(
                     "  affects snapshot {} file {}",
-                    affected.snapshot, affected.path
-                );
+                    affected.snapshot,
+                    affected.path
+                )?;
             }
         }
         if report.is_ok() {
-            println!("no problems found");
+            crate::outln!("no problems found")?;
         } else {
-            println!("{} problems found", report.problems.len());
+            crate::outln!("{} problems found", report.problems.len())?;
         }
     }
     Ok(Outcome::from_problems(report.problems.len()))

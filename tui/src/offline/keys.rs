@@ -74,12 +74,14 @@ pub fn init(ctx: &Ctx, args: &InitArgs) -> anyhow::Result<Outcome> {
             "key": repo.key_id().to_hex(),
         }))?;
     } else {
-        println!(
+        crate::outln!(
             "created repository {} at {}",
             &repo.config().id[..8],
             ctx.repo_path.display()
-        );
-        println!("keep the passphrase or key safe: without it the data cannot be read by anyone");
+        )?;
+        crate::outln!(
+            "keep the passphrase or key safe: without it the data cannot be read by anyone"
+        )?;
     }
     Ok(Outcome::Ok)
 }
@@ -93,10 +95,13 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<Outcome> {
             if ctx.json() {
                 output::json(&keys)?;
             } else {
-                println!(
+                crate::outln!(
                     "  {:<10} {:<11} {:<20} {:<16} LABEL",
-                    "ID", "TYPE", "CREATED", "HOST"
-                );
+                    "ID",
+                    "TYPE",
+                    "CREATED",
+                    "HOST"
+                )?;
                 for key in keys {
                     let created = key
                         .created
@@ -110,7 +115,7 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<Outcome> {
                             .to_owned(),
                         None => "unusable".to_owned(),
                     };
-                    println!(
+                    crate::outln!(
                         "{:<2}{:<10} {:<11} {:<20} {:<16} {}",
                         if key.current { "*" } else { "" },
                         key.id.short(),
@@ -118,12 +123,12 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<Outcome> {
                         created,
                         key.host,
                         key.problem.as_deref().unwrap_or(&key.label)
-                    );
+                    )?;
                 }
                 if damaged > 0 {
-                    println!(
+                    crate::outln!(
                         "{damaged} key files cannot be used (damaged or planted); `cairn key remove ID` removes one"
-                    );
+                    )?;
                 }
             }
             return Ok(Outcome::from_problems(damaged));
@@ -141,7 +146,7 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<Outcome> {
             if ctx.json() {
                 output::json(&serde_json::json!({ "added": id.to_hex() }))?;
             } else {
-                println!("added key {}", id.short());
+                crate::outln!("added key {}", id.short())?;
             }
         }
         KeyCommand::Remove { id } => {
@@ -149,7 +154,7 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<Outcome> {
             if ctx.json() {
                 output::json(&serde_json::json!({ "removed": removed.to_hex() }))?;
             } else {
-                println!("removed key {}", removed.short());
+                crate::outln!("removed key {}", removed.short())?;
             }
         }
     }

@@ -34,16 +34,16 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<Outcome> {
     } else {
         if bar.is_none() {
             for error in &summary.errors {
-                eprintln!("error: {error}");
+                crate::errln!("error: {error}");
             }
         }
         for skipped in &summary.skipped {
-            eprintln!("skipped: {skipped}");
+            crate::errln!("skipped: {skipped}");
         }
         for note in &summary.notes {
-            eprintln!("note: {note}");
+            crate::errln!("note: {note}");
         }
-        println!(
+        crate::outln!(
             "restored {} files, {} dirs, {} symlinks, {} hardlinks, {} other ({}) to {}",
             summary.files,
             summary.dirs,
@@ -52,15 +52,15 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<Outcome> {
             summary.other,
             bytes(summary.bytes_written),
             args.target.display()
-        );
+        )?;
         if args.verify {
-            println!("verified {} files", summary.files_verified);
+            crate::outln!("verified {} files", summary.files_verified)?;
         }
         if !summary.errors.is_empty() {
-            println!(
+            crate::outln!(
                 "{} entries could not be restored (see above)",
                 summary.errors.len()
-            );
+            )?;
         }
     }
     Ok(Outcome::from_problems(summary.errors.len()))

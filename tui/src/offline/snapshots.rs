@@ -18,10 +18,10 @@ pub fn list(ctx: &Ctx, args: &SnapshotsArgs) -> anyhow::Result<Outcome> {
     let repo = ctx.open()?;
     let listed = repo.snapshot_list()?;
     for damaged in &listed.damaged {
-        eprintln!("warning: {}; left out (run `cairn check`)", damaged.error);
+        crate::errln!("warning: {}; left out (run `cairn check`)", damaged.error);
     }
     for alert in &listed.alerts {
-        eprintln!("warning: {}", alert.message());
+        crate::errln!("warning: {}", alert.message());
     }
     let outcome = Outcome::from_problems(listed.damaged.len() + listed.alerts.len());
     let snapshots: Vec<_> = listed
@@ -42,10 +42,14 @@ pub fn list(ctx: &Ctx, args: &SnapshotsArgs) -> anyhow::Result<Outcome> {
         output::json(&listed)?;
         return Ok(outcome);
     }
-    println!(
+    crate::outln!(
         "{:<10} {:<20} {:<16} {:<12} {:>10}  PATHS",
-        "ID", "TIME", "HOST", "TAGS", "SIZE"
-    );
+        "ID",
+        "TIME",
+        "HOST",
+        "TAGS",
+        "SIZE"
+    )?;
     for (id, s) in &snapshots {
         let time = s
             .timestamp()
@@ -55,17 +59,17 @@ pub fn list(ctx: &Ctx, args: &SnapshotsArgs) -> anyhow::Result<Outcome> {
                     .to_string()
             })
             .unwrap_or_else(|| s.time.clone());
-        println!(
+        crate::outln!(
             "{:<10} {:<20} {:<16} {:<12} {:>10}  {}",
             id.short(),
             time,
-            s.host,
-            s.tags.join(","),
+            crate::output::name(&s.host),
+            crate::output::name(&s.tags.join(",")),
             bytes(s.summary.bytes_total),
-            s.paths.join(" ")
-        );
+            crate::output::names(&s.paths, " ")
+        )?;
     }
-    println!("{} snapshots", snapshots.len());
+    crate::outln!("{} snapshots", snapshots.len())?;
     Ok(outcome)
 }
 
@@ -75,23 +79,24 @@ pub fn stats(ctx: &Ctx) -> anyhow::Result<Outcome> {
     if ctx.json() {
         output::json(&stats)?;
     } else {
-        println!("snapshots:       {}", stats.snapshots);
-        println!(
+        crate::outln!("snapshots:       {}", stats.snapshots)?;
+        crate::outln!(
             "packs:           {} ({} stored)",
             stats.packs,
             bytes(stats.stored_bytes)
-        );
-        println!(
+        )?;
+        crate::outln!(
             "blobs:           {} data, {} tree ({} before compression)",
             stats.data_blobs,
             stats.tree_blobs,
             bytes(stats.raw_bytes)
-        );
-        println!("snapshot sizes:  {} in total", bytes(stats.logical_bytes));
-        println!(
+        )?;
+        crate::outln!("snapshot sizes:  {} in total", bytes(stats.logical_bytes))?;
+        crate::outln!(
             "space saving:    {:.2}x (dedup and compression), compression {:.2}x",
-            stats.space_saving_ratio, stats.compression_ratio
-        );
+            stats.space_saving_ratio,
+            stats.compression_ratio
+        )?;
     }
     Ok(Outcome::Ok)
 }

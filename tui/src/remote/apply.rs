@@ -262,7 +262,7 @@ pub async fn run(remote: &Remote, args: &ApplyArgs) -> anyhow::Result<Outcome> {
             "delete" => ("-", String::new()),
             _ => ("=", String::new()),
         };
-        println!("{mark} {} {}{detail}", change.action, change.name);
+        crate::outln!("{mark} {} {}{detail}", change.action, change.name)?;
     }
     let count = |action| counts.get(action).copied().unwrap_or(0);
     let verdict = if args.dry_run {
@@ -272,12 +272,12 @@ pub async fn run(remote: &Remote, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     } else {
         "nothing to change"
     };
-    println!(
+    crate::outln!(
         "{} to create, {} to update, {} to delete, {} unchanged; {verdict}",
         count("create"),
         count("update"),
         count("delete"),
         count("unchanged")
-    );
+    )?;
     Ok(Outcome::Ok)
 }

@@ -38,7 +38,7 @@ pub async fn run(remote: &Remote, args: &AuditArgs) -> anyhow::Result<Outcome> {
         output::json(&docs)?;
     } else {
         for e in &entries {
-            println!(
+            crate::outln!(
                 "{} uid {} ({}) {} {} -> {}",
                 json::time(e.time.as_ref()).unwrap_or_default(),
                 e.uid,
@@ -46,7 +46,7 @@ pub async fn run(remote: &Remote, args: &AuditArgs) -> anyhow::Result<Outcome> {
                 e.rpc.rsplit('/').next().unwrap_or(&e.rpc),
                 e.arguments,
                 e.result
-            );
+            )?;
         }
     }
     Ok(Outcome::Ok)

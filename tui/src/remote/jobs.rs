@@ -88,39 +88,39 @@ fn print_job(remote: &Remote, job: &pb::Job) -> anyhow::Result<()> {
         return output::json(&json::job(job));
     }
     let doc = json::job(job);
-    println!(
+    crate::outln!(
         "job {} ({})",
         doc["name"].as_str().unwrap_or(""),
         doc["spec"]["kind"].as_str().unwrap_or("")
-    );
-    println!("repository {}", doc["repository"].as_str().unwrap_or(""));
-    println!("enabled    {}", doc["enabled"]);
+    )?;
+    crate::outln!("repository {}", doc["repository"].as_str().unwrap_or(""))?;
+    crate::outln!("enabled    {}", doc["enabled"])?;
     if let Some(schedule) = doc["schedule"].as_object() {
-        println!(
+        crate::outln!(
             "schedule   {} ({})",
             schedule["cron"].as_str().unwrap_or(""),
             schedule["timezone"].as_str().unwrap_or("")
-        );
+        )?;
     }
     if doc["spec"]["kind"] == "backup" {
         let keeps = match retention_of(job) {
             Some(r) => super::retention::describe(&r),
             None => "every snapshot (no retention rule)".to_owned(),
         };
-        println!("keeps      {keeps}");
+        crate::outln!("keeps      {keeps}")?;
     }
     if let Some(next) = doc["next_run"].as_str() {
-        println!("next run   {next}");
+        crate::outln!("next run   {next}")?;
     }
     if let Some(last) = doc["last_run"].as_object() {
-        println!(
+        crate::outln!(
             "last run   {} {} {}",
             last["id"],
             last["state"].as_str().unwrap_or(""),
             last["finished"].as_str().unwrap_or("")
-        );
+        )?;
     }
-    println!("spec       {}", doc["spec"]);
+    crate::outln!("spec       {}", doc["spec"])?;
     Ok(())
 }
 
@@ -178,14 +178,20 @@ pub async fn run(remote: &Remote, command: JobCommand) -> anyhow::Result<Outcome
             if remote.json() {
                 output::json(&docs)?;
             } else if docs.is_empty() {
-                println!("no jobs; define one with `cairn job create NAME --repo REPO --path DIR`");
+                crate::outln!(
+                    "no jobs; define one with `cairn job create NAME --repo REPO --path DIR`"
+                )?;
             } else {
-                println!(
+                crate::outln!(
                     "{:<20} {:<7} {:<15} {:<8} {:<25} LAST",
-                    "NAME", "KIND", "REPOSITORY", "ENABLED", "NEXT"
-                );
+                    "NAME",
+                    "KIND",
+                    "REPOSITORY",
+                    "ENABLED",
+                    "NEXT"
+                )?;
                 for d in &docs {
-                    println!(
+                    crate::outln!(
                         "{:<20} {:<7} {:<15} {:<8} {:<25} {}",
                         d["name"].as_str().unwrap_or(""),
                         d["spec"]["kind"].as_str().unwrap_or(""),
@@ -193,7 +199,7 @@ pub async fn run(remote: &Remote, command: JobCommand) -> anyhow::Result<Outcome
                         d["enabled"],
                         d["next_run"].as_str().unwrap_or("-"),
                         d["last_run"]["state"].as_str().unwrap_or("-"),
-                    );
+                    )?;
                 }
             }
         }
@@ -213,7 +219,7 @@ pub async fn run(remote: &Remote, command: JobCommand) -> anyhow::Result<Outcome
             if remote.json() {
                 output::json(&json!({ "deleted": name }))?;
             } else {
-                println!("job {name} deleted (its runs stay in the history)");
+                crate::outln!("job {name} deleted (its runs stay in the history)")?;
             }
         }
         JobCommand::Enable { name } => set_enabled(remote, &mut client, name, true).await?,
@@ -232,12 +238,12 @@ pub async fn run(remote: &Remote, command: JobCommand) -> anyhow::Result<Outcome
                 if remote.json() {
                     output::json(&json!({ "run_id": run_id }))?;
                 } else {
-                    println!("{run_id}");
+                    crate::outln!("{run_id}")?;
                 }
                 return Ok(Outcome::Ok);
             }
             if !remote.json() {
-                eprintln!("run {run_id} of job {name} started; waiting for it to end");
+                crate::errln!("run {run_id} of job {name} started; waiting for it to end");
             }
             return runs::wait_and_report(remote, run_id).await;
         }
@@ -260,11 +266,11 @@ async fn set_enabled(
         output::json(&json::job(&job))
     } else {
         let doc = json::job(&job);
-        println!(
+        crate::outln!(
             "job {} {}",
             doc["name"].as_str().unwrap_or(""),
             if enabled { "enabled" } else { "disabled" }
-        );
+        )?;
         Ok(())
     }
 }

@@ -45,13 +45,13 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
             if remote.json() {
                 output::json(&repository(&added))?;
             } else {
-                println!(
+                crate::outln!(
                     "repository {} {} at {} (id {})",
                     added.name,
                     if init { "created" } else { "added" },
                     added.location,
                     &added.repository_id[..8.min(added.repository_id.len())]
-                );
+                )?;
             }
         }
         RepoCommand::List => {
@@ -75,17 +75,19 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
             if remote.json() {
                 output::json(&all.iter().map(repository).collect::<Vec<_>>())?;
             } else if all.is_empty() {
-                println!("no repositories; add one with `cairn repo add NAME --path DIR --init`");
+                crate::outln!(
+                    "no repositories; add one with `cairn repo add NAME --path DIR --init`"
+                )?;
             } else {
-                println!("{:<20} {:<10} {:<40} JOBS", "NAME", "ID", "LOCATION");
+                crate::outln!("{:<20} {:<10} {:<40} JOBS", "NAME", "ID", "LOCATION")?;
                 for r in &all {
-                    println!(
+                    crate::outln!(
                         "{:<20} {:<10} {:<40} {}",
                         r.name,
                         &r.repository_id[..8.min(r.repository_id.len())],
                         r.location,
                         r.jobs.join(",")
-                    );
+                    )?;
                 }
             }
         }
@@ -116,30 +118,30 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
                 doc["stats"] = stats;
                 output::json(&doc)?;
             } else {
-                println!("repository {} ({})", r.name, r.repository_id);
-                println!("location   {}", r.location);
-                println!(
+                crate::outln!("repository {} ({})", r.name, r.repository_id)?;
+                crate::outln!("location   {}", r.location)?;
+                crate::outln!(
                     "jobs       {}",
                     if r.jobs.is_empty() {
                         "-".into()
                     } else {
                         r.jobs.join(", ")
                     }
-                );
-                println!("snapshots  {}", s.snapshots);
-                println!(
+                )?;
+                crate::outln!("snapshots  {}", s.snapshots)?;
+                crate::outln!(
                     "stored     {} in {} packs ({} of files over all snapshots, {:.1}x)",
                     output::bytes(s.stored_bytes),
                     s.packs,
                     output::bytes(s.restored_bytes),
                     s.dedup_ratio
-                );
-                println!(
+                )?;
+                crate::outln!(
                     "last check {}",
                     json::time(s.last_check.as_ref())
                         .map(|t| format!("{t} ({})", s.last_check_state))
                         .unwrap_or_else(|| "never".into())
-                );
+                )?;
             }
         }
         RepoCommand::Remove { name } => {
@@ -150,7 +152,7 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
             if remote.json() {
                 output::json(&json!({ "removed": name }))?;
             } else {
-                println!("repository {name} forgotten (its data is untouched)");
+                crate::outln!("repository {name} forgotten (its data is untouched)")?;
             }
         }
     }

@@ -73,17 +73,17 @@ pub async fn run(
     } else {
         "the job's policy".to_owned()
     };
-    println!("{whose}: {words}");
+    crate::outln!("{whose}: {words}")?;
     for d in &plan.decisions {
-        println!(
+        crate::outln!(
             "{:<7} {}  {:<25} {}",
             if d.keep { "keep" } else { "forget" },
             d.snapshot_id.get(..8).unwrap_or(&d.snapshot_id),
             json::time(d.time.as_ref()).unwrap_or_default(),
             d.reasons.join(", ")
-        );
+        )?;
     }
-    println!(
+    crate::outln!(
         "keeps {kept}, forgets {forgotten} of {} snapshots; nothing changes until the job's next successful backup{}",
         plan.decisions.len(),
         if trying_another {
@@ -91,6 +91,6 @@ pub async fn run(
         } else {
             ""
         }
-    );
+    )?;
     Ok(Outcome::Ok)
 }

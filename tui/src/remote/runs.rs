@@ -29,30 +29,30 @@ fn print_run(remote: &Remote, run: &pb::Run) -> anyhow::Result<()> {
     if remote.json() {
         return output::json(&json::run(run));
     }
-    println!(
+    crate::outln!(
         "run {} of {} ({}, {}): {}",
         run.id,
         if run.job.is_empty() { "-" } else { &run.job },
         json::kind(run.kind),
         json::trigger(run.trigger),
         json::state(run.state)
-    );
+    )?;
     if !run.error.is_empty() {
-        println!("error: {}", run.error);
+        crate::outln!("error: {}", run.error)?;
     }
     if let Some(of) = &run.restore {
-        println!("restore of {}", json::restore_of(of));
+        crate::outln!("restore of {}", json::restore_of(of))?;
         if let Some(s) = &run.summary {
-            println!(
+            crate::outln!(
                 "restored {} files ({}), {} dirs in {:.1} s",
                 s.files_restored,
                 output::bytes(s.bytes_restored),
                 s.dirs,
                 s.duration_ms as f64 / 1000.0
-            );
+            )?;
         }
     } else if let Some(s) = &run.summary {
-        println!(
+        crate::outln!(
             "files: {} new, {} changed, {} unchanged; read {}, added {} in {:.1} s",
             s.files_new,
             s.files_changed,
@@ -60,30 +60,31 @@ fn print_run(remote: &Remote, run: &pb::Run) -> anyhow::Result<()> {
             output::bytes(s.bytes_read),
             output::bytes(s.bytes_added),
             s.duration_ms as f64 / 1000.0
-        );
+        )?;
         if !s.snapshot_id.is_empty() {
-            println!("snapshot {}", s.snapshot_id);
+            crate::outln!("snapshot {}", s.snapshot_id)?;
         }
         // The new snapshot is always kept: a policy that ran kept at least one.
         if s.snapshots_kept > 0 {
-            println!(
+            crate::outln!(
                 "retention: kept {}, forgot {} of the job's snapshots",
-                s.snapshots_kept, s.snapshots_forgotten
-            );
+                s.snapshots_kept,
+                s.snapshots_forgotten
+            )?;
         }
     }
     if let Some(p) = &run.progress {
-        println!(
+        crate::outln!(
             "{}: {}/{} files, {}/{}",
             p.phase,
             p.files_done,
             p.files_total,
             output::bytes(p.bytes_done),
             output::bytes(p.bytes_total)
-        );
+        )?;
     }
     for w in &run.warnings {
-        println!("warning: {w}");
+        crate::outln!("warning: {w}")?;
     }
     Ok(())
 }
@@ -103,7 +104,7 @@ pub async fn wait_and_report(remote: &Remote, id: u64) -> anyhow::Result<Outcome
             && p.phase != phase
             && !p.phase.is_empty()
         {
-            eprintln!("run {id}: {}", p.phase);
+            crate::errln!("run {id}: {}", p.phase);
             phase.clone_from(&p.phase);
         }
         last = Some(run);
@@ -135,14 +136,18 @@ pub async fn run(remote: &Remote, command: RunCommand) -> anyhow::Result<Outcome
             if remote.json() {
                 output::json(&runs.iter().map(json::run).collect::<Vec<_>>())?;
             } else if runs.is_empty() {
-                println!("no runs yet");
+                crate::outln!("no runs yet")?;
             } else {
-                println!(
+                crate::outln!(
                     "{:<6} {:<20} {:<8} {:<24} {:<22} ERROR",
-                    "ID", "JOB", "TRIGGER", "STATE", "STARTED"
-                );
+                    "ID",
+                    "JOB",
+                    "TRIGGER",
+                    "STATE",
+                    "STARTED"
+                )?;
                 for r in &runs {
-                    println!(
+                    crate::outln!(
                         "{:<6} {:<20} {:<8} {:<24} {:<22} {}",
                         r.id,
                         r.job,
@@ -150,7 +155,7 @@ pub async fn run(remote: &Remote, command: RunCommand) -> anyhow::Result<Outcome
                         json::state(r.state),
                         json::time(r.started.as_ref()).unwrap_or_else(|| "-".into()),
                         r.error.lines().next().unwrap_or("")
-                    );
+                    )?;
                 }
             }
             Ok(Outcome::Ok)

@@ -67,27 +67,31 @@ pub async fn run(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<Ou
                 )?;
                 return Ok(Outcome::Ok);
             }
-            println!(
+            crate::outln!(
                 "{:<10} {:<22} {:<16} {:<12} {:>10}  PATHS",
-                "ID", "TIME", "HOST", "TAGS", "SIZE"
-            );
+                "ID",
+                "TIME",
+                "HOST",
+                "TAGS",
+                "SIZE"
+            )?;
             for s in &page.snapshots {
-                println!(
+                crate::outln!(
                     "{:<10} {:<22} {:<16} {:<12} {:>10}  {}",
                     s.id.get(..8).unwrap_or(&s.id),
                     json::time(s.time.as_ref()).unwrap_or_default(),
-                    s.host,
-                    s.tags.join(","),
+                    crate::output::name(&s.host),
+                    crate::output::name(&s.tags.join(",")),
                     bytes(s.total_bytes),
-                    s.paths.join(" ")
-                );
+                    crate::output::names(&s.paths, " ")
+                )?;
             }
             let more = if page.next_page_token.is_empty() {
                 ""
             } else {
                 " (more: raise --limit)"
             };
-            println!("{} snapshots{more}", page.snapshots.len());
+            crate::outln!("{} snapshots{more}", page.snapshots.len())?;
             Ok(Outcome::Ok)
         }
         SnapshotCommand::Ls { target, repo_name } => {
@@ -111,9 +115,9 @@ pub async fn run(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<Ou
                 let link = if e.link_target.is_empty() {
                     String::new()
                 } else {
-                    format!(" -> {}", e.link_target)
+                    format!(" -> {}", crate::output::name(&e.link_target))
                 };
-                println!(
+                crate::outln!(
                     "{:<8} {:>6o} {:>5}/{:<5} {:>12} {:<20} {}{}",
                     e.kind,
                     e.mode,
@@ -121,9 +125,9 @@ pub async fn run(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<Ou
                     e.gid,
                     e.size,
                     json::time(e.mtime.as_ref()).unwrap_or_default(),
-                    e.name,
+                    crate::output::name(&e.name),
                     link
-                );
+                )?;
             }
             Ok(Outcome::Ok)
         }
@@ -156,14 +160,14 @@ pub async fn restore(remote: &Remote, args: &RestoreArgs) -> anyhow::Result<Outc
         output::json(&json::run(&run))?;
     } else {
         let of = run.restore.clone().unwrap_or_default();
-        eprintln!(
+        crate::errln!(
             "restoring snapshot {} to {} as run {}; follow it with `cairn run watch {}`",
             of.snapshot_id.get(..8).unwrap_or(&of.snapshot_id),
             of.target,
             run.id,
             run.id
         );
-        println!("{}", run.id);
+        crate::outln!("{}", run.id)?;
     }
     Ok(Outcome::Ok)
 }

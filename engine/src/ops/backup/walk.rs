@@ -159,7 +159,8 @@ impl Walker<'_, '_> {
             Ok(tree) => Some(tree),
             Err(e) => {
                 // Noted, so the tree is stored again rather than deduplicated against.
-                crate::blobs::note_damage(self.shared.lock().index, &location, &e);
+                self.parent_reader
+                    .note_damage(self.shared.lock().index, &location, &e);
                 warn!(tree = %id.short(), error = %e, "parent snapshot tree unreadable; files under it are read again");
                 None
             }

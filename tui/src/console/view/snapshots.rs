@@ -69,8 +69,8 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &SnapshotsScreen, area
             Cell::from(bytes(snap.total_bytes)),
         ];
         if wide {
-            cells.push(Cell::from(snap.host.clone()));
-            cells.push(Cell::from(snap.paths.join(", ")));
+            cells.push(Cell::from(crate::output::name(&snap.host).into_owned()));
+            cells.push(Cell::from(crate::output::names(&snap.paths, ", ")));
         }
         let row = Row::new(cells);
         mark_selected(row, i == s.selected, state.color)
@@ -99,7 +99,7 @@ pub fn draw_tree(frame: &mut Frame<'_>, state: &State, s: &TreeScreen, area: Rec
         " snapshot {} in {}: {} ",
         short(&s.snapshot),
         s.repository,
-        s.path
+        crate::output::name(&s.path)
     );
     if !s.chosen.is_empty() {
         title.push_str(&format!("({} chosen, R restores) ", s.chosen.len()));
@@ -186,7 +186,11 @@ pub fn draw_diff(frame: &mut Frame<'_>, state: &State, s: &DiffScreen, area: Rec
             };
             let line = Line::from(vec![
                 Span::styled(format!("{symbol} "), colored(state.color, color)),
-                Span::raw(format!("{} ({})", change.path, change.kind)),
+                Span::raw(format!(
+                    "{} ({})",
+                    crate::output::name(&change.path),
+                    change.kind
+                )),
             ]);
             mark_selected(line, i == s.selected, state.color)
         })
@@ -286,6 +290,39 @@ mod tests {
             update(&mut state, Action::FilterChar(c));
         }
         insta::assert_snapshot!("tree_restore_prompt_120x40", render(&state, 120, 40));
+    }
+
+    #[test]
+    fn a_file_name_with_escape_sequences_is_shown_escaped() {
+        let mut state = state(Role::Viewer, Vec::new());
+        state.screens.push(Screen::Tree(TreeScreen::new(
+            "main".into(),
+            "c3".repeat(32),
+        )));
+        update(
+            &mut state,
+            Action::TreeLoaded {
+                snapshot: "c3".repeat(32),
+                path: "/".into(),
+                entries: vec![pb::TreeEntry {
+                    name: "\u{1b}]0;PWNED\u{7}\u{1b}[2J".into(),
+                    kind: "file".into(),
+                    ..Default::default()
+                }],
+            },
+        );
+        let backend = render(&state, 100, 20);
+        let cells: String = backend
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        assert!(
+            !cells.contains(char::is_control),
+            "a control character reached the screen"
+        );
+        assert!(cells.contains("\\x1b]0;PWNED\\a\\x1b[2J"), "{backend}");
     }
 
     #[test]
