@@ -16,6 +16,7 @@ pub struct Config {
     pub daemon: DaemonSection,
     pub access: AccessSection,
     pub logs: LogsSection,
+    pub audit: AuditSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -89,6 +90,32 @@ impl Default for LogsSection {
             output: "auto".into(),
             run_lines: 20_000,
             retention_days: 90,
+        }
+    }
+}
+
+/// How much the audit trail keeps, and what one caller may cost it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Records kept (the newest); older ones are dropped and counted.
+    pub max_records: u64,
+    /// Records older than this are dropped (and counted).
+    pub max_age_days: u32,
+    /// Refusals of one caller and RPC within this many seconds: one record and a count.
+    pub denial_window_seconds: u32,
+    /// Calls a second a caller below admin may make (in bursts of four times that);
+    /// beyond it they get RESOURCE_EXHAUSTED. 0: no limit.
+    pub calls_per_second: u32,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            max_records: 100_000,
+            max_age_days: 400,
+            denial_window_seconds: 60,
+            calls_per_second: 100,
         }
     }
 }
@@ -182,6 +209,21 @@ impl Config {
                 format!("{} is not an absolute path", relative.display()),
             ));
         }
+        if self.audit.max_records < 10 {
+            return Err(("max_records", "must be at least 10".into()));
+        }
+        if self.audit.max_age_days == 0 {
+            return Err(("max_age_days", "must be at least 1".into()));
+        }
+        if !(1..=3600).contains(&self.audit.denial_window_seconds) {
+            return Err((
+                "denial_window_seconds",
+                format!(
+                    "{} is out of range 1..=3600",
+                    self.audit.denial_window_seconds
+                ),
+            ));
+        }
         if self.logs.run_lines == 0 {
             return Err(("run_lines", "must be at least 1".into()));
         }
@@ -259,6 +301,7 @@ mod tests {
         assert_eq!(config.daemon, DaemonSection::default());
         assert_eq!(config.access, AccessSection::default());
         assert_eq!(config.logs, LogsSection::default());
+        assert_eq!(config.audit, AuditSection::default());
     }
 
     #[test]
@@ -290,5 +333,10 @@ mod tests {
         );
         let error = parse("[logs]\nlevel = \"loud\"\n").unwrap_err().to_string();
         assert!(error.contains("\"loud\" is not one of"), "{error}");
+        let error = parse("[audit]\nmax_records = 1\n").unwrap_err().to_string();
+        assert!(
+            error.contains("max_records: must be at least 10"),
+            "{error}"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! (DESIGN.md, "Daemon"): config, redb store, sealed secrets, runner, scheduler, the
 //! gRPC API with its access layer, live logs, and systemd integration.
 
+pub mod audit;
 pub mod auth;
 pub mod changes;
 pub mod config;

@@ -190,6 +190,10 @@ async fn run(paths: Paths, config: Config, own_uid: u32, logs: Arc<LogHub>) -> a
     // systemd hears from the daemon (status, watchdog) until the runs are drained.
     let (drained_tx, drained_rx) = tokio::sync::watch::channel(false);
     let supervising = tokio::spawn(systemd::supervise(state.clone(), stopped(drained_rx)));
+    let auditing = tokio::spawn(cairn_daemon::audit::flush_periodically(
+        state.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
@@ -214,6 +218,7 @@ async fn run(paths: Paths, config: Config, own_uid: u32, logs: Arc<LogHub>) -> a
     let _ = stop_tx.send(true);
     state.stopping.send_replace(true);
     let _ = scheduling.await;
+    let _ = auditing.await;
     let draining = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || state.runner.drain(stop_timeout))

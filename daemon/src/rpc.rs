@@ -22,7 +22,7 @@ use tonic::{Code, Request, Status};
 use crate::auth::Role;
 use crate::error::DaemonError;
 use crate::state::DaemonState;
-use crate::store::{AUDIT, AuditRecord, Counter, now_ms};
+use crate::store::{AuditRecord, now_ms};
 
 /// Largest message accepted or sent (a long job list or a big directory listing).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -93,8 +93,31 @@ pub fn page_size(requested: u32) -> usize {
     }
 }
 
-/// Records a call in the audit table. `arguments` is JSON with secrets already
-/// replaced; the result is "ok" or the status returned.
+/// The audit record of a call. `arguments` is JSON with secrets already replaced; the
+/// result is "ok" or the status returned. Fields are cut to their bounds when stored.
+pub fn audit_record(
+    caller: Caller,
+    rpc: &str,
+    arguments: &serde_json::Value,
+    result: &Result<(), Status>,
+) -> AuditRecord {
+    let arguments = arguments.to_string();
+    AuditRecord {
+        seq: 0,
+        time: now_ms(),
+        uid: caller.uid,
+        role: caller.role.name().to_owned(),
+        rpc: crate::audit::cut(rpc, 4096),
+        arguments,
+        result: match result {
+            Ok(()) => "ok".into(),
+            Err(status) => format!("{:?}: {}", status.code(), status.message()),
+        },
+        count: 1,
+    }
+}
+
+/// Records a call that reached its handler in the audit table.
 pub fn audit(
     state: &DaemonState,
     caller: Caller,
@@ -102,23 +125,28 @@ pub fn audit(
     arguments: serde_json::Value,
     result: &Result<(), Status>,
 ) {
-    let record = AuditRecord {
-        seq: 0,
-        time: now_ms(),
-        uid: caller.uid,
-        role: caller.role.name().to_owned(),
-        rpc: rpc.to_owned(),
-        arguments: arguments.to_string(),
-        result: match result {
-            Ok(()) => "ok".into(),
-            Err(status) => format!("{:?}: {}", status.code(), status.message()),
-        },
-    };
-    let written = state.store.write("writing the audit trail", |tx| {
-        let seq = tx.next_sequence(Counter::Audit)?;
-        tx.put_numbered(AUDIT, seq, &AuditRecord { seq, ..record })
-    });
-    if let Err(e) = written {
+    write_audit(state, audit_record(caller, rpc, &arguments, result));
+}
+
+/// Records a call refused before its handler (no role, too many calls): the first of
+/// its caller and kind in a window now, the repeats as one counted entry later.
+pub fn audit_refusal(state: &DaemonState, caller: Caller, rpc: &str, status: &Status) {
+    let record = audit_record(
+        caller,
+        rpc,
+        &serde_json::json!("(not decoded: refused)"),
+        &Err(status.clone()),
+    );
+    let window =
+        std::time::Duration::from_secs(u64::from(state.config().audit.denial_window_seconds));
+    if let Some(record) = state.audit.refused(record, window) {
+        write_audit(state, record);
+    }
+}
+
+fn write_audit(state: &DaemonState, record: AuditRecord) {
+    let rpc = crate::audit::cut(&record.rpc, 200);
+    if let Err(e) = crate::audit::write(&state.store, &state.config().audit, vec![record]) {
         tracing::error!(error = %e, rpc, "cannot write the audit trail");
     }
 }

@@ -33,6 +33,8 @@ pub struct DaemonState {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Repositories opened for the API (snapshots, browsing, restores, stats).
     pub unlocked: crate::unlocked::Unlocked,
+    /// Refusals being coalesced and each caller's rate.
+    pub audit: crate::audit::AuditTrail,
     live: RwLock<Live>,
 }
 
@@ -90,6 +92,7 @@ impl DaemonState {
             logs,
             stopping: tokio::sync::watch::Sender::new(false),
             unlocked: crate::unlocked::Unlocked::default(),
+            audit: crate::audit::AuditTrail::default(),
             live: RwLock::new(Live { config, roles }),
         }
     }

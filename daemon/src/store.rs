@@ -12,7 +12,9 @@ pub mod records;
 
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -36,6 +38,7 @@ pub(crate) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("s
 const KEY_SCHEMA: &str = "schema_version";
 const KEY_NEXT_RUN: &str = "next_run_id";
 const KEY_NEXT_AUDIT: &str = "next_audit_seq";
+const KEY_AUDIT_DROPPED: &str = "audit_dropped";
 const KEY_LOG_SEQ_RESERVED: &str = "log_seq_reserved";
 
 /// A store failure: names the file and what was being done.
@@ -313,6 +316,45 @@ impl Tx<'_> {
         Ok(next)
     }
 
+    /// Adds `n` to a counter.
+    pub fn add_to_counter(&mut self, counter: Counter, n: u64) -> Result<(), StoreError> {
+        let mut meta = db!(self, self.txn.open_table(META))?;
+        let key = counter.key();
+        let held = db!(self, meta.get(key))?.map_or(0, |v| v.value());
+        db!(self, meta.insert(key, held.saturating_add(n)))?;
+        Ok(())
+    }
+
+    /// Drops the oldest audit records beyond `max_records` and those from before
+    /// `cutoff`, at most `batch` of them; returns how many went.
+    pub fn trim_audit(
+        &mut self,
+        max_records: u64,
+        cutoff: UnixMs,
+        batch: usize,
+    ) -> Result<u64, StoreError> {
+        let mut t = db!(self, self.txn.open_table(AUDIT))?;
+        let mut dropped = 0;
+        while dropped < batch as u64 {
+            let too_many = db!(self, t.len())? > max_records;
+            let (key, old) = match db!(self, t.first())? {
+                // A record that does not decode goes like an old one: it is the oldest.
+                Some((key, value)) => (
+                    key.value(),
+                    serde_json::from_slice::<AuditRecord>(value.value())
+                        .map_or(true, |r| r.time < cutoff),
+                ),
+                None => break,
+            };
+            if !too_many && !old {
+                break;
+            }
+            db!(self, t.remove(key))?;
+            dropped += 1;
+        }
+        Ok(dropped)
+    }
+
     /// Raises a counter to at least `value`; returns what it held before.
     pub fn raise_counter(&mut self, counter: Counter, value: u64) -> Result<u64, StoreError> {
         let mut meta = db!(self, self.txn.open_table(META))?;
@@ -396,6 +438,12 @@ impl Tx<'_> {
 }
 
 impl Rx<'_> {
+    /// A counter's value (0 when it was never set).
+    pub fn counter(&self, counter: Counter) -> Result<u64, StoreError> {
+        let meta = db!(self, self.txn.open_table(META))?;
+        Ok(db!(self, meta.get(counter.key()))?.map_or(0, |v| v.value()))
+    }
+
     /// A raw value (sealed secrets are not JSON).
     pub fn get_named_bytes(
         &self,
@@ -487,6 +535,8 @@ pub enum Counter {
     /// Log line numbers up to this one may have been given out (reserved in blocks,
     /// so numbers keep increasing across restarts and crashes).
     LogLinesReserved,
+    /// Audit records dropped by the retention, in all.
+    AuditDropped,
 }
 
 impl Counter {
@@ -495,6 +545,7 @@ impl Counter {
             Counter::Run => KEY_NEXT_RUN,
             Counter::Audit => KEY_NEXT_AUDIT,
             Counter::LogLinesReserved => KEY_LOG_SEQ_RESERVED,
+            Counter::AuditDropped => KEY_AUDIT_DROPPED,
         }
     }
 }

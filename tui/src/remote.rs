@@ -110,6 +110,7 @@ async fn status(remote: &Remote) -> anyhow::Result<Outcome> {
             "socket": s.socket_path,
             "config": s.config_path,
             "state_dir": s.state_dir,
+            "audit_dropped": s.audit_dropped,
         }))?;
     } else {
         crate::outln!(

@@ -1,6 +1,8 @@
 //! The access layer: every request passes here before routing. The caller's role
 //! comes from its socket credentials; an RPC its role does not cover (or one not in
 //! the table) gets PERMISSION_DENIED and an audit entry, without reaching a handler.
+//! A caller below admin making calls faster than `[audit] calls_per_second` gets
+//! RESOURCE_EXHAUSTED first, so no one can flood the daemon (or its audit trail).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +12,7 @@ use std::task::{Context, Poll};
 use tonic::Status;
 use tower::{Layer, Service};
 
-use super::{Caller, audit};
+use super::{Caller, audit_refusal};
 use crate::auth::{Role, required_role};
 use crate::peer::Peer;
 use crate::state::DaemonState;
@@ -76,6 +78,14 @@ where
             },
         };
         let needed = required_role(&path);
+        let config = self.state.config();
+        if caller.role < Role::Admin && !self.state.audit.admit(caller.uid, &config.audit) {
+            let status = Status::resource_exhausted(format!(
+                "uid {} calls faster than cairnd allows ([audit] calls_per_second = {}); slow down",
+                caller.uid, config.audit.calls_per_second
+            ));
+            return Box::pin(refuse(self.state.clone(), caller, path, status));
+        }
         if needed.is_some_and(|needed| caller.role >= needed) {
             request.extensions_mut().insert(caller);
             // The clone that was polled ready serves this call.
@@ -83,32 +93,37 @@ where
             let mut ready = std::mem::replace(&mut self.inner, clone);
             return Box::pin(ready.call(request));
         }
+        let shown = crate::audit::cut(&path, 200);
         let message = match needed {
             Some(needed) => format!(
-                "{path} needs the {} role; uid {} has {} (roles come from the [access] groups in {})",
+                "{shown} needs the {} role; uid {} has {} (roles come from the [access] groups in {})",
                 needed.name(),
                 caller.uid,
                 caller.role.name(),
                 self.state.config_path.display()
             ),
-            None => format!("{path} is not an RPC this daemon serves"),
+            None => format!("{shown} is not an RPC this daemon serves"),
         };
-        tracing::warn!(rpc = %path, uid = caller.uid, role = caller.role.name(), "permission denied");
-        let status = Status::permission_denied(message);
-        let state = self.state.clone();
-        Box::pin(async move {
-            let denied = Err(status.clone());
-            let _ = tokio::task::spawn_blocking(move || {
-                audit(
-                    &state,
-                    caller,
-                    &path,
-                    serde_json::json!("(not decoded: denied)"),
-                    &denied,
-                )
-            })
-            .await;
-            Ok(status.into_http())
-        })
+        Box::pin(refuse(
+            self.state.clone(),
+            caller,
+            path,
+            Status::permission_denied(message),
+        ))
     }
+}
+
+/// Answers a refused call with `status` and audits it (repeats are coalesced, so a
+/// flood of refusals costs the state disk one record per window).
+async fn refuse<E>(
+    state: Arc<DaemonState>,
+    caller: Caller,
+    path: String,
+    status: Status,
+) -> Result<http::Response<tonic::body::Body>, E> {
+    tracing::debug!(rpc = %crate::audit::cut(&path, 200), uid = caller.uid, role = caller.role.name(), code = ?status.code(), "call refused");
+    let answer = status.clone();
+    let _ =
+        tokio::task::spawn_blocking(move || audit_refusal(&state, caller, &path, &status)).await;
+    Ok(answer.into_http())
 }

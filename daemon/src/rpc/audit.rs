@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use super::convert::timestamp;
 use super::{blocking, page_size};
 use crate::state::DaemonState;
-use crate::store::{AUDIT, AuditRecord};
+use crate::store::{AUDIT, AuditRecord, Counter};
 
 #[derive(Debug, Clone)]
 pub struct AuditService {
@@ -35,12 +35,14 @@ impl Audit for AuditService {
         let limit = page_size(request.page_size);
         let before = super::sequence_token(&request.page_token)?;
         let state = self.state.clone();
-        let records = blocking(move || {
+        let (records, dropped) = blocking(move || {
             Ok(state.store.read("listing the audit trail", |rx| {
-                rx.list_numbered_desc::<AuditRecord>(AUDIT, before, limit + 1, |r| {
-                    request.uid.is_none_or(|uid| r.uid == uid)
-                        && (!request.denied_only || r.result.starts_with("PermissionDenied"))
-                })
+                let records =
+                    rx.list_numbered_desc::<AuditRecord>(AUDIT, before, limit + 1, |r| {
+                        request.uid.is_none_or(|uid| r.uid == uid)
+                            && (!request.denied_only || r.result.starts_with("PermissionDenied"))
+                    })?;
+                Ok((records, rx.counter(Counter::AuditDropped)?))
             })?)
         })
         .await?;
@@ -56,6 +58,7 @@ impl Audit for AuditService {
                 rpc: r.rpc.clone(),
                 arguments: r.arguments.clone(),
                 result: r.result.clone(),
+                count: r.count,
             })
             .collect();
         let next_page_token = if more {
@@ -69,6 +72,7 @@ impl Audit for AuditService {
         Ok(Response::new(pb::ListAuditResponse {
             entries,
             next_page_token,
+            dropped,
         }))
     }
 }

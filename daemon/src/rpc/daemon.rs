@@ -42,12 +42,13 @@ impl Daemon for DaemonService {
     ) -> Result<Response<pb::Status>, Status> {
         let who = caller(&request);
         let state = self.state.clone();
-        let (jobs, repositories) = blocking(move || {
+        let (jobs, repositories, audit_dropped) = blocking(move || {
             Ok(state.store.read("status", |rx| {
                 Ok((
                     rx.list_named::<JobRecord>(JOBS, None, usize::MAX)?,
                     rx.list_named::<RepoRecord>(REPOSITORIES, None, usize::MAX)?
                         .len(),
+                    rx.counter(crate::store::Counter::AuditDropped)?,
                 ))
             })?)
         })
@@ -70,6 +71,7 @@ impl Daemon for DaemonService {
             config_path: self.state.config_path.display().to_string(),
             state_dir: self.state.state_dir.display().to_string(),
             socket_path: self.state.socket_path.display().to_string(),
+            audit_dropped,
         }))
     }
 

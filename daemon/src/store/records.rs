@@ -314,6 +314,14 @@ pub struct AuditRecord {
     pub arguments: String,
     /// "ok" or "CODE: message".
     pub result: String,
+    /// Calls this record stands for: repeated refusals of one caller are counted into
+    /// one record (records from before counts were kept stand for one).
+    #[serde(default = "one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use crate::cli::AuditArgs;
 use crate::output::{self, Outcome};
 
 pub async fn run(remote: &Remote, args: &AuditArgs) -> anyhow::Result<Outcome> {
-    let entries = AuditClient::new(remote.channel.clone())
+    let response = AuditClient::new(remote.channel.clone())
         .list_audit(pb::ListAuditRequest {
             uid: args.uid,
             denied_only: args.denied,
@@ -18,8 +18,8 @@ pub async fn run(remote: &Remote, args: &AuditArgs) -> anyhow::Result<Outcome> {
         })
         .await
         .map_err(api_error)?
-        .into_inner()
-        .entries;
+        .into_inner();
+    let entries = response.entries;
     if remote.json() {
         let docs: Vec<_> = entries
             .iter()
@@ -32,20 +32,32 @@ pub async fn run(remote: &Remote, args: &AuditArgs) -> anyhow::Result<Outcome> {
                     "rpc": e.rpc,
                     "arguments": serde_json::from_str::<serde_json::Value>(&e.arguments).unwrap_or_else(|_| e.arguments.clone().into()),
                     "result": e.result,
+                    "count": e.count.max(1),
                 })
             })
             .collect();
         output::json(&docs)?;
     } else {
         for e in &entries {
+            let times = if e.count > 1 {
+                format!(" ({} times)", e.count)
+            } else {
+                String::new()
+            };
             crate::outln!(
-                "{} uid {} ({}) {} {} -> {}",
+                "{} uid {} ({}) {} {} -> {}{times}",
                 json::time(e.time.as_ref()).unwrap_or_default(),
                 e.uid,
                 json::role(e.role),
                 e.rpc.rsplit('/').next().unwrap_or(&e.rpc),
                 e.arguments,
                 e.result
+            )?;
+        }
+        if response.dropped > 0 {
+            crate::outln!(
+                "{} older entries were dropped by the retention ([audit] max_records, max_age_days)",
+                response.dropped
             )?;
         }
     }

@@ -40,6 +40,11 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, s: &AuditScreen, area: Rect) {
             let call = e.rpc.trim_start_matches("/cairn.v1.").to_owned();
             let result = if e.result == "ok" {
                 Span::raw("ok")
+            } else if e.count > 1 {
+                Span::styled(
+                    format!("{} ({} times)", e.result, e.count),
+                    colored(state.color, Color::Red),
+                )
             } else {
                 Span::styled(e.result.clone(), colored(state.color, Color::Red))
             };
@@ -107,6 +112,7 @@ mod tests {
                 rpc: rpc.into(),
                 arguments: args.into(),
                 result: result.into(),
+                count: 1,
             }
         };
         update(
