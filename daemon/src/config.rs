@@ -28,6 +28,15 @@ pub struct DaemonSection {
     pub cache_dir: Option<PathBuf>,
     /// Seconds a draining daemon waits for cancelled runs to stop.
     pub stop_timeout_seconds: u32,
+    /// Client connections open at once (admins may open a few more, so they always
+    /// get in).
+    pub max_connections: u32,
+    /// Client connections one uid below admin may have open at once.
+    pub max_connections_per_uid: u32,
+    /// Seconds a new connection has to start talking before it is closed.
+    pub handshake_timeout_seconds: u32,
+    /// Log follows and watches one uid below admin may have open at once.
+    pub max_streams_per_uid: u32,
 }
 
 impl Default for DaemonSection {
@@ -36,6 +45,10 @@ impl Default for DaemonSection {
             max_concurrent_runs: 2,
             cache_dir: None,
             stop_timeout_seconds: 60,
+            max_connections: 256,
+            max_connections_per_uid: 32,
+            handshake_timeout_seconds: 10,
+            max_streams_per_uid: 16,
         }
     }
 }
@@ -176,6 +189,22 @@ impl Config {
                 "max_concurrent_runs",
                 format!("{} is out of range 1..=64", self.daemon.max_concurrent_runs),
             ));
+        }
+        for (key, value) in [
+            ("max_connections", self.daemon.max_connections),
+            (
+                "max_connections_per_uid",
+                self.daemon.max_connections_per_uid,
+            ),
+            (
+                "handshake_timeout_seconds",
+                self.daemon.handshake_timeout_seconds,
+            ),
+            ("max_streams_per_uid", self.daemon.max_streams_per_uid),
+        ] {
+            if value == 0 {
+                return Err((key, "must be at least 1".into()));
+            }
         }
         if self.daemon.stop_timeout_seconds == 0 {
             return Err(("stop_timeout_seconds", "must be at least 1".into()));

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cairn_proto::v1::audit_server::AuditServer;
 use cairn_proto::v1::daemon_server::DaemonServer;
@@ -14,11 +15,10 @@ use cairn_proto::v1::restores_server::RestoresServer;
 use cairn_proto::v1::runs_server::RunsServer;
 use cairn_proto::v1::snapshots_server::SnapshotsServer;
 use tokio::net::UnixListener;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::UnixListenerStream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Server;
 
-use crate::peer::PeerStream;
+use crate::connections;
 use crate::rpc::MAX_MESSAGE_BYTES;
 use crate::rpc::access::AccessLayer;
 use crate::rpc::audit::AuditService;
@@ -32,6 +32,11 @@ use crate::rpc::runs::RunsService;
 use crate::rpc::snapshots::SnapshotsService;
 use crate::state::DaemonState;
 
+/// Largest request of every service but Jobs (whose ApplyJobs takes a whole job file).
+const SMALL_REQUEST_BYTES: usize = 256 * 1024;
+/// Calls (log followers, watchers) one connection may have open at once.
+const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+
 /// Serves until `shutdown` completes; then stops accepting and lets calls in flight
 /// finish (streams end when the server drops them).
 pub async fn serve(
@@ -39,17 +44,7 @@ pub async fn serve(
     state: Arc<DaemonState>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let incoming = UnixListenerStream::new(listener).filter_map(|conn| {
-        match conn.and_then(PeerStream::new) {
-            Ok(stream) => Some(Ok::<_, std::io::Error>(stream)),
-            Err(e) => {
-                // A client that hung up at once, or a kernel without SO_PEERGROUPS:
-                // that connection is dropped, the server goes on.
-                tracing::warn!(error = %e, "connection refused: its credentials could not be read");
-                None
-            }
-        }
-    });
+    let incoming = ReceiverStream::new(connections::accept(listener, state.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<DaemonServer<DaemonService>>().await;
@@ -75,15 +70,24 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    // Requests are small except a job file (ApplyJobs); a caller cannot make the
+    // daemon take in 16 MiB for a status call.
     macro_rules! limited {
         ($server:ident, $service:expr) => {
+            limited!($server, $service, SMALL_REQUEST_BYTES)
+        };
+        ($server:ident, $service:expr, $request:expr) => {
             $server::new($service)
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_decoding_message_size($request)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES)
         };
     }
 
     Server::builder()
+        // Dead peers are found (and their connections freed) within a minute.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .layer(AccessLayer::new(state.clone()))
         .add_service(health_service)
         .add_service(reflection)
@@ -104,7 +108,8 @@ pub async fn serve(
             JobsServer,
             JobsService {
                 state: state.clone()
-            }
+            },
+            MAX_MESSAGE_BYTES
         ))
         .add_service(limited!(
             RunsServer,

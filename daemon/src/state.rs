@@ -35,6 +35,8 @@ pub struct DaemonState {
     pub unlocked: crate::unlocked::Unlocked,
     /// Refusals being coalesced and each caller's rate.
     pub audit: crate::audit::AuditTrail,
+    /// Endless calls open per uid.
+    pub streams: crate::streams::StreamQuota,
     live: RwLock<Live>,
 }
 
@@ -93,6 +95,7 @@ impl DaemonState {
             stopping: tokio::sync::watch::Sender::new(false),
             unlocked: crate::unlocked::Unlocked::default(),
             audit: crate::audit::AuditTrail::default(),
+            streams: crate::streams::StreamQuota::default(),
             live: RwLock::new(Live { config, roles }),
         }
     }

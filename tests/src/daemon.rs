@@ -23,6 +23,8 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// The umask it starts with (the test's own when `None`).
     pub umask: Option<u32>,
+    /// Its file descriptor limit (RLIMIT_NOFILE; the test's own when `None`).
+    pub max_open_files: Option<u64>,
 }
 
 impl Cairnd {
@@ -52,13 +54,26 @@ impl Cairnd {
             .open(&self.log)
             .expect("daemon log");
         let mut command = Command::new(binary("cairnd"));
-        if let Some(mask) = self.launch.umask {
+        if self.launch.umask.is_some() || self.launch.max_open_files.is_some() {
             use std::os::unix::process::CommandExt as _;
-            let mask = rustix::fs::Mode::from_bits_truncate(mask);
-            // SAFETY: umask is async-signal-safe and touches nothing of the parent.
+            let mask = self.launch.umask.map(rustix::fs::Mode::from_bits_truncate);
+            let files = self.launch.max_open_files;
+            // SAFETY: umask and setrlimit are async-signal-safe and touch nothing of
+            // the parent.
             unsafe {
                 command.pre_exec(move || {
-                    rustix::process::umask(mask);
+                    if let Some(mask) = mask {
+                        rustix::process::umask(mask);
+                    }
+                    if let Some(files) = files {
+                        rustix::process::setrlimit(
+                            rustix::process::Resource::Nofile,
+                            rustix::process::Rlimit {
+                                current: Some(files),
+                                maximum: Some(files),
+                            },
+                        )?;
+                    }
                     Ok(())
                 });
             }

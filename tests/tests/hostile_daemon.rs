@@ -3,20 +3,25 @@
 //! crowd out the runs. Flooders run as other uids (root needed; CI fails, never skips).
 
 use std::path::Path;
+use std::process::Command;
 
-use cairn_e2e::daemon::Cairnd;
+use cairn_e2e::daemon::{Cairnd, Launch};
 use cairn_e2e::run::{binary, is_root, prerequisite};
 use cairn_e2e::users::{Groups, Who, open_up};
 
 /// A daemon in a directory other uids may pass through, with `config`, and a backup
 /// job `web` of a small tree.
 fn daemon_with(dir: &Path, config: &str) -> Cairnd {
+    daemon_launched(dir, config, Launch::default())
+}
+
+fn daemon_launched(dir: &Path, config: &str, launch: Launch) -> Cairnd {
     open_up(dir);
     let daemon_dir = dir.join("daemon");
     std::fs::create_dir_all(&daemon_dir).expect("mkdir");
     open_up(&daemon_dir);
     std::fs::write(daemon_dir.join("cairnd.toml"), config).expect("config");
-    let daemon = Cairnd::start(&daemon_dir);
+    let daemon = Cairnd::start_with(&daemon_dir, launch);
     let source = dir.join("src");
     std::fs::create_dir_all(&source).expect("mkdir");
     std::fs::write(source.join("a.txt"), b"alpha").expect("write");
@@ -139,4 +144,206 @@ fn the_audit_trail_keeps_its_newest_entries_and_counts_what_it_drops() {
         text.contains("7 older entries were dropped by the retention"),
         "{text}"
     );
+}
+
+/// `cairn-flood hold` as `who`: connections that never say a word, kept `seconds`.
+fn hold(who: &Who, socket: &Path, count: usize, seconds: u64) -> serde_json::Value {
+    let out = who
+        .command(&binary("cairn-flood"))
+        .arg(socket)
+        .args(["hold", &count.to_string(), &seconds.to_string()])
+        .output()
+        .expect("cairn-flood");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn silent_connections_by_the_hundred_are_capped_and_closed_and_the_admin_still_gets_in() {
+    let test =
+        "silent_connections_by_the_hundred_are_capped_and_closed_and_the_admin_still_gets_in";
+    if !prerequisite(test, "root (groups, other uids)", is_root()) {
+        return;
+    }
+    let Some(_groups) = Groups::create(&["cairn-t-conn"]) else {
+        panic!("groupadd failed");
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The systemd default limit is 1024; a quarter of it makes the same point faster.
+    let daemon = daemon_launched(
+        dir.path(),
+        "[access]\nsocket_group = \"cairn-t-conn\"\n[daemon]\nmax_connections = 100\nmax_connections_per_uid = 20\nhandshake_timeout_seconds = 2\n",
+        Launch {
+            max_open_files: Some(256),
+            ..Launch::default()
+        },
+    );
+    let flooder = Who {
+        name: "flooder",
+        uid: 61021,
+        groups: vec![Groups::gid("cairn-t-conn")],
+    };
+    let log_before = daemon.log_text().len();
+    let run = std::thread::scope(|scope| {
+        let held = scope.spawn(|| hold(&flooder, &daemon.socket, 400, 5));
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        // While 400 silent connections are pressed on it, the admin's calls and the
+        // runs go on.
+        daemon.cli(&["status"]).ok();
+        let run = daemon.run_job("web");
+        let held = held.join().expect("flood thread");
+        assert_eq!(
+            held["opened"], held["closed"],
+            "every silent connection was closed: {held}"
+        );
+        run
+    });
+    assert_eq!(run["state"], "succeeded", "{run}");
+    let logged = daemon.log_text().len() - log_before;
+    assert!(logged < 64 * 1024, "{logged} bytes of log for one flood");
+    daemon.cli(&["status"]).ok();
+}
+
+#[test]
+fn running_out_of_file_descriptors_pauses_accepting_instead_of_spinning() {
+    let test = "running_out_of_file_descriptors_pauses_accepting_instead_of_spinning";
+    if !prerequisite(test, "root (groups, other uids)", is_root()) {
+        return;
+    }
+    let Some(_groups) = Groups::create(&["cairn-t-nofd"]) else {
+        panic!("groupadd failed");
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Limits set above what the descriptors allow: accept itself fails (EMFILE).
+    let daemon = daemon_launched(
+        dir.path(),
+        "[access]\nsocket_group = \"cairn-t-nofd\"\n[daemon]\nmax_connections = 5000\nmax_connections_per_uid = 5000\nhandshake_timeout_seconds = 3\n",
+        Launch {
+            max_open_files: Some(128),
+            ..Launch::default()
+        },
+    );
+    let flooder = Who {
+        name: "flooder",
+        uid: 61022,
+        groups: vec![Groups::gid("cairn-t-nofd")],
+    };
+    let log_before = daemon.log_text().len();
+    let cpu_before = cpu_seconds(daemon.pid());
+    let held = hold(&flooder, &daemon.socket, 400, 4);
+    let cpu = cpu_seconds(daemon.pid()) - cpu_before;
+    let logged = daemon.log_text().len() - log_before;
+    assert!(
+        logged < 64 * 1024,
+        "{logged} bytes of log in 4 s: {}",
+        daemon.log_text()
+    );
+    // A spinning accept loop burns a core for the whole 4 s.
+    assert!(
+        cpu < 2.0,
+        "{cpu:.2} s of CPU while out of descriptors: {held}"
+    );
+    // Once the flood is gone the daemon serves again.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    daemon.cli(&["status"]).ok();
+    assert_eq!(daemon.run_job("web")["state"], "succeeded");
+}
+
+/// User plus system CPU time of a process so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    let after_name = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    ticks as f64 / 100.0
+}
+
+#[test]
+fn huge_requests_are_refused_by_their_size_and_memory_stays_flat() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = daemon_with(dir.path(), "");
+    let admin = Command::new(binary("cairn-flood"))
+        .arg(&daemon.socket)
+        .args(["big", "40"])
+        .output()
+        .expect("cairn-flood");
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    let outcome: serde_json::Value = serde_json::from_slice(&admin.stdout).expect("JSON");
+    assert_eq!(outcome["OutOfRange"], 40, "refused by size: {outcome}");
+    let peak_kib = peak_rss_kib(daemon.pid());
+    eprintln!("cairnd peak RSS after 40 requests of 15 MB: {peak_kib} KiB");
+    assert!(peak_kib < 200 * 1024, "cairnd peaked at {peak_kib} KiB");
+    let audit = daemon.cli(&["audit", "--output", "json"]).ok().stdout;
+    assert!(
+        audit.len() < 256 * 1024,
+        "the audit trail holds {} bytes",
+        audit.len()
+    );
+    daemon.cli(&["status"]).ok();
+}
+
+/// The peak resident memory of a process (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn log_followers_that_never_read_are_capped_per_uid() {
+    let test = "log_followers_that_never_read_are_capped_per_uid";
+    if !prerequisite(test, "root (groups, other uids)", is_root()) {
+        return;
+    }
+    let Some(_groups) = Groups::create(&["cairn-t-follow", "cairn-t-fview"]) else {
+        panic!("groupadd failed");
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = daemon_with(
+        dir.path(),
+        "[access]\nsocket_group = \"cairn-t-follow\"\nviewer_groups = [\"cairn-t-fview\"]\n[daemon]\nmax_streams_per_uid = 16\n",
+    );
+    let viewer = Who {
+        name: "viewer",
+        uid: 61023,
+        groups: vec![Groups::gid("cairn-t-follow"), Groups::gid("cairn-t-fview")],
+    };
+    let followed = std::thread::scope(|scope| {
+        let followers = scope.spawn(|| {
+            let out = viewer
+                .command(&binary("cairn-flood"))
+                .arg(&daemon.socket)
+                .args(["follow", "60", "4"])
+                .output()
+                .expect("cairn-flood");
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON")
+        });
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        // The runs log on; the admin still follows.
+        assert_eq!(daemon.run_job("web")["state"], "succeeded");
+        followers.join().expect("followers")
+    });
+    assert_eq!(followed["ok"], 16, "{followed}");
+    assert_eq!(followed["ResourceExhausted"], 44, "{followed}");
+    // Their streams are given back when they go.
+    let again = viewer
+        .command(&binary("cairn-flood"))
+        .arg(&daemon.socket)
+        .args(["follow", "16", "0"])
+        .output()
+        .expect("cairn-flood");
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    assert_eq!(again["ok"], 16, "{again}");
 }

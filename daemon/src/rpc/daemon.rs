@@ -106,12 +106,17 @@ impl Daemon for DaemonService {
 
     async fn watch_changes(
         &self,
-        _request: Request<pb::WatchChangesRequest>,
+        request: Request<pb::WatchChangesRequest>,
     ) -> Result<Response<ChangeStream>, Status> {
+        let permit = self.state.streams.acquire(
+            caller(&request),
+            self.state.config().daemon.max_streams_per_uid,
+        )?;
         let mut changes = self.state.changes.subscribe();
         let mut stopping = self.state.stopping.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
+            let _permit = permit;
             loop {
                 let change = tokio::select! {
                     change = changes.recv() => change,

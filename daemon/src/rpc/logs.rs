@@ -120,6 +120,10 @@ impl Logs for LogsService {
         &self,
         request: Request<pb::StreamLogsRequest>,
     ) -> Result<Response<LogStream>, Status> {
+        let permit = self.state.streams.acquire(
+            super::caller(&request),
+            self.state.config().daemon.max_streams_per_uid,
+        )?;
         let request = request.into_inner();
         if !request.job.is_empty() {
             convert::check_name("job", &request.job).map_err(super::status)?;
@@ -167,6 +171,7 @@ impl Logs for LogsService {
         let run_over = filter.run != 0 && run_watch.is_none();
         let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
         tokio::spawn(async move {
+            let _permit = permit;
             let mut last = request.after_seq;
             // Stored lines of the run or the job's runs.
             let runs = {
@@ -234,6 +239,9 @@ impl Logs for LogsService {
                 let next = tokio::select! {
                     next = live.recv() => next,
                     _ = stopping.wait_for(|stop| *stop) => return,
+                    // The client went away: its task (and its share of streams) ends
+                    // now, not at the next line that matches.
+                    () = tx.closed() => return,
                     () = wait_for_end(&mut run_watch), if ending.is_none() => {
                         // The run's last lines are logged around its final state.
                         ending = Some(Box::pin(tokio::time::sleep(RUN_END_GRACE)));

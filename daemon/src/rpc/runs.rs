@@ -92,11 +92,16 @@ impl Runs for RunsService {
         &self,
         request: Request<pb::WatchRunRequest>,
     ) -> Result<Response<RunStream>, Status> {
+        let permit = self.state.streams.acquire(
+            super::caller(&request),
+            self.state.config().daemon.max_streams_per_uid,
+        )?;
         let id = request.into_inner().id;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         match self.state.runner.watch(id) {
             Some(mut watch) => {
                 tokio::spawn(async move {
+                    let _permit = permit;
                     loop {
                         let view = watch.borrow_and_update().clone();
                         let done = view.record.state.is_final();

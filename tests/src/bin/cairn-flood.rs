@@ -1,7 +1,15 @@
 //! `cairn-flood SOCKET KIND COUNT`: makes COUNT calls to a cairnd as fast as one
 //! connection allows, for the tests of what a flood of calls costs the daemon. KIND:
 //! `denied` (Jobs/DeleteJob, which only admins may call), `unknown` (a made-up method
-//! with an 8 KB path), `status` (Daemon/GetStatus). Prints how the calls ended as JSON.
+//! with an 8 KB path), `status` (Daemon/GetStatus), `big` (Repositories/
+//! CreateRepository with a 15 MB name). Prints how the calls ended as JSON.
+//!
+//! `cairn-flood SOCKET hold COUNT SECONDS`: opens COUNT connections that never say a
+//! word, keeps them SECONDS, and prints how many it opened and how many of those the
+//! daemon closed.
+//!
+//! `cairn-flood SOCKET follow COUNT SECONDS`: opens COUNT log follows it never reads,
+//! keeps them SECONDS, and prints how the calls were answered.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +18,45 @@ use cairn_proto::v1 as pb;
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let [_, socket, kind, count, seconds] = args.as_slice()
+        && kind == "hold"
+    {
+        hold(
+            socket,
+            count.parse().expect("COUNT"),
+            seconds.parse().expect("SECONDS"),
+        );
+        return;
+    }
+    if let [_, socket, kind, count, seconds] = args.as_slice()
+        && kind == "follow"
+    {
+        let channel = cairn_proto::connect(socket).await.expect("connecting");
+        let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+        let mut held = Vec::new();
+        for _ in 0..count.parse::<usize>().expect("COUNT") {
+            let call = pb::logs_client::LogsClient::new(channel.clone())
+                .stream_logs(pb::StreamLogsRequest {
+                    follow: true,
+                    ..Default::default()
+                })
+                .await;
+            let outcome = match call {
+                Ok(stream) => {
+                    held.push(stream);
+                    "ok".to_owned()
+                }
+                Err(status) => format!("{:?}", status.code()),
+            };
+            *outcomes.entry(outcome).or_default() += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(
+            seconds.parse().expect("SECONDS"),
+        ))
+        .await;
+        print_outcomes(&outcomes);
+        return;
+    }
     let [_, socket, kind, count] = args.as_slice() else {
         eprintln!("usage: cairn-flood SOCKET denied|unknown|status COUNT");
         std::process::exit(2);
@@ -37,6 +84,16 @@ async fn main() {
                     .await
                     .map(|_| ())
             }
+            "big" => pb::repositories_client::RepositoriesClient::new(channel.clone())
+                .max_encoding_message_size(64 << 20)
+                .create_repository(pb::CreateRepositoryRequest {
+                    name: "n".repeat(15 << 20),
+                    location: "/nonexistent".into(),
+                    init: false,
+                    passphrase: String::new(),
+                })
+                .await
+                .map(|_| ()),
             other => panic!("unknown kind {other}"),
         };
         let outcome = match result {
@@ -45,9 +102,37 @@ async fn main() {
         };
         *outcomes.entry(outcome).or_default() += 1;
     }
+    print_outcomes(&outcomes);
+}
+
+fn print_outcomes(outcomes: &BTreeMap<String, usize>) {
     let fields: Vec<String> = outcomes
         .iter()
         .map(|(k, v)| format!("\"{k}\":{v}"))
         .collect();
     println!("{{{}}}", fields.join(","));
+}
+
+fn hold(socket: &str, count: usize, seconds: u64) {
+    use std::io::Read as _;
+    let held: Vec<std::os::unix::net::UnixStream> = (0..count)
+        .map_while(|_| std::os::unix::net::UnixStream::connect(socket).ok())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_secs(seconds));
+    let closed = held
+        .iter()
+        .filter(|stream| {
+            stream.set_nonblocking(true).expect("nonblocking");
+            // What the daemon sent (its HTTP/2 settings) first, then: the end, or not.
+            let mut buf = [0u8; 4096];
+            loop {
+                match (&mut &**stream).read(&mut buf) {
+                    Ok(0) => return true,
+                    Ok(_) => continue,
+                    Err(e) => return e.kind() != std::io::ErrorKind::WouldBlock,
+                }
+            }
+        })
+        .count();
+    println!("{{\"opened\":{},\"closed\":{closed}}}", held.len());
 }
