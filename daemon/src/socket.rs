@@ -25,13 +25,6 @@ pub fn create_private_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
 }
 
-fn owner_name(uid: u32) -> String {
-    match cairn_engine::host::user_name(uid) {
-        Some(name) => format!("uid {uid} ({name})"),
-        None => format!("uid {uid}"),
-    }
-}
-
 /// Refuses `dir` (the socket's directory) unless it and every directory above it belong
 /// to `own_uid` or root and only their owner may write to them. A sticky directory
 /// above (such as /tmp) is fine: others cannot rename or remove what is ours in it.
@@ -53,7 +46,7 @@ fn check_trusted(dir: &Path, own_uid: u32) -> anyhow::Result<()> {
         if meta.uid() != own_uid && meta.uid() != 0 {
             bail!(
                 "{what} belongs to {}, not to this user or root: its owner could replace the socket and read what clients send (passphrases); use a directory only root or this user owns (e.g. /run/cairn)",
-                owner_name(meta.uid())
+                cairn_engine::host::describe_uid(meta.uid())
             );
         }
         let mode = meta.permissions().mode();

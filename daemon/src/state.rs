@@ -122,8 +122,27 @@ impl DaemonState {
         self.changes.publish(Change::Job(name.to_owned()));
     }
 
-    /// Re-reads the config file. An invalid file changes nothing and says why.
+    /// Re-reads the config file. An invalid file changes nothing and says why; so does
+    /// a file that went missing or empty (at start that means "all defaults", but a
+    /// running daemon reset to defaults by a truncated or deleted file would be a
+    /// silent surprise; restart it to run on the defaults).
     pub fn reload(&self) -> Result<(), ConfigError> {
+        let gone = match std::fs::read_to_string(&self.config_path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("is missing"),
+            Ok(text) if text.trim().is_empty() => Some("is empty"),
+            _ => None,
+        };
+        if let Some(gone) = gone
+            && self.config() != Config::default()
+        {
+            return Err(ConfigError::Invalid {
+                path: self.config_path.clone(),
+                line: None,
+                reason: format!(
+                    "the file {gone}: reloading it would reset every setting to its default; put the configuration back (or restart cairnd to run on the defaults)"
+                ),
+            });
+        }
         let config = Config::load(&self.config_path)?;
         let roles = RoleMap::new(&config.access, self.own_uid, cairn_engine::host::group_id);
         self.runner

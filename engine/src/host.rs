@@ -70,6 +70,15 @@ pub fn user_name(uid: u32) -> Option<String> {
     passwd_entry(uid).map(|(name, _)| name)
 }
 
+/// "uid 1001 (alice)", or "uid 1001" for a uid without a name: who owns something, in
+/// a message.
+pub fn describe_uid(uid: u32) -> String {
+    match user_name(uid) {
+        Some(name) => format!("uid {uid} ({name})"),
+        None => format!("uid {uid}"),
+    }
+}
+
 /// The home directory the user database gives `uid` (for a process started without
 /// `HOME`).
 pub fn user_home(uid: u32) -> Option<std::path::PathBuf> {

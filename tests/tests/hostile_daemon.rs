@@ -347,3 +347,43 @@ fn log_followers_that_never_read_are_capped_per_uid() {
     let again: serde_json::Value = serde_json::from_slice(&again.stdout).expect("JSON");
     assert_eq!(again["ok"], 16, "{again}");
 }
+
+#[test]
+fn a_config_emptied_or_deleted_under_a_running_daemon_is_not_taken_for_the_defaults() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = daemon_with(dir.path(), "[audit]\nmax_records = 10\n");
+    let config = daemon.dir.join("cairnd.toml");
+    let pid = rustix::process::Pid::from_raw(daemon.pid() as i32).expect("pid");
+    for what in ["is empty", "is missing"] {
+        if what == "is empty" {
+            std::fs::write(&config, "\n").expect("truncate");
+        } else {
+            std::fs::remove_file(&config).expect("delete");
+        }
+        let said = daemon.log_text().matches("reload failed").count();
+        rustix::process::kill_process(pid, rustix::process::Signal::HUP).expect("SIGHUP");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while daemon.log_text().matches("reload failed").count() == said {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}",
+                daemon.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let log = daemon.log_text();
+        assert!(log.contains(&format!("the file {what}")), "{log}");
+    }
+    // Still the running configuration: the audit trail keeps 10 entries.
+    let source = dir.path().join("src");
+    for i in 0..15 {
+        daemon
+            .create_backup_job(&format!("j{i}"), &source, &[])
+            .ok();
+    }
+    let audit = daemon
+        .cli(&["audit", "--limit", "1000", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(audit.as_array().map(Vec::len), Some(10), "{audit}");
+}

@@ -7,6 +7,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
+use cairn_engine::host::describe_uid;
 use tonic::transport::Channel;
 
 /// The socket to use when none is given: root talks to the system daemon; anyone else
@@ -35,13 +36,6 @@ pub fn default_socket() -> PathBuf {
     }
 }
 
-fn owner(uid: u32) -> String {
-    match cairn_engine::host::user_name(uid) {
-        Some(name) => format!("uid {uid} ({name})"),
-        None => format!("uid {uid}"),
-    }
-}
-
 /// Whether `uid` may serve this user: root (the system daemon) or the user themself.
 fn trusted(uid: u32) -> bool {
     uid == 0 || uid == rustix::process::geteuid().as_raw()
@@ -60,27 +54,25 @@ pub fn verify(socket: &Path, stream: &impl AsFd) -> std::io::Result<()> {
             ),
         )
     };
-    let meta = std::fs::symlink_metadata(socket)?;
+    // A symlink to the socket is followed: what is checked is where it leads.
+    let real = std::fs::canonicalize(socket)?;
+    let meta = std::fs::symlink_metadata(&real)?;
     if !meta.file_type().is_socket() {
         return Err(refuse("it is not a socket".into()));
     }
     if !trusted(meta.uid()) {
         return Err(refuse(format!(
             "the socket belongs to {}, not to root or you",
-            owner(meta.uid())
+            describe_uid(meta.uid())
         )));
     }
-    if let Some(dir) = socket.parent() {
-        let dir_meta = std::fs::metadata(if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        })?;
+    if let Some(dir) = real.parent() {
+        let dir_meta = std::fs::metadata(dir)?;
         if !trusted(dir_meta.uid()) {
             return Err(refuse(format!(
                 "its directory {} belongs to {}, not to root or you",
                 dir.display(),
-                owner(dir_meta.uid())
+                describe_uid(dir_meta.uid())
             )));
         }
         let mode = dir_meta.mode();
@@ -97,7 +89,7 @@ pub fn verify(socket: &Path, stream: &impl AsFd) -> std::io::Result<()> {
         return Err(refuse(format!(
             "the process serving it (pid {}) runs as {}, not as root or you",
             peer.pid.as_raw_nonzero(),
-            owner(peer.uid.as_raw())
+            describe_uid(peer.uid.as_raw())
         )));
     }
     Ok(())
