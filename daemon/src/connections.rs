@@ -14,12 +14,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::UnixListener;
+use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tonic::transport::server::Connected;
 
 use crate::auth::Role;
-use crate::peer::{Peer, PeerStream};
+use crate::peer::Peer;
 use crate::state::DaemonState;
 
 /// Connections admins may open beyond `[daemon] max_connections`.
@@ -136,8 +136,8 @@ pub fn accept(
                     continue;
                 }
             };
-            let stream = match PeerStream::new(stream) {
-                Ok(stream) => stream,
+            let peer = match Peer::of(&stream) {
+                Ok(peer) => peer,
                 Err(e) => {
                     // A client that hung up at once, or a kernel without SO_PEERGROUPS.
                     tracing::debug!(error = %e, "connection dropped: its credentials could not be read");
@@ -145,7 +145,6 @@ pub fn accept(
                 }
             };
             let config = state.config().daemon;
-            let peer = stream.connect_info();
             let admin = state.roles().role_of(&peer) == Role::Admin;
             let Some(slot) = open.admit(
                 &peer,
@@ -163,7 +162,7 @@ pub fn accept(
                 continue;
             };
             let handshake = Duration::from_secs(u64::from(config.handshake_timeout_seconds));
-            let connection = Connection::new(stream, slot, handshake);
+            let connection = Connection::new(stream, peer, slot, handshake);
             if tx.send(Ok(connection)).await.is_err() {
                 return;
             }
@@ -172,20 +171,23 @@ pub fn accept(
     rx
 }
 
-/// A client connection within the limits: closed by the daemon when it stays silent
-/// past the handshake timeout (before its first byte) or the idle timeout (after).
+/// A client connection within the limits, carrying its [`Peer`] into every request's
+/// extensions; closed by the daemon when it stays silent past the handshake timeout
+/// (before its first byte) or the idle timeout (after).
 #[derive(Debug)]
 pub struct Connection {
-    inner: PeerStream,
+    inner: UnixStream,
+    peer: Peer,
     _slot: Slot,
     deadline: Pin<Box<tokio::time::Sleep>>,
     spoke: bool,
 }
 
 impl Connection {
-    fn new(inner: PeerStream, slot: Slot, handshake: Duration) -> Self {
+    fn new(inner: UnixStream, peer: Peer, slot: Slot, handshake: Duration) -> Self {
         Connection {
             inner,
+            peer,
             _slot: slot,
             deadline: Box::pin(tokio::time::sleep(handshake)),
             spoke: false,
@@ -197,7 +199,7 @@ impl Connected for Connection {
     type ConnectInfo = Peer;
 
     fn connect_info(&self) -> Peer {
-        self.inner.connect_info()
+        self.peer.clone()
     }
 }
 

@@ -87,54 +87,42 @@ pub fn user_home(uid: u32) -> Option<std::path::PathBuf> {
         .filter(|home| home.is_absolute())
 }
 
-/// Looks up a group name by gid.
-pub fn group_name(gid: u32) -> Option<String> {
+/// The group entry a `getgr*_r` call finds: (name, gid), through NSS. `lookup` gets
+/// the out-parameters and the buffer.
+fn group_entry(
+    lookup: impl Fn(*mut libc::group, *mut libc::c_char, usize, *mut *mut libc::group) -> libc::c_int,
+) -> Option<(String, u32)> {
     with_nss_buffer(|buf| {
-        // SAFETY: as in `passwd_entry`.
+        // SAFETY: a zeroed group is a valid out-parameter (as in `passwd_entry`).
         let mut grp: libc::group = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: as in `passwd_entry`.
-        let rc = unsafe {
-            libc::getgrgid_r(
-                gid,
-                &mut grp,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
+        let rc = lookup(&mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result);
         if rc != 0 || result.is_null() {
             return (rc, None);
         }
         // SAFETY: on success gr_name is NUL-terminated and inside `buf`.
         let name = unsafe { CStr::from_ptr(grp.gr_name) };
-        (0, Some(name.to_string_lossy().into_owned()))
+        (0, Some((name.to_string_lossy().into_owned(), grp.gr_gid)))
     })
+}
+
+/// Looks up a group name by gid.
+pub fn group_name(gid: u32) -> Option<String> {
+    // SAFETY: the out-parameters and buffer come from `group_entry`, valid for the
+    // lengths given.
+    group_entry(|grp, buf, len, result| unsafe { libc::getgrgid_r(gid, grp, buf, len, result) })
+        .map(|(name, _)| name)
 }
 
 /// Looks up a group's gid by name, through NSS: groups from LDAP, sssd or
 /// systemd-userdb resolve like those in `/etc/group`.
 pub fn group_id(name: &str) -> Option<u32> {
     let name = std::ffi::CString::new(name).ok()?;
-    with_nss_buffer(|buf| {
-        // SAFETY: as in `passwd_entry`.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: `name` is NUL-terminated; the rest as in `passwd_entry`.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                name.as_ptr(),
-                &mut grp,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc != 0 || result.is_null() {
-            return (rc, None);
-        }
-        (0, Some(grp.gr_gid))
+    // SAFETY: `name` is NUL-terminated; the rest as in `group_name`.
+    group_entry(|grp, buf, len, result| unsafe {
+        libc::getgrnam_r(name.as_ptr(), grp, buf, len, result)
     })
+    .map(|(_, gid)| gid)
 }
 
 /// Caches uid/gid → name lookups for the length of one backup.

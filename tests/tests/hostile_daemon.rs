@@ -30,6 +30,48 @@ fn daemon_launched(dir: &Path, config: &str, launch: Launch) -> Cairnd {
     daemon
 }
 
+/// A daemon whose socket belongs to the test group `group` (made for the test), and a
+/// flooder: uid `uid` in that group alone, so it can connect and has no role. `None`
+/// (the test skipped, outside CI) without root.
+struct Attacked {
+    _groups: Groups,
+    _dir: tempfile::TempDir,
+    daemon: Cairnd,
+    flooder: Who,
+}
+
+fn attacked(
+    test: &str,
+    group: &'static str,
+    uid: u32,
+    config: &str,
+    launch: Launch,
+) -> Option<Attacked> {
+    if !prerequisite(test, "root (groups, other uids)", is_root()) {
+        return None;
+    }
+    let Some(groups) = Groups::create(&[group]) else {
+        panic!("groupadd failed");
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = daemon_launched(
+        dir.path(),
+        &format!("[access]\nsocket_group = \"{group}\"\n{config}"),
+        launch,
+    );
+    let flooder = Who {
+        name: "flooder",
+        uid,
+        groups: vec![Groups::gid(group)],
+    };
+    Some(Attacked {
+        _groups: groups,
+        _dir: dir,
+        daemon,
+        flooder,
+    })
+}
+
 /// `cairn-flood` as `who`: how its calls ended, by status code.
 fn flood(who: &Who, socket: &Path, kind: &str, count: usize) -> serde_json::Value {
     let out = who
@@ -49,28 +91,23 @@ fn flood(who: &Who, socket: &Path, kind: &str, count: usize) -> serde_json::Valu
 
 #[test]
 fn a_flood_of_refused_calls_is_coalesced_bounded_and_never_stops_the_runs() {
-    let test = "a_flood_of_refused_calls_is_coalesced_bounded_and_never_stops_the_runs";
-    if !prerequisite(test, "root (groups, other uids)", is_root()) {
+    let Some(Attacked {
+        daemon, flooder, ..
+    }) = &attacked(
+        "a_flood_of_refused_calls_is_coalesced_bounded_and_never_stops_the_runs",
+        "cairn-t-flood",
+        61020,
+        "[audit]\ndenial_window_seconds = 2\ncalls_per_second = 100\n",
+        Launch::default(),
+    )
+    else {
         return;
-    }
-    let Some(_groups) = Groups::create(&["cairn-t-flood"]) else {
-        panic!("groupadd failed");
-    };
-    let dir = tempfile::tempdir().expect("temp dir");
-    let daemon = daemon_with(
-        dir.path(),
-        "[access]\nsocket_group = \"cairn-t-flood\"\n[audit]\ndenial_window_seconds = 2\ncalls_per_second = 100\n",
-    );
-    let flooder = Who {
-        name: "flooder",
-        uid: 61020,
-        groups: vec![Groups::gid("cairn-t-flood")],
     };
     // The runs go on while someone with no role hammers the socket.
     let run = std::thread::scope(|scope| {
         let run = scope.spawn(|| daemon.run_job("web"));
-        let denied = flood(&flooder, &daemon.socket, "denied", 6000);
-        let unknown = flood(&flooder, &daemon.socket, "unknown", 3000);
+        let denied = flood(flooder, &daemon.socket, "denied", 6000);
+        let unknown = flood(flooder, &daemon.socket, "unknown", 3000);
         eprintln!("flood outcomes: {denied} {unknown}");
         for outcome in [&denied, &unknown] {
             let calls = outcome["PermissionDenied"].as_u64().unwrap_or(0)
@@ -164,32 +201,25 @@ fn hold(who: &Who, socket: &Path, count: usize, seconds: u64) -> serde_json::Val
 
 #[test]
 fn silent_connections_by_the_hundred_are_capped_and_closed_and_the_admin_still_gets_in() {
-    let test =
-        "silent_connections_by_the_hundred_are_capped_and_closed_and_the_admin_still_gets_in";
-    if !prerequisite(test, "root (groups, other uids)", is_root()) {
-        return;
-    }
-    let Some(_groups) = Groups::create(&["cairn-t-conn"]) else {
-        panic!("groupadd failed");
-    };
-    let dir = tempfile::tempdir().expect("temp dir");
     // The systemd default limit is 1024; a quarter of it makes the same point faster.
-    let daemon = daemon_launched(
-        dir.path(),
-        "[access]\nsocket_group = \"cairn-t-conn\"\n[daemon]\nmax_connections = 100\nmax_connections_per_uid = 20\nhandshake_timeout_seconds = 2\n",
+    let Some(Attacked {
+        daemon, flooder, ..
+    }) = &attacked(
+        "silent_connections_by_the_hundred_are_capped_and_closed_and_the_admin_still_gets_in",
+        "cairn-t-conn",
+        61021,
+        "[daemon]\nmax_connections = 100\nmax_connections_per_uid = 20\nhandshake_timeout_seconds = 2\n",
         Launch {
             max_open_files: Some(256),
             ..Launch::default()
         },
-    );
-    let flooder = Who {
-        name: "flooder",
-        uid: 61021,
-        groups: vec![Groups::gid("cairn-t-conn")],
+    )
+    else {
+        return;
     };
     let log_before = daemon.log_text().len();
     let run = std::thread::scope(|scope| {
-        let held = scope.spawn(|| hold(&flooder, &daemon.socket, 400, 5));
+        let held = scope.spawn(|| hold(flooder, &daemon.socket, 400, 5));
         std::thread::sleep(std::time::Duration::from_secs(1));
         // While 400 silent connections are pressed on it, the admin's calls and the
         // runs go on.
@@ -210,31 +240,25 @@ fn silent_connections_by_the_hundred_are_capped_and_closed_and_the_admin_still_g
 
 #[test]
 fn running_out_of_file_descriptors_pauses_accepting_instead_of_spinning() {
-    let test = "running_out_of_file_descriptors_pauses_accepting_instead_of_spinning";
-    if !prerequisite(test, "root (groups, other uids)", is_root()) {
-        return;
-    }
-    let Some(_groups) = Groups::create(&["cairn-t-nofd"]) else {
-        panic!("groupadd failed");
-    };
-    let dir = tempfile::tempdir().expect("temp dir");
     // Limits set above what the descriptors allow: accept itself fails (EMFILE).
-    let daemon = daemon_launched(
-        dir.path(),
-        "[access]\nsocket_group = \"cairn-t-nofd\"\n[daemon]\nmax_connections = 5000\nmax_connections_per_uid = 5000\nhandshake_timeout_seconds = 3\n",
+    let Some(Attacked {
+        daemon, flooder, ..
+    }) = &attacked(
+        "running_out_of_file_descriptors_pauses_accepting_instead_of_spinning",
+        "cairn-t-nofd",
+        61022,
+        "[daemon]\nmax_connections = 5000\nmax_connections_per_uid = 5000\nhandshake_timeout_seconds = 3\n",
         Launch {
             max_open_files: Some(128),
             ..Launch::default()
         },
-    );
-    let flooder = Who {
-        name: "flooder",
-        uid: 61022,
-        groups: vec![Groups::gid("cairn-t-nofd")],
+    )
+    else {
+        return;
     };
     let log_before = daemon.log_text().len();
     let cpu_before = cpu_seconds(daemon.pid());
-    let held = hold(&flooder, &daemon.socket, 400, 4);
+    let held = hold(flooder, &daemon.socket, 400, 4);
     let cpu = cpu_seconds(daemon.pid()) - cpu_before;
     let logged = daemon.log_text().len() - log_before;
     assert!(
