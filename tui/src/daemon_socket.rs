@@ -111,7 +111,7 @@ pub fn unreachable_daemon(socket: &Path) -> anyhow::Error {
         Ok(stream) => match verify(socket, &stream) {
             Err(refused) => anyhow!("{refused}"),
             Ok(()) => anyhow!(
-                "cairnd at {} accepted the connection but did not answer; see `journalctl -u cairnd`",
+                "cairnd at {} took the connection but did not answer: it may be holding this uid (or everyone) to [daemon] max_connections_per_uid / max_connections, or stopping; see `journalctl -u cairnd`",
                 socket.display()
             ),
         },
