@@ -411,3 +411,54 @@ fn a_config_emptied_or_deleted_under_a_running_daemon_is_not_taken_for_the_defau
         .json();
     assert_eq!(audit.as_array().map(Vec::len), Some(10), "{audit}");
 }
+
+#[test]
+fn a_huge_directory_of_long_and_odd_names_is_listed_whole_page_by_page() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = daemon_with(dir.path(), "");
+    // 120 000 names of 200 bytes: 24 MB of names, more than any one message may carry
+    // and more than the old cut-off of 100 000; two names that differ only in bytes
+    // that are not UTF-8.
+    let huge = dir.path().join("huge");
+    std::fs::create_dir(&huge).expect("mkdir");
+    let pad = "n".repeat(190);
+    for i in 0..120_000 {
+        std::fs::File::create(huge.join(format!("{pad}{i:06}"))).expect("create");
+    }
+    for raw in [&b"odd\xffname"[..], b"odd\xfename"] {
+        std::fs::File::create(huge.join(std::ffi::OsStr::from_bytes(raw))).expect("create");
+    }
+    let out = Command::new(binary("cairn-flood"))
+        .arg(&daemon.socket)
+        .arg("list")
+        .arg(&huge)
+        .output()
+        .expect("cairn-flood");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(listed["total"], 120_002);
+    assert!(listed["pages"].as_u64() > Some(20), "{}", listed["pages"]);
+    let entries = listed["entries"].as_array().expect("entries");
+    let raw: Vec<&str> = entries
+        .iter()
+        .map(|e| e[0].as_str().expect("raw"))
+        .collect();
+    assert_eq!(raw.len(), 120_002, "every entry listed");
+    assert!(
+        raw.windows(2).all(|w| w[0] < w[1]),
+        "in byte order, each once"
+    );
+    let shown: Vec<&str> = entries
+        .iter()
+        .map(|e| e[1].as_str().expect("shown"))
+        .collect();
+    assert!(
+        shown.contains(&"odd\\xffname") && shown.contains(&"odd\\xfename"),
+        "odd names are told apart"
+    );
+}

@@ -12,8 +12,9 @@ use tonic::{Request, Response, Status};
 use super::blocking;
 use crate::error::DaemonError;
 
-/// Entries listed at most (a directory with more is cut, saying so).
-const MAX_ENTRIES: usize = 100_000;
+/// Entries per page when the request names none, and at most.
+const DEFAULT_PAGE: usize = 1000;
+const MAX_PAGE: usize = 5000;
 
 #[derive(Debug, Clone, Default)]
 pub struct FilesService;
@@ -59,9 +60,47 @@ fn kind(file_type: std::fs::FileType) -> &'static str {
     }
 }
 
-pub fn list(path: &str) -> Result<pb::ListDirectoryResponse, DaemonError> {
+/// A name for people: UTF-8 as it is, but other bytes and control characters as
+/// `\xNN` (or `\u{NN}`) and a backslash doubled, so different names never look alike
+/// and none is a terminal command (as `ls -b` shows them).
+pub fn shown_name(raw: &[u8]) -> String {
+    let mut shown = String::with_capacity(raw.len());
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => shown.push_str("\\\\"),
+                c if c.is_control() && (c as u32) < 0x100 => {
+                    shown.push_str(&format!("\\x{:02x}", c as u32));
+                }
+                c if c.is_control() => shown.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                c => shown.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            shown.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    shown
+}
+
+/// One page of `path`: the `page_size` smallest names (by bytes) after the token's
+/// name. The whole directory is read for each page, but only a page of names is kept
+/// (a bounded heap), so a directory of millions costs time, not memory.
+pub fn list(
+    path: &str,
+    page_size: u32,
+    page_token: &str,
+) -> Result<pb::ListDirectoryResponse, DaemonError> {
+    use std::os::unix::ffi::OsStrExt as _;
     let dir = normalise(path)?;
     let shown = dir.display().to_string();
+    let after = hex::decode(page_token).map_err(|_| {
+        DaemonError::InvalidArgument("page_token: not a token this daemon gave out".into())
+    })?;
+    let page = match page_size as usize {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    };
     let reading = std::fs::read_dir(&dir).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => DaemonError::NotFound(format!("{shown} does not exist")),
         std::io::ErrorKind::NotADirectory => {
@@ -69,42 +108,70 @@ pub fn list(path: &str) -> Result<pb::ListDirectoryResponse, DaemonError> {
         }
         _ => DaemonError::FailedPrecondition(format!("cannot read {shown}: {e}")),
     })?;
-    let mut entries = Vec::new();
+    // The page plus one (to know whether more follow): the largest on top, dropped
+    // whenever a smaller one comes.
+    let mut smallest: std::collections::BinaryHeap<Vec<u8>> = std::collections::BinaryHeap::new();
+    let mut total = 0u64;
     let mut unreadable = Vec::new();
-    for item in reading.take(MAX_ENTRIES) {
-        let item = match item {
-            Ok(item) => item,
+    for item in reading {
+        let name = match item {
+            Ok(item) => item.file_name().as_bytes().to_vec(),
             Err(e) => {
                 unreadable.push(format!("{shown}: {e}"));
                 continue;
             }
         };
-        let name = item.file_name().to_string_lossy().into_owned();
-        match item.metadata() {
-            Ok(meta) => entries.push(pb::DirectoryEntry {
-                kind: kind(meta.file_type()).into(),
-                size: meta.len(),
-                mtime: Some(prost_types::Timestamp {
-                    seconds: meta.mtime(),
-                    nanos: 0,
-                }),
-                link_target: if meta.file_type().is_symlink() {
-                    std::fs::read_link(item.path())
-                        .map(|t| t.display().to_string())
-                        .unwrap_or_default()
-                } else {
-                    String::new()
-                },
-                name,
-            }),
-            Err(e) => unreadable.push(format!("{name}: {e}")),
+        total += 1;
+        if !page_token.is_empty() && name <= after {
+            continue;
+        }
+        smallest.push(name);
+        if smallest.len() > page + 1 {
+            smallest.pop();
         }
     }
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut names = smallest.into_sorted_vec();
+    let more = names.len() > page;
+    names.truncate(page);
+    let next_page_token = if more {
+        names.last().map(hex::encode).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let mut entries = Vec::with_capacity(names.len());
+    for raw in names {
+        let path = dir.join(std::ffi::OsStr::from_bytes(&raw));
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) => {
+                let target = if meta.file_type().is_symlink() {
+                    std::fs::read_link(&path)
+                        .map(|t| t.as_os_str().as_bytes().to_vec())
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                entries.push(pb::DirectoryEntry {
+                    name: shown_name(&raw),
+                    kind: kind(meta.file_type()).into(),
+                    size: meta.len(),
+                    mtime: Some(prost_types::Timestamp {
+                        seconds: meta.mtime(),
+                        nanos: 0,
+                    }),
+                    link_target: shown_name(&target),
+                    raw_name: raw,
+                    raw_link_target: target,
+                });
+            }
+            Err(e) => unreadable.push(format!("{}: {e}", shown_name(&raw))),
+        }
+    }
     Ok(pb::ListDirectoryResponse {
         path: shown,
         entries,
         unreadable,
+        next_page_token,
+        total_entries: total,
     })
 }
 
@@ -114,8 +181,10 @@ impl Files for FilesService {
         &self,
         request: Request<pb::ListDirectoryRequest>,
     ) -> Result<Response<pb::ListDirectoryResponse>, Status> {
-        let path = request.into_inner().path;
-        blocking(move || list(&path)).await.map(Response::new)
+        let request = request.into_inner();
+        blocking(move || list(&request.path, request.page_size, &request.page_token))
+            .await
+            .map(Response::new)
     }
 }
 
@@ -129,7 +198,7 @@ mod tests {
         std::fs::write(dir.path().join("b.txt"), b"12345").unwrap();
         std::fs::create_dir(dir.path().join("a")).unwrap();
         std::os::unix::fs::symlink("b.txt", dir.path().join("c")).unwrap();
-        let listed = list(&format!("{}/a/../", dir.path().display())).unwrap();
+        let listed = list(&format!("{}/a/../", dir.path().display()), 0, "").unwrap();
         assert_eq!(listed.path, dir.path().display().to_string());
         let seen: Vec<(&str, &str, u64, &str)> = listed
             .entries
@@ -148,13 +217,52 @@ mod tests {
         assert_eq!((seen[2].0, seen[2].1, seen[2].3), ("c", "symlink", "b.txt"));
 
         assert!(
-            matches!(list("etc"), Err(DaemonError::InvalidArgument(m)) if m.contains("relative"))
+            matches!(list("etc", 0, ""), Err(DaemonError::InvalidArgument(m)) if m.contains("relative"))
         );
         let missing = dir.path().join("nope").display().to_string();
-        assert!(matches!(list(&missing), Err(DaemonError::NotFound(m)) if m.contains("nope")));
+        assert!(
+            matches!(list(&missing, 0, ""), Err(DaemonError::NotFound(m)) if m.contains("nope"))
+        );
         let file = dir.path().join("b.txt").display().to_string();
         assert!(
-            matches!(list(&file), Err(DaemonError::InvalidArgument(m)) if m.contains("not a directory"))
+            matches!(list(&file, 0, ""), Err(DaemonError::InvalidArgument(m)) if m.contains("not a directory"))
         );
+    }
+
+    #[test]
+    fn pages_cover_every_entry_once_in_byte_order_and_odd_names_stay_distinct() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..25 {
+            std::fs::write(dir.path().join(format!("f{i:03}")), b"").unwrap();
+        }
+        for raw in [&b"a\xffb"[..], b"a\xfeb", b"back\\slash"] {
+            std::fs::write(dir.path().join(std::ffi::OsStr::from_bytes(raw)), b"").unwrap();
+        }
+        let path = dir.path().display().to_string();
+        let (mut raw, mut shown, mut token, mut pages) = (Vec::new(), Vec::new(), String::new(), 0);
+        loop {
+            let page = list(&path, 10, &token).unwrap();
+            assert_eq!(page.total_entries, 28);
+            pages += 1;
+            raw.extend(page.entries.iter().map(|e| e.raw_name.clone()));
+            shown.extend(page.entries.iter().map(|e| e.name.clone()));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        assert_eq!(pages, 3);
+        let mut sorted = raw.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(raw, sorted, "every entry once, in byte order");
+        assert_eq!(raw.len(), 28);
+        assert!(shown.contains(&"a\\xffb".to_owned()) && shown.contains(&"a\\xfeb".to_owned()));
+        assert!(shown.contains(&"back\\\\slash".to_owned()));
+        assert!(matches!(
+            list(&path, 10, "not hex"),
+            Err(DaemonError::InvalidArgument(m)) if m.contains("page_token")
+        ));
     }
 }

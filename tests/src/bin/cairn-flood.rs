@@ -10,6 +10,10 @@
 //!
 //! `cairn-flood SOCKET follow COUNT SECONDS`: opens COUNT log follows it never reads,
 //! keeps them SECONDS, and prints how the calls were answered.
+//!
+//! `cairn-flood SOCKET list DIR`: lists DIR on the daemon's host page by page
+//! (Files.ListDirectory) and prints the pages, the total and every entry's raw name
+//! (hex) and shown name.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +59,12 @@ async fn main() {
         ))
         .await;
         print_outcomes(&outcomes);
+        return;
+    }
+    if let [_, socket, kind, dir] = args.as_slice()
+        && kind == "list"
+    {
+        list(socket, dir).await;
         return;
     }
     let [_, socket, kind, count] = args.as_slice() else {
@@ -135,4 +145,38 @@ fn hold(socket: &str, count: usize, seconds: u64) {
         })
         .count();
     println!("{{\"opened\":{},\"closed\":{closed}}}", held.len());
+}
+
+async fn list(socket: &str, dir: &str) {
+    let channel = cairn_proto::connect(socket).await.expect("connecting");
+    let mut client = pb::files_client::FilesClient::new(channel);
+    let (mut pages, mut token) = (0, String::new());
+    let mut total: u64;
+    let mut entries = Vec::new();
+    loop {
+        let page = client
+            .list_directory(pb::ListDirectoryRequest {
+                path: dir.into(),
+                page_size: 5000,
+                page_token: token,
+            })
+            .await
+            .expect("a page")
+            .into_inner();
+        pages += 1;
+        total = page.total_entries;
+        for e in page.entries {
+            let raw: String = e.raw_name.iter().map(|b| format!("{b:02x}")).collect();
+            let shown = e.name.replace('\\', "\\\\").replace('"', "\\\"");
+            entries.push(format!("[\"{raw}\",\"{shown}\"]"));
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    println!(
+        "{{\"pages\":{pages},\"total\":{total},\"entries\":[{}]}}",
+        entries.join(",")
+    );
 }

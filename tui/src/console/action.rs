@@ -133,6 +133,8 @@ pub enum Action {
     DirectoryLoaded {
         path: String,
         entries: Vec<pb::DirectoryEntry>,
+        /// Entries in the whole directory (more than `entries` for a huge one).
+        total: u64,
     },
     LogLines {
         feed: Feed,

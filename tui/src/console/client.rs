@@ -465,19 +465,9 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                 };
                 ("save", result.map(|()| Some(Action::JobSaved(name))))
             }
-            Effect::ListDirectory(path) => (
-                "listing the directory",
-                FilesClient::new(channel)
-                    .list_directory(pb::ListDirectoryRequest { path })
-                    .await
-                    .map(|r| {
-                        let r = r.into_inner();
-                        Some(Action::DirectoryLoaded {
-                            path: r.path,
-                            entries: r.entries,
-                        })
-                    }),
-            ),
+            Effect::ListDirectory(path) => {
+                ("listing the directory", list_directory(channel, path).await)
+            }
             Effect::LoadRepositoryRows => {
                 ("reading the repositories", repository_rows(&channel).await)
             }
@@ -701,4 +691,33 @@ pub fn follow(
             }
         }
     })
+}
+
+/// Entries of one directory the picker shows at most; the title says when there are more.
+const PICKER_ENTRIES: usize = 20_000;
+
+/// A directory for the source picker, page by page, up to [`PICKER_ENTRIES`].
+async fn list_directory(channel: Channel, path: String) -> Result<Option<Action>, tonic::Status> {
+    let mut client = FilesClient::new(channel);
+    let mut entries = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_directory(pb::ListDirectoryRequest {
+                path: path.clone(),
+                page_size: 0,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        entries.extend(page.entries);
+        if page.next_page_token.is_empty() || entries.len() >= PICKER_ENTRIES {
+            return Ok(Some(Action::DirectoryLoaded {
+                path: page.path,
+                entries,
+                total: page.total_entries,
+            }));
+        }
+        page_token = page.next_page_token;
+    }
 }

@@ -331,12 +331,20 @@ pub fn level_color(level: i32) -> Color {
 /// would silently drop an ESC and show the rest of a planted sequence as if it were
 /// part of the name.
 pub fn entry_name(state: &State, name: &str, kind: &str, link_target: &str) -> Span<'static> {
-    let name = crate::output::name(name);
-    let link_target = crate::output::name(link_target);
+    shown_entry(
+        state,
+        &crate::output::name(name),
+        kind,
+        &crate::output::name(link_target),
+    )
+}
+
+/// A listing's name already made safe to show (the daemon's host browser sends it so).
+pub fn shown_entry(state: &State, name: &str, kind: &str, link_target: &str) -> Span<'static> {
     match kind {
         "dir" => Span::styled(format!("{name}/"), colored(state.color, Color::Blue)),
         "symlink" => Span::raw(format!("{name} -> {link_target}")),
-        _ => Span::raw(name.into_owned()),
+        _ => Span::raw(name.to_owned()),
     }
 }
 

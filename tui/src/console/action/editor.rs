@@ -105,7 +105,11 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
             });
             return vec![Effect::Refresh, Effect::LoadJob(name)];
         }
-        Action::DirectoryLoaded { path, entries } => {
+        Action::DirectoryLoaded {
+            path,
+            entries,
+            total,
+        } => {
             if let Some(Screen::Picker(p)) = state.screens.last_mut()
                 && p.path == path
             {
@@ -114,6 +118,7 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
                     .take()
                     .and_then(|name| entries.iter().position(|e| e.name == name))
                     .unwrap_or(0);
+                p.total = total;
                 p.entries = Some(entries);
             }
         }
@@ -286,7 +291,7 @@ fn picker_form_key(state: &mut State, action: Action) -> Vec<Effect> {
             if let Some(entry) = p.selected_entry()
                 && entry.kind == "dir"
             {
-                p.path = p.child(&entry.name);
+                p.path = p.entry_path(entry);
                 p.entries = None;
                 p.selected = 0;
                 return vec![picker_load(p)];
@@ -303,7 +308,7 @@ fn picker_form_key(state: &mut State, action: Action) -> Vec<Effect> {
             return Vec::new();
         }
         Action::Choose => match p.selected_entry() {
-            Some(entry) => p.child(&entry.name),
+            Some(entry) => p.entry_path(entry),
             None => return Vec::new(),
         },
         Action::PickHere => p.path.clone(),

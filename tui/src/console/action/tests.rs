@@ -758,6 +758,7 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
                 kind: "dir".into(),
                 ..Default::default()
             }],
+            total: 1,
         },
     );
     assert_eq!(
@@ -769,6 +770,7 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
         Action::DirectoryLoaded {
             path: "/srv".into(),
             entries: Vec::new(),
+            total: 0,
         },
     );
     update(&mut state, Action::PickHere);

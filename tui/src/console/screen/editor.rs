@@ -264,6 +264,8 @@ pub struct PickerScreen {
     pub reselect: Option<String>,
     /// A path being typed to go to.
     pub goto: Option<String>,
+    /// Entries in the whole directory (the picker shows the first 20 000).
+    pub total: u64,
 }
 
 impl PickerScreen {
@@ -276,6 +278,16 @@ impl PickerScreen {
 
     pub fn selected_entry(&self) -> Option<&pb::DirectoryEntry> {
         self.entries.as_ref()?.get(self.selected)
+    }
+
+    /// The path of `entry` in this directory: its exact name when that is UTF-8 (job
+    /// paths are text), else the name as shown.
+    pub fn entry_path(&self, entry: &pb::DirectoryEntry) -> String {
+        let name = std::str::from_utf8(&entry.raw_name)
+            .ok()
+            .filter(|raw| !raw.is_empty())
+            .unwrap_or(&entry.name);
+        self.child(name)
     }
 
     pub fn child(&self, name: &str) -> String {

@@ -11,7 +11,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use crate::console::screen::editor::{EditorScreen, Field, PickerScreen, Preview, RetentionPlan};
 use crate::console::state::State;
 use crate::console::view::{
-    block, bytes, clock, colored, entry_name, mark_selected, note, selected,
+    block, bytes, clock, colored, mark_selected, note, selected, shown_entry,
 };
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, e: &EditorScreen, area: Rect) {
@@ -222,7 +222,16 @@ fn full_time(state: &State, at: &prost_types::Timestamp, e: &EditorScreen) -> St
 }
 
 pub fn draw_picker(frame: &mut Frame<'_>, state: &State, p: &PickerScreen, area: Rect) {
-    let title = format!(" pick a source on the daemon host: {} ", p.path);
+    let mut title = format!(" pick a source on the daemon host: {} ", p.path);
+    if let Some(entries) = &p.entries
+        && p.total > entries.len() as u64
+    {
+        title.push_str(&format!(
+            "(the first {} of {} entries) ",
+            entries.len(),
+            p.total
+        ));
+    }
     let Some(entries) = &p.entries else {
         note(frame, state, title, "loading...", area);
         return;
@@ -232,7 +241,7 @@ pub fn draw_picker(frame: &mut Frame<'_>, state: &State, p: &PickerScreen, area:
         return;
     }
     let rows = entries.iter().enumerate().map(|(i, entry)| {
-        let name = entry_name(state, &entry.name, &entry.kind, &entry.link_target);
+        let name = shown_entry(state, &entry.name, &entry.kind, &entry.link_target);
         let row = Row::new(vec![
             Cell::from(Line::from(name)),
             Cell::from(if entry.kind == "file" {
@@ -374,6 +383,7 @@ mod tests {
             } else {
                 String::new()
             },
+            ..Default::default()
         };
         update(
             &mut state,
@@ -384,6 +394,7 @@ mod tests {
                     entry("notes.txt", "file", 1234),
                     entry("www", "dir", 4096),
                 ],
+                total: 3,
             },
         );
         update(&mut state, Action::Bottom);
