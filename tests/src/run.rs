@@ -37,10 +37,11 @@ pub fn binary(name: &str) -> PathBuf {
 /// built from.
 fn newest_source(workspace: &Path, binary: &str) -> Option<(std::time::SystemTime, PathBuf)> {
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
-    let own = if binary == "cairnd" {
-        "daemon/src"
-    } else {
-        "tui/src"
+    let own = match binary {
+        "cairnd" => "daemon/src",
+        "cairn" => "tui/src",
+        // The test clients (cairn-flood) are built from the tests crate and the API.
+        _ => "tests/src/bin",
     };
     let mut pending: Vec<PathBuf> = ["engine/src", "proto/src", "proto/cairn", own]
         .iter()
