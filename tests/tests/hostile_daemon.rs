@@ -72,13 +72,14 @@ fn attacked(
     })
 }
 
-/// `cairn-flood` as `who`: how its calls ended, by status code.
-fn flood(who: &Who, socket: &Path, kind: &str, count: usize) -> serde_json::Value {
-    let out = who
-        .command(&binary("cairn-flood"))
+/// `cairn-flood SOCKET ARGS` as `who` (as this test, root, when `None`): what it
+/// printed, as JSON.
+fn client(who: Option<&Who>, socket: &Path, args: &[&str]) -> serde_json::Value {
+    let program = binary("cairn-flood");
+    let mut command = who.map_or_else(|| Command::new(&program), |who| who.command(&program));
+    let out = command
         .arg(socket)
-        .arg(kind)
-        .arg(count.to_string())
+        .args(args)
         .output()
         .expect("cairn-flood");
     assert!(
@@ -87,6 +88,11 @@ fn flood(who: &Who, socket: &Path, kind: &str, count: usize) -> serde_json::Valu
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// How `count` calls of `kind` by `who` ended, by status code.
+fn flood(who: &Who, socket: &Path, kind: &str, count: usize) -> serde_json::Value {
+    client(Some(who), socket, &[kind, &count.to_string()])
 }
 
 #[test]
@@ -183,20 +189,14 @@ fn the_audit_trail_keeps_its_newest_entries_and_counts_what_it_drops() {
     );
 }
 
-/// `cairn-flood hold` as `who`: connections that never say a word, kept `seconds`.
+/// `count` connections by `who` that never say a word, kept `seconds`: how many were
+/// opened and how many the daemon closed.
 fn hold(who: &Who, socket: &Path, count: usize, seconds: u64) -> serde_json::Value {
-    let out = who
-        .command(&binary("cairn-flood"))
-        .arg(socket)
-        .args(["hold", &count.to_string(), &seconds.to_string()])
-        .output()
-        .expect("cairn-flood");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    client(
+        Some(who),
+        socket,
+        &["hold", &count.to_string(), &seconds.to_string()],
+    )
 }
 
 #[test]
@@ -291,17 +291,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 fn huge_requests_are_refused_by_their_size_and_memory_stays_flat() {
     let dir = tempfile::tempdir().expect("temp dir");
     let daemon = daemon_with(dir.path(), "");
-    let admin = Command::new(binary("cairn-flood"))
-        .arg(&daemon.socket)
-        .args(["big", "40"])
-        .output()
-        .expect("cairn-flood");
-    assert!(
-        admin.status.success(),
-        "{}",
-        String::from_utf8_lossy(&admin.stderr)
-    );
-    let outcome: serde_json::Value = serde_json::from_slice(&admin.stdout).expect("JSON");
+    let outcome = client(None, &daemon.socket, &["big", "40"]);
     assert_eq!(outcome["OutOfRange"], 40, "refused by size: {outcome}");
     let peak_kib = peak_rss_kib(daemon.pid());
     eprintln!("cairnd peak RSS after 40 requests of 15 MB: {peak_kib} KiB");
@@ -345,15 +335,8 @@ fn log_followers_that_never_read_are_capped_per_uid() {
         groups: vec![Groups::gid("cairn-t-follow"), Groups::gid("cairn-t-fview")],
     };
     let followed = std::thread::scope(|scope| {
-        let followers = scope.spawn(|| {
-            let out = viewer
-                .command(&binary("cairn-flood"))
-                .arg(&daemon.socket)
-                .args(["follow", "60", "4"])
-                .output()
-                .expect("cairn-flood");
-            serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON")
-        });
+        let followers =
+            scope.spawn(|| client(Some(&viewer), &daemon.socket, &["follow", "60", "4"]));
         std::thread::sleep(std::time::Duration::from_secs(1));
         // The runs log on; the admin still follows.
         assert_eq!(daemon.run_job("web")["state"], "succeeded");
@@ -362,13 +345,7 @@ fn log_followers_that_never_read_are_capped_per_uid() {
     assert_eq!(followed["ok"], 16, "{followed}");
     assert_eq!(followed["ResourceExhausted"], 44, "{followed}");
     // Their streams are given back when they go.
-    let again = viewer
-        .command(&binary("cairn-flood"))
-        .arg(&daemon.socket)
-        .args(["follow", "16", "0"])
-        .output()
-        .expect("cairn-flood");
-    let again: serde_json::Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    let again = client(Some(&viewer), &daemon.socket, &["follow", "16", "0"]);
     assert_eq!(again["ok"], 16, "{again}");
 }
 
@@ -429,18 +406,11 @@ fn a_huge_directory_of_long_and_odd_names_is_listed_whole_page_by_page() {
     for raw in [&b"odd\xffname"[..], b"odd\xfename"] {
         std::fs::File::create(huge.join(std::ffi::OsStr::from_bytes(raw))).expect("create");
     }
-    let out = Command::new(binary("cairn-flood"))
-        .arg(&daemon.socket)
-        .arg("list")
-        .arg(&huge)
-        .output()
-        .expect("cairn-flood");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let listed = client(
+        None,
+        &daemon.socket,
+        &["list", huge.to_str().expect("utf-8")],
     );
-    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(listed["total"], 120_002);
     assert!(listed["pages"].as_u64() > Some(20), "{}", listed["pages"]);
     let entries = listed["entries"].as_array().expect("entries");
