@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use cairn_engine::shown::cut;
+
 use crate::config::AuditSection;
 use crate::store::{AUDIT, AuditRecord, Counter, Store, StoreError, UnixMs, now_ms};
 
@@ -20,18 +22,6 @@ const ARGUMENTS_MAX: usize = 4096;
 const RESULT_MAX: usize = 1024;
 /// Records removed per write at most, so one write never turns into a long purge.
 const PRUNE_BATCH: usize = 1000;
-
-/// `text` cut to `max` bytes (at a character boundary), saying how long it was.
-pub fn cut(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes in all)", &text[..end], text.len())
-}
 
 /// A refusal being counted: written once when it opened, again with the repeats when
 /// its window closes.
@@ -154,8 +144,8 @@ pub fn bounded(record: AuditRecord) -> AuditRecord {
     }
 }
 
-/// Writes `records` (cut to their bounds) in one transaction and trims the table to
-/// the retention, counting what it drops.
+/// Writes `records` (made by [`crate::rpc::audit_record`], so cut to their bounds) in
+/// one transaction and trims the table to the retention, counting what it drops.
 pub fn write(
     store: &Store,
     config: &AuditSection,
@@ -198,7 +188,7 @@ pub async fn flush_periodically(
             _ = tick.tick() => false,
             () = &mut stop => true,
         };
-        let config = state.config().audit;
+        let config = state.audit_config();
         let window = Duration::from_secs(u64::from(config.denial_window_seconds));
         let records = state.audit.closed(window, all);
         if !records.is_empty() {

@@ -108,7 +108,7 @@ impl Default for LogsSection {
 }
 
 /// How much the audit trail keeps, and what one caller may cost it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditSection {
     /// Records kept (the newest); older ones are dropped and counted.

@@ -9,14 +9,7 @@ const ECHO_MAX: usize = 120;
 /// A caller's input quoted for a message (`"web"`), cut when long: a 10 kB name is not
 /// repeated back, nor stored twice in the audit trail.
 pub fn echo(input: &str) -> String {
-    if input.len() <= ECHO_MAX {
-        return format!("{input:?}");
-    }
-    let mut end = ECHO_MAX;
-    while !input.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{:?}… ({} bytes in all)", &input[..end], input.len())
+    format!("{:?}", cairn_engine::shown::cut(input, ECHO_MAX))
 }
 
 #[derive(Debug, thiserror::Error)]

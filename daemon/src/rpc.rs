@@ -93,28 +93,27 @@ pub fn page_size(requested: u32) -> usize {
     }
 }
 
-/// The audit record of a call. `arguments` is JSON with secrets already replaced; the
-/// result is "ok" or the status returned. Fields are cut to their bounds when stored.
+/// The audit record of a call, its fields cut to what is stored. `arguments` is JSON
+/// with secrets already replaced; the result is "ok" or the status returned.
 pub fn audit_record(
     caller: Caller,
     rpc: &str,
     arguments: &serde_json::Value,
     result: &Result<(), Status>,
 ) -> AuditRecord {
-    let arguments = arguments.to_string();
-    AuditRecord {
+    crate::audit::bounded(AuditRecord {
         seq: 0,
         time: now_ms(),
         uid: caller.uid,
         role: caller.role.name().to_owned(),
-        rpc: crate::audit::cut(rpc, 4096),
-        arguments,
+        rpc: rpc.to_owned(),
+        arguments: arguments.to_string(),
         result: match result {
             Ok(()) => "ok".into(),
             Err(status) => format!("{:?}: {}", status.code(), status.message()),
         },
         count: 1,
-    }
+    })
 }
 
 /// Records a call that reached its handler in the audit table.
@@ -145,8 +144,8 @@ pub fn audit_refusal(state: &DaemonState, caller: Caller, rpc: &str, status: &St
 }
 
 fn write_audit(state: &DaemonState, record: AuditRecord) {
-    let rpc = crate::audit::cut(&record.rpc, 200);
-    if let Err(e) = crate::audit::write(&state.store, &state.config().audit, vec![record]) {
+    let rpc = record.rpc.clone();
+    if let Err(e) = crate::audit::write(&state.store, &state.audit_config(), vec![record]) {
         tracing::error!(error = %e, rpc, "cannot write the audit trail");
     }
 }

@@ -108,6 +108,15 @@ impl DaemonState {
             .clone()
     }
 
+    /// The `[audit]` section alone: read on every call, so not the whole config.
+    pub fn audit_config(&self) -> crate::config::AuditSection {
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .config
+            .audit
+    }
+
     pub fn roles(&self) -> RoleMap {
         self.live
             .read()

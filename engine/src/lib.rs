@@ -64,6 +64,7 @@ pub mod private_fs;
 pub mod progress;
 pub mod repository;
 pub mod retention;
+pub mod shown;
 pub mod snapshot;
 pub mod snapshot_list;
 #[cfg(test)]

@@ -170,7 +170,7 @@ pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
     let mut safe = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         if unsafe_char(c) {
-            safe.push_str(&escape_char(c));
+            cairn_engine::shown::push_escaped(&mut safe, c);
         } else {
             safe.push(c);
         }
@@ -178,36 +178,14 @@ pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(safe)
 }
 
-fn escape_char(c: char) -> String {
-    match c {
-        '\x07' => "\\a".into(),
-        '\x08' => "\\b".into(),
-        '\t' => "\\t".into(),
-        '\n' => "\\n".into(),
-        '\x0b' => "\\v".into(),
-        '\x0c' => "\\f".into(),
-        '\r' => "\\r".into(),
-        c if (c as u32) < 0x100 => format!("\\x{:02x}", c as u32),
-        c => format!("\\u{{{:x}}}", c as u32),
-    }
-}
-
-/// A name (file, job, tag, host) as shown on a terminal, like `ls -b`: every control
-/// character (newline and tab too) and the backslash escaped, so one name is one
-/// unambiguous line. JSON output keeps the exact name.
+/// A name (file, job, tag, host) as shown on a terminal ([`cairn_engine::shown::name`],
+/// like `ls -b`): one name is one unambiguous line. JSON output keeps the exact name.
 pub fn name(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains(|c: char| c.is_control() || c == '\\') {
-        return std::borrow::Cow::Borrowed(text);
+    if cairn_engine::shown::needs_escaping(text) {
+        std::borrow::Cow::Owned(cairn_engine::shown::name(text.as_bytes()))
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
-    let mut shown = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\\' => shown.push_str("\\\\"),
-            c if c.is_control() => shown.push_str(&escape_char(c)),
-            c => shown.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(shown)
 }
 
 /// Names joined by `separator`, each shown by [`name`].
@@ -218,19 +196,39 @@ pub fn names(list: &[String], separator: &str) -> String {
         .join(separator)
 }
 
-/// Longest user input echoed whole in a message.
-const ECHO_MAX: usize = 200;
+/// One snapshot as a line of the snapshot table (offline and through the daemon).
+#[derive(Debug)]
+pub struct SnapshotRow<'a> {
+    pub short_id: &'a str,
+    pub time: String,
+    pub host: &'a str,
+    pub tags: &'a [String],
+    pub bytes: u64,
+    pub paths: &'a [String],
+}
 
-/// `input` cut for an error message: a 10 kB argument is not worth repeating.
-pub fn brief(input: &str) -> std::borrow::Cow<'_, str> {
-    if input.len() <= ECHO_MAX {
-        return std::borrow::Cow::Borrowed(input);
+/// Prints the snapshot table: a header, then a row per snapshot, names shown safely.
+pub fn snapshot_table<'a>(rows: impl IntoIterator<Item = SnapshotRow<'a>>) -> anyhow::Result<()> {
+    crate::outln!(
+        "{:<10} {:<22} {:<16} {:<12} {:>10}  PATHS",
+        "ID",
+        "TIME",
+        "HOST",
+        "TAGS",
+        "SIZE"
+    )?;
+    for row in rows {
+        crate::outln!(
+            "{:<10} {:<22} {:<16} {:<12} {:>10}  {}",
+            row.short_id,
+            row.time,
+            name(row.host),
+            name(&row.tags.join(",")),
+            bytes(row.bytes),
+            names(row.paths, " ")
+        )?;
     }
-    let mut end = ECHO_MAX;
-    while !input.is_char_boundary(end) {
-        end -= 1;
-    }
-    std::borrow::Cow::Owned(format!("{}… ({} bytes in all)", &input[..end], input.len()))
+    Ok(())
 }
 
 pub fn print_error(format: OutputFormat, error: &anyhow::Error) {
@@ -271,15 +269,6 @@ mod tests {
         assert_eq!(terminal_safe("csi \u{9b}2J"), "csi \\x9b2J");
         assert_eq!(name("new\nline\\back"), "new\\nline\\\\back");
         assert_eq!(name("plain/name.txt"), "plain/name.txt");
-    }
-
-    #[test]
-    fn long_inputs_are_cut_in_messages() {
-        let long = "é".repeat(5000);
-        let cut = brief(&long);
-        assert!(cut.len() < 260, "{cut}");
-        assert!(cut.ends_with("(10000 bytes in all)"), "{cut}");
-        assert_eq!(brief("short"), "short");
     }
 
     #[test]

@@ -78,11 +78,11 @@ where
             },
         };
         let needed = required_role(&path);
-        let config = self.state.config();
-        if caller.role < Role::Admin && !self.state.audit.admit(caller.uid, &config.audit) {
+        let limits = self.state.audit_config();
+        if caller.role < Role::Admin && !self.state.audit.admit(caller.uid, &limits) {
             let status = Status::resource_exhausted(format!(
                 "uid {} calls faster than cairnd allows ([audit] calls_per_second = {}); slow down",
-                caller.uid, config.audit.calls_per_second
+                caller.uid, limits.calls_per_second
             ));
             return Box::pin(refuse(self.state.clone(), caller, path, status));
         }
@@ -93,7 +93,7 @@ where
             let mut ready = std::mem::replace(&mut self.inner, clone);
             return Box::pin(ready.call(request));
         }
-        let shown = crate::audit::cut(&path, 200);
+        let shown = cairn_engine::shown::cut(&path, 200);
         let message = match needed {
             Some(needed) => format!(
                 "{shown} needs the {} role; uid {} has {} (roles come from the [access] groups in {})",
@@ -121,7 +121,7 @@ async fn refuse<E>(
     path: String,
     status: Status,
 ) -> Result<http::Response<tonic::body::Body>, E> {
-    tracing::debug!(rpc = %crate::audit::cut(&path, 200), uid = caller.uid, role = caller.role.name(), code = ?status.code(), "call refused");
+    tracing::debug!(rpc = %cairn_engine::shown::cut(&path, 200), uid = caller.uid, role = caller.role.name(), code = ?status.code(), "call refused");
     let answer = status.clone();
     let _ =
         tokio::task::spawn_blocking(move || audit_refusal(&state, caller, &path, &status)).await;

@@ -60,29 +60,6 @@ fn kind(file_type: std::fs::FileType) -> &'static str {
     }
 }
 
-/// A name for people: UTF-8 as it is, but other bytes and control characters as
-/// `\xNN` (or `\u{NN}`) and a backslash doubled, so different names never look alike
-/// and none is a terminal command (as `ls -b` shows them).
-pub fn shown_name(raw: &[u8]) -> String {
-    let mut shown = String::with_capacity(raw.len());
-    for chunk in raw.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => shown.push_str("\\\\"),
-                c if c.is_control() && (c as u32) < 0x100 => {
-                    shown.push_str(&format!("\\x{:02x}", c as u32));
-                }
-                c if c.is_control() => shown.push_str(&format!("\\u{{{:x}}}", c as u32)),
-                c => shown.push(c),
-            }
-        }
-        for byte in chunk.invalid() {
-            shown.push_str(&format!("\\x{byte:02x}"));
-        }
-    }
-    shown
-}
-
 /// One page of `path`: the `page_size` smallest names (by bytes) after the token's
 /// name. The whole directory is read for each page, but only a page of names is kept
 /// (a bounded heap), so a directory of millions costs time, not memory.
@@ -151,19 +128,19 @@ pub fn list(
                     Vec::new()
                 };
                 entries.push(pb::DirectoryEntry {
-                    name: shown_name(&raw),
+                    name: cairn_engine::shown::name(&raw),
                     kind: kind(meta.file_type()).into(),
                     size: meta.len(),
                     mtime: Some(prost_types::Timestamp {
                         seconds: meta.mtime(),
                         nanos: 0,
                     }),
-                    link_target: shown_name(&target),
+                    link_target: cairn_engine::shown::name(&target),
                     raw_name: raw,
                     raw_link_target: target,
                 });
             }
-            Err(e) => unreadable.push(format!("{}: {e}", shown_name(&raw))),
+            Err(e) => unreadable.push(format!("{}: {e}", cairn_engine::shown::name(&raw))),
         }
     }
     Ok(pb::ListDirectoryResponse {

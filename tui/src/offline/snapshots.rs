@@ -42,33 +42,24 @@ pub fn list(ctx: &Ctx, args: &SnapshotsArgs) -> anyhow::Result<Outcome> {
         output::json(&listed)?;
         return Ok(outcome);
     }
-    crate::outln!(
-        "{:<10} {:<20} {:<16} {:<12} {:>10}  PATHS",
-        "ID",
-        "TIME",
-        "HOST",
-        "TAGS",
-        "SIZE"
-    )?;
-    for (id, s) in &snapshots {
-        let time = s
-            .timestamp()
-            .map(|t| {
-                t.to_zoned(jiff::tz::TimeZone::system())
-                    .strftime("%Y-%m-%d %H:%M:%S")
-                    .to_string()
-            })
-            .unwrap_or_else(|| s.time.clone());
-        crate::outln!(
-            "{:<10} {:<20} {:<16} {:<12} {:>10}  {}",
-            id.short(),
-            time,
-            crate::output::name(&s.host),
-            crate::output::name(&s.tags.join(",")),
-            bytes(s.summary.bytes_total),
-            crate::output::names(&s.paths, " ")
-        )?;
-    }
+    let shorts: Vec<String> = snapshots.iter().map(|(id, _)| id.short()).collect();
+    output::snapshot_table(snapshots.iter().zip(&shorts).map(|((_, s), short)| {
+        output::SnapshotRow {
+            short_id: short,
+            time: s
+                .timestamp()
+                .map(|t| {
+                    t.to_zoned(jiff::tz::TimeZone::system())
+                        .strftime("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_else(|| s.time.clone()),
+            host: &s.host,
+            tags: &s.tags,
+            bytes: s.summary.bytes_total,
+            paths: &s.paths,
+        }
+    }))?;
     crate::outln!("{} snapshots", snapshots.len())?;
     Ok(outcome)
 }

@@ -7,7 +7,7 @@ use cairn_proto::v1::snapshots_client::SnapshotsClient;
 
 use super::{Remote, api_error, json, runs};
 use crate::cli::{RestoreArgs, SnapshotCommand};
-use crate::output::{self, Outcome, bytes};
+use crate::output::{self, Outcome};
 
 /// One directory of a snapshot with every page of it in `entries` (the CLI's `ls` and
 /// the console's browser).
@@ -67,25 +67,16 @@ pub async fn run(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<Ou
                 )?;
                 return Ok(Outcome::Ok);
             }
-            crate::outln!(
-                "{:<10} {:<22} {:<16} {:<12} {:>10}  PATHS",
-                "ID",
-                "TIME",
-                "HOST",
-                "TAGS",
-                "SIZE"
-            )?;
-            for s in &page.snapshots {
-                crate::outln!(
-                    "{:<10} {:<22} {:<16} {:<12} {:>10}  {}",
-                    s.id.get(..8).unwrap_or(&s.id),
-                    json::time(s.time.as_ref()).unwrap_or_default(),
-                    crate::output::name(&s.host),
-                    crate::output::name(&s.tags.join(",")),
-                    bytes(s.total_bytes),
-                    crate::output::names(&s.paths, " ")
-                )?;
-            }
+            crate::output::snapshot_table(page.snapshots.iter().map(|s| {
+                crate::output::SnapshotRow {
+                    short_id: s.id.get(..8).unwrap_or(&s.id),
+                    time: json::time(s.time.as_ref()).unwrap_or_default(),
+                    host: &s.host,
+                    tags: &s.tags,
+                    bytes: s.total_bytes,
+                    paths: &s.paths,
+                }
+            }))?;
             let more = if page.next_page_token.is_empty() {
                 ""
             } else {
