@@ -23,6 +23,8 @@ pub mod server;
 pub mod socket;
 pub mod state;
 pub mod store;
+pub mod store_admin;
+pub mod store_watch;
 pub mod streams;
 pub mod systemd;
 pub mod unlocked;

@@ -13,6 +13,7 @@ use cairn_daemon::paths::{Env, Paths};
 use cairn_daemon::secrets::Sealer;
 use cairn_daemon::state::{DaemonState, Setup};
 use cairn_daemon::store::Store;
+use cairn_daemon::store::lineage::Verdict;
 use cairn_daemon::{scheduler, server, socket, systemd};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
@@ -34,6 +35,10 @@ struct Args {
     /// `[daemon] cache_dir` in the config wins).
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// Start on a new, empty store although the state dir says the old one held
+    /// repositories, jobs or history (it was lost and will not come back).
+    #[arg(long)]
+    new_store: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -48,6 +53,33 @@ enum Command {
         /// e.g. /etc/credstore/cairnd.identity (LoadCredential=identity:... in the unit).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+    },
+    /// The store: verified copies, restoring one, checking it.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum StoreCommand {
+    /// Read every record of the store (or of a copy); exit 1 when some are damaged.
+    Check {
+        /// A copy to check instead of the store.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Make a verified copy of the store (also while cairnd runs).
+    Backup {
+        /// Where (default: a new file in store-copies/ beside the store).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Put a verified copy in place of the store (cairnd must be stopped); the store
+    /// it replaces is kept beside it. Run and audit numbers continue after the newest
+    /// ever used.
+    Restore {
+        /// The copy (default: the newest in store-copies/).
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
     },
 }
 
@@ -86,6 +118,16 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Store(command)) = &args.command {
+        let store = paths.state_dir.join("cairnd.redb");
+        return match cairn_daemon::store_admin::run(&store, command_of(command)) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("cairnd: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Some(Command::Paths) = args.command {
         println!("config {}", paths.config_file.display());
         println!("state  {}", paths.state_dir.display());
@@ -113,7 +155,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(paths, config, env.uid, logs)) {
+    match runtime.block_on(run(paths, config, env.uid, logs, args.new_store)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -123,12 +165,39 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(paths: Paths, config: Config, own_uid: u32, logs: Arc<LogHub>) -> anyhow::Result<()> {
+fn command_of(command: &StoreCommand) -> cairn_daemon::store_admin::Command {
+    use cairn_daemon::store_admin::Command as C;
+    match command {
+        StoreCommand::Check { file } => C::Check(file.clone()),
+        StoreCommand::Backup { out } => C::Backup(out.clone()),
+        StoreCommand::Restore { from } => C::Restore(from.clone()),
+    }
+}
+
+async fn run(
+    paths: Paths,
+    config: Config,
+    own_uid: u32,
+    logs: Arc<LogHub>,
+    new_store: bool,
+) -> anyhow::Result<()> {
     socket::create_private_dir(&paths.state_dir, 0o700)
         .with_context(|| format!("creating the state dir {}", paths.state_dir.display()))?;
     cairn_engine::private_fs::create_dir_all(&paths.cache_dir)
         .with_context(|| format!("creating the cache dir {}", paths.cache_dir.display()))?;
-    let store = Arc::new(Store::open(&paths.state_dir.join("cairnd.redb"))?);
+    let (store, verdict) = Store::open_checked(&paths.state_dir.join("cairnd.redb"), new_store)?;
+    if let Verdict::RolledBack { lineage, found } = verdict {
+        tracing::error!(
+            store = %store.path().display(),
+            generation = found,
+            expected = lineage.generation,
+            "the store was rolled back: it is at generation {found}, but it was at {} ({}), when it held {}; changes made since are lost. Run and audit numbers continue after the lost ones",
+            lineage.generation,
+            cairn_daemon::store::lineage::shown_time(lineage.written),
+            lineage.held()
+        );
+    }
+    let store = Arc::new(store);
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     let sealer = Arc::new(Sealer::load_or_create(
         &paths.state_dir,
@@ -194,6 +263,14 @@ async fn run(paths: Paths, config: Config, own_uid: u32, logs: Arc<LogHub>) -> a
         state.clone(),
         stopped(stop_rx.clone()),
     ));
+    let copying = tokio::spawn(cairn_daemon::store_admin::copy_periodically(
+        state.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let recovering = tokio::spawn(cairn_daemon::store_watch::recover_periodically(
+        state.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
@@ -219,11 +296,25 @@ async fn run(paths: Paths, config: Config, own_uid: u32, logs: Arc<LogHub>) -> a
     state.stopping.send_replace(true);
     let _ = scheduling.await;
     let _ = auditing.await;
+    let _ = recovering.await;
+    let _ = copying.await;
     let draining = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || state.runner.drain(stop_timeout))
     };
     let left = draining.await.unwrap_or(0);
+    let unrecorded = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || state.runner.record_unrecorded())
+            .await
+            .unwrap_or(0)
+    };
+    if unrecorded > 0 {
+        tracing::error!(
+            runs = unrecorded,
+            "the ends of runs could not be recorded (the state store takes no writes); the next start checks their repositories for their snapshots"
+        );
+    }
     let _ = drained_tx.send(true);
     let _ = supervising.await;
     if left > 0 {

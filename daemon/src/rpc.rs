@@ -59,6 +59,10 @@ pub fn status(error: DaemonError) -> Status {
         DaemonError::Unauthenticated(_) => Code::Unauthenticated,
         DaemonError::DataLoss(_) => Code::DataLoss,
         DaemonError::Unavailable(_) => Code::Unavailable,
+        // A full, read-only or damaged state disk: the call may work later.
+        DaemonError::Store(
+            crate::store::StoreError::Unwritable { .. } | crate::store::StoreError::Panicked { .. },
+        ) => Code::Unavailable,
         DaemonError::Store(_) | DaemonError::Internal(_) => Code::Internal,
     };
     Status::new(code, error.to_string())

@@ -12,6 +12,7 @@ pub mod child_env;
 pub mod execute;
 pub mod hooks;
 pub mod progress;
+pub mod reconcile;
 pub mod retention;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -70,6 +71,9 @@ struct State {
     busy: HashSet<String>,
     running: usize,
     draining: bool,
+    /// Runs that ended while the store could not record it: shown from here, recorded
+    /// by [`Runner::record_unrecorded`] once the store takes writes again.
+    unrecorded: HashMap<u64, RunRecord>,
 }
 
 #[derive(Debug)]
@@ -106,17 +110,21 @@ impl Runner {
     }
 
     /// Marks runs the previous daemon left queued or running as interrupted. Call once
-    /// at start, before anything is queued. Returns how many there were.
+    /// at start, before anything is queued. Then, on a thread of its own, looks in the
+    /// repositories of the backups among them for the snapshot each may have saved
+    /// ([`reconcile`]). Returns how many were marked.
     pub fn mark_interrupted(&self) -> Result<usize, DaemonError> {
         let now = now_ms();
-        let n = self.inner.store.write("marking interrupted runs", |tx| {
+        let marked = self.inner.store.write("marking interrupted runs", |tx| {
             let open: Vec<(u64, RunRecord)> = tx
                 .all_numbered::<RunRecord>(RUNS)?
                 .into_iter()
                 .filter(|(_, r)| !r.state.is_final())
                 .collect();
-            for (id, mut record) in open.iter().cloned() {
-                record.error = if record.state == RunState::Running {
+            let mut marked = Vec::new();
+            for (id, mut record) in open {
+                let was_running = record.state == RunState::Running;
+                record.error = if was_running {
                     "the daemon stopped while this run was going (crash, kill or power loss); the repository keeps what was uploaded and the next run reuses it".into()
                 } else {
                     "the daemon stopped before this run started".into()
@@ -124,14 +132,37 @@ impl Runner {
                 record.state = RunState::Interrupted;
                 record.finished = Some(now);
                 tx.put_numbered(RUNS, id, &record)?;
+                marked.push((record, was_running));
             }
-            Ok(open.len())
+            Ok(marked)
         })?;
+        let n = marked.len();
         if n > 0 {
             warn!(
                 runs = n,
                 "marked runs of the previous daemon as interrupted"
             );
+        }
+        let went: Vec<RunRecord> = marked
+            .into_iter()
+            .filter(|(_, was_running)| *was_running)
+            .map(|(record, _)| record)
+            .collect();
+        if !went.is_empty() {
+            let inner = self.inner.clone();
+            let _ = std::thread::Builder::new()
+                .name("cairn-reconcile".into())
+                .spawn(move || {
+                    let found = reconcile::interrupted_backups(
+                        &inner.store,
+                        &inner.sealer,
+                        &inner.cache_dir,
+                        went,
+                    );
+                    if found > 0 {
+                        inner.ended.notify_all();
+                    }
+                });
         }
         Ok(n)
     }
@@ -265,13 +296,56 @@ impl Runner {
         self.inner.lock().live.get(&id).map(|l| l.view.subscribe())
     }
 
-    /// The live record of a queued or running run.
+    /// The live record of a queued or running run, or of one whose end the store could
+    /// not record yet (the store still says it runs).
     pub fn live_record(&self, id: u64) -> Option<RunView> {
-        self.inner
-            .lock()
+        let state = self.inner.lock();
+        state
             .live
             .get(&id)
             .map(|l| l.view.borrow().clone())
+            .or_else(|| {
+                state.unrecorded.get(&id).map(|record| RunView {
+                    record: record.clone(),
+                    progress: None,
+                })
+            })
+    }
+
+    /// How many ended runs wait to be recorded.
+    pub fn unrecorded(&self) -> usize {
+        self.inner.lock().unrecorded.len()
+    }
+
+    /// Records the ends the store refused before; returns how many are still waiting.
+    pub fn record_unrecorded(&self) -> usize {
+        let waiting: Vec<RunRecord> = self.inner.lock().unrecorded.values().cloned().collect();
+        if waiting.is_empty() {
+            return 0;
+        }
+        let recorded = self
+            .inner
+            .store
+            .write("recording the ends of earlier runs", |tx| {
+                for record in &waiting {
+                    tx.put_numbered(RUNS, record.id, record)?;
+                }
+                Ok(())
+            });
+        let mut state = self.inner.lock();
+        if recorded.is_ok() {
+            for record in &waiting {
+                // A newer end of the same run (none today) would stay waiting.
+                if state.unrecorded.get(&record.id) == Some(record) {
+                    state.unrecorded.remove(&record.id);
+                }
+            }
+            info!(
+                runs = waiting.len(),
+                "recorded the ends of runs the store had refused"
+            );
+        }
+        state.unrecorded.len()
     }
 
     /// The queued or running run of `job`, if any.
@@ -536,12 +610,14 @@ impl Inner {
         record.summary = outcome.summary;
         record.error = outcome.error;
         record.warnings = outcome.warnings;
-        if let Err(e) = self.store.write("recording the end of a run", |tx| {
+        let recorded = self.store.write("recording the end of a run", |tx| {
             tx.put_numbered(RUNS, id, &record)
-        }) {
-            error!(run = id, error = %e, "cannot record the end of a run");
-        }
+        });
         let mut state = self.lock();
+        if let Err(e) = recorded {
+            error!(run = id, error = %e, "cannot record the end of a run; it is kept in memory and recorded when the store takes writes again");
+            state.unrecorded.insert(id, record.clone());
+        }
         let Some(live) = state.live.remove(&id) else {
             return;
         };

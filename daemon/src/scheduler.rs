@@ -127,6 +127,11 @@ async fn tick(state: &Arc<DaemonState>, starting: bool) -> Result<Option<UnixMs>
     let reader = state.clone();
     let jobs = tokio::task::spawn_blocking(move || {
         reader.store.read("reading schedules", |rx| {
+            if starting {
+                for (name, why) in rx.damaged_named::<JobRecord>(JOBS)? {
+                    warn!(job = %name, reason = %why, "the stored record of this job is damaged: it does not run (the others do); `cairn job delete` it and create it again");
+                }
+            }
             let jobs = rx.list_named::<JobRecord>(JOBS, None, usize::MAX)?;
             jobs.into_iter()
                 .map(|(name, job)| {

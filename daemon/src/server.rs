@@ -37,6 +37,43 @@ const SMALL_REQUEST_BYTES: usize = 256 * 1024;
 /// Calls (log followers, watchers) one connection may have open at once.
 const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 
+/// The services whose calls record to the store are NOT_SERVING while it cannot be
+/// written (a full, read-only or damaged state disk); reading services stay SERVING.
+async fn report_writers(health: &tonic_health::server::HealthReporter, writable: bool) {
+    use tonic_health::ServingStatus::{NotServing, Serving};
+    let status = if writable { Serving } else { NotServing };
+    health
+        .set_service_status(
+            <JobsServer<JobsService> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    health
+        .set_service_status(
+            <RunsServer<RunsService> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    health
+        .set_service_status(
+            <RepositoriesServer<RepositoriesService> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    health
+        .set_service_status(
+            <SnapshotsServer<SnapshotsService> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    health
+        .set_service_status(
+            <RestoresServer<RestoresService> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+}
+
 /// Serves until `shutdown` completes; then stops accepting and lets calls in flight
 /// finish (streams end when the server drops them).
 pub async fn serve(
@@ -48,19 +85,16 @@ pub async fn serve(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<DaemonServer<DaemonService>>().await;
-    health.set_serving::<JobsServer<JobsService>>().await;
-    health.set_serving::<RunsServer<RunsService>>().await;
     health.set_serving::<LogsServer<LogsService>>().await;
-    health
-        .set_serving::<RepositoriesServer<RepositoriesService>>()
-        .await;
-    health
-        .set_serving::<SnapshotsServer<SnapshotsService>>()
-        .await;
-    health
-        .set_serving::<RestoresServer<RestoresService>>()
-        .await;
     health.set_serving::<FilesServer<FilesService>>().await;
+    report_writers(&health, state.store.degraded().is_none()).await;
+    let mut store_health = state.store.watch_health();
+    tokio::spawn(async move {
+        while store_health.changed().await.is_ok() {
+            let writable = store_health.borrow_and_update().is_none();
+            report_writers(&health, writable).await;
+        }
+    });
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

@@ -8,9 +8,18 @@
 //!
 //! redb calls block; async callers go through `tokio::task::spawn_blocking`.
 
+pub mod copies;
+pub mod health;
+pub mod lineage;
 pub mod records;
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use health::{Degraded, FailureKind};
+use lineage::{Lineage, Verdict};
 
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
@@ -19,6 +28,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use records::*;
+
+macro_rules! db {
+    ($self:ident, $e:expr) => {
+        $e.map_err(|e| StoreError::Db {
+            path: $self.path.to_owned(),
+            action: $self.action,
+            source: Box::new(e.into()),
+        })
+    };
+}
 
 /// Version of the table layout; written at creation, checked at every open.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -40,6 +59,12 @@ const KEY_NEXT_RUN: &str = "next_run_id";
 const KEY_NEXT_AUDIT: &str = "next_audit_seq";
 const KEY_AUDIT_DROPPED: &str = "audit_dropped";
 const KEY_LOG_SEQ_RESERVED: &str = "log_seq_reserved";
+/// When a reopened store last proved writable (see `probe_write`).
+const KEY_LAST_WRITABLE: &str = "last_writable_ms";
+/// A random id given to the store when it is made (see `lineage.rs`).
+const KEY_STORE_ID: &str = "store_id";
+/// Raised by every durable change of named records or counters.
+const KEY_GENERATION: &str = "generation";
 
 /// A store failure: names the file and what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +84,20 @@ pub enum StoreError {
         "store {path} is in use by another cairnd (one daemon per state dir); stop that one first, or give this one its own --state-dir"
     )]
     InUse { path: PathBuf },
+    #[error("store {path}: cannot make a verified copy: {reason}")]
+    Copy { path: PathBuf, reason: String },
+    #[error("store {path} is not trusted: {reason}")]
+    Untrusted { path: PathBuf, reason: String },
+    #[error("store {path} cannot be written now: {reason}")]
+    Unwritable { path: PathBuf, reason: String },
+    #[error(
+        "store {path} is damaged: reading it panicked while {action} ({message}); stop cairnd, run `cairnd store check`, and `cairnd store restore` the last verified copy"
+    )]
+    Panicked {
+        path: PathBuf,
+        action: &'static str,
+        message: String,
+    },
     #[error("store {path}: record {key} in {table} is damaged: {reason}")]
     Record {
         path: PathBuf,
@@ -68,11 +107,36 @@ pub enum StoreError {
     },
 }
 
+/// The daemon's store. Every call runs inside a guard: a panic inside redb (a damaged
+/// file) fails that call, marks the store damaged and leaves the daemon up; an I/O
+/// failure marks it unwritable until a reopen succeeds (`health.rs`).
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    db: RwLock<Option<Opened>>,
     path: PathBuf,
+    health: tokio::sync::watch::Sender<Option<Degraded>>,
+    /// When a reopen was last tried (they are not tried more often than REOPEN_EVERY).
+    last_reopen: Mutex<Option<Instant>>,
 }
+
+/// What the store reads from.
+#[derive(Debug)]
+enum Opened {
+    File(Database),
+    /// A copy in memory while the file cannot be opened: reads only.
+    MemoryCopy(Database),
+}
+
+impl Opened {
+    fn db(&self) -> &Database {
+        match self {
+            Opened::File(db) | Opened::MemoryCopy(db) => db,
+        }
+    }
+}
+
+/// The least time between two attempts to reopen an unwritable store.
+const REOPEN_EVERY: Duration = Duration::from_secs(2);
 
 impl Store {
     /// Opens (or creates) the store, creates missing tables and migrates old layouts.
@@ -96,26 +160,153 @@ impl Store {
                 });
             }
         }
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
-                path: path.to_owned(),
-            },
-            e => StoreError::Db {
-                path: path.to_owned(),
-                action: "opening",
-                source: Box::new(e.into()),
-            },
-        })?;
-        let store = Store {
-            db,
-            path: path.to_owned(),
+        let opened = std::panic::catch_unwind(|| open_file(path));
+        let damage = match opened {
+            Ok(Ok(db)) => {
+                let store = Store::with(path, Opened::File(db), None);
+                store.prepare()?;
+                return Ok(store);
+            }
+            Ok(Err(StoreError::Db { source, .. }))
+                if health::classify(&source) == FailureKind::Damage =>
+            {
+                source.to_string()
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(panic) => format!("opening it panicked: {}", health::panic_message(&*panic)),
         };
-        store.prepare()?;
-        Ok(store)
+        // A damaged file is never written to: what can still be read of it is served
+        // from memory, read-only, until an operator restores a copy.
+        tracing::error!(store = %path.display(), reason = %damage, "the state store is damaged");
+        let copy = health::memory_copy(path).map_err(|e| StoreError::Untrusted {
+            path: path.to_owned(),
+            reason: format!(
+                "it is damaged ({damage}) and cannot be read either ({e}); stop here, run `cairnd store check`, and `cairnd store restore` the last verified copy"
+            ),
+        })?;
+        Ok(Store::with(
+            path,
+            Opened::MemoryCopy(copy),
+            Some(Degraded::new(damage, true)),
+        ))
+    }
+
+    /// Opens the store at start, comparing it with the lineage beside it: refuses a
+    /// missing or empty store (or another store) where the state dir says one with
+    /// content was, unless `new_store`; continues run ids and audit numbers after the
+    /// lineage's when the store was rolled back or replaced, so none is used twice.
+    pub fn open_checked(path: &Path, new_store: bool) -> Result<(Store, Verdict), StoreError> {
+        let state_dir = path.parent().unwrap_or(Path::new("."));
+        let untrusted = |reason: String| StoreError::Untrusted {
+            path: path.to_owned(),
+            reason,
+        };
+        let lineage = Lineage::load(state_dir).map_err(|e| {
+            untrusted(format!(
+                "{e}; it tells a lost store from a first start. Remove it only if the store is the one you mean to run on"
+            ))
+        })?;
+        let empty = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
+        if let Some(lineage) = &lineage
+            && empty
+            && !new_store
+            && lineage.held_anything()
+        {
+            return Err(untrusted(lineage::missing_store(path, lineage)));
+        }
+        let store = Store::open(path)?;
+        if store.degraded().is_some() {
+            // Served read-only: nothing is compared or recorded until it is restored.
+            return Ok((store, Verdict::Trusted));
+        }
+        let (store_id, generation) = store.identity()?;
+        let mut verdict = Verdict::Trusted;
+        if let Some(lineage) = lineage {
+            let other = lineage.store_id != 0 && lineage.store_id != store_id;
+            if other && !new_store {
+                return Err(untrusted(lineage::other_store(path, &lineage, store_id)));
+            }
+            if new_store || generation < lineage.generation {
+                // Never hand out a run id or audit number the lost history used.
+                store.write("continuing numbers after a lost history", |tx| {
+                    tx.raise_counter(Counter::Run, lineage.next_run)?;
+                    tx.raise_counter(Counter::Audit, lineage.next_audit)?;
+                    Ok(())
+                })?;
+            }
+            if new_store && lineage.held_anything() {
+                tracing::warn!(store = %path.display(), "starting on a new store as asked (--new-store); the one before held {}", lineage.held());
+            } else if !other && generation < lineage.generation {
+                verdict = Verdict::RolledBack {
+                    lineage: lineage.clone(),
+                    found: generation,
+                };
+            }
+        }
+        // The lineage now describes this store.
+        store.write("recording the lineage", |tx| {
+            tx.changes_lineage = true;
+            Ok(())
+        })?;
+        Ok((store, verdict))
+    }
+
+    /// (store id, generation).
+    pub fn identity(&self) -> Result<(u64, u64), StoreError> {
+        self.read("reading the store's identity", |rx| {
+            let meta = db!(rx, rx.txn.open_table(META))?;
+            let value = |key: &str| -> Result<u64, StoreError> {
+                Ok(db!(rx, meta.get(key))?.map_or(0, |v| v.value()))
+            };
+            Ok((value(KEY_STORE_ID)?, value(KEY_GENERATION)?))
+        })
+    }
+
+    /// Makes a verified copy in the copies dir beside the store and keeps the newest
+    /// [`copies::COPIES_KEPT`]. Returns where it went and what it holds.
+    pub fn make_copy(&self) -> Result<(PathBuf, copies::CheckReport), StoreError> {
+        let dir = lineage::copies_dir(&self.path);
+        let failed = |reason: String| StoreError::Copy {
+            path: self.path.clone(),
+            reason,
+        };
+        cairn_engine::private_fs::create_dir_all(&dir).map_err(|e| failed(e.to_string()))?;
+        let dest = copies::new_copy_path(&dir);
+        let report = self.guarded("copying the store", false, |db| {
+            copies::export(db, &dest).map_err(failed)
+        })?;
+        copies::prune(&dir, copies::COPIES_KEPT);
+        Ok((dest, report))
+    }
+
+    fn save_lineage(&self, lineage: &Lineage) {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        if let Err(e) = lineage.save(dir) {
+            tracing::warn!(path = %lineage::lineage_path(&self.path).display(), error = %e, "cannot record the store's lineage; a lost or rolled-back store may go unnoticed");
+        }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn with(path: &Path, opened: Opened, degraded: Option<Degraded>) -> Store {
+        Store {
+            db: RwLock::new(Some(opened)),
+            path: path.to_owned(),
+            health: tokio::sync::watch::Sender::new(degraded),
+            last_reopen: Mutex::new(None),
+        }
+    }
+
+    /// Why the store cannot be written, while it cannot.
+    pub fn degraded(&self) -> Option<Degraded> {
+        self.health.borrow().clone()
+    }
+
+    /// Follows [`degraded`](Self::degraded) as it changes.
+    pub fn watch_health(&self) -> tokio::sync::watch::Receiver<Option<Degraded>> {
+        self.health.subscribe()
     }
 
     fn db_error(&self, action: &'static str) -> impl Fn(redb::Error) -> StoreError + '_ {
@@ -126,49 +317,230 @@ impl Store {
         }
     }
 
-    fn prepare(&self) -> Result<(), StoreError> {
-        let err = self.db_error("preparing tables");
-        let txn = self.db.begin_write().map_err(|e| err(e.into()))?;
-        let found = {
-            let mut meta = txn.open_table(META).map_err(|e| err(e.into()))?;
-            let found = meta
-                .get(KEY_SCHEMA)
-                .map_err(|e| err(e.into()))?
-                .map(|v| v.value());
-            if found.is_none() {
-                meta.insert(KEY_SCHEMA, SCHEMA_VERSION)
-                    .map_err(|e| err(e.into()))?;
-            }
-            found
-        };
-        if let Some(found) = found {
-            if found > SCHEMA_VERSION {
-                return Err(StoreError::TooNew {
-                    path: self.path.clone(),
-                    found,
-                });
-            }
-            migrate(found)?;
+    /// Runs `f` on the open database, catching a panic inside redb, and notes what a
+    /// failure says about the store's health.
+    fn guarded<T>(
+        &self,
+        action: &'static str,
+        writing: bool,
+        f: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if writing || self.db.read().unwrap_or_else(|e| e.into_inner()).is_none() {
+            self.recover_if_due();
         }
-        txn.open_table(REPOSITORIES).map_err(|e| err(e.into()))?;
-        txn.open_table(JOBS).map_err(|e| err(e.into()))?;
-        txn.open_table(RUNS).map_err(|e| err(e.into()))?;
-        txn.open_table(RUN_LOGS).map_err(|e| err(e.into()))?;
-        txn.open_table(AUDIT).map_err(|e| err(e.into()))?;
-        txn.open_table(SCHEDULE).map_err(|e| err(e.into()))?;
-        txn.open_table(SECRETS).map_err(|e| err(e.into()))?;
-        txn.commit().map_err(|e| err(e.into()))?;
-        Ok(())
+        let result = {
+            let opened = self.db.read().unwrap_or_else(|e| e.into_inner());
+            match opened.as_ref() {
+                None => Err(self.refusal()),
+                Some(Opened::MemoryCopy(_)) if writing => Err(self.refusal()),
+                Some(opened) => {
+                    if writing && let Some(degraded) = self.degraded() {
+                        Err(StoreError::Unwritable {
+                            path: self.path.clone(),
+                            reason: degraded.describe(),
+                        })
+                    } else {
+                        let db = opened.db();
+                        std::panic::catch_unwind(AssertUnwindSafe(|| f(db))).unwrap_or_else(
+                            |panic| {
+                                Err(StoreError::Panicked {
+                                    path: self.path.clone(),
+                                    action,
+                                    message: health::panic_message(&*panic),
+                                })
+                            },
+                        )
+                    }
+                }
+            }
+        };
+        if let Err(e) = &result {
+            self.note_failure(e);
+        }
+        result
+    }
+
+    fn refusal(&self) -> StoreError {
+        StoreError::Unwritable {
+            path: self.path.clone(),
+            reason: self
+                .degraded()
+                .map_or_else(|| "it is not open".to_owned(), |d| d.describe()),
+        }
+    }
+
+    /// Marks the store degraded when `error` says its disk or its file failed.
+    fn note_failure(&self, error: &StoreError) {
+        let (reason, damaged) = match error {
+            StoreError::Db { source, .. } => match health::classify(source) {
+                FailureKind::Disk => (source.to_string(), false),
+                FailureKind::Damage => (source.to_string(), true),
+                FailureKind::Call => return,
+            },
+            StoreError::Panicked {
+                action, message, ..
+            } => (format!("it panicked while {action}: {message}"), true),
+            _ => return,
+        };
+        let mut changed = None;
+        self.health.send_if_modified(|health| match health {
+            // A later failure does not hide the first (or turn damage into a disk error).
+            Some(held) if held.damaged || !damaged => false,
+            _ => {
+                let degraded = Degraded::new(reason.clone(), damaged);
+                changed = Some(degraded.clone());
+                *health = Some(degraded);
+                true
+            }
+        });
+        if let Some(degraded) = changed {
+            tracing::error!(store = %self.path.display(), reason = %degraded.reason, damaged = degraded.damaged, "{}", degraded.describe());
+            if !degraded.damaged {
+                // At once, so reads go on (from memory) right after the first failure.
+                *self.last_reopen.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                self.recover_if_due();
+            }
+        }
+    }
+
+    /// Reopens an unwritable store when the last attempt is long enough ago: redb
+    /// latches an I/O error, so the file must be opened afresh once the disk is back.
+    /// The store counts as writable again only after a durable test write; until then
+    /// reads come from a copy in memory. Returns true when the store is writable.
+    pub fn recover_if_due(&self) -> bool {
+        let Some(degraded) = self.degraded() else {
+            return true;
+        };
+        if degraded.damaged {
+            return false;
+        }
+        {
+            let mut last = self.last_reopen.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| at.elapsed() < REOPEN_EVERY) {
+                return false;
+            }
+            *last = Some(Instant::now());
+        }
+        let Some(mut opened) = self.exclusive() else {
+            // Transactions still run; the next attempt comes soon enough.
+            *self.last_reopen.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            return false;
+        };
+        // A latched database goes first (it holds the file lock); its own clean-up may
+        // fail on the same disk, which changes nothing. A copy in memory stays until
+        // the file serves again.
+        if matches!(*opened, Some(Opened::File(_)))
+            && let Some(old) = opened.take()
+        {
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(old)));
+        }
+        let reopened = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let db = open_file(&self.path)?;
+            probe_write(&db).map_err(|e| StoreError::Db {
+                path: self.path.clone(),
+                action: "testing a write",
+                source: Box::new(e),
+            })?;
+            Ok::<_, StoreError>(db)
+        }));
+        match reopened {
+            Ok(Ok(db)) => {
+                *opened = Some(Opened::File(db));
+                drop(opened);
+                self.health.send_replace(None);
+                tracing::info!(store = %self.path.display(), "the state store takes writes again");
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(store = %self.path.display(), error = %e, "the state store cannot be written yet");
+                self.serve_reads_from_memory(&mut opened);
+                false
+            }
+            Err(panic) => {
+                tracing::debug!(store = %self.path.display(), panic = %health::panic_message(&*panic), "the state store cannot be reopened yet");
+                self.serve_reads_from_memory(&mut opened);
+                false
+            }
+        }
+    }
+
+    /// The database alone, once the transactions running now are done; none when they
+    /// take long (a caller inside a transaction of its own would otherwise wait forever).
+    fn exclusive(&self) -> Option<std::sync::RwLockWriteGuard<'_, Option<Opened>>> {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            match self.db.try_write() {
+                Ok(guard) => return Some(guard),
+                Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            }
+        }
+    }
+
+    fn serve_reads_from_memory(&self, opened: &mut Option<Opened>) {
+        if opened.is_some() {
+            return;
+        }
+        match health::memory_copy(&self.path) {
+            Ok(copy) => {
+                *opened = Some(Opened::MemoryCopy(copy));
+                tracing::warn!(store = %self.path.display(), "reads of the state store are served from a copy in memory until its disk takes writes again");
+            }
+            Err(e) => {
+                tracing::error!(store = %self.path.display(), error = %e, "the state store cannot be read either");
+            }
+        }
+    }
+
+    fn prepare(&self) -> Result<(), StoreError> {
+        self.guarded("preparing tables", true, |db| {
+            let err = self.db_error("preparing tables");
+            let txn = db.begin_write().map_err(|e| err(e.into()))?;
+            let found = {
+                let mut meta = txn.open_table(META).map_err(|e| err(e.into()))?;
+                let found = meta
+                    .get(KEY_SCHEMA)
+                    .map_err(|e| err(e.into()))?
+                    .map(|v| v.value());
+                if found.is_none() {
+                    meta.insert(KEY_SCHEMA, SCHEMA_VERSION)
+                        .map_err(|e| err(e.into()))?;
+                }
+                if meta.get(KEY_STORE_ID).map_err(|e| err(e.into()))?.is_none() {
+                    meta.insert(KEY_STORE_ID, random_id())
+                        .map_err(|e| err(e.into()))?;
+                }
+                found
+            };
+            if let Some(found) = found {
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew {
+                        path: self.path.clone(),
+                        found,
+                    });
+                }
+                migrate(found)?;
+            }
+            txn.open_table(REPOSITORIES).map_err(|e| err(e.into()))?;
+            txn.open_table(JOBS).map_err(|e| err(e.into()))?;
+            txn.open_table(RUNS).map_err(|e| err(e.into()))?;
+            txn.open_table(RUN_LOGS).map_err(|e| err(e.into()))?;
+            txn.open_table(AUDIT).map_err(|e| err(e.into()))?;
+            txn.open_table(SCHEDULE).map_err(|e| err(e.into()))?;
+            txn.open_table(SECRETS).map_err(|e| err(e.into()))?;
+            txn.commit().map_err(|e| err(e.into()))?;
+            Ok(())
+        })
     }
 
     pub fn schema_version(&self) -> Result<u64, StoreError> {
-        let err = self.db_error("reading the schema version");
-        let txn = self.db.begin_read().map_err(|e| err(e.into()))?;
-        let meta = txn.open_table(META).map_err(|e| err(e.into()))?;
-        Ok(meta
-            .get(KEY_SCHEMA)
-            .map_err(|e| err(e.into()))?
-            .map_or(0, |v| v.value()))
+        self.read("reading the schema version", |rx| {
+            let meta = db!(rx, rx.txn.open_table(META))?;
+            Ok(db!(rx, meta.get(KEY_SCHEMA))?.map_or(0, |v| v.value()))
+        })
     }
 
     /// Runs `f` in one write transaction and commits it (durably) when `f` succeeds.
@@ -196,17 +568,29 @@ impl Store {
         action: &'static str,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let err = self.db_error(action);
-        let mut txn = self.db.begin_write().map_err(|e| err(e.into()))?;
-        txn.set_durability(durability).map_err(|e| err(e.into()))?;
-        let mut tx = Tx {
-            txn,
-            path: &self.path,
-            action,
-        };
-        let value = f(&mut tx)?;
-        tx.txn.commit().map_err(|e| err(e.into()))?;
-        Ok(value)
+        self.guarded(action, true, |db| {
+            let err = self.db_error(action);
+            let mut txn = db.begin_write().map_err(|e| err(e.into()))?;
+            txn.set_durability(durability).map_err(|e| err(e.into()))?;
+            let mut tx = Tx {
+                txn,
+                path: &self.path,
+                action,
+                changes_lineage: false,
+            };
+            let value = f(&mut tx)?;
+            let lineage = if tx.changes_lineage && matches!(durability, redb::Durability::Immediate)
+            {
+                Some(tx.next_generation()?)
+            } else {
+                None
+            };
+            tx.txn.commit().map_err(|e| err(e.into()))?;
+            if let Some(lineage) = lineage {
+                self.save_lineage(&lineage);
+            }
+            Ok(value)
+        })
     }
 
     /// Runs `f` on a read snapshot.
@@ -215,14 +599,48 @@ impl Store {
         action: &'static str,
         f: impl FnOnce(&Rx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let err = self.db_error(action);
-        let txn = self.db.begin_read().map_err(|e| err(e.into()))?;
-        f(&Rx {
-            txn,
-            path: &self.path,
-            action,
+        self.guarded(action, false, |db| {
+            let err = self.db_error(action);
+            let txn = db.begin_read().map_err(|e| err(e.into()))?;
+            f(&Rx {
+                txn,
+                path: &self.path,
+                action,
+            })
         })
     }
+}
+
+fn random_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    // Without randomness the id is still unlikely to repeat (time); never zero.
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = (now_ms() as u64).to_le_bytes();
+    }
+    u64::from_le_bytes(bytes).max(1)
+}
+
+/// A durable write that changes nothing that matters: whether the disk takes writes.
+fn probe_write(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    txn.open_table(META)?
+        .insert(KEY_LAST_WRITABLE, now_ms() as u64)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Opens the file with redb, naming a second daemon on it.
+fn open_file(path: &Path) -> Result<Database, StoreError> {
+    Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+            path: path.to_owned(),
+        },
+        e => StoreError::Db {
+            path: path.to_owned(),
+            action: "opening",
+            source: Box::new(e.into()),
+        },
+    })
 }
 
 /// Steps from older schema versions to [`SCHEMA_VERSION`] (none yet: version 1 is the
@@ -274,6 +692,9 @@ pub struct Tx<'s> {
     txn: redb::WriteTransaction,
     path: &'s Path,
     action: &'static str,
+    /// Whether this transaction changes what the lineage tracks (named records,
+    /// counters): its commit raises the generation.
+    changes_lineage: bool,
 }
 
 impl std::fmt::Debug for Tx<'_> {
@@ -295,20 +716,38 @@ impl std::fmt::Debug for Rx<'_> {
     }
 }
 
-macro_rules! db {
-    ($self:ident, $e:expr) => {
-        $e.map_err(|e| StoreError::Db {
-            path: $self.path.to_owned(),
-            action: $self.action,
-            source: Box::new(e.into()),
-        })
-    };
-}
-
 mod run_logs;
 
 impl Tx<'_> {
+    /// Raises the generation inside this transaction; returns the lineage it makes.
+    fn next_generation(&mut self) -> Result<Lineage, StoreError> {
+        let mut meta = db!(self, self.txn.open_table(META))?;
+        let generation = db!(self, meta.get(KEY_GENERATION))?.map_or(0, |v| v.value()) + 1;
+        db!(self, meta.insert(KEY_GENERATION, generation))?;
+        let value = |key: &str| -> Result<u64, StoreError> {
+            Ok(db!(self, meta.get(key))?.map_or(0, |v| v.value()))
+        };
+        let (store_id, next_run, next_audit) = (
+            value(KEY_STORE_ID)?,
+            value(KEY_NEXT_RUN)?.max(1),
+            value(KEY_NEXT_AUDIT)?.max(1),
+        );
+        drop(meta);
+        let repositories = db!(self, db!(self, self.txn.open_table(REPOSITORIES))?.len())?;
+        let jobs = db!(self, db!(self, self.txn.open_table(JOBS))?.len())?;
+        Ok(Lineage {
+            store_id,
+            generation,
+            next_run,
+            next_audit,
+            repositories,
+            jobs,
+            written: now_ms(),
+        })
+    }
+
     pub fn next_sequence(&mut self, counter: Counter) -> Result<u64, StoreError> {
+        self.changes_lineage = true;
         let mut meta = db!(self, self.txn.open_table(META))?;
         let key = counter.key();
         let next = db!(self, meta.get(key))?.map_or(1, |v| v.value());
@@ -357,6 +796,7 @@ impl Tx<'_> {
 
     /// Raises a counter to at least `value`; returns what it held before.
     pub fn raise_counter(&mut self, counter: Counter, value: u64) -> Result<u64, StoreError> {
+        self.changes_lineage = true;
         let mut meta = db!(self, self.txn.open_table(META))?;
         let key = counter.key();
         let held = db!(self, meta.get(key))?.map_or(0, |v| v.value());
@@ -372,6 +812,7 @@ impl Tx<'_> {
         name: &str,
         value: &T,
     ) -> Result<(), StoreError> {
+        self.changes_lineage = true;
         let mut t = db!(self, self.txn.open_table(table))?;
         db!(self, t.insert(name, encode(value).as_slice()))?;
         Ok(())
@@ -384,6 +825,7 @@ impl Tx<'_> {
         name: &str,
         value: &[u8],
     ) -> Result<(), StoreError> {
+        self.changes_lineage = true;
         let mut t = db!(self, self.txn.open_table(table))?;
         db!(self, t.insert(name, value))?;
         Ok(())
@@ -404,6 +846,7 @@ impl Tx<'_> {
         table: TableDefinition<&str, &[u8]>,
         name: &str,
     ) -> Result<bool, StoreError> {
+        self.changes_lineage = true;
         let mut t = db!(self, self.txn.open_table(table))?;
         Ok(db!(self, t.remove(name))?.is_some())
     }
@@ -463,7 +906,8 @@ impl Rx<'_> {
         named_record(self.path, self.action, &t, table.name(), name)
     }
 
-    /// Records in name order, starting after `after` (a page token), at most `limit`.
+    /// Records in name order, starting after `after` (a page token), at most `limit`;
+    /// damaged ones are skipped.
     pub fn list_named<T: DeserializeOwned>(
         &self,
         table: TableDefinition<&str, &[u8]>,
@@ -479,12 +923,33 @@ impl Rx<'_> {
             None => db!(self, t.range::<&str>(..))?,
         };
         let mut out = Vec::new();
-        for item in range.take(limit) {
+        for item in range {
+            if out.len() >= limit {
+                break;
+            }
             let (k, v) = db!(self, item)?;
-            out.push((
-                k.value().to_owned(),
-                decode(self.path, table.name(), k.value(), v.value())?,
-            ));
+            // A damaged record is left out, not the whole list with it: one bad job
+            // must not hide the others (or stop their schedules). `damaged_named`
+            // names what was left out.
+            if let Ok(record) = decode(self.path, table.name(), k.value(), v.value()) {
+                out.push((k.value().to_owned(), record));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The records of `table` that do not read as `T`: (name, why).
+    pub fn damaged_named<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let t = db!(self, self.txn.open_table(table))?;
+        let mut out = Vec::new();
+        for item in db!(self, t.range::<&str>(..))? {
+            let (k, v) = db!(self, item)?;
+            if let Err(e) = serde_json::from_slice::<T>(v.value()) {
+                out.push((k.value().to_owned(), e.to_string()));
+            }
         }
         Ok(out)
     }
@@ -537,6 +1002,8 @@ pub enum Counter {
     LogLinesReserved,
     /// Audit records dropped by the retention, in all.
     AuditDropped,
+    /// The store's generation (see `lineage.rs`).
+    Generation,
 }
 
 impl Counter {
@@ -546,6 +1013,7 @@ impl Counter {
             Counter::Audit => KEY_NEXT_AUDIT,
             Counter::LogLinesReserved => KEY_LOG_SEQ_RESERVED,
             Counter::AuditDropped => KEY_AUDIT_DROPPED,
+            Counter::Generation => KEY_GENERATION,
         }
     }
 }

@@ -46,6 +46,9 @@ pub struct Snapshot {
     /// job's retention touches only its own snapshots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
+    /// The daemon run that made this snapshot (its id in that daemon's history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<u64>,
 }
 
 impl Snapshot {
@@ -83,6 +86,7 @@ mod tests {
                 paths, tags, tree: BlobId(tree), parent: None, program_version: "t".into(),
                 summary: BackupSummary { files_new: files, ..Default::default() },
                 job: (files % 2 == 0).then(|| "nightly".to_owned()),
+                run: None,
             };
             let (id, stored) = snapshot.seal(&keys).unwrap();
             prop_assert_eq!(Snapshot::open(&keys, &id, &stored).unwrap(), snapshot);

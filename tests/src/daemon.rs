@@ -25,6 +25,8 @@ pub struct Launch {
     pub umask: Option<u32>,
     /// Its file descriptor limit (RLIMIT_NOFILE; the test's own when `None`).
     pub max_open_files: Option<u64>,
+    /// Added to its arguments (`--new-store`).
+    pub args: Vec<String>,
 }
 
 impl Cairnd {
@@ -80,6 +82,7 @@ impl Cairnd {
         }
         let child = command
             .envs(self.launch.env.iter().map(|(k, v)| (k, v)))
+            .args(&self.launch.args)
             .arg("--state-dir")
             .arg(self.dir.join("state"))
             .arg("--socket")
@@ -113,6 +116,28 @@ impl Cairnd {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Runs `cairnd ARGS` on the directories of a daemon in `dir` and waits for it to
+    /// end: a start it refuses, or `cairnd store ...`.
+    pub fn once(dir: &Path, args: &[&str]) -> Ran {
+        let out = Command::new(binary("cairnd"))
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .arg("--socket")
+            .arg(dir.join("run/cairnd.sock"))
+            .arg("--config")
+            .arg(dir.join("cairnd.toml"))
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .args(args)
+            .env("CAIRN_LOG_OUTPUT", "stderr")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running cairnd");
+        Ran::from(out)
     }
 
     pub fn log_text(&self) -> String {

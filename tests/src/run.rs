@@ -284,13 +284,20 @@ impl Drop for Tmpfs {
 pub struct Ext4 {
     image: PathBuf,
     pub mount: PathBuf,
+    options: String,
 }
 
 impl Ext4 {
     /// `mib` MiB, under `dir`.
     pub fn new(dir: &Path, mib: u64) -> Ext4 {
+        Ext4::mounted_at(dir, &dir.join("ext4"), mib, "user_xattr,acl")
+    }
+
+    /// `mib` MiB, its image under `dir`, mounted at `mount` with `options`
+    /// (`errors=remount-ro`).
+    pub fn mounted_at(dir: &Path, mount: &Path, mib: u64, options: &str) -> Ext4 {
         let image = dir.join("ext4.img");
-        let mount = dir.join("ext4");
+        let mount = mount.to_owned();
         std::fs::File::create(&image)
             .and_then(|f| f.set_len(mib * 1024 * 1024))
             .expect("image");
@@ -301,14 +308,66 @@ impl Ext4 {
             .status()
             .expect("mkfs.ext4");
         assert!(made.success(), "mkfs.ext4 {}", image.display());
+        let ext4 = Ext4 {
+            image,
+            mount,
+            options: options.to_owned(),
+        };
+        ext4.mount_again();
+        ext4
+    }
+
+    /// Mounts the image (after [`unmount`](Self::unmount)).
+    pub fn mount_again(&self) {
         let mounted = Command::new("mount")
-            .args(["-o", "loop,user_xattr,acl"])
-            .arg(&image)
-            .arg(&mount)
+            .args(["-o", &format!("loop,{}", self.options)])
+            .arg(&self.image)
+            .arg(&self.mount)
             .status()
             .expect("mount");
-        assert!(mounted.success(), "mounting {}", image.display());
-        Ext4 { image, mount }
+        assert!(mounted.success(), "mounting {}", self.image.display());
+    }
+
+    pub fn unmount(&self) {
+        let status = Command::new("umount")
+            .arg(&self.mount)
+            .status()
+            .expect("umount");
+        assert!(status.success(), "unmounting {}", self.mount.display());
+    }
+
+    /// Repairs the (unmounted) filesystem as an operator would after an error.
+    pub fn fsck(&self) {
+        let status = Command::new("e2fsck")
+            .args(["-f", "-y"])
+            .arg(&self.image)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("e2fsck");
+        // 0: clean, 1: errors corrected.
+        assert!(
+            matches!(status.code(), Some(0 | 1)),
+            "e2fsck {}: {status}",
+            self.image.display()
+        );
+    }
+
+    /// The kernel's file that declares the filesystem broken on a write
+    /// (`/sys/fs/ext4/loopN/trigger_fs_error`), as a failing disk would.
+    pub fn error_trigger(&self) -> PathBuf {
+        let out = Command::new("findmnt")
+            .args(["-n", "-o", "SOURCE"])
+            .arg(&self.mount)
+            .output()
+            .expect("findmnt");
+        let device = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let name = Path::new(&device)
+            .file_name()
+            .expect("a loop device")
+            .to_owned();
+        Path::new("/sys/fs/ext4")
+            .join(name)
+            .join("trigger_fs_error")
     }
 }
 

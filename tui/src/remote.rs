@@ -111,6 +111,10 @@ async fn status(remote: &Remote) -> anyhow::Result<Outcome> {
             "config": s.config_path,
             "state_dir": s.state_dir,
             "audit_dropped": s.audit_dropped,
+            "store_degraded": (!s.store_degraded.is_empty()).then_some(&s.store_degraded),
+            "store_degraded_since": json::time(s.store_degraded_since.as_ref()),
+            "runs_unrecorded": s.runs_unrecorded,
+            "damaged_records": s.damaged_records,
         }))?;
     } else {
         crate::outln!(
@@ -131,6 +135,29 @@ async fn status(remote: &Remote) -> anyhow::Result<Outcome> {
             None => crate::outln!("next: nothing scheduled")?,
         }
         crate::outln!("you: uid {} ({role})", s.caller_uid)?;
+        if !s.store_degraded.is_empty() {
+            crate::outln!(
+                "DEGRADED since {}: {}",
+                json::time(s.store_degraded_since.as_ref()).unwrap_or_default(),
+                s.store_degraded
+            )?;
+        }
+        for damaged in &s.damaged_records {
+            crate::outln!("DAMAGED record (left out, not run): {damaged}")?;
+        }
+        if s.runs_unrecorded > 0 {
+            crate::outln!(
+                "{} ended runs wait to be recorded in the store",
+                s.runs_unrecorded
+            )?;
+        }
     }
-    Ok(Outcome::Ok)
+    // A degraded daemon is exit 1, so a monitoring script sees it.
+    Ok(
+        if s.store_degraded.is_empty() && s.damaged_records.is_empty() {
+            Outcome::Ok
+        } else {
+            Outcome::Warnings
+        },
+    )
 }

@@ -117,6 +117,9 @@ fn write_loop(
             .collect();
         if !batch.is_empty()
             && let Err(e) = store_batch(store, &batch, &mut lines_per_run, limits.run_lines)
+            // A store that takes no writes said so once, as an error; a warning per
+            // batch would only add lines that cannot be stored either.
+            && store.degraded().is_none()
         {
             warn!(error = %e, lines = batch.len(), "run log lines could not be stored");
         }

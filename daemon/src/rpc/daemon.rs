@@ -42,13 +42,24 @@ impl Daemon for DaemonService {
     ) -> Result<Response<pb::Status>, Status> {
         let who = caller(&request);
         let state = self.state.clone();
-        let (jobs, repositories, audit_dropped) = blocking(move || {
+        let (jobs, repositories, audit_dropped, damaged) = blocking(move || {
             Ok(state.store.read("status", |rx| {
+                let damaged: Vec<String> = rx
+                    .damaged_named::<JobRecord>(JOBS)?
+                    .into_iter()
+                    .map(|(name, why)| format!("job {name}: {why}"))
+                    .chain(
+                        rx.damaged_named::<RepoRecord>(REPOSITORIES)?
+                            .into_iter()
+                            .map(|(name, why)| format!("repository {name}: {why}")),
+                    )
+                    .collect();
                 Ok((
                     rx.list_named::<JobRecord>(JOBS, None, usize::MAX)?,
                     rx.list_named::<RepoRecord>(REPOSITORIES, None, usize::MAX)?
                         .len(),
                     rx.counter(crate::store::Counter::AuditDropped)?,
+                    damaged,
                 ))
             })?)
         })
@@ -56,6 +67,7 @@ impl Daemon for DaemonService {
         let jobs: Vec<JobRecord> = jobs.into_iter().map(|(_, j)| j).collect();
         let (running, queued) = self.state.runner.counts();
         let next = next_scheduled(&jobs, now_ms());
+        let degraded = self.state.store.degraded();
         Ok(Response::new(pb::Status {
             version: env!("CARGO_PKG_VERSION").into(),
             started: Some(timestamp(self.state.started)),
@@ -72,6 +84,10 @@ impl Daemon for DaemonService {
             state_dir: self.state.state_dir.display().to_string(),
             socket_path: self.state.socket_path.display().to_string(),
             audit_dropped,
+            store_degraded: degraded.as_ref().map(|d| d.describe()).unwrap_or_default(),
+            store_degraded_since: degraded.map(|d| timestamp(d.since)),
+            runs_unrecorded: self.state.runner.unrecorded() as u32,
+            damaged_records: damaged,
         }))
     }
 

@@ -258,8 +258,15 @@ impl Jobs for JobsService {
         let state = self.state.clone();
         blocking(move || {
             let after = (!request.page_token.is_empty()).then_some(request.page_token.as_str());
-            let records = state.store.read("listing jobs", |rx| {
-                rx.list_named::<JobRecord>(JOBS, after, limit + 1)
+            let (records, damaged) = state.store.read("listing jobs", |rx| {
+                Ok((
+                    rx.list_named::<JobRecord>(JOBS, after, limit + 1)?,
+                    if after.is_none() {
+                        rx.damaged_named::<JobRecord>(JOBS)?
+                    } else {
+                        Vec::new()
+                    },
+                ))
             })?;
             let more = records.len() > limit;
             let jobs = records
@@ -275,6 +282,10 @@ impl Jobs for JobsService {
             Ok(pb::ListJobsResponse {
                 jobs,
                 next_page_token,
+                damaged: damaged
+                    .into_iter()
+                    .map(|(name, reason)| pb::DamagedRecord { name, reason })
+                    .collect(),
             })
         })
         .await

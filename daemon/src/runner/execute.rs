@@ -241,7 +241,9 @@ fn backup(
     cancel: &CancelToken,
 ) -> cairn_engine::Result<(RunSummary, Vec<String>)> {
     // The job is recorded in the snapshot: its retention touches only its own.
-    let options = backup_options(spec, &run_env(input)).job(Some(input.run.job.clone()));
+    let options = backup_options(spec, &run_env(input))
+        .job(Some(input.run.job.clone()))
+        .run(Some(input.run.id));
     let result = repo.backup(&options, progress, cancel)?;
     for note in &result.notes {
         tracing::info!(note = %note, "backup note");

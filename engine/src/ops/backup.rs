@@ -62,6 +62,9 @@ pub struct BackupOptions {
     pub workers: Option<usize>,
     /// The daemon job making this backup, recorded in the snapshot.
     pub job: Option<String>,
+    /// The daemon run making this backup, recorded in the snapshot: a daemon that died
+    /// before recording the run's end finds its snapshot by it.
+    pub run: Option<u64>,
 }
 
 impl BackupOptions {
@@ -107,6 +110,10 @@ impl BackupOptions {
     }
     pub fn job(mut self, job: Option<String>) -> Self {
         self.job = job;
+        self
+    }
+    pub fn run(mut self, run: Option<u64>) -> Self {
+        self.run = run;
         self
     }
 }
@@ -330,6 +337,7 @@ impl IndexedRepository {
             program_version: env!("CARGO_PKG_VERSION").into(),
             summary: summary.clone(),
             job: options.job.clone(),
+            run: options.run,
         };
         self.index.damage().save();
         let snapshot_id = self.repo.save_snapshot(&snapshot)?;

@@ -14,6 +14,9 @@
 //! `cairn-flood SOCKET list DIR`: lists DIR on the daemon's host page by page
 //! (Files.ListDirectory) and prints the pages, the total and every entry's raw name
 //! (hex) and shown name.
+//!
+//! `cairn-flood SOCKET health SERVICE`: asks the standard gRPC health service about
+//! SERVICE (e.g. `cairn.v1.Jobs`) and prints its status (`SERVING`, `NOT_SERVING`).
 
 use std::collections::BTreeMap;
 
@@ -59,6 +62,21 @@ async fn main() {
         ))
         .await;
         print_outcomes(&outcomes);
+        return;
+    }
+    if let [_, socket, kind, service] = args.as_slice()
+        && kind == "health"
+    {
+        let channel = cairn_proto::connect(socket).await.expect("connecting");
+        let status = tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.clone(),
+            })
+            .await
+            .expect("a health answer")
+            .into_inner()
+            .status();
+        println!("{{\"status\":\"{}\"}}", status.as_str_name());
         return;
     }
     if let [_, socket, kind, dir] = args.as_slice()

@@ -158,6 +158,7 @@ pub async fn run(remote: &Remote, command: JobCommand) -> anyhow::Result<Outcome
         }
         JobCommand::List => {
             let mut all = Vec::new();
+            let mut damaged = Vec::new();
             let mut token = String::new();
             loop {
                 let page = client
@@ -169,6 +170,7 @@ pub async fn run(remote: &Remote, command: JobCommand) -> anyhow::Result<Outcome
                     .map_err(api_error)?
                     .into_inner();
                 all.extend(page.jobs);
+                damaged.extend(page.damaged);
                 if page.next_page_token.is_empty() {
                     break;
                 }
@@ -201,6 +203,18 @@ pub async fn run(remote: &Remote, command: JobCommand) -> anyhow::Result<Outcome
                         d["last_run"]["state"].as_str().unwrap_or("-"),
                     )?;
                 }
+            }
+            // The JSON list keeps its shape; damaged jobs are said on stderr, exit 1.
+            for d in &damaged {
+                crate::errln!(
+                    "warning: the stored record of job {} is damaged ({}); it does not run; `cairn job delete {}` and create it again",
+                    output::name(&d.name),
+                    d.reason,
+                    output::name(&d.name)
+                );
+            }
+            if !damaged.is_empty() {
+                return Ok(Outcome::Warnings);
             }
         }
         JobCommand::Show { name } => {
