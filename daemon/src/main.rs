@@ -203,14 +203,23 @@ async fn run(
         &paths.state_dir,
         credentials.as_deref(),
     )?);
-    let log_writer = StoreWriter::start(
-        store.clone(),
-        logs.clone(),
-        Limits {
-            run_lines: u64::from(config.logs.run_lines),
-            retention_days: config.logs.retention_days,
-        },
-    )?;
+    // A damaged store is served read-only: nothing is recorded (run logs stay in the
+    // journal), and runs cannot be queued.
+    let read_only = store.degraded();
+    if let Some(degraded) = &read_only {
+        tracing::error!(store = %store.path().display(), "{}", degraded.describe());
+    }
+    let log_writer = match read_only {
+        Some(_) => None,
+        None => Some(StoreWriter::start(
+            store.clone(),
+            logs.clone(),
+            Limits {
+                run_lines: u64::from(config.logs.run_lines),
+                retention_days: config.logs.retention_days,
+            },
+        )?),
+    };
     let stop_timeout = Duration::from_secs(u64::from(config.daemon.stop_timeout_seconds));
     let socket_group = config.access.socket_group.clone();
     let state = Arc::new(DaemonState::new(
@@ -226,7 +235,9 @@ async fn run(
         sealer,
         logs,
     ));
-    state.runner.mark_interrupted()?;
+    if read_only.is_none() {
+        state.runner.mark_interrupted()?;
+    }
     // Started by cairnd.socket: systemd owns the socket file; else bind our own.
     let (listener, activated) = match socket::activated()? {
         Some(listener) => (listener, true),
@@ -329,6 +340,8 @@ async fn run(
         let _ = std::fs::remove_file(&paths.socket);
     }
     tracing::info!("cairnd stopped");
-    tokio::task::spawn_blocking(move || log_writer.finish()).await?;
+    if let Some(log_writer) = log_writer {
+        tokio::task::spawn_blocking(move || log_writer.finish()).await?;
+    }
     Ok(())
 }

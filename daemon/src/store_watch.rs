@@ -15,10 +15,13 @@ pub async fn recover_periodically(
 ) {
     tokio::pin!(stop);
     let mut ticks = tokio::time::interval(EVERY);
+    let mut health = state.store.watch_health();
     loop {
+        // Also at once when the store recovers through another caller's write.
         tokio::select! {
             () = &mut stop => return,
             _ = ticks.tick() => {}
+            _ = health.changed() => {}
         }
         let waiting = state.store.degraded().is_some() || state.runner.unrecorded() > 0;
         if !waiting {

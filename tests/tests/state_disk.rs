@@ -55,6 +55,16 @@ impl Breaking {
                 &["--before", hook.to_str().expect("utf-8")],
             )
             .ok();
+        // The daemon copies its store a few seconds after jobs change; that copy is
+        // made before the disk breaks, so it cannot free space in the middle.
+        let copies = self.daemon_dir().join("state/store-copies");
+        wait_for("the store's first copy", Duration::from_secs(30), || {
+            std::fs::read_dir(&copies).is_ok_and(|d| {
+                d.filter_map(Result::ok)
+                    .any(|e| e.path().extension().is_some_and(|x| x == "redb"))
+            })
+        });
+        std::thread::sleep(Duration::from_millis(500));
     }
 
     /// Runs the job with the disk failing during it; returns the run as it ended.
