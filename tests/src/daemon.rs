@@ -118,10 +118,11 @@ impl Cairnd {
         }
     }
 
-    /// Runs `cairnd ARGS` on the directories of a daemon in `dir` and waits for it to
-    /// end: a start it refuses, or `cairnd store ...`.
-    pub fn once(dir: &Path, args: &[&str]) -> Ran {
-        let out = Command::new(binary("cairnd"))
+    /// `cairnd` on the directories of a daemon in `dir` (state, socket, config, cache),
+    /// logging to stderr.
+    pub fn command(dir: &Path) -> Command {
+        let mut command = Command::new(binary("cairnd"));
+        command
             .arg("--state-dir")
             .arg(dir.join("state"))
             .arg("--socket")
@@ -130,14 +131,22 @@ impl Cairnd {
             .arg(dir.join("cairnd.toml"))
             .arg("--cache-dir")
             .arg(dir.join("cache"))
-            .args(args)
             .env("CAIRN_LOG_OUTPUT", "stderr")
             .env_remove("NOTIFY_SOCKET")
             .env_remove("CREDENTIALS_DIRECTORY")
-            .stdin(Stdio::null())
-            .output()
-            .expect("running cairnd");
-        Ran::from(out)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `cairnd ARGS` on the directories of a daemon in `dir` and waits for it to
+    /// end: a start it refuses, or `cairnd store ...`.
+    pub fn once(dir: &Path, args: &[&str]) -> Ran {
+        Ran::from(
+            Cairnd::command(dir)
+                .args(args)
+                .output()
+                .expect("running cairnd"),
+        )
     }
 
     pub fn log_text(&self) -> String {

@@ -228,18 +228,9 @@ fn random_damage_to_the_store_never_panics_or_hangs_the_daemon() {
             "round {round}: store check: {check:?}"
         );
         // Start it by hand: a refusal is an answer too, a panic or a hang is not.
-        let mut child = std::process::Command::new(cairn_e2e::run::binary("cairnd"))
-            .arg("--state-dir")
-            .arg(setup.daemon_dir().join("state"))
-            .arg("--socket")
-            .arg(setup.daemon_dir().join("run/cairnd.sock"))
-            .arg("--config")
-            .arg(setup.daemon_dir().join("cairnd.toml"))
-            .arg("--cache-dir")
-            .arg(setup.daemon_dir().join("cache"))
-            .env("CAIRN_LOG_OUTPUT", "stderr")
+        let mut child = Cairnd::command(&setup.daemon_dir())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("cairnd");
         let socket = setup.daemon_dir().join("run/cairnd.sock");

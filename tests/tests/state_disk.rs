@@ -7,7 +7,7 @@
 //! mounted `errors=remount-ro`), so they run as root only.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,10 @@ struct Breaking {
 }
 
 impl Breaking {
-    fn new(break_disk: &str) -> Breaking {
+    /// `break_disk` is given the daemon's state dir.
+    fn new(break_disk: impl FnOnce(&Path) -> String) -> Breaking {
         let dir = tempfile::tempdir().expect("temp dir");
+        let break_disk = break_disk(&dir.path().join("daemon/state"));
         let trigger = dir.path().join("break-now");
         let hook = dir.path().join("break.sh");
         std::fs::write(
@@ -39,6 +41,21 @@ impl Breaking {
         std::fs::create_dir_all(&source).expect("mkdir");
         std::fs::write(source.join("a.txt"), b"alpha").expect("write");
         Breaking { dir, trigger }
+    }
+
+    /// A daemon whose state dir is a 24 MiB tmpfs that the hook fills.
+    fn on_a_full_disk() -> (Breaking, Tmpfs, PathBuf, Cairnd) {
+        let setup = Breaking::new(|state| {
+            format!(
+                "head -c 200000000 /dev/zero > {}/filler 2>/dev/null",
+                state.display()
+            )
+        });
+        let state = setup.daemon_dir().join("state");
+        let disk = Tmpfs::mount_with(&state, "size=24m,mode=0700");
+        let daemon = Cairnd::start(&setup.daemon_dir());
+        setup.set_up(&daemon);
+        (setup, disk, state, daemon)
     }
 
     fn daemon_dir(&self) -> PathBuf {
@@ -115,19 +132,7 @@ fn a_full_state_disk_degrades_the_daemon_which_recovers_by_itself_when_space_ret
     if !prerequisite(test, "root (a tmpfs for the state dir)", is_root()) {
         return;
     }
-    let setup = Breaking::new("head -c 200000000 /dev/zero > STATE/filler 2>/dev/null");
-    let state = setup.daemon_dir().join("state");
-    let _disk = Tmpfs::mount_with(&state, "size=24m,mode=0700");
-    // The hook fills the state disk (a path the script could not know before).
-    let hook = setup.dir.path().join("break.sh");
-    let script = std::fs::read_to_string(&hook).expect("hook");
-    std::fs::write(
-        &hook,
-        script.replace("STATE", state.to_str().expect("utf-8")),
-    )
-    .expect("hook");
-    let mut daemon = Cairnd::start(&setup.daemon_dir());
-    setup.set_up(&daemon);
+    let (setup, _disk, state, mut daemon) = Breaking::on_a_full_disk();
 
     let run = setup.run_breaking(&daemon);
     // The run itself went fine (its repository is on another disk) and says so.
@@ -197,18 +202,7 @@ fn a_run_whose_end_was_never_recorded_is_found_in_its_repository_after_a_restart
     if !prerequisite(test, "root (a tmpfs for the state dir)", is_root()) {
         return;
     }
-    let setup = Breaking::new("head -c 200000000 /dev/zero > STATE/filler 2>/dev/null");
-    let state = setup.daemon_dir().join("state");
-    let _disk = Tmpfs::mount_with(&state, "size=24m,mode=0700");
-    let hook = setup.dir.path().join("break.sh");
-    let script = std::fs::read_to_string(&hook).expect("hook");
-    std::fs::write(
-        &hook,
-        script.replace("STATE", state.to_str().expect("utf-8")),
-    )
-    .expect("hook");
-    let mut daemon = Cairnd::start(&setup.daemon_dir());
-    setup.set_up(&daemon);
+    let (setup, _disk, state, mut daemon) = Breaking::on_a_full_disk();
 
     let run = setup.run_breaking(&daemon);
     assert_eq!(run["state"], "succeeded", "{run}");
@@ -248,7 +242,7 @@ fn a_state_disk_gone_read_only_keeps_the_daemon_answering_until_it_is_repaired()
     // The hook needs the disk's error trigger, known once it is mounted: the script
     // reads it from a file.
     let trigger_file = scratch.path().join("trigger-path");
-    let setup = Breaking::new(&format!("echo 1 > \"$(cat {})\"", trigger_file.display()));
+    let setup = Breaking::new(|_| format!("echo 1 > \"$(cat {})\"", trigger_file.display()));
     let state = setup.daemon_dir().join("state");
     let disk = Ext4::mounted_at(scratch.path(), &state, 64, "errors=remount-ro");
     std::fs::write(&trigger_file, disk.error_trigger().to_str().expect("utf-8"))

@@ -248,19 +248,7 @@ fn backup(
     for note in &result.notes {
         tracing::info!(note = %note, "backup note");
     }
-    let s = &result.summary;
-    let mut summary = RunSummary {
-        files_new: s.files_new,
-        files_changed: s.files_changed,
-        files_unchanged: s.files_unchanged,
-        dirs: s.dirs,
-        bytes_read: s.bytes_read,
-        bytes_added: s.bytes_added,
-        duration_ms: s.duration_ms,
-        snapshot_id: result.snapshot_id.to_string(),
-        warnings: s.warnings,
-        ..RunSummary::default()
-    };
+    let mut summary = RunSummary::of_backup(&result.summary, &result.snapshot_id);
     let mut problems = Vec::new();
     if let Some(retention) = &spec.retention {
         let applied = super::retention::apply(

@@ -75,18 +75,7 @@ fn found_snapshot(
         RunState::Succeeded
     };
     record.error = String::new();
-    record.summary = Some(RunSummary {
-        files_new: s.files_new,
-        files_changed: s.files_changed,
-        files_unchanged: s.files_unchanged,
-        dirs: s.dirs,
-        bytes_read: s.bytes_read,
-        bytes_added: s.bytes_added,
-        duration_ms: s.duration_ms,
-        snapshot_id: id.to_string(),
-        warnings: s.warnings,
-        ..RunSummary::default()
-    });
+    record.summary = Some(RunSummary::of_backup(s, &id));
     let retention = match &run.spec {
         crate::store::JobKind::Backup(spec) if spec.retention.is_some() => {
             " Its retention policy may not have been applied; the next backup of the job applies it."

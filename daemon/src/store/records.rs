@@ -255,6 +255,27 @@ pub struct RunSummary {
     pub snapshots_kept: u64,
 }
 
+impl RunSummary {
+    /// A backup's summary as its run records it (retention counts are added later).
+    pub fn of_backup(
+        s: &cairn_engine::BackupSummary,
+        snapshot: &cairn_engine::SnapshotId,
+    ) -> RunSummary {
+        RunSummary {
+            files_new: s.files_new,
+            files_changed: s.files_changed,
+            files_unchanged: s.files_unchanged,
+            dirs: s.dirs,
+            bytes_read: s.bytes_read,
+            bytes_added: s.bytes_added,
+            duration_ms: s.duration_ms,
+            snapshot_id: snapshot.to_string(),
+            warnings: s.warnings,
+            ..RunSummary::default()
+        }
+    }
+}
+
 /// Warnings kept per run (the count is exact; the rest are in the run's log).
 pub const RUN_WARNINGS_KEPT: usize = 100;
 
