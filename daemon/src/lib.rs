@@ -28,3 +28,4 @@ pub mod store_watch;
 pub mod streams;
 pub mod systemd;
 pub mod unlocked;
+pub mod wiping_alloc;

@@ -18,6 +18,11 @@ use cairn_daemon::{scheduler, server, socket, systemd};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 
+/// Freed memory is wiped, so secrets do not outlive their buffers (see wiping_alloc.rs).
+#[global_allocator]
+static ALLOCATOR: cairn_daemon::wiping_alloc::WipingAllocator =
+    cairn_daemon::wiping_alloc::WipingAllocator;
+
 /// Cairn's daemon: owns schedules, history and every backup, check and restore.
 #[derive(Debug, Parser)]
 #[command(name = "cairnd", version)]

@@ -16,7 +16,9 @@ use tracing::{info, warn};
 use crate::error::DaemonError;
 use crate::schedule::Schedule;
 use crate::state::DaemonState;
-use crate::store::{CatchUp, JOBS, JobRecord, SCHEDULE, ScheduleState, Trigger, UnixMs, now_ms};
+use crate::store::{
+    CatchUp, JOBS, JobRecord, Rx, SCHEDULE, ScheduleState, StoreError, Trigger, UnixMs, now_ms,
+};
 
 /// The longest the loop sleeps without looking at the clock again.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -92,6 +94,39 @@ pub fn plan(
     }
 }
 
+/// When `job` runs next by its schedule: the first slot after now that was not fired
+/// yet. A slot never fires twice, so after the clock went back the slots already fired
+/// are not "next" again; nor are slots from before the job's last change. None when
+/// the job is disabled or has no schedule.
+pub fn next_run(job: &JobRecord, fired: &ScheduleState, now: UnixMs) -> Option<UnixMs> {
+    let spec = job.schedule.as_ref().filter(|_| job.enabled)?;
+    let schedule = Schedule::parse(spec).ok()?;
+    schedule.next_after(now.max(fired.last_slot.unwrap_or(job.updated)))
+}
+
+/// Every job that is not damaged, with what its schedule fired so far.
+pub fn jobs_with_schedules(rx: &Rx<'_>) -> Result<Vec<(JobRecord, ScheduleState)>, StoreError> {
+    rx.list_named::<JobRecord>(JOBS, None, usize::MAX)?
+        .into_iter()
+        .map(|(name, job)| {
+            let fired = rx
+                .get_named::<ScheduleState>(SCHEDULE, &name)?
+                .unwrap_or_default();
+            Ok((job, fired))
+        })
+        .collect()
+}
+
+/// The job that runs next by its schedule, and when.
+pub fn next_scheduled(
+    jobs: &[(JobRecord, ScheduleState)],
+    now: UnixMs,
+) -> Option<(String, UnixMs)> {
+    jobs.iter()
+        .filter_map(|(job, fired)| Some((job.name.clone(), next_run(job, fired, now)?)))
+        .min_by_key(|(_, at)| *at)
+}
+
 /// Runs until `shutdown` resolves. `changed` is notified when jobs are created, edited,
 /// enabled or deleted.
 pub async fn run(
@@ -132,15 +167,7 @@ async fn tick(state: &Arc<DaemonState>, starting: bool) -> Result<Option<UnixMs>
                     warn!(job = %name, reason = %why, "the stored record of this job is damaged: it does not run (the others do); `cairn job delete` it and create it again");
                 }
             }
-            let jobs = rx.list_named::<JobRecord>(JOBS, None, usize::MAX)?;
-            jobs.into_iter()
-                .map(|(name, job)| {
-                    let state = rx
-                        .get_named::<ScheduleState>(SCHEDULE, &name)?
-                        .unwrap_or_default();
-                    Ok((job, state))
-                })
-                .collect::<Result<Vec<_>, _>>()
+            jobs_with_schedules(rx)
         })
     })
     .await

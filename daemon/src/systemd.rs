@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::rpc::daemon::next_scheduled;
+use crate::scheduler::{jobs_with_schedules, next_scheduled};
 use crate::state::DaemonState;
-use crate::store::{JOBS, JobRecord, UnixMs, now_ms};
+use crate::store::{UnixMs, now_ms};
 
 /// How often STATUS= is refreshed when there is no watchdog to keep up with.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
@@ -40,12 +40,9 @@ pub fn status_line(
 }
 
 fn current_status(state: &DaemonState) -> String {
-    let jobs: Vec<JobRecord> = state
+    let jobs = state
         .store
-        .read("status for systemd", |rx| {
-            rx.list_named::<JobRecord>(JOBS, None, usize::MAX)
-        })
-        .map(|jobs| jobs.into_iter().map(|(_, j)| j).collect())
+        .read("status for systemd", jobs_with_schedules)
         .unwrap_or_default();
     let (running, queued) = state.runner.counts();
     status_line(

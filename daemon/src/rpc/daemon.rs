@@ -14,24 +14,12 @@ use super::convert::timestamp;
 use super::{audited, blocking, caller};
 use crate::changes::Change;
 use crate::error::DaemonError;
-use crate::schedule::Schedule;
 use crate::state::DaemonState;
 use crate::store::{JOBS, JobRecord, REPOSITORIES, RepoRecord, now_ms};
 
 #[derive(Debug, Clone)]
 pub struct DaemonService {
     pub state: Arc<DaemonState>,
-}
-
-/// The next scheduled run over all enabled jobs: (job, time).
-pub fn next_scheduled(jobs: &[JobRecord], after: i64) -> Option<(String, i64)> {
-    jobs.iter()
-        .filter(|j| j.enabled)
-        .filter_map(|j| {
-            let schedule = Schedule::parse(j.schedule.as_ref()?).ok()?;
-            Some((j.name.clone(), schedule.next_after(after)?))
-        })
-        .min_by_key(|(_, at)| *at)
 }
 
 #[tonic::async_trait]
@@ -55,7 +43,7 @@ impl Daemon for DaemonService {
                     )
                     .collect();
                 Ok((
-                    rx.list_named::<JobRecord>(JOBS, None, usize::MAX)?,
+                    crate::scheduler::jobs_with_schedules(rx)?,
                     rx.list_named::<RepoRecord>(REPOSITORIES, None, usize::MAX)?
                         .len(),
                     rx.counter(crate::store::Counter::AuditDropped)?,
@@ -64,9 +52,8 @@ impl Daemon for DaemonService {
             })?)
         })
         .await?;
-        let jobs: Vec<JobRecord> = jobs.into_iter().map(|(_, j)| j).collect();
         let (running, queued) = self.state.runner.counts();
-        let next = next_scheduled(&jobs, now_ms());
+        let next = crate::scheduler::next_scheduled(&jobs, now_ms());
         let degraded = self.state.store.degraded();
         Ok(Response::new(pb::Status {
             version: env!("CARGO_PKG_VERSION").into(),

@@ -12,8 +12,8 @@ use crate::error::DaemonError;
 use crate::schedule::Schedule;
 use crate::state::DaemonState;
 use crate::store::{
-    JOBS, JobRecord, REPOSITORIES, RUNS, RepoRecord, RunRecord, SCHEDULE, ScheduleSpec, Trigger,
-    now_ms,
+    JOBS, JobRecord, REPOSITORIES, RUNS, RepoRecord, RunRecord, SCHEDULE, ScheduleSpec,
+    ScheduleState, Trigger, now_ms,
 };
 
 #[derive(Debug, Clone)]
@@ -35,21 +35,20 @@ fn get(state: &DaemonState, name: &str) -> Result<JobRecord, DaemonError> {
 
 /// A job as the API shows it: its spec plus next and last runs.
 fn view(state: &DaemonState, record: &JobRecord) -> Result<pb::Job, DaemonError> {
-    let last = state.store.read("finding the last run", |rx| {
-        Ok(rx
+    let (last, fired) = state.store.read("finding the last run", |rx| {
+        let last = rx
             .list_numbered_desc::<RunRecord>(RUNS, None, 1, |r| {
                 r.job == record.name && r.state.is_final()
             })?
             .into_iter()
             .next()
-            .map(|(_, r)| r))
+            .map(|(_, r)| r);
+        let fired = rx
+            .get_named::<ScheduleState>(SCHEDULE, &record.name)?
+            .unwrap_or_default();
+        Ok((last, fired))
     })?;
-    let next_run = record
-        .schedule
-        .as_ref()
-        .filter(|_| record.enabled)
-        .and_then(|s| Schedule::parse(s).ok())
-        .and_then(|s| s.next_after(now_ms()));
+    let next_run = crate::scheduler::next_run(record, &fired, now_ms());
     Ok(pb::Job {
         spec: Some(convert::job_spec(record)),
         created: Some(timestamp(record.created)),
