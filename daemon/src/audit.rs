@@ -5,6 +5,8 @@
 //! stored fields are cut to a bound, and the table keeps its newest records within a
 //! size and an age (the dropped ones are counted), like journald's own limits.
 
+pub mod chain;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -145,7 +147,8 @@ pub fn bounded(record: AuditRecord) -> AuditRecord {
 }
 
 /// Writes `records` (made by [`crate::rpc::audit_record`], so cut to their bounds) in
-/// one transaction and trims the table to the retention, counting what it drops.
+/// one transaction, each linked to the one before (see [`chain`]), and trims the table
+/// to the retention, counting what it drops.
 pub fn write(
     store: &Store,
     config: &AuditSection,
@@ -156,16 +159,18 @@ pub fn write(
     }
     let cutoff = now_ms() - UnixMs::from(config.max_age_days) * 86_400_000;
     store.write("writing the audit trail", |tx| {
+        let mut prev = tx.audit_tip()?;
         for record in records {
             let seq = tx.next_sequence(Counter::Audit)?;
-            tx.put_numbered(
-                AUDIT,
-                seq,
-                &AuditRecord {
+            let record = chain::linked(
+                AuditRecord {
                     seq,
                     ..bounded(record)
                 },
-            )?;
+                prev,
+            );
+            tx.put_numbered(AUDIT, seq, &record)?;
+            prev = record.hash;
         }
         let dropped = tx.trim_audit(config.max_records, cutoff, PRUNE_BATCH)?;
         if dropped > 0 {
@@ -219,6 +224,8 @@ mod tests {
             arguments: String::new(),
             result: "PermissionDenied: no".into(),
             count: 1,
+            prev: String::new(),
+            hash: String::new(),
         }
     }
 

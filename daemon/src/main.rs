@@ -62,6 +62,21 @@ enum Command {
     /// The store: verified copies, restoring one, checking it.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// The audit trail's tamper evidence.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AuditCommand {
+    /// Check every link of the audit trail's hash chain (also while cairnd runs) and
+    /// print its head; exit 1 when a record was changed, removed or reordered.
+    Verify {
+        /// A copy of the store to verify instead (its end is not compared with the
+        /// lineage: a copy is older than the store).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -123,9 +138,16 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Some(Command::Store(command)) = &args.command {
+    let admin = match &args.command {
+        Some(Command::Store(command)) => Some(command_of(command)),
+        Some(Command::Audit(AuditCommand::Verify { file })) => Some(
+            cairn_daemon::store_admin::Command::AuditVerify(file.clone()),
+        ),
+        _ => None,
+    };
+    if let Some(command) = admin {
         let store = paths.state_dir.join("cairnd.redb");
-        return match cairn_daemon::store_admin::run(&store, command_of(command)) {
+        return match cairn_daemon::store_admin::run(&store, command) {
             Ok(code) => ExitCode::from(code),
             Err(e) => {
                 eprintln!("cairnd: {e}");
@@ -170,6 +192,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// The newest link of the audit chain, into the journal: an anchor outside the state
+/// dir that `cairnd audit verify` can be held against.
+fn log_audit_head(store: &Store) {
+    use cairn_daemon::store::{AUDIT, AuditRecord};
+    let newest = store.read("reading the audit head", |rx| {
+        rx.list_numbered_desc::<AuditRecord>(AUDIT, None, 1, |_| true)
+    });
+    if let Ok(Some((seq, record))) = newest.map(|found| found.into_iter().next()) {
+        tracing::info!(seq, hash = %record.hash, "audit trail head (`cairnd audit verify` checks the chain up to it)");
+    }
+}
+
 fn command_of(command: &StoreCommand) -> cairn_daemon::store_admin::Command {
     use cairn_daemon::store_admin::Command as C;
     match command {
@@ -202,6 +236,7 @@ async fn run(
             lineage.held()
         );
     }
+    log_audit_head(&store);
     let store = Arc::new(store);
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     let sealer = Arc::new(Sealer::load_or_create(

@@ -117,6 +117,8 @@ pub fn audit_record(
             Err(status) => format!("{:?}: {}", status.code(), status.message()),
         },
         count: 1,
+        prev: String::new(),
+        hash: String::new(),
     })
 }
 

@@ -49,6 +49,10 @@ pub(crate) const RUNS: TableDefinition<u64, &[u8]> = TableDefinition::new("runs"
 /// (run id, line seq) → line.
 pub(crate) const RUN_LOGS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("run_logs");
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// Links of the audit chain kept apart from the records ("trimmed": the last record
+/// the retention dropped); see `audit/chain.rs`.
+pub(crate) const AUDIT_CHAIN: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_chain");
+pub(crate) const KEY_AUDIT_TRIMMED: &str = "trimmed";
 /// Job name → schedule state (last slot fired).
 pub(crate) const SCHEDULE: TableDefinition<&str, &[u8]> = TableDefinition::new("schedule");
 /// Secret name ("repository/NAME/passphrase") → age ciphertext to the daemon identity.
@@ -547,6 +551,7 @@ impl Store {
             txn.open_table(RUNS).map_err(|e| err(e.into()))?;
             txn.open_table(RUN_LOGS).map_err(|e| err(e.into()))?;
             txn.open_table(AUDIT).map_err(|e| err(e.into()))?;
+            txn.open_table(AUDIT_CHAIN).map_err(|e| err(e.into()))?;
             txn.open_table(SCHEDULE).map_err(|e| err(e.into()))?;
             txn.open_table(SECRETS).map_err(|e| err(e.into()))?;
             txn.commit().map_err(|e| err(e.into()))?;
@@ -751,6 +756,12 @@ impl Tx<'_> {
             value(KEY_NEXT_AUDIT)?.max(1),
         );
         drop(meta);
+        let audit_head = self.newest_audit()?.and_then(|r| {
+            (!r.hash.is_empty()).then_some(AuditLink {
+                seq: r.seq,
+                hash: r.hash,
+            })
+        });
         let repositories = db!(self, db!(self, self.txn.open_table(REPOSITORIES))?.len())?;
         let jobs = db!(self, db!(self, self.txn.open_table(JOBS))?.len())?;
         Ok(Lineage {
@@ -761,7 +772,37 @@ impl Tx<'_> {
             repositories,
             jobs,
             written: now_ms(),
+            audit_head,
         })
+    }
+
+    /// The newest audit record, if there is one and it reads.
+    fn newest_audit(&mut self) -> Result<Option<AuditRecord>, StoreError> {
+        let table = db!(self, self.txn.open_table(AUDIT))?;
+        let newest = db!(self, table.last())?;
+        Ok(newest.and_then(|(_, value)| serde_json::from_slice(value.value()).ok()))
+    }
+
+    /// The link the next audit record chains onto: the newest record's hash, else the
+    /// last dropped record's, else the start of the chain.
+    pub fn audit_tip(&mut self) -> Result<String, StoreError> {
+        let has_records = !db!(self, db!(self, self.txn.open_table(AUDIT))?.is_empty())?;
+        if has_records {
+            // An unreadable or unchained newest record: the chain starts again (and
+            // `cairnd audit verify` names that record).
+            return Ok(self
+                .newest_audit()?
+                .map(|r| r.hash)
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| crate::audit::chain::GENESIS.to_owned()));
+        }
+        let chain = db!(self, self.txn.open_table(AUDIT_CHAIN))?;
+        let trimmed = db!(self, chain.get(KEY_AUDIT_TRIMMED))?
+            .and_then(|v| serde_json::from_slice::<AuditLink>(v.value()).ok());
+        Ok(trimmed
+            .map(|t| t.hash)
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| crate::audit::chain::GENESIS.to_owned()))
     }
 
     pub fn next_sequence(&mut self, counter: Counter) -> Result<u64, StoreError> {
@@ -792,22 +833,37 @@ impl Tx<'_> {
     ) -> Result<u64, StoreError> {
         let mut t = db!(self, self.txn.open_table(AUDIT))?;
         let mut dropped = 0;
+        let mut last_dropped = None;
         while dropped < batch as u64 {
             let too_many = db!(self, t.len())? > max_records;
-            let (key, old) = match db!(self, t.first())? {
-                // A record that does not decode goes like an old one: it is the oldest.
+            let (key, record) = match db!(self, t.first())? {
                 Some((key, value)) => (
                     key.value(),
-                    serde_json::from_slice::<AuditRecord>(value.value())
-                        .map_or(true, |r| r.time < cutoff),
+                    serde_json::from_slice::<AuditRecord>(value.value()).ok(),
                 ),
                 None => break,
             };
+            // A record that does not decode goes like an old one: it is the oldest.
+            let old = record.as_ref().is_none_or(|r| r.time < cutoff);
             if !too_many && !old {
                 break;
             }
             db!(self, t.remove(key))?;
             dropped += 1;
+            // The chain goes on from the last record dropped (an unreadable one leaves
+            // no hash: verification then starts from the first record kept).
+            last_dropped = Some(AuditLink {
+                seq: key,
+                hash: record.map(|r| r.hash).unwrap_or_default(),
+            });
+        }
+        drop(t);
+        if let Some(link) = last_dropped {
+            let mut chain = db!(self, self.txn.open_table(AUDIT_CHAIN))?;
+            db!(
+                self,
+                chain.insert(KEY_AUDIT_TRIMMED, encode(&link).as_slice())
+            )?;
         }
         Ok(dropped)
     }

@@ -1,10 +1,12 @@
-//! `cairnd store check|backup|restore`, and the verified copies the daemon makes by
-//! itself: a few seconds after repositories or jobs change, and daily.
+//! `cairnd store check|backup|restore` and `cairnd audit verify`, and the verified
+//! copies the daemon makes by itself: a few seconds after repositories or jobs change,
+//! and daily.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::audit::chain;
 use crate::changes::Change;
 use crate::state::DaemonState;
 use crate::store::copies::{self, CheckReport};
@@ -17,6 +19,8 @@ pub enum Command {
     Check(Option<PathBuf>),
     Backup(Option<PathBuf>),
     Restore(Option<PathBuf>),
+    /// Verify the audit chain of the store, or of a copy.
+    AuditVerify(Option<PathBuf>),
 }
 
 /// Runs one command; returns the exit code (0 fine, 1 damaged records found).
@@ -46,7 +50,81 @@ pub fn run(store: &Path, command: Command) -> Result<u8, String> {
             Ok(0)
         }
         Command::Restore(from) => restore(store, from),
+        Command::AuditVerify(file) => audit_verify(store, file),
     }
+}
+
+/// Verifies the audit chain (of the store read into memory, so also while the daemon
+/// holds it) and, for the store itself, its end against the lineage.
+fn audit_verify(store: &Path, copy: Option<PathBuf>) -> Result<u8, String> {
+    let file = copy.clone().unwrap_or_else(|| store.to_owned());
+    let db = memory_copy(&file).map_err(|e| format!("{} cannot be opened: {e}", file.display()))?;
+    let mut verified =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| chain::verify(&db)))
+            .map_err(|panic| format!("reading it panicked: {}", panic_message(&*panic)))?
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+    let lineage_said = if copy.is_some() {
+        "not compared with the lineage (a copy)".to_owned()
+    } else {
+        let state_dir = store.parent().unwrap_or(Path::new("."));
+        match Lineage::load(state_dir)? {
+            Some(Lineage {
+                audit_head: Some(recorded),
+                ..
+            }) => {
+                let found = chain::record(&db, recorded.seq);
+                let breaks = verified.breaks.len();
+                verified.compare_with_lineage(&recorded, found.as_ref());
+                if verified.breaks.len() == breaks {
+                    format!("record {} matches the lineage", recorded.seq)
+                } else {
+                    format!("record {} does not match the lineage", recorded.seq)
+                }
+            }
+            Some(_) => "the lineage records no audit head yet".to_owned(),
+            None => format!("no lineage beside {}", store.display()),
+        }
+    };
+    let range = match (verified.first, &verified.head) {
+        (Some(first), Some(head)) => format!(" ({first}–{})", head.seq),
+        _ => String::new(),
+    };
+    println!(
+        "audit trail of {}: {} records{range}, chain {}",
+        file.display(),
+        verified.records,
+        if verified.intact() {
+            "intact"
+        } else {
+            "BROKEN"
+        }
+    );
+    match &verified.head {
+        Some(head) => println!("head: record {} {}", head.seq, head.hash),
+        None => println!("head: none (no chained records)"),
+    }
+    println!("end: {lineage_said}");
+    if let Some(trimmed) = &verified.trimmed {
+        println!(
+            "records up to {} were dropped by the retention; the chain goes on from there",
+            trimmed.seq
+        );
+    }
+    if verified.unchained > 0 {
+        println!(
+            "{} records from before the chain cannot be verified",
+            verified.unchained
+        );
+    }
+    for (from, to) in &verified.skipped {
+        println!(
+            "numbers {from}–{to} were skipped: a store rolled back or restored from a copy had used them (the daemon logged it then)"
+        );
+    }
+    for broken in &verified.breaks {
+        println!("broken: {broken}");
+    }
+    Ok(if verified.intact() { 0 } else { 1 })
 }
 
 /// Reads `file` (into memory: the daemon may be holding it) and checks every record.

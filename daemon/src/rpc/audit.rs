@@ -59,6 +59,7 @@ impl Audit for AuditService {
                 arguments: r.arguments.clone(),
                 result: r.result.clone(),
                 count: r.count,
+                hash: r.hash.clone(),
             })
             .collect();
         let next_page_token = if more {

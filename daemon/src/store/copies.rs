@@ -7,12 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 use serde::de::DeserializeOwned;
 
 use super::{
-    AUDIT, AuditRecord, JOBS, JobRecord, LogRecord, META, REPOSITORIES, RUN_LOGS, RUNS, RepoRecord,
-    RunRecord, SCHEDULE, SECRETS, ScheduleState,
+    AUDIT, AUDIT_CHAIN, AuditLink, AuditRecord, JOBS, JobRecord, LogRecord, META, REPOSITORIES,
+    RUN_LOGS, RUNS, RepoRecord, RunRecord, SCHEDULE, SECRETS, ScheduleState,
 };
 
 /// Copies of the store kept in the copies dir (the oldest go).
@@ -69,6 +71,14 @@ pub fn check(db: &Database) -> Result<CheckReport, String> {
     records!(JOBS, "jobs", JobRecord);
     records!(RUNS, "runs", RunRecord);
     records!(AUDIT, "audit", AuditRecord);
+    // Stores from before the audit chain have no such table.
+    if txn
+        .list_tables()
+        .map_err(failed)?
+        .any(|t| t.name() == AUDIT_CHAIN.name())
+    {
+        records!(AUDIT_CHAIN, "audit_chain", AuditLink);
+    }
     records!(SCHEDULE, "schedule", ScheduleState);
     records!(RUN_LOGS, "run_logs", LogRecord);
     let secrets = txn.open_table(SECRETS).map_err(failed)?;
@@ -103,6 +113,7 @@ pub fn export(db: &Database, dest: &Path) -> Result<CheckReport, String> {
         copy_table(&from, &to, SECRETS)?;
         copy_table(&from, &to, RUNS)?;
         copy_table(&from, &to, AUDIT)?;
+        copy_table(&from, &to, AUDIT_CHAIN)?;
         copy_table(&from, &to, RUN_LOGS)?;
         to.commit().map_err(failed)?;
         Ok::<_, String>(())

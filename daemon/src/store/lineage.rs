@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::UnixMs;
+use super::{AuditLink, UnixMs};
 
 pub const LINEAGE_FILE: &str = "store.lineage";
 
@@ -23,6 +23,10 @@ pub struct Lineage {
     pub repositories: u64,
     pub jobs: u64,
     pub written: UnixMs,
+    /// The newest link of the audit chain (see `audit/chain.rs`): records cut off the
+    /// end of the trail show against it.
+    #[serde(default)]
+    pub audit_head: Option<AuditLink>,
 }
 
 impl Lineage {

@@ -339,6 +339,21 @@ pub struct AuditRecord {
     /// one record (records from before counts were kept stand for one).
     #[serde(default = "one")]
     pub count: u64,
+    /// The hash of the record before it in the chain (see `audit/chain.rs`); empty in
+    /// records written before records were chained.
+    #[serde(default)]
+    pub prev: String,
+    /// This record's own hash, over its content and `prev`.
+    #[serde(default)]
+    pub hash: String,
+}
+
+/// One link of the audit chain held outside its record: the newest (kept in the
+/// lineage) or the last one the retention dropped (kept in the store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditLink {
+    pub seq: u64,
+    pub hash: String,
 }
 
 fn one() -> u64 {

@@ -33,6 +33,7 @@ pub async fn run(remote: &Remote, args: &AuditArgs) -> anyhow::Result<Outcome> {
                     "arguments": serde_json::from_str::<serde_json::Value>(&e.arguments).unwrap_or_else(|_| e.arguments.clone().into()),
                     "result": e.result,
                     "count": e.count.max(1),
+                    "hash": e.hash,
                 })
             })
             .collect();

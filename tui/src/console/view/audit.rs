@@ -113,6 +113,7 @@ mod tests {
                 arguments: args.into(),
                 result: result.into(),
                 count: 1,
+                hash: String::new(),
             }
         };
         update(
