@@ -3,6 +3,7 @@
 # that never read, from several uids, while a job logs 10k lines/s; then idle
 # connections past the fd limit. Prints the daemon's RSS and CPU over time, what the
 # floods were granted, and how long an admin's `cairn status` takes meanwhile.
+# A baseline run of the same job with nobody following comes first, for comparison.
 # Root (other uids, temporary groups); release builds; state in a temp dir.
 #   bench/flood.sh
 #   UIDS=32 FOLLOWERS=40 LOG_RATE=20000 bench/flood.sh
@@ -88,6 +89,11 @@ echo tiny > "$work/src/file"
     --before "$bin/cairn-daemon-bench emit --rate $LOG_RATE --seconds $SECONDS_EACH" \
     --hook-timeout $((SECONDS_EACH * 6)) >/dev/null
 echo "idle: RSS $(field VmRSS), peak $(field VmHWM); status $(status_ms)"
+
+echo "== baseline: the job logs $LOG_RATE lines/s, nobody follows"
+"$bin/cairn" job run chatty >/dev/null
+sample $((SECONDS_EACH + 2)) | awk 'NR % 4 == 1'
+echo "after the baseline: RSS $(field VmRSS), peak $(field VmHWM)"
 
 echo "== $UIDS uids x $FOLLOWERS log followers that never read, while a job logs $LOG_RATE lines/s"
 pids=()

@@ -1184,6 +1184,36 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_inside_a_store_call_is_an_error_and_the_store_goes_on_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        store
+            .write("test", |tx| tx.put_named(JOBS, "web", &Thing { n: 1 }))
+            .unwrap();
+        // What redb does on some damaged pages: panic in the middle of a read.
+        let error = store
+            .read("listing jobs", |_| -> Result<(), StoreError> {
+                panic!("btree_base.rs: damaged page")
+            })
+            .unwrap_err();
+        assert!(matches!(error, StoreError::Panicked { .. }), "{error}");
+        assert!(error.to_string().contains("damaged page"), "{error}");
+        // Taken for damage: said so, reads go on, writes are refused with the reason.
+        let degraded = store.degraded().expect("degraded");
+        assert!(degraded.damaged, "{degraded:?}");
+        assert_eq!(
+            store
+                .read("test", |rx| rx.get_named::<Thing>(JOBS, "web"))
+                .unwrap(),
+            Some(Thing { n: 1 })
+        );
+        let refused = store
+            .write("test", |tx| tx.put_named(JOBS, "db", &Thing { n: 2 }))
+            .unwrap_err();
+        assert!(refused.to_string().contains("panicked"), "{refused}");
+    }
+
+    #[test]
     fn pages_and_newest_first_listing() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();

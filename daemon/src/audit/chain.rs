@@ -109,15 +109,14 @@ pub fn verify(db: &impl ReadableDatabase) -> Result<Verified, String> {
         Err(TableError::TableDoesNotExist(_)) => return Ok(verified),
         Err(e) => return Err(failed(&e)),
     };
-    // The link the next record must carry (None after a record that cannot be read)
-    // and the number it follows.
-    let mut expected = Some(
-        verified
-            .trimmed
-            .as_ref()
-            .filter(|t| !t.hash.is_empty())
-            .map_or(GENESIS.to_owned(), |t| t.hash.clone()),
-    );
+    // The link the next record must carry and the number it follows. None when it
+    // cannot be known: after a record that cannot be read, or when the last record
+    // dropped by the retention had no hash (unreadable or from before the chain).
+    let mut expected = match &verified.trimmed {
+        None => Some(GENESIS.to_owned()),
+        Some(t) if t.hash.is_empty() => None,
+        Some(t) => Some(t.hash.clone()),
+    };
     let mut last = verified.trimmed.as_ref().map(|t| t.seq);
     for entry in table.iter().map_err(|e| failed(&e))? {
         let (key, value) = entry.map_err(|e| failed(&e))?;
