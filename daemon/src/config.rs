@@ -37,6 +37,8 @@ pub struct DaemonSection {
     pub handshake_timeout_seconds: u32,
     /// Log follows and watches one uid below admin may have open at once.
     pub max_streams_per_uid: u32,
+    /// Log follows and watches all callers below admin may have open at once.
+    pub max_streams: u32,
 }
 
 impl Default for DaemonSection {
@@ -49,6 +51,7 @@ impl Default for DaemonSection {
             max_connections_per_uid: 32,
             handshake_timeout_seconds: 10,
             max_streams_per_uid: 16,
+            max_streams: 256,
         }
     }
 }
@@ -201,6 +204,7 @@ impl Config {
                 self.daemon.handshake_timeout_seconds,
             ),
             ("max_streams_per_uid", self.daemon.max_streams_per_uid),
+            ("max_streams", self.daemon.max_streams),
         ] {
             if value == 0 {
                 return Err((key, "must be at least 1".into()));

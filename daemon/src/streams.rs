@@ -1,7 +1,8 @@
 //! Endless calls (log followers, run and change watchers) are each a task, a queue and
 //! an HTTP/2 send buffer for as long as the client keeps them open, read or not. A
-//! caller below admin may hold `[daemon] max_streams_per_uid` of them; the next one
-//! gets RESOURCE_EXHAUSTED. What one stream may buffer is bounded where it is made
+//! caller below admin may hold `[daemon] max_streams_per_uid` of them, and all callers
+//! below admin together `max_streams` (many uids in the socket's group must not add up
+//! to unbounded memory); the next one gets RESOURCE_EXHAUSTED. What one stream may buffer is bounded where it is made
 //! (a follower that falls behind loses lines and is told how many).
 
 use std::collections::HashMap;
@@ -23,8 +24,14 @@ pub struct StreamPermit {
 }
 
 impl StreamQuota {
-    /// A permit for one more endless call by `caller`; admins are not counted.
-    pub fn acquire(&self, caller: Caller, limit: u32) -> Result<StreamPermit, Status> {
+    /// A permit for one more endless call by `caller` (at most `per_uid` of one uid
+    /// and `total` of all); admins are not counted.
+    pub fn acquire(
+        &self,
+        caller: Caller,
+        per_uid: u32,
+        total: u32,
+    ) -> Result<StreamPermit, Status> {
         if caller.role == Role::Admin {
             return Ok(StreamPermit {
                 quota: None,
@@ -32,8 +39,14 @@ impl StreamQuota {
             });
         }
         let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let all: usize = open.values().sum();
+        if all >= total as usize {
+            return Err(Status::resource_exhausted(format!(
+                "the daemon has {all} log follows and watches open ([daemon] max_streams); try again later"
+            )));
+        }
         let mine = open.entry(caller.uid).or_default();
-        if *mine >= limit as usize {
+        if *mine >= per_uid as usize {
             return Err(Status::resource_exhausted(format!(
                 "uid {} has {mine} log follows and watches open ([daemon] max_streams_per_uid); close one first",
                 caller.uid
@@ -59,7 +72,27 @@ impl Drop for StreamPermit {
                 open.remove(&self.uid);
             }
         }
+        let last = open.is_empty();
+        drop(open);
+        // The streams' buffers went back to the arenas, which keep them: after a crowd
+        // of followers, the process would stay at its peak.
+        if last {
+            give_back_after_streams();
+        }
     }
+}
+
+/// Returns free memory to the kernel when the last counted stream ends, at most once a
+/// second (a single client coming and going does not pay for it each time).
+fn give_back_after_streams() {
+    static LAST: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(1)) {
+        return;
+    }
+    *last = Some(std::time::Instant::now());
+    drop(last);
+    cairn_engine::alloc::give_back_free_memory();
 }
 
 #[cfg(test)]
@@ -73,15 +106,44 @@ mod tests {
             uid: 1000,
             role: Role::Viewer,
         };
-        let held: Vec<_> = (0..3).map(|_| quota.acquire(viewer, 3).unwrap()).collect();
-        let refused = quota.acquire(viewer, 3).unwrap_err();
+        let held: Vec<_> = (0..3)
+            .map(|_| quota.acquire(viewer, 3, 100).unwrap())
+            .collect();
+        let refused = quota.acquire(viewer, 3, 100).unwrap_err();
         assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
         let admin = Caller {
             uid: 0,
             role: Role::Admin,
         };
-        assert!((0..10).all(|_| quota.acquire(admin, 3).is_ok()));
+        assert!((0..10).all(|_| quota.acquire(admin, 3, 3).is_ok()));
         drop(held);
-        assert!(quota.acquire(viewer, 3).is_ok());
+        assert!(quota.acquire(viewer, 3, 100).is_ok());
+    }
+
+    #[test]
+    fn many_uids_together_hold_at_most_the_total() {
+        let quota = StreamQuota::default();
+        let held: Vec<_> = (0..10)
+            .map(|uid| {
+                let caller = Caller {
+                    uid: 2000 + uid,
+                    role: Role::Viewer,
+                };
+                quota.acquire(caller, 2, 10).unwrap()
+            })
+            .collect();
+        let another = Caller {
+            uid: 3000,
+            role: Role::Viewer,
+        };
+        let refused = quota.acquire(another, 2, 10).unwrap_err();
+        assert!(refused.message().contains("max_streams"), "{refused:?}");
+        let admin = Caller {
+            uid: 0,
+            role: Role::Admin,
+        };
+        assert!(quota.acquire(admin, 2, 10).is_ok(), "admins always get in");
+        drop(held);
+        assert!(quota.acquire(another, 2, 10).is_ok());
     }
 }

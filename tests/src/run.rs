@@ -383,6 +383,14 @@ pub fn restored_path(target: &Path, source: &Path) -> PathBuf {
     target.join(source.strip_prefix("/").expect("absolute source"))
 }
 
+/// `dir/src` holding one small file (`a.txt`): something to back up.
+pub fn small_source(dir: &Path) -> PathBuf {
+    let source = dir.join("src");
+    std::fs::create_dir_all(&source).expect("mkdir");
+    std::fs::write(source.join("a.txt"), b"alpha").expect("write");
+    source
+}
+
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }

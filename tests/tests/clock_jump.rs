@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cairn_e2e::daemon::{Cairnd, Launch};
-use cairn_e2e::run::prerequisite;
+use cairn_e2e::run::{prerequisite, small_source};
 
 const HOUR: i64 = 3600;
 
@@ -78,9 +78,7 @@ fn after_the_clock_goes_back_an_hour_the_next_run_shown_is_the_one_that_will_sta
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let source = dir.path().join("src");
-    std::fs::create_dir_all(&source).expect("mkdir");
-    std::fs::write(source.join("a.txt"), b"alpha").expect("write");
+    let source = small_source(dir.path());
 
     // The daemon's clock stands five seconds before a full hour.
     let real = unix_now();

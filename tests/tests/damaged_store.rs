@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cairn_e2e::daemon::{Cairnd, Launch};
+use cairn_e2e::run::small_source;
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -15,9 +16,7 @@ struct Setup {
 impl Setup {
     fn new() -> Setup {
         let dir = tempfile::tempdir().expect("temp dir");
-        let source = dir.path().join("src");
-        std::fs::create_dir_all(&source).expect("mkdir");
-        std::fs::write(source.join("a.txt"), b"alpha").expect("write");
+        small_source(dir.path());
         Setup { dir }
     }
 

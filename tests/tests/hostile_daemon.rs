@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use cairn_e2e::daemon::{Cairnd, Launch};
-use cairn_e2e::run::{binary, is_root, prerequisite};
+use cairn_e2e::run::{binary, is_root, prerequisite, small_source};
 use cairn_e2e::users::{Groups, Who, open_up};
 
 /// A daemon in a directory other uids may pass through, with `config`, and a backup
@@ -22,9 +22,7 @@ fn daemon_launched(dir: &Path, config: &str, launch: Launch) -> Cairnd {
     open_up(&daemon_dir);
     std::fs::write(daemon_dir.join("cairnd.toml"), config).expect("config");
     let daemon = Cairnd::start_with(&daemon_dir, launch);
-    let source = dir.join("src");
-    std::fs::create_dir_all(&source).expect("mkdir");
-    std::fs::write(source.join("a.txt"), b"alpha").expect("write");
+    let source = small_source(dir);
     daemon.add_repository("main", &dir.join("repo"));
     daemon.create_backup_job("web", &source, &[]).ok();
     daemon

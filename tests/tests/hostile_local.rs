@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cairn_e2e::daemon::{Cairnd, Launch};
-use cairn_e2e::run::{Cairn, PASSPHRASE, Ran, binary, is_root, prerequisite};
+use cairn_e2e::run::{Cairn, PASSPHRASE, Ran, binary, is_root, prerequisite, small_source};
 use cairn_e2e::users::{Groups, Who, open_up};
 
 /// A temp dir other uids may pass through.
@@ -335,9 +335,7 @@ fn under_a_umask_of_000_every_file_and_directory_stays_private() {
 #[test]
 fn hooks_and_command_sources_start_with_a_clean_environment() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let source = dir.path().join("src");
-    std::fs::create_dir_all(&source).expect("mkdir");
-    std::fs::write(source.join("a.txt"), b"alpha").expect("write");
+    let source = small_source(dir.path());
     let daemon = Cairnd::start_with(
         &dir.path().join("daemon"),
         Launch {

@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt as _;
 use std::time::Duration;
 
 use cairn_e2e::daemon::Cairnd;
-use cairn_e2e::run::PASSPHRASE;
+use cairn_e2e::run::{PASSPHRASE, small_source};
 
 /// Where `needle` is in the readable memory of process `pid`: the mappings (as
 /// /proc/PID/maps names them) that hold it.
@@ -70,9 +70,7 @@ fn assert_passphrase_gone(daemon: &Cairnd, when: &str) {
 #[test]
 fn a_live_daemon_keeps_no_repository_passphrase_in_its_memory() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let source = dir.path().join("src");
-    std::fs::create_dir_all(&source).expect("mkdir");
-    std::fs::write(source.join("a.txt"), b"alpha").expect("write");
+    let source = small_source(dir.path());
     let daemon = Cairnd::start(&dir.path().join("daemon"));
 
     // The scan finds what is in memory: the socket path the daemon listens on.

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cairn_e2e::daemon::Cairnd;
-use cairn_e2e::run::{Ext4, Tmpfs, binary, is_root, prerequisite};
+use cairn_e2e::run::{Ext4, Tmpfs, binary, is_root, prerequisite, small_source};
 
 /// A backup job whose before hook runs `break_disk` (a shell snippet) when `trigger`
 /// exists, and removes it: the disk fails in the middle of that one run.
@@ -37,9 +37,7 @@ impl Breaking {
         )
         .expect("hook");
         std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let source = dir.path().join("src");
-        std::fs::create_dir_all(&source).expect("mkdir");
-        std::fs::write(source.join("a.txt"), b"alpha").expect("write");
+        small_source(dir.path());
         Breaking { dir, trigger }
     }
 

@@ -114,6 +114,7 @@ impl Daemon for DaemonService {
         let permit = self.state.streams.acquire(
             caller(&request),
             self.state.config().daemon.max_streams_per_uid,
+            self.state.config().daemon.max_streams,
         )?;
         let mut changes = self.state.changes.subscribe();
         let mut stopping = self.state.stopping.subscribe();

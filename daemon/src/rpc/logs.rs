@@ -123,6 +123,7 @@ impl Logs for LogsService {
         let permit = self.state.streams.acquire(
             super::caller(&request),
             self.state.config().daemon.max_streams_per_uid,
+            self.state.config().daemon.max_streams,
         )?;
         let request = request.into_inner();
         if !request.job.is_empty() {

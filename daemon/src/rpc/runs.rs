@@ -95,6 +95,7 @@ impl Runs for RunsService {
         let permit = self.state.streams.acquire(
             super::caller(&request),
             self.state.config().daemon.max_streams_per_uid,
+            self.state.config().daemon.max_streams,
         )?;
         let id = request.into_inner().id;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
