@@ -108,13 +108,19 @@ pub fn next_run(job: &JobRecord, fired: &ScheduleState, now: UnixMs) -> Option<U
 pub fn jobs_with_schedules(rx: &Rx<'_>) -> Result<Vec<(JobRecord, ScheduleState)>, StoreError> {
     rx.list_named::<JobRecord>(JOBS, None, usize::MAX)?
         .into_iter()
-        .map(|(name, job)| {
-            let fired = rx
-                .get_named::<ScheduleState>(SCHEDULE, &name)?
-                .unwrap_or_default();
-            Ok((job, fired))
-        })
+        .map(|(name, job)| Ok((job, fired_slots(rx, &name)?)))
         .collect()
+}
+
+/// What the schedule of job `name` fired so far. A damaged record counts as nothing
+/// fired (the job counts from its last change; the next slot rewrites the record), so
+/// one bad record does not stop the scheduler or the status for every job.
+pub fn fired_slots(rx: &Rx<'_>, name: &str) -> Result<ScheduleState, StoreError> {
+    match rx.get_named::<ScheduleState>(SCHEDULE, name) {
+        Ok(found) => Ok(found.unwrap_or_default()),
+        Err(StoreError::Record { .. }) => Ok(ScheduleState::default()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The job that runs next by its schedule, and when.

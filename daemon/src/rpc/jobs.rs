@@ -12,8 +12,8 @@ use crate::error::DaemonError;
 use crate::schedule::Schedule;
 use crate::state::DaemonState;
 use crate::store::{
-    JOBS, JobRecord, REPOSITORIES, RUNS, RepoRecord, RunRecord, SCHEDULE, ScheduleSpec,
-    ScheduleState, Trigger, now_ms,
+    JOBS, JobRecord, REPOSITORIES, RUNS, RepoRecord, RunRecord, SCHEDULE, ScheduleSpec, Trigger,
+    now_ms,
 };
 
 #[derive(Debug, Clone)]
@@ -43,9 +43,7 @@ fn view(state: &DaemonState, record: &JobRecord) -> Result<pb::Job, DaemonError>
             .into_iter()
             .next()
             .map(|(_, r)| r);
-        let fired = rx
-            .get_named::<ScheduleState>(SCHEDULE, &record.name)?
-            .unwrap_or_default();
+        let fired = crate::scheduler::fired_slots(rx, &record.name)?;
         Ok((last, fired))
     })?;
     let next_run = crate::scheduler::next_run(record, &fired, now_ms());
