@@ -2,8 +2,10 @@
 //! an HTTP/2 send buffer for as long as the client keeps them open, read or not. A
 //! caller below admin may hold `[daemon] max_streams_per_uid` of them, and all callers
 //! below admin together `max_streams` (many uids in the socket's group must not add up
-//! to unbounded memory); the next one gets RESOURCE_EXHAUSTED. What one stream may buffer is bounded where it is made
-//! (a follower that falls behind loses lines and is told how many).
+//! to unbounded memory); the next one gets RESOURCE_EXHAUSTED. What one stream may
+//! buffer is bounded where it is made (a follower that falls behind loses lines and is
+//! told how many). When the last of them ends, the daemon hands the memory they used
+//! back to the system.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
