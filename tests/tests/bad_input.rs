@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use cairn_e2e::corpus::random_tree;
-use cairn_e2e::run::{Cairn, PASSPHRASE, Tmpfs, binary, is_root};
+use cairn_e2e::run::{Cairn, PASSPHRASE, Tmpfs, binary, is_root, prerequisite};
 
 #[test]
 fn a_wrong_passphrase_is_refused_with_exit_2_and_a_clear_message() {
@@ -124,8 +124,7 @@ fn make_world_usable(path: &std::path::Path) {
 
 #[test]
 fn a_full_filesystem_fails_the_backup_cleanly_and_the_repository_stays_sound() {
-    if !is_root() {
-        eprintln!("SKIPPED a_full_filesystem_...: mounting a small tmpfs needs root");
+    if !prerequisite("a_full_filesystem_...", "root (a small tmpfs)", is_root()) {
         return;
     }
     let cairn = Cairn::new_uninitialised();

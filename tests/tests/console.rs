@@ -8,15 +8,16 @@
 use std::path::Path;
 
 use cairn_e2e::daemon::Cairnd;
-use cairn_e2e::run::binary;
+use cairn_e2e::run::{binary, prerequisite};
 use cairn_e2e::tmux::{self, Tmux};
 
 #[test]
 fn create_run_watch_browse_and_restore_through_the_console() {
-    if !tmux::available() {
-        eprintln!(
-            "SKIPPED create_run_watch_browse_and_restore_through_the_console: tmux is not installed"
-        );
+    if !prerequisite(
+        "create_run_watch_browse_and_restore_through_the_console",
+        "tmux",
+        tmux::available(),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -169,10 +170,11 @@ fn create_run_watch_browse_and_restore_through_the_console() {
 
 #[test]
 fn sigterm_ends_the_console_with_the_terminal_put_back() {
-    if !tmux::available() {
-        eprintln!(
-            "SKIPPED sigterm_ends_the_console_with_the_terminal_put_back: tmux is not installed"
-        );
+    if !prerequisite(
+        "sigterm_ends_the_console_with_the_terminal_put_back",
+        "tmux",
+        tmux::available(),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use cairn_e2e::corpus::Rng;
 use cairn_e2e::daemon::Cairnd;
-use cairn_e2e::run::{PASSPHRASE, Ran, binary};
+use cairn_e2e::run::{PASSPHRASE, Ran, binary, have, prerequisite};
 
 fn setup() -> (tempfile::TempDir, Cairnd) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -559,12 +559,11 @@ fn systemd_hears_ready_a_status_line_watchdog_pings_and_stopping() {
 
 #[test]
 fn a_daemon_started_by_socket_activation_serves_on_the_socket_it_was_given() {
-    if Command::new("systemd-socket-activate")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED socket activation test: systemd-socket-activate is not installed");
+    if !prerequisite(
+        "a_daemon_started_by_socket_activation_...",
+        "systemd-socket-activate",
+        have("systemd-socket-activate"),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

@@ -3,7 +3,7 @@
 //! (to create groups and switch uids); without it the test says so and skips.
 
 use cairn_e2e::daemon::Cairnd;
-use cairn_e2e::run::is_root;
+use cairn_e2e::run::{is_root, prerequisite};
 use cairn_e2e::users::{Groups, Who, open_up};
 
 const SOCKET_GROUP: &str = "cairn-t-sock";
@@ -21,19 +21,14 @@ enum Role {
 
 #[test]
 fn each_role_may_call_exactly_the_rpcs_the_table_gives_it() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED each_role_may_call_exactly_the_rpcs_the_table_gives_it: needs root to create groups and switch uids"
-        );
+    let test = "each_role_may_call_exactly_the_rpcs_the_table_gives_it";
+    if !prerequisite(test, "root (to create groups and switch uids)", is_root()) {
         return;
     }
-    let Some(_groups) = Groups::create(&[SOCKET_GROUP, VIEWER_GROUP, OPERATOR_GROUP, ADMIN_GROUP])
-    else {
-        eprintln!(
-            "SKIPPED each_role_may_call_exactly_the_rpcs_the_table_gives_it: groupadd failed"
-        );
+    let groups = Groups::create(&[SOCKET_GROUP, VIEWER_GROUP, OPERATOR_GROUP, ADMIN_GROUP]);
+    if !prerequisite(test, "groupadd", groups.is_some()) {
         return;
-    };
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path();
     open_up(root);

@@ -1,12 +1,14 @@
 //! Generic gRPC tools work against cairnd's socket: Python grpcio with nothing but
 //! reflection (no .proto files) calls GetStatus, as the README shows. The script
 //! that prepares Python (a virtualenv with pinned grpcio) is the project's own; when
-//! Python or PyPI is not available here the test says that it skipped.
+//! Python or PyPI is not available here the test says that it skipped (under `.ci/run`
+//! it fails instead).
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use cairn_e2e::daemon::Cairnd;
+use cairn_e2e::run::prerequisite;
 
 fn scripts() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts")
@@ -18,9 +20,11 @@ fn python() -> Option<PathBuf> {
         .output()
         .expect("bash");
     if out.status.code() == Some(3) {
-        eprintln!(
-            "SKIPPED python_grpcio_calls_the_daemon_through_reflection: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+        let reason = String::from_utf8_lossy(&out.stderr);
+        prerequisite(
+            "python_grpcio_calls_the_daemon_through_reflection",
+            reason.trim(),
+            false,
         );
         return None;
     }

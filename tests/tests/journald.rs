@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use cairn_e2e::run::binary;
+use cairn_e2e::run::{binary, prerequisite};
 
 /// A passphrase that must appear nowhere in the journal.
 const CANARY: &str = "canary-Jx81-not-for-logs";
@@ -27,7 +27,7 @@ fn skip_reason() -> Option<&'static str> {
 #[test]
 fn each_line_of_a_run_reaches_the_journal_with_its_job_run_and_priority() {
     if let Some(reason) = skip_reason() {
-        eprintln!("SKIPPED journald test: {reason}");
+        prerequisite("each_line_of_a_run_reaches_the_journal_...", reason, false);
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

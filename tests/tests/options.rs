@@ -4,7 +4,7 @@ use std::fs;
 use std::process::Command;
 
 use cairn_e2e::corpus::random_tree;
-use cairn_e2e::run::{Cairn, Tmpfs, is_root};
+use cairn_e2e::run::{Cairn, Tmpfs, have, is_root, prerequisite};
 
 fn ssh_keygen(kind: &str, path: &std::path::Path) -> bool {
     let mut command = Command::new("ssh-keygen");
@@ -22,10 +22,14 @@ fn ssh_ed25519_and_rsa_keys_open_the_repository() {
     for kind in ["ed25519", "rsa"] {
         let cairn = Cairn::new_uninitialised();
         let key = cairn.path(&format!("id_{kind}"));
-        if !ssh_keygen(kind, &key) {
-            eprintln!("SKIPPED ssh {kind}: ssh-keygen is not installed");
+        if !prerequisite(
+            "ssh_ed25519_and_rsa_keys_...",
+            "ssh-keygen",
+            have("ssh-keygen"),
+        ) {
             return;
         }
+        assert!(ssh_keygen(kind, &key), "ssh-keygen -t {kind} failed");
         let mut init = cairn.command(&["init", "--recipient-file"]);
         init.arg(key.with_extension("pub"))
             .env_remove("CAIRN_PASSPHRASE");
@@ -89,8 +93,7 @@ fn read_data_subset_reads_about_that_share_of_the_packs() {
 
 #[test]
 fn one_file_system_stops_at_mount_points() {
-    if !is_root() {
-        eprintln!("SKIPPED one_file_system_...: mounting a tmpfs needs root");
+    if !prerequisite("one_file_system_...", "root (a tmpfs)", is_root()) {
         return;
     }
     let cairn = Cairn::init();
