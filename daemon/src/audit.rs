@@ -6,6 +6,9 @@
 //! size and an age (the dropped ones are counted), like journald's own limits.
 
 pub mod chain;
+mod pending;
+
+pub use pending::Pending;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 use cairn_engine::shown::cut;
 
 use crate::config::AuditSection;
-use crate::store::{AUDIT, AuditRecord, Counter, Store, StoreError, UnixMs, now_ms};
+use crate::store::{AUDIT, AuditRecord, Counter, Store, StoreError, Tx, UnixMs, now_ms};
 
 /// Longest RPC path stored (a real one is under 60 bytes; a forged one may be 8 KB).
 const RPC_MAX: usize = 200;
@@ -147,8 +150,7 @@ pub fn bounded(record: AuditRecord) -> AuditRecord {
 }
 
 /// Writes `records` (made by [`crate::rpc::audit_record`], so cut to their bounds) in
-/// one transaction, each linked to the one before (see [`chain`]), and trims the table
-/// to the retention, counting what it drops.
+/// one transaction of their own; see [`append`].
 pub fn write(
     store: &Store,
     config: &AuditSection,
@@ -157,27 +159,36 @@ pub fn write(
     if records.is_empty() {
         return Ok(());
     }
+    store.write("writing the audit trail", |tx| append(tx, config, records))
+}
+
+/// Adds `records` inside `tx` (the transaction of the change they describe, or one of
+/// their own), each linked to the one before (see [`chain`]), and trims the table to
+/// the retention, counting what it drops.
+pub fn append(
+    tx: &mut Tx<'_>,
+    config: &AuditSection,
+    records: Vec<AuditRecord>,
+) -> Result<(), StoreError> {
     let cutoff = now_ms() - UnixMs::from(config.max_age_days) * 86_400_000;
-    store.write("writing the audit trail", |tx| {
-        let mut prev = tx.audit_tip()?;
-        for record in records {
-            let seq = tx.next_sequence(Counter::Audit)?;
-            let record = chain::linked(
-                AuditRecord {
-                    seq,
-                    ..bounded(record)
-                },
-                prev,
-            );
-            tx.put_numbered(AUDIT, seq, &record)?;
-            prev = record.hash;
-        }
-        let dropped = tx.trim_audit(config.max_records, cutoff, PRUNE_BATCH)?;
-        if dropped > 0 {
-            tx.add_to_counter(Counter::AuditDropped, dropped)?;
-        }
-        Ok(())
-    })
+    let mut prev = tx.audit_tip()?;
+    for record in records {
+        let seq = tx.next_sequence(Counter::Audit)?;
+        let record = chain::linked(
+            AuditRecord {
+                seq,
+                ..bounded(record)
+            },
+            prev,
+        );
+        tx.put_numbered(AUDIT, seq, &record)?;
+        prev = record.hash;
+    }
+    let dropped = tx.trim_audit(config.max_records, cutoff, PRUNE_BATCH)?;
+    if dropped > 0 {
+        tx.add_to_counter(Counter::AuditDropped, dropped)?;
+    }
+    Ok(())
 }
 
 /// Writes the records of closed refusal windows every second until `stop`, then

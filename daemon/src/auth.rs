@@ -75,10 +75,13 @@ pub const RPC_ROLES: &[(&str, Role)] = &[
 
 /// The role `path` needs; `None` for an RPC nobody may call.
 pub fn required_role(path: &str) -> Option<Role> {
-    RPC_ROLES
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, role)| *role)
+    rpc_entry(path).map(|(_, role)| role)
+}
+
+/// The table's entry for `path`: its own copy of the path (which outlives the
+/// request, for the audit trail) and the role it needs.
+pub fn rpc_entry(path: &str) -> Option<(&'static str, Role)> {
+    RPC_ROLES.iter().find(|(p, _)| *p == path).copied()
 }
 
 /// Whether an RPC changes something (and so is audited when it succeeds too).

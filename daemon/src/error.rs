@@ -37,6 +37,15 @@ pub enum DaemonError {
     Internal(String),
 }
 
+impl crate::store::WriteError for DaemonError {
+    fn store_failure(&self) -> Option<&StoreError> {
+        match self {
+            DaemonError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl From<cairn_engine::Error> for DaemonError {
     fn from(e: cairn_engine::Error) -> Self {
         use cairn_engine::ErrorKind;

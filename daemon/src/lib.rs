@@ -4,16 +4,21 @@
 //! (DESIGN.md, "Daemon"): config, redb store, sealed secrets, runner, scheduler, the
 //! gRPC API with its access layer, live logs, and systemd integration.
 
+pub mod activity;
 pub mod audit;
 pub mod auth;
 pub mod changes;
+pub mod child_env;
 pub mod config;
 pub mod connections;
 pub mod error;
+pub mod jobs;
 pub mod logging;
 pub mod logs;
+pub mod names;
 pub mod paths;
 pub mod peer;
+pub mod repos;
 pub mod rpc;
 pub mod runner;
 pub mod schedule;

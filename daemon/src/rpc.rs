@@ -2,7 +2,6 @@
 //! and the one mapping from daemon errors to status codes.
 
 pub mod access;
-pub mod apply;
 pub mod audit;
 pub mod convert;
 pub mod daemon;
@@ -17,8 +16,9 @@ pub mod snapshots;
 
 use std::sync::Arc;
 
-use tonic::{Code, Request, Status};
+use tonic::{Code, Request, Response, Status};
 
+use crate::audit::Pending;
 use crate::auth::Role;
 use crate::error::DaemonError;
 use crate::state::DaemonState;
@@ -35,6 +35,8 @@ pub const MAX_PAGE: usize = 1000;
 pub struct Caller {
     pub uid: u32,
     pub role: Role,
+    /// The method called, as the role table spells it (empty for one not in it).
+    pub rpc: &'static str,
 }
 
 pub fn caller<T>(request: &Request<T>) -> Caller {
@@ -46,6 +48,7 @@ pub fn caller<T>(request: &Request<T>) -> Caller {
         .unwrap_or(Caller {
             uid: u32::MAX,
             role: Role::None,
+            rpc: "",
         })
 }
 
@@ -89,6 +92,39 @@ pub fn sequence_token(token: &str) -> Result<Option<u64>, Status> {
         .map_err(|_| Status::invalid_argument("page_token: not a token this daemon gave out"))
 }
 
+/// The paging of a list call: how many it sends at most, read one more from the
+/// store to know whether another page follows.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub size: usize,
+}
+
+impl Paging {
+    /// The page size a request asks for, within the daemon's bounds.
+    pub fn of(requested: u32) -> Self {
+        Paging {
+            size: page_size(requested),
+        }
+    }
+
+    /// How many items to read.
+    pub fn to_read(self) -> usize {
+        self.size + 1
+    }
+
+    /// The page of what was read, and the token of the next page (the last item's,
+    /// empty at the end).
+    pub fn page<T>(self, mut read: Vec<T>, token_of: impl Fn(&T) -> String) -> (Vec<T>, String) {
+        let more = read.len() > self.size;
+        read.truncate(self.size);
+        let token = match read.last() {
+            Some(last) if more => token_of(last),
+            _ => String::new(),
+        };
+        (read, token)
+    }
+}
+
 /// Page size from a request.
 pub fn page_size(requested: u32) -> usize {
     match requested as usize {
@@ -122,17 +158,6 @@ pub fn audit_record(
     })
 }
 
-/// Records a call that reached its handler in the audit table.
-pub fn audit(
-    state: &DaemonState,
-    caller: Caller,
-    rpc: &str,
-    arguments: serde_json::Value,
-    result: &Result<(), Status>,
-) {
-    write_audit(state, audit_record(caller, rpc, &arguments, result));
-}
-
 /// Records a call refused before its handler (no role, too many calls): the first of
 /// its caller and kind in a window now, the repeats as one counted entry later.
 pub fn audit_refusal(state: &DaemonState, caller: Caller, rpc: &str, status: &Status) {
@@ -156,17 +181,35 @@ fn write_audit(state: &DaemonState, record: AuditRecord) {
     }
 }
 
-/// Audits a mutating call after it ran (off the reactor).
-pub async fn audited<T>(
+/// Runs a call that changes something, off the reactor, and audits it once: in the
+/// transaction of its change when `work` writes through the [`Pending`] it is given,
+/// on its own otherwise (the call failed, or what it changed is not in the store: a
+/// reload, a cancel). `arguments` describes the request for the audit trail, with
+/// secrets replaced.
+pub async fn change<R, T>(
     state: &Arc<DaemonState>,
-    caller: Caller,
-    rpc: &'static str,
-    arguments: serde_json::Value,
-    result: Result<T, Status>,
-) -> Result<T, Status> {
-    let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+    request: Request<R>,
+    arguments: impl FnOnce(&R) -> serde_json::Value,
+    work: impl FnOnce(&DaemonState, Caller, R, &Pending) -> Result<T, DaemonError> + Send + 'static,
+) -> Result<Response<T>, Status>
+where
+    R: Send + 'static,
+    T: Send + 'static,
+{
+    let who = caller(&request);
+    let request = request.into_inner();
+    let arguments = arguments(&request);
     let state = state.clone();
-    let _ =
-        tokio::task::spawn_blocking(move || audit(&state, caller, rpc, arguments, &outcome)).await;
-    result
+    tokio::task::spawn_blocking(move || {
+        let succeeded = audit_record(who, who.rpc, &arguments, &Ok(()));
+        let pending = Pending::new(succeeded, state.audit_config());
+        let result = work(&state, who, request, &pending).map_err(status);
+        if !pending.recorded() {
+            let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+            write_audit(&state, audit_record(who, who.rpc, &arguments, &outcome));
+        }
+        result.map(Response::new)
+    })
+    .await
+    .map_err(|e| Status::internal(format!("worker failed: {e}")))?
 }

@@ -8,7 +8,6 @@
 //! The runner is synchronous (std locks, OS threads): async callers reach it through
 //! `spawn_blocking` for the calls that touch the store.
 
-pub mod child_env;
 pub mod execute;
 pub mod hooks;
 pub mod progress;
@@ -26,12 +25,13 @@ use cairn_engine::CancelToken;
 use tokio::sync::watch;
 use tracing::{error, info, info_span, warn};
 
+use crate::audit::Pending;
 use crate::changes::{Change, Changes};
 use crate::error::DaemonError;
 use crate::secrets::Sealer;
 use crate::store::{
     Counter, JOBS, JobKind, JobRecord, REPOSITORIES, RUNS, RepoRecord, RestoreSpec, RunRecord,
-    RunState, SECRETS, Store, Trigger, now_ms,
+    RunState, Store, StoreError, Trigger, now_ms,
 };
 use execute::{Outcome, RunInput, execute};
 use progress::{ProgressView, RunProgress};
@@ -134,7 +134,7 @@ impl Runner {
                 tx.put_numbered(RUNS, id, &record)?;
                 marked.push((record, was_running));
             }
-            Ok(marked)
+            Ok::<_, StoreError>(marked)
         })?;
         let n = marked.len();
         if n > 0 {
@@ -168,11 +168,13 @@ impl Runner {
     }
 
     /// Queues a run of `job`. Refused when the job already has one queued or running.
+    /// `asked` is the audited call that asks for it (none for the scheduler): the run's
+    /// record and the call's audit record are written together.
     pub fn enqueue(
         &self,
         job: &JobRecord,
         trigger: Trigger,
-        requested_by_uid: Option<u32>,
+        asked: Option<&Pending>,
         slot: Option<crate::store::UnixMs>,
     ) -> Result<u64, DaemonError> {
         self.enqueue_work(
@@ -180,7 +182,7 @@ impl Runner {
             &job.repository,
             job.kind.clone(),
             trigger,
-            requested_by_uid,
+            asked,
             slot,
         )
     }
@@ -190,14 +192,14 @@ impl Runner {
         &self,
         repository: &str,
         spec: RestoreSpec,
-        requested_by_uid: u32,
+        asked: &Pending,
     ) -> Result<u64, DaemonError> {
         self.enqueue_work(
             "",
             repository,
             JobKind::Restore(spec),
             Trigger::Manual,
-            Some(requested_by_uid),
+            Some(asked),
             None,
         )
     }
@@ -207,14 +209,14 @@ impl Runner {
         &self,
         repository: &str,
         spec: crate::store::CheckSpec,
-        requested_by_uid: u32,
+        asked: &Pending,
     ) -> Result<u64, DaemonError> {
         self.enqueue_work(
             "",
             repository,
             JobKind::Check(spec),
             Trigger::Manual,
-            Some(requested_by_uid),
+            Some(asked),
             None,
         )
     }
@@ -225,7 +227,7 @@ impl Runner {
         repository: &str,
         spec: JobKind,
         trigger: Trigger,
-        requested_by_uid: Option<u32>,
+        asked: Option<&Pending>,
         slot: Option<crate::store::UnixMs>,
     ) -> Result<u64, DaemonError> {
         let inner = &self.inner;
@@ -248,7 +250,8 @@ impl Runner {
             )));
         }
         let kind = spec.run_kind();
-        let record = inner.store.write("queueing a run", |tx| {
+        let requested_by_uid = asked.map(Pending::uid);
+        let queue = |tx: &mut crate::store::Tx<'_>| {
             let id = tx.next_sequence(Counter::Run)?;
             let record = RunRecord {
                 id,
@@ -268,8 +271,12 @@ impl Runner {
                 spec,
             };
             tx.put_numbered(RUNS, id, &record)?;
-            Ok(record)
-        })?;
+            Ok::<_, DaemonError>(record)
+        };
+        let record = match asked {
+            Some(asked) => asked.write(&inner.store, "queueing a run", queue)?,
+            None => inner.store.write("queueing a run", queue)?,
+        };
         let id = record.id;
         info!(job = %job, repository = %repository, run = id, kind = ?kind, trigger = ?trigger, "run queued");
         inner.changes.publish(Change::Run(Box::new(record.clone())));
@@ -330,7 +337,7 @@ impl Runner {
                 for record in &waiting {
                     tx.put_numbered(RUNS, record.id, record)?;
                 }
-                Ok(())
+                Ok::<_, StoreError>(())
             });
         let mut state = self.inner.lock();
         if recorded.is_ok() {
@@ -573,11 +580,11 @@ impl Inner {
                 run.repository
             ))
         })?;
-        let passphrase = repository_passphrase(&self.store, &self.sealer, &repository.name)?;
+        let passphrase = crate::repos::passphrase(&self.store, &self.sealer, &repository.name)?;
         // Only a backup's retention needs the job's history (a scan of its runs).
         let made_by_job = match &run.spec {
             JobKind::Backup(spec) if spec.retention.is_some() => {
-                retention::made_by_job(&self.store, &run.job)?
+                crate::jobs::made_by_job(&self.store, &run.job)?
             }
             _ => Vec::new(),
         };
@@ -636,23 +643,14 @@ impl Inner {
     }
 }
 
-/// A repository's passphrase, unsealed from the store.
-pub fn repository_passphrase(
-    store: &Store,
-    sealer: &Sealer,
-    name: &str,
-) -> Result<cairn_engine::secrecy::SecretString, DaemonError> {
-    let secret = RepoRecord::passphrase_secret(name);
-    let sealed = store
-        .read("reading a secret", |rx| {
-            rx.get_named_bytes(SECRETS, &secret)
-        })?
-        .ok_or_else(|| {
-            DaemonError::FailedPrecondition(format!(
-                "no passphrase is stored for repository {name}; add it again"
-            ))
-        })?;
-    Ok(sealer.unseal(&secret, &sealed)?)
+impl crate::activity::RunsGoing for Runner {
+    fn active_run_of(&self, job: &str) -> Option<u64> {
+        Runner::active_run_of(self, job)
+    }
+
+    fn uses_repository(&self, repository: &str) -> bool {
+        Runner::uses_repository(self, repository)
+    }
 }
 
 #[cfg(test)]
@@ -661,6 +659,8 @@ mod tests {
     use crate::store::{BackupSpec, HookSpec, JobKind, RunKind};
     use cairn_engine::secrecy::SecretString;
     use cairn_engine::{InitOptions, LocalBackend, NewKey, Repository};
+
+    use crate::store::SECRETS;
 
     struct Fixture {
         dir: tempfile::TempDir,
@@ -752,10 +752,29 @@ mod tests {
     fn a_run_backs_up_and_records_its_summary_and_a_second_is_refused_while_it_is_live() {
         let f = fixture();
         let job = backup_job(&f, "web", None);
+        let asked = Pending::new(
+            crate::store::AuditRecord {
+                seq: 0,
+                time: now_ms(),
+                uid: 1000,
+                role: "operator".into(),
+                rpc: "/cairn.v1.Jobs/RunJob".into(),
+                arguments: "{}".into(),
+                result: "ok".into(),
+                count: 1,
+                prev: String::new(),
+                hash: String::new(),
+            },
+            crate::config::AuditSection::default(),
+        );
         let id = f
             .runner
-            .enqueue(&job, Trigger::Manual, Some(1000), None)
+            .enqueue(&job, Trigger::Manual, Some(&asked), None)
             .unwrap();
+        assert!(
+            asked.recorded(),
+            "the call is audited with the run it queued"
+        );
         // Either still live (refused) or already done (a new run is fine).
         if f.runner.active_run_of("web").is_some() {
             let error = f

@@ -1,6 +1,7 @@
 //! Serving the API on an already-bound Unix socket (so tests bind a temp socket and
 //! systemd can hand one over).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,11 @@ use cairn_proto::v1::runs_server::RunsServer;
 use cairn_proto::v1::snapshots_server::SnapshotsServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
 use tonic::transport::Server;
+use tonic_health::server::HealthReporter;
+use tower::Service;
 
 use crate::connections;
 use crate::rpc::MAX_MESSAGE_BYTES;
@@ -37,41 +42,51 @@ const SMALL_REQUEST_BYTES: usize = 256 * 1024;
 /// Calls (log followers, watchers) one connection may have open at once.
 const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 
-/// The services whose calls record to the store are NOT_SERVING while it cannot be
-/// written (a full, read-only or damaged state disk); reading services stay SERVING.
-async fn report_writers(health: &tonic_health::server::HealthReporter, writable: bool) {
+/// Whether a service's calls record to the store: such a service is NOT_SERVING
+/// while the store cannot be written (a full, read-only or damaged state disk);
+/// services that only read stay SERVING.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Records {
+    ToStore,
+    Nothing,
+}
+
+/// The services served, each named once: routed, and reported to the health service.
+struct Services {
+    routes: RoutesBuilder,
+    health: Vec<(&'static str, Records)>,
+}
+
+impl Services {
+    fn add<S>(&mut self, service: S, records: Records) -> &mut Self
+    where
+        S: Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.health.push((S::NAME, records));
+        self.routes.add_service(service);
+        self
+    }
+}
+
+async fn report(health: &HealthReporter, services: &[(&'static str, Records)], writable: bool) {
     use tonic_health::ServingStatus::{NotServing, Serving};
-    let status = if writable { Serving } else { NotServing };
-    health
-        .set_service_status(
-            <JobsServer<JobsService> as tonic::server::NamedService>::NAME,
-            status,
-        )
-        .await;
-    health
-        .set_service_status(
-            <RunsServer<RunsService> as tonic::server::NamedService>::NAME,
-            status,
-        )
-        .await;
-    health
-        .set_service_status(
-            <RepositoriesServer<RepositoriesService> as tonic::server::NamedService>::NAME,
-            status,
-        )
-        .await;
-    health
-        .set_service_status(
-            <SnapshotsServer<SnapshotsService> as tonic::server::NamedService>::NAME,
-            status,
-        )
-        .await;
-    health
-        .set_service_status(
-            <RestoresServer<RestoresService> as tonic::server::NamedService>::NAME,
-            status,
-        )
-        .await;
+    for (name, records) in services {
+        let status = if writable || *records == Records::Nothing {
+            Serving
+        } else {
+            NotServing
+        };
+        health.set_service_status(*name, status).await;
+    }
 }
 
 /// Serves until `shutdown` completes; then stops accepting and lets calls in flight
@@ -83,18 +98,6 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let incoming = ReceiverStream::new(connections::accept(listener, state.clone()));
 
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<DaemonServer<DaemonService>>().await;
-    health.set_serving::<LogsServer<LogsService>>().await;
-    health.set_serving::<FilesServer<FilesService>>().await;
-    report_writers(&health, state.store.degraded().is_none()).await;
-    let mut store_health = state.store.watch_health();
-    tokio::spawn(async move {
-        while store_health.changed().await.is_ok() {
-            let writable = store_health.borrow_and_update().is_none();
-            report_writers(&health, writable).await;
-        }
-    });
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -117,65 +120,111 @@ pub async fn serve(
         };
     }
 
+    let mut services = Services {
+        routes: RoutesBuilder::default(),
+        health: Vec::new(),
+    };
+    services
+        .add(
+            limited!(
+                DaemonServer,
+                DaemonService {
+                    state: state.clone()
+                }
+            ),
+            Records::Nothing,
+        )
+        .add(
+            limited!(
+                RepositoriesServer,
+                RepositoriesService {
+                    state: state.clone()
+                }
+            ),
+            Records::ToStore,
+        )
+        .add(
+            limited!(
+                JobsServer,
+                JobsService {
+                    state: state.clone()
+                },
+                MAX_MESSAGE_BYTES
+            ),
+            Records::ToStore,
+        )
+        .add(
+            limited!(
+                RunsServer,
+                RunsService {
+                    state: state.clone()
+                }
+            ),
+            Records::ToStore,
+        )
+        .add(
+            limited!(
+                LogsServer,
+                LogsService {
+                    state: state.clone()
+                }
+            ),
+            Records::Nothing,
+        )
+        .add(
+            limited!(
+                SnapshotsServer,
+                SnapshotsService {
+                    state: state.clone()
+                }
+            ),
+            Records::ToStore,
+        )
+        .add(
+            limited!(
+                RestoresServer,
+                RestoresService {
+                    state: state.clone()
+                }
+            ),
+            Records::ToStore,
+        )
+        .add(
+            limited!(
+                AuditServer,
+                AuditService {
+                    state: state.clone()
+                }
+            ),
+            Records::Nothing,
+        )
+        .add(limited!(FilesServer, FilesService), Records::Nothing);
+    let Services {
+        mut routes,
+        health: named,
+    } = services;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    report(&health, &named, state.store.degraded().is_none()).await;
+    let mut store_health = state.store.watch_health();
+    tokio::spawn(async move {
+        while store_health.changed().await.is_ok() {
+            let writable = store_health.borrow_and_update().is_none();
+            report(&health, &named, writable).await;
+        }
+    });
+    routes
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha);
+
     Server::builder()
         // Dead peers are found (and their connections freed) within a minute.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .layer(AccessLayer::new(state.clone()))
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_alpha)
-        .add_service(limited!(
-            DaemonServer,
-            DaemonService {
-                state: state.clone()
-            }
-        ))
-        .add_service(limited!(
-            RepositoriesServer,
-            RepositoriesService {
-                state: state.clone()
-            }
-        ))
-        .add_service(limited!(
-            JobsServer,
-            JobsService {
-                state: state.clone()
-            },
-            MAX_MESSAGE_BYTES
-        ))
-        .add_service(limited!(
-            RunsServer,
-            RunsService {
-                state: state.clone()
-            }
-        ))
-        .add_service(limited!(
-            LogsServer,
-            LogsService {
-                state: state.clone()
-            }
-        ))
-        .add_service(limited!(
-            SnapshotsServer,
-            SnapshotsService {
-                state: state.clone()
-            }
-        ))
-        .add_service(limited!(
-            RestoresServer,
-            RestoresService {
-                state: state.clone()
-            }
-        ))
-        .add_service(limited!(
-            AuditServer,
-            AuditService {
-                state: state.clone()
-            }
-        ))
-        .add_service(limited!(FilesServer, FilesService))
+        .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use crate::auth::RoleMap;
-use crate::changes::{Change, Changes};
+use crate::changes::Changes;
 use crate::config::{Config, ConfigError};
+use crate::jobs::Jobs;
 use crate::logs::LogHub;
+use crate::repos::Repos;
 use crate::runner::Runner;
 use crate::secrets::Sealer;
 use crate::store::{Store, UnixMs, now_ms};
@@ -125,10 +127,26 @@ impl DaemonState {
             .clone()
     }
 
-    /// A job was created, changed or deleted: the scheduler re-plans, clients re-read.
-    pub fn job_changed(&self, name: &str) {
-        self.jobs_changed.notify_one();
-        self.changes.publish(Change::Job(name.to_owned()));
+    /// The rules for jobs, over this daemon's store and runs.
+    pub fn jobs(&self) -> Jobs<'_> {
+        Jobs {
+            store: &self.store,
+            runs: &self.runner,
+            changes: &self.changes,
+            scheduler: &self.jobs_changed,
+        }
+    }
+
+    /// The rules for repositories, over this daemon's store, secrets and runs.
+    pub fn repos(&self) -> Repos<'_> {
+        Repos {
+            store: &self.store,
+            sealer: &self.sealer,
+            unlocked: &self.unlocked,
+            cache_dir: &self.cache_dir,
+            runs: &self.runner,
+            changes: &self.changes,
+        }
     }
 
     /// Re-reads the config file. An invalid file changes nothing and says why; so does

@@ -567,31 +567,33 @@ impl Store {
     }
 
     /// Runs `f` in one write transaction and commits it (durably) when `f` succeeds.
-    pub fn write<T>(
+    /// When `f` fails, with the store's error or a domain error (a job that clashes, a
+    /// repository that is missing), nothing it wrote is kept: the transaction aborts.
+    pub fn write<T, E: WriteError>(
         &self,
         action: &'static str,
-        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.write_with(redb::Durability::Immediate, action, f)
     }
 
     /// Like [`write`](Self::write) without waiting for the disk: for run logs, which
     /// the next durable commit (any other write) persists.
-    pub fn write_lazily<T>(
+    pub fn write_lazily<T, E: WriteError>(
         &self,
         action: &'static str,
-        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.write_with(redb::Durability::None, action, f)
     }
 
-    fn write_with<T>(
+    fn write_with<T, E: WriteError>(
         &self,
         durability: redb::Durability,
         action: &'static str,
-        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.guarded(action, true, |db| {
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let outcome = self.guarded(action, true, |db| {
             let err = self.db_error(action);
             let mut txn = db.begin_write().map_err(|e| err(e.into()))?;
             txn.set_durability(durability).map_err(|e| err(e.into()))?;
@@ -601,7 +603,17 @@ impl Store {
                 action,
                 changes_lineage: false,
             };
-            let value = f(&mut tx)?;
+            let value = match f(&mut tx) {
+                Ok(value) => value,
+                Err(e) => {
+                    // Dropping the transaction aborts it. A failure of the store itself
+                    // still counts towards its health, as any other would.
+                    if let Some(failure) = e.store_failure() {
+                        self.note_failure(failure);
+                    }
+                    return Ok(Err(e));
+                }
+            };
             let lineage = if tx.changes_lineage && matches!(durability, redb::Durability::Immediate)
             {
                 Some(tx.next_generation()?)
@@ -612,8 +624,9 @@ impl Store {
             if let Some(lineage) = lineage {
                 self.save_lineage(&lineage);
             }
-            Ok(value)
-        })
+            Ok(Ok(value))
+        });
+        outcome.map_err(E::from)?
     }
 
     /// Runs `f` on a read snapshot.
@@ -631,6 +644,19 @@ impl Store {
                 action,
             })
         })
+    }
+}
+
+/// An error a write transaction's work may end with: the store's own, or one of the
+/// layers above it that wraps the store's (so a failing disk is still noticed).
+pub trait WriteError: From<StoreError> {
+    /// The store's failure inside, if that is what this is.
+    fn store_failure(&self) -> Option<&StoreError>;
+}
+
+impl WriteError for StoreError {
+    fn store_failure(&self) -> Option<&StoreError> {
+        Some(self)
     }
 }
 
@@ -1122,7 +1148,7 @@ mod tests {
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         let (job, next) = store
             .write("test", |tx| {
-                Ok((
+                Ok::<_, StoreError>((
                     tx.get_named::<Thing>(JOBS, "web")?,
                     tx.next_sequence(Counter::Run)?,
                 ))
@@ -1165,6 +1191,66 @@ mod tests {
         assert!(txn.open_table(JOBS).is_err());
     }
 
+    /// An error of the layer above (a name that clashes, say) found half-way through
+    /// a write: what the write did before it is not kept, and its numbers are not used.
+    #[test]
+    fn a_domain_error_inside_a_write_leaves_the_store_unchanged() {
+        #[derive(Debug)]
+        enum Refused {
+            Clash,
+            Store(StoreError),
+        }
+        impl From<StoreError> for Refused {
+            fn from(e: StoreError) -> Self {
+                Refused::Store(e)
+            }
+        }
+        impl WriteError for Refused {
+            fn store_failure(&self) -> Option<&StoreError> {
+                match self {
+                    Refused::Store(e) => Some(e),
+                    Refused::Clash => None,
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        store
+            .write("test", |tx| tx.put_named(JOBS, "web", &Thing { n: 1 }))
+            .unwrap();
+        let runs_before = store.read("test", |rx| rx.counter(Counter::Run)).unwrap();
+        let refused = store.write("test", |tx| {
+            tx.put_named(JOBS, "web", &Thing { n: 2 })?;
+            tx.put_named(JOBS, "db", &Thing { n: 3 })?;
+            tx.next_sequence(Counter::Run)?;
+            Err::<(), _>(Refused::Clash)
+        });
+        assert!(matches!(refused, Err(Refused::Clash)), "{refused:?}");
+        let (web, db, next) = store
+            .read("test", |rx| {
+                Ok((
+                    rx.get_named::<Thing>(JOBS, "web")?,
+                    rx.get_named::<Thing>(JOBS, "db")?,
+                    rx.counter(Counter::Run)?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(
+            web,
+            Some(Thing { n: 1 }),
+            "the change before the error is undone"
+        );
+        assert_eq!(db, None, "nothing the write added stays");
+        assert_eq!(next, runs_before, "no number was taken");
+        assert!(
+            store.degraded().is_none(),
+            "a refusal is not a failing store"
+        );
+        store
+            .write("test", |tx| tx.put_named(JOBS, "db", &Thing { n: 4 }))
+            .expect("the store takes the next write");
+    }
+
     #[test]
     fn a_damaged_record_is_named() {
         let dir = tempfile::tempdir().unwrap();
@@ -1173,7 +1259,7 @@ mod tests {
             .write("test", |tx| {
                 let mut t = db!(tx, tx.txn.open_table(JOBS))?;
                 db!(tx, t.insert("web", b"{not json".as_slice()))?;
-                Ok(())
+                Ok::<_, StoreError>(())
             })
             .unwrap();
         let error = store
@@ -1225,7 +1311,7 @@ mod tests {
                 for i in 1..=5 {
                     tx.put_numbered(RUNS, i, &Thing { n: i as u32 })?;
                 }
-                Ok(())
+                Ok::<_, StoreError>(())
             })
             .unwrap();
         store

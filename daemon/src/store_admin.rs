@@ -12,7 +12,7 @@ use crate::state::DaemonState;
 use crate::store::copies::{self, CheckReport};
 use crate::store::health::{memory_copy, panic_message};
 use crate::store::lineage::{self, Lineage};
-use crate::store::{Counter, Store};
+use crate::store::{Counter, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -219,7 +219,7 @@ fn restore(store: &Path, from: Option<PathBuf>) -> Result<u8, String> {
             tx.raise_counter(Counter::Run, lineage.next_run)?;
             tx.raise_counter(Counter::Audit, lineage.next_audit)?;
             tx.raise_counter(Counter::Generation, lineage.generation)?;
-            Ok(())
+            Ok::<_, StoreError>(())
         })
         .map_err(|e| e.to_string())?;
     println!(

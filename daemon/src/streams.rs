@@ -107,6 +107,7 @@ mod tests {
         let viewer = Caller {
             uid: 1000,
             role: Role::Viewer,
+            rpc: "",
         };
         let held: Vec<_> = (0..3)
             .map(|_| quota.acquire(viewer, 3, 100).unwrap())
@@ -116,6 +117,7 @@ mod tests {
         let admin = Caller {
             uid: 0,
             role: Role::Admin,
+            rpc: "",
         };
         assert!((0..10).all(|_| quota.acquire(admin, 3, 3).is_ok()));
         drop(held);
@@ -130,6 +132,7 @@ mod tests {
                 let caller = Caller {
                     uid: 2000 + uid,
                     role: Role::Viewer,
+                    rpc: "",
                 };
                 quota.acquire(caller, 2, 10).unwrap()
             })
@@ -137,12 +140,14 @@ mod tests {
         let another = Caller {
             uid: 3000,
             role: Role::Viewer,
+            rpc: "",
         };
         let refused = quota.acquire(another, 2, 10).unwrap_err();
         assert!(refused.message().contains("max_streams"), "{refused:?}");
         let admin = Caller {
             uid: 0,
             role: Role::Admin,
+            rpc: "",
         };
         assert!(quota.acquire(admin, 2, 10).is_ok(), "admins always get in");
         drop(held);

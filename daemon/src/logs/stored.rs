@@ -138,7 +138,7 @@ fn write_loop(
         }
     }
     // A durable commit makes the lazily committed batches durable too.
-    if let Err(e) = store.write("storing run logs", |_| Ok(())) {
+    if let Err(e) = store.write("storing run logs", |_| Ok::<_, StoreError>(())) {
         warn!(error = %e, "the last run log lines may not be stored");
     }
 }
@@ -325,7 +325,7 @@ mod tests {
                         ..line(run, seq)
                     })?;
                 }
-                Ok(())
+                Ok::<_, StoreError>(())
             })
             .unwrap();
         let hub = LogHub::new();

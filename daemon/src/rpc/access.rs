@@ -13,7 +13,7 @@ use tonic::Status;
 use tower::{Layer, Service};
 
 use super::{Caller, audit_refusal};
-use crate::auth::{Role, required_role};
+use crate::auth::{Role, rpc_entry};
 use crate::peer::Peer;
 use crate::state::DaemonState;
 
@@ -67,17 +67,21 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let path = request.uri().path().to_owned();
         let peer = request.extensions().get::<Peer>().cloned();
+        let entry = rpc_entry(&path);
+        let rpc = entry.map_or("", |(rpc, _)| rpc);
         let caller = match &peer {
             Some(peer) => Caller {
                 uid: peer.uid,
                 role: self.state.roles().role_of(peer),
+                rpc,
             },
             None => Caller {
                 uid: u32::MAX,
                 role: Role::None,
+                rpc,
             },
         };
-        let needed = required_role(&path);
+        let needed = entry.map(|(_, role)| role);
         let limits = self.state.audit_config();
         if caller.role < Role::Admin && !self.state.audit.admit(caller.uid, &limits) {
             let status = Status::resource_exhausted(format!(

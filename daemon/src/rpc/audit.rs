@@ -7,7 +7,7 @@ use cairn_proto::v1::audit_server::Audit;
 use tonic::{Request, Response, Status};
 
 use super::convert::timestamp;
-use super::{blocking, page_size};
+use super::{Paging, blocking};
 use crate::state::DaemonState;
 use crate::store::{AUDIT, AuditRecord, Counter};
 
@@ -32,13 +32,13 @@ impl Audit for AuditService {
         request: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
         let request = request.into_inner();
-        let limit = page_size(request.page_size);
+        let paging = Paging::of(request.page_size);
         let before = super::sequence_token(&request.page_token)?;
         let state = self.state.clone();
         let (records, dropped) = blocking(move || {
             Ok(state.store.read("listing the audit trail", |rx| {
                 let records =
-                    rx.list_numbered_desc::<AuditRecord>(AUDIT, before, limit + 1, |r| {
+                    rx.list_numbered_desc::<AuditRecord>(AUDIT, before, paging.to_read(), |r| {
                         request.uid.is_none_or(|uid| r.uid == uid)
                             && (!request.denied_only || r.result.starts_with("PermissionDenied"))
                     })?;
@@ -46,10 +46,9 @@ impl Audit for AuditService {
             })?)
         })
         .await?;
-        let more = records.len() > limit;
-        let entries: Vec<pb::AuditEntry> = records
+        let (records, next_page_token) = paging.page(records, |(seq, _)| seq.to_string());
+        let entries = records
             .iter()
-            .take(limit)
             .map(|(seq, r)| pb::AuditEntry {
                 seq: *seq,
                 time: Some(timestamp(r.time)),
@@ -62,14 +61,6 @@ impl Audit for AuditService {
                 hash: r.hash.clone(),
             })
             .collect();
-        let next_page_token = if more {
-            entries
-                .last()
-                .map(|e| e.seq.to_string())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
         Ok(Response::new(pb::ListAuditResponse {
             entries,
             next_page_token,

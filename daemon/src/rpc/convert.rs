@@ -42,26 +42,7 @@ fn invalid(field: &str, reason: impl std::fmt::Display) -> DaemonError {
     DaemonError::InvalidArgument(format!("{field}: {reason}"))
 }
 
-/// Names of repositories and jobs: they appear in commands, paths and journald fields.
-pub fn check_name(field: &str, name: &str) -> Result<(), DaemonError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.starts_with(['.', '-']);
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            field,
-            format!(
-                "{} is not a valid name (1-64 of a-z A-Z 0-9 - _ ., not starting with . or -)",
-                echo(name)
-            ),
-        ))
-    }
-}
+pub use crate::names::check_name;
 
 /// Refuses NUL in values that become paths or arguments: the kernel cannot take them,
 /// so the job would only fail when it runs.

@@ -11,7 +11,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert::timestamp;
-use super::{audited, blocking, caller};
+use super::{blocking, caller, change};
 use crate::changes::Change;
 use crate::error::DaemonError;
 use crate::state::DaemonState;
@@ -82,25 +82,18 @@ impl Daemon for DaemonService {
         &self,
         request: Request<pb::ReloadRequest>,
     ) -> Result<Response<pb::ReloadResponse>, Status> {
-        let who = caller(&request);
-        let state = self.state.clone();
-        let result = blocking(move || {
-            state.reload().map_err(|e| {
-                DaemonError::InvalidArgument(format!("{e}; the running configuration is kept"))
-            })
-        })
-        .await
-        .map(|()| {
-            Response::new(pb::ReloadResponse {
-                config_path: self.state.config_path.display().to_string(),
-            })
-        });
-        audited(
+        change(
             &self.state,
-            who,
-            "/cairn.v1.Daemon/Reload",
-            serde_json::json!({}),
-            result,
+            request,
+            |_| serde_json::json!({}),
+            |state, _, _, _| {
+                state.reload().map_err(|e| {
+                    DaemonError::InvalidArgument(format!("{e}; the running configuration is kept"))
+                })?;
+                Ok(pb::ReloadResponse {
+                    config_path: state.config_path.display().to_string(),
+                })
+            },
         )
         .await
     }

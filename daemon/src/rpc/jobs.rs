@@ -1,4 +1,5 @@
-//! cairn.v1.Jobs: define, change, list and start jobs; preview schedules.
+//! cairn.v1.Jobs: define, change, list and start jobs; preview schedules. The rules
+//! are in [`crate::jobs`]; this is their API.
 
 use std::sync::Arc;
 
@@ -7,30 +8,16 @@ use cairn_proto::v1::jobs_server::Jobs;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, timestamp};
-use super::{audited, blocking, caller, page_size};
+use super::{Paging, blocking, change};
 use crate::error::DaemonError;
+use crate::jobs::Planned;
 use crate::schedule::Schedule;
 use crate::state::DaemonState;
-use crate::store::{
-    JOBS, JobRecord, REPOSITORIES, RUNS, RepoRecord, RunRecord, SCHEDULE, ScheduleSpec, Trigger,
-    now_ms,
-};
+use crate::store::{JOBS, JobRecord, RUNS, RunRecord, ScheduleSpec, Trigger, UnixMs, now_ms};
 
 #[derive(Debug, Clone)]
 pub struct JobsService {
     pub state: Arc<DaemonState>,
-}
-
-fn get(state: &DaemonState, name: &str) -> Result<JobRecord, DaemonError> {
-    state
-        .store
-        .read("reading a job", |rx| rx.get_named(JOBS, name))?
-        .ok_or_else(|| {
-            DaemonError::NotFound(format!(
-                "no job named {}; `cairn job list` shows them",
-                crate::error::echo(name)
-            ))
-        })
 }
 
 /// A job as the API shows it: its spec plus next and last runs.
@@ -62,45 +49,31 @@ fn view(state: &DaemonState, record: &JobRecord) -> Result<pb::Job, DaemonError>
     })
 }
 
-/// Stores a new or changed job after checking its repository exists. `old_name` is
-/// the job being replaced (None to create).
-fn store_job(
-    state: &DaemonState,
-    old_name: Option<&str>,
-    job: &JobRecord,
-) -> Result<(), DaemonError> {
-    state.store.write("saving a job", |tx| {
-        if tx
-            .get_named::<RepoRecord>(REPOSITORIES, &job.repository)?
-            .is_none()
-        {
-            return Ok(Err(DaemonError::FailedPrecondition(format!(
-                "repository: no repository named {:?}; add it first with `cairn repo add`",
-                job.repository
-            ))));
-        }
-        let clash = old_name != Some(job.name.as_str())
-            && tx.get_named::<JobRecord>(JOBS, &job.name)?.is_some();
-        if clash {
-            return Ok(Err(DaemonError::AlreadyExists(format!(
-                "a job named {:?} exists already",
-                job.name
-            ))));
-        }
-        if let Some(old) = old_name {
-            if tx.get_named::<JobRecord>(JOBS, old)?.is_none() {
-                return Ok(Err(DaemonError::NotFound(format!("no job named {old:?}"))));
-            }
-            if old != job.name {
-                tx.delete_named(JOBS, old)?;
-            }
-            // A changed job starts counting its slots afresh (from `updated`), so an
-            // edit never fires the slots the new schedule would have had before it.
-            tx.delete_named(SCHEDULE, old)?;
-        }
-        tx.put_named(JOBS, &job.name, job)?;
-        Ok(Ok(()))
-    })?
+fn job_from(spec: Option<pb::JobSpec>) -> Result<JobRecord, DaemonError> {
+    let spec = spec.ok_or_else(|| DaemonError::InvalidArgument("spec: missing".into()))?;
+    convert::job_from_spec(&spec, now_ms())
+}
+
+/// The jobs of an apply request, each checked; a bad one refuses the whole list.
+fn wanted_jobs(specs: &[pb::JobSpec], now: UnixMs) -> Result<Vec<JobRecord>, DaemonError> {
+    specs
+        .iter()
+        .map(|spec| {
+            convert::job_from_spec(spec, now)
+                .map_err(|e| DaemonError::InvalidArgument(format!("job {}: {e}", spec.name)))
+        })
+        .collect()
+}
+
+fn planned_to_pb(planned: &[Planned]) -> Vec<pb::JobChange> {
+    planned
+        .iter()
+        .map(|c| pb::JobChange {
+            name: c.name.clone(),
+            action: c.action.name().to_owned(),
+            fields: c.fields.iter().map(|f| (*f).to_owned()).collect(),
+        })
+        .collect()
 }
 
 fn spec_arguments(spec: &Option<pb::JobSpec>) -> serde_json::Value {
@@ -135,26 +108,15 @@ impl Jobs for JobsService {
         &self,
         request: Request<pb::CreateJobRequest>,
     ) -> Result<Response<pb::Job>, Status> {
-        let who = caller(&request);
-        let spec = request.into_inner().spec;
-        let arguments = spec_arguments(&spec);
-        let state = self.state.clone();
-        let result = blocking(move || {
-            let spec = spec.ok_or_else(|| DaemonError::InvalidArgument("spec: missing".into()))?;
-            let job = convert::job_from_spec(&spec, now_ms())?;
-            store_job(&state, None, &job)?;
-            tracing::info!(job = %job.name, kind = job.kind.name(), "job created");
-            state.job_changed(&job.name);
-            view(&state, &job)
-        })
-        .await
-        .map(Response::new);
-        audited(
+        let arguments = |r: &pb::CreateJobRequest| spec_arguments(&r.spec);
+        change(
             &self.state,
-            who,
-            "/cairn.v1.Jobs/CreateJob",
+            request,
             arguments,
-            result,
+            |state, _, request, audit| {
+                let job = state.jobs().create(job_from(request.spec)?, audit)?;
+                view(state, &job)
+            },
         )
         .await
     }
@@ -163,34 +125,21 @@ impl Jobs for JobsService {
         &self,
         request: Request<pb::UpdateJobRequest>,
     ) -> Result<Response<pb::Job>, Status> {
-        let who = caller(&request);
-        let request = request.into_inner();
-        let mut arguments = spec_arguments(&request.spec);
-        arguments["job"] = serde_json::json!(request.name);
-        let state = self.state.clone();
-        let result = blocking(move || {
-            let old = get(&state, &request.name)?;
-            let spec = request
-                .spec
-                .ok_or_else(|| DaemonError::InvalidArgument("spec: missing".into()))?;
-            let mut job = convert::job_from_spec(&spec, now_ms())?;
-            job.created = old.created;
-            store_job(&state, Some(&request.name), &job)?;
-            tracing::info!(job = %job.name, "job updated");
-            if job.name != request.name {
-                state.job_changed(&request.name);
-            }
-            state.job_changed(&job.name);
-            view(&state, &job)
-        })
-        .await
-        .map(Response::new);
-        audited(
+        let arguments = |r: &pb::UpdateJobRequest| {
+            let mut arguments = spec_arguments(&r.spec);
+            arguments["job"] = serde_json::json!(r.name);
+            arguments
+        };
+        change(
             &self.state,
-            who,
-            "/cairn.v1.Jobs/UpdateJob",
+            request,
             arguments,
-            result,
+            |state, _, request, audit| {
+                let jobs = state.jobs();
+                jobs.get(&request.name)?;
+                let job = jobs.update(&request.name, job_from(request.spec)?, audit)?;
+                view(state, &job)
+            },
         )
         .await
     }
@@ -199,38 +148,15 @@ impl Jobs for JobsService {
         &self,
         request: Request<pb::DeleteJobRequest>,
     ) -> Result<Response<pb::DeleteJobResponse>, Status> {
-        let who = caller(&request);
-        let name = request.into_inner().name;
-        let arguments = serde_json::json!({ "name": name });
-        let state = self.state.clone();
-        let result = blocking(move || {
-            if let Some(run) = state.runner.active_run_of(&name) {
-                return Err(DaemonError::FailedPrecondition(format!(
-                    "job {name} has run {run} going; cancel it first (`cairn run cancel {run}`)"
-                )));
-            }
-            let removed = state.store.write("deleting a job", |tx| {
-                tx.delete_named(SCHEDULE, &name)?;
-                tx.delete_named(JOBS, &name)
-            })?;
-            if !removed {
-                return Err(DaemonError::NotFound(format!(
-                    "no job named {}",
-                    crate::error::echo(&name)
-                )));
-            }
-            tracing::info!(job = %name, "job deleted (its runs stay in the history)");
-            state.job_changed(&name);
-            Ok(())
-        })
-        .await
-        .map(|()| Response::new(pb::DeleteJobResponse {}));
-        audited(
+        let arguments = |r: &pb::DeleteJobRequest| serde_json::json!({ "name": r.name });
+        change(
             &self.state,
-            who,
-            "/cairn.v1.Jobs/DeleteJob",
+            request,
             arguments,
-            result,
+            |state, _, request, audit| {
+                state.jobs().delete(&request.name, audit)?;
+                Ok(pb::DeleteJobResponse {})
+            },
         )
         .await
     }
@@ -241,7 +167,7 @@ impl Jobs for JobsService {
     ) -> Result<Response<pb::Job>, Status> {
         let name = request.into_inner().name;
         let state = self.state.clone();
-        blocking(move || view(&state, &get(&state, &name)?))
+        blocking(move || view(&state, &state.jobs().get(&name)?))
             .await
             .map(Response::new)
     }
@@ -251,13 +177,13 @@ impl Jobs for JobsService {
         request: Request<pb::ListJobsRequest>,
     ) -> Result<Response<pb::ListJobsResponse>, Status> {
         let request = request.into_inner();
-        let limit = page_size(request.page_size);
+        let paging = Paging::of(request.page_size);
         let state = self.state.clone();
         blocking(move || {
             let after = (!request.page_token.is_empty()).then_some(request.page_token.as_str());
             let (records, damaged) = state.store.read("listing jobs", |rx| {
                 Ok((
-                    rx.list_named::<JobRecord>(JOBS, after, limit + 1)?,
+                    rx.list_named::<JobRecord>(JOBS, after, paging.to_read())?,
                     if after.is_none() {
                         rx.damaged_named::<JobRecord>(JOBS)?
                     } else {
@@ -265,19 +191,12 @@ impl Jobs for JobsService {
                     },
                 ))
             })?;
-            let more = records.len() > limit;
-            let jobs = records
-                .iter()
-                .take(limit)
-                .map(|(_, j)| view(&state, j))
-                .collect::<Result<Vec<_>, _>>()?;
-            let next_page_token = if more {
-                records[limit - 1].0.clone()
-            } else {
-                String::new()
-            };
+            let (records, next_page_token) = paging.page(records, |(name, _)| name.clone());
             Ok(pb::ListJobsResponse {
-                jobs,
+                jobs: records
+                    .iter()
+                    .map(|(_, j)| view(&state, j))
+                    .collect::<Result<Vec<_>, _>>()?,
                 next_page_token,
                 damaged: damaged
                     .into_iter()
@@ -293,31 +212,17 @@ impl Jobs for JobsService {
         &self,
         request: Request<pb::SetJobEnabledRequest>,
     ) -> Result<Response<pb::Job>, Status> {
-        let who = caller(&request);
-        let request = request.into_inner();
-        let arguments = serde_json::json!({ "name": request.name, "enabled": request.enabled });
-        let state = self.state.clone();
-        let result = blocking(move || {
-            let mut job = get(&state, &request.name)?;
-            job.enabled = request.enabled;
-            job.updated = now_ms();
-            state.store.write("enabling a job", |tx| {
-                // Slots that passed while disabled are not run when it is enabled again.
-                tx.delete_named(SCHEDULE, &job.name)?;
-                tx.put_named(JOBS, &job.name, &job)
-            })?;
-            tracing::info!(job = %job.name, enabled = job.enabled, "job enabled or disabled");
-            state.job_changed(&job.name);
-            view(&state, &job)
-        })
-        .await
-        .map(Response::new);
-        audited(
+        let arguments = |r: &pb::SetJobEnabledRequest| serde_json::json!({ "name": r.name, "enabled": r.enabled });
+        change(
             &self.state,
-            who,
-            "/cairn.v1.Jobs/SetJobEnabled",
+            request,
             arguments,
-            result,
+            |state, _, request, audit| {
+                let job = state
+                    .jobs()
+                    .set_enabled(&request.name, request.enabled, audit)?;
+                view(state, &job)
+            },
         )
         .await
     }
@@ -326,51 +231,58 @@ impl Jobs for JobsService {
         &self,
         request: Request<pb::RunJobRequest>,
     ) -> Result<Response<pb::RunJobResponse>, Status> {
-        let who = caller(&request);
-        let name = request.into_inner().name;
-        let arguments = serde_json::json!({ "name": name });
-        let state = self.state.clone();
-        let result = blocking(move || {
-            let job = get(&state, &name)?;
-            state
-                .runner
-                .enqueue(&job, Trigger::Manual, Some(who.uid), None)
-        })
+        let arguments = |r: &pb::RunJobRequest| serde_json::json!({ "name": r.name });
+        change(
+            &self.state,
+            request,
+            arguments,
+            |state, _, request, audit| {
+                let job = state.jobs().get(&request.name)?;
+                let run_id = state
+                    .runner
+                    .enqueue(&job, Trigger::Manual, Some(audit), None)?;
+                Ok(pb::RunJobResponse { run_id })
+            },
+        )
         .await
-        .map(|run_id| Response::new(pb::RunJobResponse { run_id }));
-        audited(&self.state, who, "/cairn.v1.Jobs/RunJob", arguments, result).await
     }
 
     async fn apply_jobs(
         &self,
         request: Request<pb::ApplyJobsRequest>,
     ) -> Result<Response<pb::ApplyJobsResponse>, Status> {
-        let who = caller(&request);
-        let request = request.into_inner();
-        let arguments = serde_json::json!({
-            "dry_run": request.dry_run,
-            "jobs": request.jobs.iter().map(|s| spec_arguments(&Some(s.clone()))).collect::<Vec<_>>(),
-        });
-        let state = self.state.clone();
-        let result = blocking(move || {
-            let (changes, applied) = super::apply::apply(&state, &request.jobs, request.dry_run)?;
-            Ok(pb::ApplyJobsResponse {
-                changes: super::apply::to_pb(&changes),
-                applied,
+        if request.get_ref().dry_run {
+            // A dry run changes nothing: not an audited change.
+            let request = request.into_inner();
+            let state = self.state.clone();
+            return blocking(move || {
+                let planned = state.jobs().plan(wanted_jobs(&request.jobs, now_ms())?)?;
+                Ok(pb::ApplyJobsResponse {
+                    changes: planned_to_pb(&planned),
+                    applied: false,
+                })
             })
-        })
-        .await
-        .map(Response::new);
-        if arguments["dry_run"] == true {
-            // A dry run changes nothing: not an audited mutation.
-            return result;
+            .await
+            .map(Response::new);
         }
-        audited(
+        let arguments = |r: &pb::ApplyJobsRequest| {
+            serde_json::json!({
+                "dry_run": r.dry_run,
+                "jobs": r.jobs.iter().map(|s| spec_arguments(&Some(s.clone()))).collect::<Vec<_>>(),
+            })
+        };
+        change(
             &self.state,
-            who,
-            "/cairn.v1.Jobs/ApplyJobs",
+            request,
             arguments,
-            result,
+            |state, _, request, audit| {
+                let wanted = wanted_jobs(&request.jobs, now_ms())?;
+                let (planned, applied) = state.jobs().apply(wanted, audit)?;
+                Ok(pb::ApplyJobsResponse {
+                    changes: planned_to_pb(&planned),
+                    applied,
+                })
+            },
         )
         .await
     }
@@ -406,5 +318,31 @@ impl Jobs for JobsService {
                 .collect(),
             description: parsed.describe(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_spec_in_an_applied_list_refuses_the_whole_list_and_names_the_job() {
+        let spec = |name: &str, path: &str| pb::JobSpec {
+            name: name.into(),
+            repository: "main".into(),
+            enabled: true,
+            kind: Some(pb::job_spec::Kind::Backup(pb::BackupSpec {
+                paths: vec![path.into()],
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let error = wanted_jobs(&[spec("web", "/srv/www"), spec("db", "relative")], 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("job db") && error.contains("relative"),
+            "{error}"
+        );
     }
 }

@@ -1,135 +1,23 @@
-//! cairn.v1.Repositories: add (init or attach), list, get, stats, forget.
+//! cairn.v1.Repositories: add (init or attach), list, get, stats, forget. The rules
+//! are in [`crate::repos`]; this is their API.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use cairn_engine::secrecy::SecretString;
-use cairn_engine::{IndexedRepository, InitOptions, LocalBackend, NewKey, Repository, Unlock};
 use cairn_proto::v1 as pb;
 use cairn_proto::v1::repositories_server::Repositories;
 use tonic::{Request, Response, Status};
 
-use super::convert::{check_name, repository, timestamp};
-use super::{audited, blocking, caller, page_size};
+use super::convert::{repository, timestamp};
+use super::{Paging, blocking, change};
 use crate::error::DaemonError;
+use crate::repos::NewRepository;
 use crate::state::DaemonState;
-use crate::store::{
-    JOBS, JobRecord, REPOSITORIES, RUNS, RepoRecord, RunKind, RunRecord, SECRETS, now_ms,
-};
+use crate::store::{JOBS, JobRecord, REPOSITORIES, RUNS, RepoRecord, RunKind, RunRecord};
 
 #[derive(Debug, Clone)]
 pub struct RepositoriesService {
     pub state: Arc<DaemonState>,
-}
-
-fn jobs_using(state: &DaemonState, name: &str) -> Result<Vec<String>, DaemonError> {
-    Ok(state.store.read("listing jobs", |rx| {
-        Ok(rx
-            .list_named::<JobRecord>(JOBS, None, usize::MAX)?
-            .into_iter()
-            .filter(|(_, j)| j.repository == name)
-            .map(|(n, _)| n)
-            .collect())
-    })?)
-}
-
-/// The repository `name`, opened (kept open between calls, see [`crate::unlocked`]).
-pub fn open_named(state: &DaemonState, name: &str) -> Result<Repository, DaemonError> {
-    let record = get(state, name)?;
-    state.unlocked.get_or_open(&record, || {
-        let passphrase = crate::runner::repository_passphrase(&state.store, &state.sealer, name)?;
-        Ok(crate::runner::execute::open_repository(
-            &record,
-            &passphrase,
-            &state.cache_dir,
-        )?)
-    })
-}
-
-/// The repository `name` with its index loaded (from the cache when it is current).
-pub fn open_indexed(state: &DaemonState, name: &str) -> Result<IndexedRepository, DaemonError> {
-    Ok(open_named(state, name)?.load_index(&state.cache_dir)?)
-}
-
-pub fn get(state: &DaemonState, name: &str) -> Result<RepoRecord, DaemonError> {
-    state
-        .store
-        .read("reading a repository", |rx| {
-            rx.get_named(REPOSITORIES, name)
-        })?
-        .ok_or_else(|| {
-            DaemonError::NotFound(format!(
-                "no repository named {}; `cairn repo list` shows them",
-                crate::error::echo(name)
-            ))
-        })
-}
-
-/// Adds a repository: initialises it or opens it to prove the passphrase.
-fn create(
-    state: &DaemonState,
-    request: pb::CreateRepositoryRequest,
-) -> Result<RepoRecord, DaemonError> {
-    check_name("name", &request.name)?;
-    let location = Path::new(&request.location);
-    if !location.is_absolute() {
-        return Err(DaemonError::InvalidArgument(format!(
-            "location: {:?} is not an absolute path",
-            request.location
-        )));
-    }
-    if request.passphrase.is_empty() {
-        return Err(DaemonError::InvalidArgument(
-            "passphrase: empty; the daemon needs the repository's passphrase to run jobs".into(),
-        ));
-    }
-    if state
-        .store
-        .read("reading a repository", |rx| {
-            rx.get_named::<RepoRecord>(REPOSITORIES, &request.name)
-        })?
-        .is_some()
-    {
-        return Err(DaemonError::AlreadyExists(format!(
-            "a repository named {:?} exists already",
-            request.name
-        )));
-    }
-    let passphrase = SecretString::from(request.passphrase);
-    let backend = Arc::new(LocalBackend::new(location));
-    let repo = if request.init {
-        Repository::init(
-            backend,
-            &NewKey::Passphrase {
-                passphrase: passphrase.clone(),
-                work_factor: None,
-            },
-            &InitOptions::default(),
-        )?
-    } else {
-        Repository::open_with_cache(
-            backend,
-            &Unlock::Passphrase(passphrase.clone()),
-            Some(&state.cache_dir),
-        )?
-    };
-    let record = RepoRecord {
-        name: request.name.clone(),
-        location: request.location.clone(),
-        repository_id: repo.config().id.clone(),
-        added: now_ms(),
-    };
-    let secret = RepoRecord::passphrase_secret(&record.name);
-    let sealed = state.sealer.seal(&secret, &passphrase)?;
-    state.store.write("adding a repository", |tx| {
-        tx.put_named(REPOSITORIES, &record.name, &record)?;
-        tx.put_named_bytes(SECRETS, &secret, &sealed)
-    })?;
-    tracing::info!(repository = %record.name, location = %record.location, init = request.init, "repository added");
-    state
-        .changes
-        .publish(crate::changes::Change::Repository(record.name.clone()));
-    Ok(record)
 }
 
 #[tonic::async_trait]
@@ -138,24 +26,28 @@ impl Repositories for RepositoriesService {
         &self,
         request: Request<pb::CreateRepositoryRequest>,
     ) -> Result<Response<pb::Repository>, Status> {
-        let who = caller(&request);
-        let request = request.into_inner();
-        let arguments = serde_json::json!({
-            "name": request.name,
-            "location": request.location,
-            "init": request.init,
-            "passphrase": "<redacted>",
-        });
-        let state = self.state.clone();
-        let result = blocking(move || create(&state, request))
-            .await
-            .map(|record| Response::new(repository(&record, Vec::new())));
-        audited(
+        let arguments = |r: &pb::CreateRepositoryRequest| {
+            serde_json::json!({
+                "name": r.name,
+                "location": r.location,
+                "init": r.init,
+                "passphrase": "<redacted>",
+            })
+        };
+        change(
             &self.state,
-            who,
-            "/cairn.v1.Repositories/CreateRepository",
+            request,
             arguments,
-            result,
+            |state, _, request, audit| {
+                let new = NewRepository {
+                    name: request.name,
+                    location: request.location,
+                    passphrase: SecretString::from(request.passphrase),
+                    init: request.init,
+                };
+                let record = state.repos().add(new, audit)?;
+                Ok(repository(&record, Vec::new()))
+            },
         )
         .await
     }
@@ -165,22 +57,21 @@ impl Repositories for RepositoriesService {
         request: Request<pb::ListRepositoriesRequest>,
     ) -> Result<Response<pb::ListRepositoriesResponse>, Status> {
         let request = request.into_inner();
-        let limit = page_size(request.page_size);
+        let paging = Paging::of(request.page_size);
         let state = self.state.clone();
         let (records, jobs) = blocking(move || {
             let after = (!request.page_token.is_empty()).then_some(request.page_token.as_str());
             Ok(state.store.read("listing repositories", |rx| {
                 Ok((
-                    rx.list_named::<RepoRecord>(REPOSITORIES, after, limit + 1)?,
+                    rx.list_named::<RepoRecord>(REPOSITORIES, after, paging.to_read())?,
                     rx.list_named::<JobRecord>(JOBS, None, usize::MAX)?,
                 ))
             })?)
         })
         .await?;
-        let more = records.len() > limit;
-        let repositories: Vec<pb::Repository> = records
+        let (records, next_page_token) = paging.page(records, |(name, _)| name.clone());
+        let repositories = records
             .iter()
-            .take(limit)
             .map(|(_, r)| {
                 let using = jobs
                     .iter()
@@ -190,14 +81,6 @@ impl Repositories for RepositoriesService {
                 repository(r, using)
             })
             .collect();
-        let next_page_token = if more {
-            repositories
-                .last()
-                .map(|r| r.name.clone())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
         Ok(Response::new(pb::ListRepositoriesResponse {
             repositories,
             next_page_token,
@@ -210,8 +93,11 @@ impl Repositories for RepositoriesService {
     ) -> Result<Response<pb::Repository>, Status> {
         let name = request.into_inner().name;
         let state = self.state.clone();
-        let (record, jobs) =
-            blocking(move || Ok((get(&state, &name)?, jobs_using(&state, &name)?))).await?;
+        let (record, jobs) = blocking(move || {
+            let repos = state.repos();
+            Ok((repos.get(&name)?, repos.jobs_using(&name)?))
+        })
+        .await?;
         Ok(Response::new(repository(&record, jobs)))
     }
 
@@ -222,7 +108,7 @@ impl Repositories for RepositoriesService {
         let name = request.into_inner().name;
         let state = self.state.clone();
         let stats = blocking(move || {
-            let repo = open_indexed(&state, &name)?;
+            let repo = state.repos().open_indexed(&name)?;
             let stats = repo.stats()?;
             let last_snapshot = repo
                 .repo()
@@ -264,36 +150,31 @@ impl Repositories for RepositoriesService {
         &self,
         request: Request<pb::CheckRepositoryRequest>,
     ) -> Result<Response<pb::Run>, Status> {
-        let who = caller(&request);
-        let request = request.into_inner();
-        let arguments = serde_json::json!({
-            "name": request.name,
-            "read_data_subset_percent": request.read_data_subset_percent,
-        });
-        let state = self.state.clone();
-        let result = blocking(move || {
-            get(&state, &request.name)?;
-            if request.read_data_subset_percent > 100 {
-                return Err(DaemonError::InvalidArgument(format!(
-                    "read_data_subset_percent: {} is more than 100",
-                    request.read_data_subset_percent
-                )));
-            }
-            let spec = crate::store::CheckSpec {
-                read_data: request.read_data_subset_percent == 100,
-                read_data_subset_percent: request.read_data_subset_percent % 100,
-            };
-            let id = state.runner.enqueue_check(&request.name, spec, who.uid)?;
-            super::runs::current(&state, id)
-        })
-        .await
-        .map(Response::new);
-        audited(
+        let arguments = |r: &pb::CheckRepositoryRequest| {
+            serde_json::json!({
+                "name": r.name,
+                "read_data_subset_percent": r.read_data_subset_percent,
+            })
+        };
+        change(
             &self.state,
-            who,
-            "/cairn.v1.Repositories/CheckRepository",
+            request,
             arguments,
-            result,
+            |state, _, request, audit| {
+                state.repos().get(&request.name)?;
+                if request.read_data_subset_percent > 100 {
+                    return Err(DaemonError::InvalidArgument(format!(
+                        "read_data_subset_percent: {} is more than 100",
+                        request.read_data_subset_percent
+                    )));
+                }
+                let spec = crate::store::CheckSpec {
+                    read_data: request.read_data_subset_percent == 100,
+                    read_data_subset_percent: request.read_data_subset_percent % 100,
+                };
+                let id = state.runner.enqueue_check(&request.name, spec, audit)?;
+                super::runs::current(state, id)
+            },
         )
         .await
     }
@@ -302,45 +183,15 @@ impl Repositories for RepositoriesService {
         &self,
         request: Request<pb::DeleteRepositoryRequest>,
     ) -> Result<Response<pb::DeleteRepositoryResponse>, Status> {
-        let who = caller(&request);
-        let name = request.into_inner().name;
-        let arguments = serde_json::json!({ "name": name });
-        let state = self.state.clone();
-        let result = blocking(move || {
-            get(&state, &name)?;
-            let jobs = jobs_using(&state, &name)?;
-            if !jobs.is_empty() {
-                return Err(DaemonError::FailedPrecondition(format!(
-                    "repository {name} is used by job{} {}; delete or move them first",
-                    if jobs.len() == 1 { "" } else { "s" },
-                    jobs.join(", ")
-                )));
-            }
-            if state.runner.uses_repository(&name) {
-                return Err(DaemonError::FailedPrecondition(format!(
-                    "a run on repository {name} is going; wait for it or cancel it"
-                )));
-            }
-            state.store.write("forgetting a repository", |tx| {
-                tx.delete_named(REPOSITORIES, &name)?;
-                tx.delete_named(SECRETS, &RepoRecord::passphrase_secret(&name))?;
-                Ok(())
-            })?;
-            state.unlocked.forget(&name);
-            tracing::info!(repository = %name, "repository forgotten (its data is untouched)");
-            state
-                .changes
-                .publish(crate::changes::Change::Repository(name.clone()));
-            Ok(())
-        })
-        .await
-        .map(|()| Response::new(pb::DeleteRepositoryResponse {}));
-        audited(
+        let arguments = |r: &pb::DeleteRepositoryRequest| serde_json::json!({ "name": r.name });
+        change(
             &self.state,
-            who,
-            "/cairn.v1.Repositories/DeleteRepository",
+            request,
             arguments,
-            result,
+            |state, _, request, audit| {
+                state.repos().forget(&request.name, audit)?;
+                Ok(pb::DeleteRepositoryResponse {})
+            },
         )
         .await
     }

@@ -11,8 +11,8 @@ use cairn_proto::v1 as pb;
 use cairn_proto::v1::restores_server::Restores;
 use tonic::{Request, Response, Status};
 
-use super::repositories::open_named;
-use super::{Caller, audited, blocking, caller};
+use super::{Caller, change};
+use crate::audit::Pending;
 use crate::auth::Role;
 use crate::error::DaemonError;
 use crate::state::DaemonState;
@@ -92,9 +92,10 @@ fn create(
     state: &DaemonState,
     who: Caller,
     request: pb::CreateRestoreRequest,
+    audit: &Pending,
 ) -> Result<pb::Run, DaemonError> {
     check_target(state, who, &request.target)?;
-    let repo = open_named(state, &request.repository)?;
+    let repo = state.repos().open(&request.repository)?;
     let query = if request.snapshot.is_empty() {
         "latest"
     } else {
@@ -112,7 +113,7 @@ fn create(
     };
     let id = state
         .runner
-        .enqueue_restore(&request.repository, spec, who.uid)?;
+        .enqueue_restore(&request.repository, spec, audit)?;
     super::runs::current(state, id)
 }
 
@@ -122,30 +123,19 @@ impl Restores for RestoresService {
         &self,
         request: Request<pb::CreateRestoreRequest>,
     ) -> Result<Response<pb::Run>, Status> {
-        let who = caller(&request);
-        let request = request.into_inner();
-        let arguments = serde_json::json!({
-            "repository": request.repository,
-            "snapshot": request.snapshot,
-            "path": request.path,
-            "target": request.target,
-            "includes": request.includes,
-            "excludes": request.excludes,
-            "verify": request.verify,
-            "force_root_target": request.force_root_target,
-        });
-        let state = self.state.clone();
-        let result = blocking(move || create(&state, who, request))
-            .await
-            .map(Response::new);
-        audited(
-            &self.state,
-            who,
-            "/cairn.v1.Restores/CreateRestore",
-            arguments,
-            result,
-        )
-        .await
+        let arguments = |r: &pb::CreateRestoreRequest| {
+            serde_json::json!({
+                "repository": r.repository,
+                "snapshot": r.snapshot,
+                "path": r.path,
+                "target": r.target,
+                "includes": r.includes,
+                "excludes": r.excludes,
+                "verify": r.verify,
+                "force_root_target": r.force_root_target,
+            })
+        };
+        change(&self.state, request, arguments, create).await
     }
 }
 

@@ -8,10 +8,9 @@ use cairn_proto::v1 as pb;
 use jiff::Timestamp;
 
 use super::convert;
-use super::repositories::open_named;
 use crate::error::DaemonError;
-use crate::runner::execute::backup_options;
-use crate::runner::retention::{keep_policy, zone};
+use crate::jobs::options::backup_options;
+use crate::jobs::options::{keep_policy, zone};
 use crate::state::DaemonState;
 
 pub fn plan(
@@ -26,12 +25,12 @@ pub fn plan(
     let time_zone = zone(request.timezone.trim())
         .map_err(|e| DaemonError::InvalidArgument(format!("timezone: {e}")))?;
     let (host, paths) = backup_options(&backup, &[]).recorded_host_and_paths()?;
-    let repo = open_named(state, &request.repository)?;
+    let repo = state.repos().open(&request.repository)?;
     let plan = repo.plan_forget(&ForgetOptions {
         host,
         paths,
         job: Some(request.job.clone()),
-        made_by_job: crate::runner::retention::made_by_job(&state.store, &request.job)?,
+        made_by_job: crate::jobs::made_by_job(&state.store, &request.job)?,
         policy,
         time_zone,
         now: Timestamp::now(),

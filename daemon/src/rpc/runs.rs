@@ -10,7 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use super::{audited, blocking, caller, page_size};
+use super::{Paging, blocking, change};
 use crate::error::DaemonError;
 use crate::state::DaemonState;
 use crate::store::{RUNS, RunRecord};
@@ -43,29 +43,23 @@ impl Runs for RunsService {
         request: Request<pb::ListRunsRequest>,
     ) -> Result<Response<pb::ListRunsResponse>, Status> {
         let request = request.into_inner();
-        let limit = page_size(request.page_size);
+        let paging = Paging::of(request.page_size);
         let before = super::sequence_token(&request.page_token)?;
         let state = self.state.clone();
         blocking(move || {
             let records = state.store.read("listing runs", |rx| {
-                rx.list_numbered_desc::<RunRecord>(RUNS, before, limit + 1, |r| {
+                rx.list_numbered_desc::<RunRecord>(RUNS, before, paging.to_read(), |r| {
                     request.job.is_empty() || r.job == request.job
                 })
             })?;
-            let more = records.len() > limit;
-            let runs: Vec<pb::Run> = records
+            let (records, next_page_token) = paging.page(records, |(id, _)| id.to_string());
+            let runs = records
                 .iter()
-                .take(limit)
                 .map(|(id, record)| match state.runner.live_record(*id) {
                     Some(view) => convert::run_view(&view),
                     None => convert::run(record, None),
                 })
                 .collect();
-            let next_page_token = if more {
-                runs.last().map(|r| r.id.to_string()).unwrap_or_default()
-            } else {
-                String::new()
-            };
             Ok(pb::ListRunsResponse {
                 runs,
                 next_page_token,
@@ -131,25 +125,13 @@ impl Runs for RunsService {
         &self,
         request: Request<pb::CancelRunRequest>,
     ) -> Result<Response<pb::Run>, Status> {
-        let who = caller(&request);
-        let id = request.into_inner().id;
-        let arguments = serde_json::json!({ "id": id });
-        let state = self.state.clone();
-        let result = blocking(move || {
+        let arguments = |r: &pb::CancelRunRequest| serde_json::json!({ "id": r.id });
+        change(&self.state, request, arguments, |state, _, request, _| {
             // Unknown runs are NOT_FOUND; finished ones FAILED_PRECONDITION.
-            current(&state, id)?;
-            state.runner.cancel(id)?;
-            current(&state, id)
+            current(state, request.id)?;
+            state.runner.cancel(request.id)?;
+            current(state, request.id)
         })
-        .await
-        .map(Response::new);
-        audited(
-            &self.state,
-            who,
-            "/cairn.v1.Runs/CancelRun",
-            arguments,
-            result,
-        )
         .await
     }
 }

@@ -12,10 +12,9 @@ use cairn_proto::v1::snapshots_server::Snapshots;
 use prost_types::Timestamp;
 use tonic::{Request, Response, Status};
 
-use super::repositories::{open_indexed, open_named};
 use super::{blocking, page_size};
 use crate::error::DaemonError;
-use crate::runner::execute::backup_options;
+use crate::jobs::options::backup_options;
 use crate::state::DaemonState;
 use crate::store::{JOBS, JobKind, JobRecord};
 
@@ -92,12 +91,12 @@ fn list(
             "repository: empty; name a repository (`cairn repo list`) or a job".into(),
         ));
     }
-    let mut snapshots = open_named(state, &repository)?.snapshots()?;
+    let mut snapshots = state.repos().open(&repository)?.snapshots()?;
     if only.is_some() {
         // What the job made: snapshots recording it, and those of its runs from before
         // snapshots recorded their job. A snapshot made by hand of the same paths is
         // not the job's.
-        let earlier = crate::runner::retention::made_by_job(&state.store, &request.job)?;
+        let earlier = crate::jobs::made_by_job(&state.store, &request.job)?;
         snapshots.retain(|(id, s)| match &s.job {
             Some(job) => *job == request.job,
             None => earlier.contains(id),
@@ -165,7 +164,7 @@ fn list_tree(
     state: &DaemonState,
     request: pb::ListTreeRequest,
 ) -> Result<pb::ListTreeResponse, DaemonError> {
-    let repo = open_indexed(state, &request.repository)?;
+    let repo = state.repos().open_indexed(&request.repository)?;
     let query = if request.snapshot.is_empty() {
         "latest"
     } else {
@@ -215,7 +214,7 @@ fn diff(
     state: &DaemonState,
     request: pb::DiffSnapshotsRequest,
 ) -> Result<pb::DiffSnapshotsResponse, DaemonError> {
-    let repo = open_indexed(state, &request.repository)?;
+    let repo = state.repos().open_indexed(&request.repository)?;
     let (from, _) = repo.repo().find_snapshot(&request.from)?;
     let (to, _) = repo.repo().find_snapshot(&request.to)?;
     let summary = repo.diff(&from, &to)?;

@@ -1,15 +1,11 @@
 //! One run's work, on its own OS thread: hooks, then the engine operation.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use cairn_engine::Progress;
 use cairn_engine::ops::check::{CheckOptions, ReadData};
 use cairn_engine::secrecy::SecretString;
-use cairn_engine::{
-    BackupOptions, CancelToken, CommandSource, ErrorKind, IndexedRepository, LocalBackend,
-    Repository, RestoreOptions, SnapshotId, Unlock,
-};
+use cairn_engine::{CancelToken, ErrorKind, IndexedRepository, RestoreOptions, SnapshotId};
 
 use super::hooks::run_hook;
 use super::progress::RunProgress;
@@ -175,62 +171,13 @@ fn operate(
     }
 }
 
-/// Opens the repository a record names, refusing when its location now holds
-/// another repository.
-pub fn open_repository(
-    record: &RepoRecord,
-    passphrase: &SecretString,
-    cache_dir: &Path,
-) -> cairn_engine::Result<Repository> {
-    let backend = Arc::new(LocalBackend::new(&record.location));
-    let repo = Repository::open_with_cache(
-        backend,
-        &Unlock::Passphrase(passphrase.clone()),
-        Some(cache_dir),
-    )?;
-    let found = repo.config().id.to_string();
-    if found != record.repository_id {
-        return Err(cairn_engine::Error::invalid(
-            format!("repository {}", record.name),
-            format!(
-                "{} now holds repository {found}, not {} that was added under this name; re-add it if the move was deliberate",
-                record.location, record.repository_id
-            ),
-        ));
-    }
-    Ok(repo)
-}
-
 /// Opens the repository and loads its index (cached under `cache_dir`).
 pub fn open(
     record: &RepoRecord,
     passphrase: &SecretString,
     cache_dir: &Path,
 ) -> cairn_engine::Result<IndexedRepository> {
-    open_repository(record, passphrase, cache_dir)?.load_index(cache_dir)
-}
-
-/// The engine's options for a backup job; a command source gets the clean environment
-/// of [`super::child_env`] plus `env`.
-pub fn backup_options(spec: &BackupSpec, env: &[(&str, String)]) -> BackupOptions {
-    let mut options = BackupOptions::default()
-        .paths(spec.paths.iter().map(PathBuf::from))
-        .excludes(spec.excludes.clone())
-        .exclude_caches(spec.exclude_caches)
-        .one_file_system(spec.one_file_system)
-        .tags(spec.tags.clone())
-        .host(spec.host.clone());
-    if let Some(command) = &spec.command
-        && let Some((program, args)) = command.argv.split_first()
-    {
-        options = options.command(CommandSource {
-            program: program.clone(),
-            args: args.to_vec(),
-            filename: command.filename.clone(),
-            env: Some(super::child_env::clean(env)),
-        });
-    }
-    options
+    crate::repos::open_record(record, passphrase, cache_dir)?.load_index(cache_dir)
 }
 
 fn backup(
@@ -241,7 +188,7 @@ fn backup(
     cancel: &CancelToken,
 ) -> cairn_engine::Result<(RunSummary, Vec<String>)> {
     // The job is recorded in the snapshot: its retention touches only its own.
-    let options = backup_options(spec, &run_env(input))
+    let options = crate::jobs::options::backup_options(spec, &run_env(input))
         .job(Some(input.run.job.clone()))
         .run(Some(input.run.id));
     let result = repo.backup(&options, progress, cancel)?;

@@ -15,7 +15,7 @@ const LINE_MAX: usize = 4096;
 
 /// Runs `hook` to completion, its timeout or cancellation. `which` is "before" or
 /// "after"; `env` (run id, job, state) is all the hook gets besides PATH, LANG and
-/// HOME ([`super::child_env`]).
+/// HOME ([`crate::child_env`]).
 pub fn run_hook(
     which: &str,
     hook: &HookSpec,
@@ -33,7 +33,7 @@ pub fn run_hook(
     let mut child = Command::new(program)
         .args(args)
         .env_clear()
-        .envs(super::child_env::clean(env))
+        .envs(crate::child_env::clean(env))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

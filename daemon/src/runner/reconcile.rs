@@ -6,7 +6,6 @@ use std::path::Path;
 
 use tracing::{info, warn};
 
-use super::execute::open_repository;
 use crate::secrets::Sealer;
 use crate::store::{
     REPOSITORIES, RUNS, RepoRecord, RunKind, RunRecord, RunState, RunSummary, Store,
@@ -55,8 +54,8 @@ fn found_snapshot(
     else {
         return Ok(None);
     };
-    let passphrase = super::repository_passphrase(store, sealer, &repository.name)?;
-    let repo = open_repository(&repository, &passphrase, cache_dir)?;
+    let passphrase = crate::repos::passphrase(store, sealer, &repository.name)?;
+    let repo = crate::repos::open_record(&repository, &passphrase, cache_dir)?;
     let started = run.started.unwrap_or(run.queued);
     let made = repo.snapshots()?.into_iter().find(|(_, s)| {
         s.run == Some(run.id)

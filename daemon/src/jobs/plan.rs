@@ -1,17 +1,12 @@
-//! Declarative jobs (`cairn apply -f jobs.toml`): the plan that turns the daemon's
-//! jobs into the wanted list, and applying it in one transaction.
-//!
-//! Specs are compared after the same conversion CreateJob uses, so a list applied
-//! once compares equal the second time and the plan is empty.
+//! The plan of a declarative job list (`cairn apply -f jobs.toml`): which jobs it
+//! creates, updates, deletes or leaves alone, and which settings differ. Jobs are
+//! compared after the same conversion a single job gets, so a list applied once
+//! compares equal the second time and the plan is empty.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cairn_proto::v1 as pb;
-
-use super::convert;
 use crate::error::DaemonError;
-use crate::state::DaemonState;
-use crate::store::{JOBS, JobKind, JobRecord, REPOSITORIES, RepoRecord, SCHEDULE, now_ms};
+use crate::store::{JobKind, JobRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -33,12 +28,19 @@ impl Action {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Change {
+pub struct Planned {
     pub name: String,
     pub action: Action,
     pub fields: Vec<&'static str>,
     /// The job to store (create and update).
     pub job: Option<JobRecord>,
+}
+
+impl Planned {
+    /// Whether applying it changes the job (anything but unchanged).
+    pub fn changes_a_job(&self) -> bool {
+        self.action != Action::Unchanged
+    }
 }
 
 /// The settings in which two jobs differ, by the names the job file uses.
@@ -77,17 +79,14 @@ pub fn differing(old: &JobRecord, new: &JobRecord) -> Vec<&'static str> {
     fields
 }
 
-/// Works out what applying `wanted` to `existing` does. Checks every spec first.
+/// Works out what making `wanted` (every job there should be) out of `existing` does.
 pub fn plan(
     existing: &BTreeMap<String, JobRecord>,
-    wanted: &[pb::JobSpec],
-    now: crate::store::UnixMs,
-) -> Result<Vec<Change>, DaemonError> {
+    wanted: Vec<JobRecord>,
+) -> Result<Vec<Planned>, DaemonError> {
     let mut seen = BTreeSet::new();
-    let mut changes = Vec::new();
-    for spec in wanted {
-        let mut job = convert::job_from_spec(spec, now)
-            .map_err(|e| DaemonError::InvalidArgument(format!("job {}: {e}", spec.name)))?;
+    let mut planned = Vec::new();
+    for mut job in wanted {
         if !seen.insert(job.name.clone()) {
             return Err(DaemonError::InvalidArgument(format!(
                 "job {} is listed twice",
@@ -95,7 +94,7 @@ pub fn plan(
             )));
         }
         let change = match existing.get(&job.name) {
-            None => Change {
+            None => Planned {
                 name: job.name.clone(),
                 action: Action::Create,
                 fields: Vec::new(),
@@ -104,7 +103,7 @@ pub fn plan(
             Some(old) => {
                 let fields = differing(old, &job);
                 job.created = old.created;
-                Change {
+                Planned {
                     name: job.name.clone(),
                     action: if fields.is_empty() {
                         Action::Unchanged
@@ -116,98 +115,25 @@ pub fn plan(
                 }
             }
         };
-        changes.push(change);
+        planned.push(change);
     }
     for name in existing.keys().filter(|n| !seen.contains(*n)) {
-        changes.push(Change {
+        planned.push(Planned {
             name: name.clone(),
             action: Action::Delete,
             fields: Vec::new(),
             job: None,
         });
     }
-    changes.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(changes)
-}
-
-/// Plans and, unless `dry_run`, applies in one transaction. Refuses the whole
-/// list when a job to change or delete has a run going, or a repository is missing.
-pub fn apply(
-    state: &DaemonState,
-    wanted: &[pb::JobSpec],
-    dry_run: bool,
-) -> Result<(Vec<Change>, bool), DaemonError> {
-    let existing: BTreeMap<String, JobRecord> = state
-        .store
-        .read("listing jobs", |rx| {
-            rx.list_named::<JobRecord>(JOBS, None, usize::MAX)
-        })?
-        .into_iter()
-        .collect();
-    let changes = plan(&existing, wanted, now_ms())?;
-    let to_do: Vec<&Change> = changes
-        .iter()
-        .filter(|c| c.action != Action::Unchanged)
-        .collect();
-    for change in &to_do {
-        if change.action != Action::Create
-            && let Some(run) = state.runner.active_run_of(&change.name)
-        {
-            return Err(DaemonError::FailedPrecondition(format!(
-                "job {} has run {run} going; wait for it or cancel it (`cairn run cancel {run}`), then apply again",
-                change.name
-            )));
-        }
-    }
-    if dry_run || to_do.is_empty() {
-        return Ok((changes, false));
-    }
-    state.store.write("applying jobs", |tx| {
-        for change in &to_do {
-            if let Some(job) = &change.job
-                && tx
-                    .get_named::<RepoRecord>(REPOSITORIES, &job.repository)?
-                    .is_none()
-            {
-                return Ok(Err(DaemonError::FailedPrecondition(format!(
-                    "job {}: no repository named {:?}; add it first with `cairn repo add`",
-                    job.name, job.repository
-                ))));
-            }
-        }
-        for change in &to_do {
-            // A changed job counts its slots afresh (as UpdateJob does).
-            tx.delete_named(SCHEDULE, &change.name)?;
-            match &change.job {
-                Some(job) => tx.put_named(JOBS, &job.name, job)?,
-                None => {
-                    tx.delete_named(JOBS, &change.name)?;
-                }
-            }
-        }
-        Ok(Ok(()))
-    })??;
-    for change in &to_do {
-        tracing::info!(job = %change.name, action = change.action.name(), fields = ?change.fields, "job applied");
-        state.job_changed(&change.name);
-    }
-    Ok((changes, true))
-}
-
-pub fn to_pb(changes: &[Change]) -> Vec<pb::JobChange> {
-    changes
-        .iter()
-        .map(|c| pb::JobChange {
-            name: c.name.clone(),
-            action: c.action.name().to_owned(),
-            fields: c.fields.iter().map(|f| (*f).to_owned()).collect(),
-        })
-        .collect()
+    planned.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(planned)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpc::convert;
+    use cairn_proto::v1 as pb;
 
     fn spec(name: &str, paths: &[&str], cron: Option<&str>) -> pb::JobSpec {
         pb::JobSpec {
@@ -226,10 +152,17 @@ mod tests {
         }
     }
 
-    fn existing(specs: &[pb::JobSpec]) -> BTreeMap<String, JobRecord> {
+    fn jobs(specs: &[pb::JobSpec], now: crate::store::UnixMs) -> Vec<JobRecord> {
         specs
             .iter()
-            .map(|s| (s.name.clone(), convert::job_from_spec(s, 1).unwrap()))
+            .map(|s| convert::job_from_spec(s, now).unwrap())
+            .collect()
+    }
+
+    fn existing(specs: &[pb::JobSpec]) -> BTreeMap<String, JobRecord> {
+        jobs(specs, 1)
+            .into_iter()
+            .map(|j| (j.name.clone(), j))
             .collect()
     }
 
@@ -245,7 +178,7 @@ mod tests {
             spec("db", &["/var/lib/db", "/etc/db"], Some("0 4 * * *")),
             spec("new", &["/new"], None),
         ];
-        let plan = plan(&now, &wanted, 2).unwrap();
+        let plan = plan(&now, jobs(&wanted, 2)).unwrap();
         let summary: Vec<(&str, Action, Vec<&str>)> = plan
             .iter()
             .map(|c| (c.name.as_str(), c.action, c.fields.clone()))
@@ -273,18 +206,11 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_spec_or_a_name_twice_refuses_the_whole_list() {
-        let wanted = [
-            spec("web", &["/srv/www"], None),
-            spec("db", &["relative"], None),
-        ];
-        let error = plan(&BTreeMap::new(), &wanted, 1).unwrap_err().to_string();
-        assert!(
-            error.contains("job db") && error.contains("relative"),
-            "{error}"
-        );
+    fn a_name_twice_refuses_the_whole_list() {
         let twice = [spec("web", &["/a"], None), spec("web", &["/b"], None)];
-        let error = plan(&BTreeMap::new(), &twice, 1).unwrap_err().to_string();
+        let error = plan(&BTreeMap::new(), jobs(&twice, 1))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("listed twice"), "{error}");
     }
 }

@@ -1,0 +1,210 @@
+//! Repositories the daemon knows: adding one (initialising it or proving its
+//! passphrase), forgetting one, opening one by name with its sealed passphrase, and the
+//! open ones kept for the API ([`crate::unlocked`]). Above the store and below the API
+//! and the runner.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cairn_engine::secrecy::SecretString;
+use cairn_engine::{IndexedRepository, InitOptions, LocalBackend, NewKey, Repository, Unlock};
+
+use crate::activity::RunsGoing;
+use crate::audit::Pending;
+use crate::changes::{Change, Changes};
+use crate::error::{DaemonError, echo};
+use crate::secrets::Sealer;
+use crate::store::{JOBS, JobRecord, REPOSITORIES, RepoRecord, SECRETS, Store, now_ms};
+use crate::unlocked::Unlocked;
+
+/// A repository to add, as the caller gave it (checked by [`Repos::add`]).
+#[derive(Debug)]
+pub struct NewRepository {
+    pub name: String,
+    pub location: String,
+    pub passphrase: SecretString,
+    /// Make a new repository there (otherwise open the one that is there).
+    pub init: bool,
+}
+
+/// A daemon's repositories: where they are kept, how their passphrases are sealed, the
+/// open ones, the runs going on, and who hears of a change.
+#[derive(Debug)]
+pub struct Repos<'a> {
+    pub store: &'a Store,
+    pub sealer: &'a Sealer,
+    pub unlocked: &'a Unlocked,
+    pub cache_dir: &'a Path,
+    pub runs: &'a dyn RunsGoing,
+    pub changes: &'a Changes,
+}
+
+impl Repos<'_> {
+    pub fn get(&self, name: &str) -> Result<RepoRecord, DaemonError> {
+        self.store
+            .read("reading a repository", |rx| {
+                rx.get_named(REPOSITORIES, name)
+            })?
+            .ok_or_else(|| {
+                DaemonError::NotFound(format!(
+                    "no repository named {}; `cairn repo list` shows them",
+                    echo(name)
+                ))
+            })
+    }
+
+    /// The names of the jobs that back up to or check `name`.
+    pub fn jobs_using(&self, name: &str) -> Result<Vec<String>, DaemonError> {
+        Ok(self.store.read("listing jobs", |rx| {
+            Ok(rx
+                .list_named::<JobRecord>(JOBS, None, usize::MAX)?
+                .into_iter()
+                .filter(|(_, j)| j.repository == name)
+                .map(|(n, _)| n)
+                .collect())
+        })?)
+    }
+
+    /// The repository `name`, opened (kept open between calls).
+    pub fn open(&self, name: &str) -> Result<Repository, DaemonError> {
+        let record = self.get(name)?;
+        self.unlocked.get_or_open(&record, || {
+            let passphrase = passphrase(self.store, self.sealer, name)?;
+            Ok(open_record(&record, &passphrase, self.cache_dir)?)
+        })
+    }
+
+    /// The repository `name` with its index loaded (from the cache when it is current).
+    pub fn open_indexed(&self, name: &str) -> Result<IndexedRepository, DaemonError> {
+        Ok(self.open(name)?.load_index(self.cache_dir)?)
+    }
+
+    /// Adds a repository: initialises it or opens it to prove the passphrase, then
+    /// keeps its record and its sealed passphrase.
+    pub fn add(&self, new: NewRepository, audit: &Pending) -> Result<RepoRecord, DaemonError> {
+        crate::names::check_name("name", &new.name)?;
+        let location = Path::new(&new.location);
+        if !location.is_absolute() {
+            return Err(DaemonError::InvalidArgument(format!(
+                "location: {} is not an absolute path",
+                echo(&new.location)
+            )));
+        }
+        if cairn_engine::secrecy::ExposeSecret::expose_secret(&new.passphrase).is_empty() {
+            return Err(DaemonError::InvalidArgument(
+                "passphrase: empty; the daemon needs the repository's passphrase to run jobs"
+                    .into(),
+            ));
+        }
+        let exists = self.store.read("reading a repository", |rx| {
+            rx.get_named::<RepoRecord>(REPOSITORIES, &new.name)
+        })?;
+        if exists.is_some() {
+            return Err(DaemonError::AlreadyExists(format!(
+                "a repository named {:?} exists already",
+                new.name
+            )));
+        }
+        let backend = Arc::new(LocalBackend::new(location));
+        let repo = if new.init {
+            Repository::init(
+                backend,
+                &NewKey::Passphrase {
+                    passphrase: new.passphrase.clone(),
+                    work_factor: None,
+                },
+                &InitOptions::default(),
+            )?
+        } else {
+            Repository::open_with_cache(
+                backend,
+                &Unlock::Passphrase(new.passphrase.clone()),
+                Some(self.cache_dir),
+            )?
+        };
+        let record = RepoRecord {
+            name: new.name,
+            location: new.location,
+            repository_id: repo.config().id.clone(),
+            added: now_ms(),
+        };
+        let secret = RepoRecord::passphrase_secret(&record.name);
+        let sealed = self.sealer.seal(&secret, &new.passphrase)?;
+        audit.write(self.store, "adding a repository", |tx| {
+            tx.put_named(REPOSITORIES, &record.name, &record)?;
+            tx.put_named_bytes(SECRETS, &secret, &sealed)
+        })?;
+        tracing::info!(repository = %record.name, location = %record.location, init = new.init, "repository added");
+        self.changes
+            .publish(Change::Repository(record.name.clone()));
+        Ok(record)
+    }
+
+    /// Forgets a repository no job uses and no run works on; its data is untouched.
+    pub fn forget(&self, name: &str, audit: &Pending) -> Result<(), DaemonError> {
+        self.get(name)?;
+        let jobs = self.jobs_using(name)?;
+        if !jobs.is_empty() {
+            return Err(DaemonError::FailedPrecondition(format!(
+                "repository {name} is used by job{} {}; delete or move them first",
+                if jobs.len() == 1 { "" } else { "s" },
+                jobs.join(", ")
+            )));
+        }
+        if self.runs.uses_repository(name) {
+            return Err(DaemonError::FailedPrecondition(format!(
+                "a run on repository {name} is going; wait for it or cancel it"
+            )));
+        }
+        audit.write(self.store, "forgetting a repository", |tx| {
+            tx.delete_named(REPOSITORIES, name)?;
+            tx.delete_named(SECRETS, &RepoRecord::passphrase_secret(name))?;
+            Ok::<_, DaemonError>(())
+        })?;
+        self.unlocked.forget(name);
+        tracing::info!(repository = %name, "repository forgotten (its data is untouched)");
+        self.changes.publish(Change::Repository(name.to_owned()));
+        Ok(())
+    }
+}
+
+/// A repository's passphrase, unsealed from the store.
+pub fn passphrase(store: &Store, sealer: &Sealer, name: &str) -> Result<SecretString, DaemonError> {
+    let secret = RepoRecord::passphrase_secret(name);
+    let sealed = store
+        .read("reading a secret", |rx| {
+            rx.get_named_bytes(SECRETS, &secret)
+        })?
+        .ok_or_else(|| {
+            DaemonError::FailedPrecondition(format!(
+                "no passphrase is stored for repository {name}; add it again"
+            ))
+        })?;
+    Ok(sealer.unseal(&secret, &sealed)?)
+}
+
+/// Opens the repository a record names, refusing when its location now holds
+/// another repository.
+pub fn open_record(
+    record: &RepoRecord,
+    passphrase: &SecretString,
+    cache_dir: &Path,
+) -> cairn_engine::Result<Repository> {
+    let backend = Arc::new(LocalBackend::new(&record.location));
+    let repo = Repository::open_with_cache(
+        backend,
+        &Unlock::Passphrase(passphrase.clone()),
+        Some(cache_dir),
+    )?;
+    let found = repo.config().id.to_string();
+    if found != record.repository_id {
+        return Err(cairn_engine::Error::invalid(
+            format!("repository {}", record.name),
+            format!(
+                "{} now holds repository {found}, not {} that was added under this name; re-add it if the move was deliberate",
+                record.location, record.repository_id
+            ),
+        ));
+    }
+    Ok(repo)
+}
