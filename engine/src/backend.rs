@@ -5,6 +5,7 @@
 //! `data/ab/<id>`). Every write is atomic: a reader sees the whole object or none.
 
 pub mod local;
+pub mod memory;
 
 use std::fmt::Debug;
 use std::io::{Read, Seek, Write};
