@@ -106,6 +106,14 @@ impl Repos<'_> {
             )));
         }
         let backend = Arc::new(LocalBackend::new(location));
+        // The passphrase is the caller's input here: one that opens nothing is a bad
+        // argument (a stored one that stops opening is the daemon's state).
+        let wrong_key = |e: cairn_engine::Error| match crate::error::failure(&e) {
+            crate::error::Failure::WrongKey => {
+                DaemonError::InvalidArgument(format!("passphrase: {e}"))
+            }
+            _ => DaemonError::from(e),
+        };
         let repo = if new.init {
             Repository::init(
                 backend,
@@ -120,7 +128,8 @@ impl Repos<'_> {
                 backend,
                 &Unlock::Passphrase(new.passphrase.clone()),
                 Some(self.cache_dir),
-            )?
+            )
+            .map_err(wrong_key)?
         };
         let record = RepoRecord {
             name: new.name,

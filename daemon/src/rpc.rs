@@ -20,7 +20,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::audit::Pending;
 use crate::auth::Role;
-use crate::error::DaemonError;
+use crate::error::{DaemonError, Failure, failure};
 use crate::state::DaemonState;
 use crate::store::{AuditRecord, now_ms};
 
@@ -52,6 +52,9 @@ pub fn caller<T>(request: &Request<T>) -> Caller {
         })
 }
 
+/// The status of a failed call: one code per kind of failure, so a client can tell a
+/// repository it may not read (PERMISSION_DENIED) from a daemon that went away
+/// (UNAVAILABLE, which only what may pass by itself gets).
 pub fn status(error: DaemonError) -> Status {
     let code = match &error {
         DaemonError::NotFound(_) => Code::NotFound,
@@ -59,9 +62,10 @@ pub fn status(error: DaemonError) -> Status {
         DaemonError::InvalidArgument(_) => Code::InvalidArgument,
         DaemonError::FailedPrecondition(_) => Code::FailedPrecondition,
         DaemonError::PermissionDenied(_) => Code::PermissionDenied,
-        DaemonError::Unauthenticated(_) => Code::Unauthenticated,
-        DaemonError::DataLoss(_) => Code::DataLoss,
         DaemonError::Unavailable(_) => Code::Unavailable,
+        DaemonError::Engine(e) => engine_code(e),
+        // A sealed passphrase that no longer opens: the daemon's state, not the caller.
+        DaemonError::Secrets(_) => Code::FailedPrecondition,
         // A full, read-only or damaged state disk: the call may work later.
         DaemonError::Store(
             crate::store::StoreError::Unwritable { .. } | crate::store::StoreError::Panicked { .. },
@@ -69,6 +73,21 @@ pub fn status(error: DaemonError) -> Status {
         DaemonError::Store(_) | DaemonError::Internal(_) => Code::Internal,
     };
     Status::new(code, error.to_string())
+}
+
+fn engine_code(error: &cairn_engine::Error) -> Code {
+    match failure(error) {
+        Failure::NotFound => Code::NotFound,
+        Failure::InvalidInput => Code::InvalidArgument,
+        // UNAUTHENTICATED is about the caller's credentials; this is the repository's.
+        Failure::WrongKey | Failure::NotNow | Failure::Storage => Code::FailedPrecondition,
+        Failure::Damaged => Code::DataLoss,
+        Failure::Cancelled => Code::Cancelled,
+        Failure::NoPermission => Code::PermissionDenied,
+        Failure::NoSpace => Code::ResourceExhausted,
+        Failure::Transient => Code::Unavailable,
+        Failure::Other => Code::Internal,
+    }
 }
 
 /// Runs blocking work (store transactions, repository access) off the reactor.

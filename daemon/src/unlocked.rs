@@ -101,7 +101,7 @@ mod tests {
         unlocked.get_or_open(&moved, || open(&second)).unwrap();
         assert_eq!(opens.get(), 3, "a forgotten repository opens again");
         let failed = unlocked.get_or_open(&record("other", dir.path(), &first), || {
-            Err(DaemonError::Unauthenticated("wrong passphrase".into()))
+            Err(DaemonError::FailedPrecondition("wrong passphrase".into()))
         });
         assert!(failed.is_err());
     }

@@ -27,6 +27,8 @@ pub struct Launch {
     pub max_open_files: Option<u64>,
     /// Added to its arguments (`--new-store`).
     pub args: Vec<String>,
+    /// A program that starts it (`setpriv --bounding-set=... --`): argv before cairnd's.
+    pub wrapper: Vec<String>,
 }
 
 impl Cairnd {
@@ -55,7 +57,14 @@ impl Cairnd {
             .append(true)
             .open(&self.log)
             .expect("daemon log");
-        let mut command = Command::new(binary("cairnd"));
+        let mut command = match self.launch.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary("cairnd"));
+                command
+            }
+            None => Command::new(binary("cairnd")),
+        };
         if self.launch.umask.is_some() || self.launch.max_open_files.is_some() {
             use std::os::unix::process::CommandExt as _;
             let mask = self.launch.umask.map(rustix::fs::Mode::from_bits_truncate);
