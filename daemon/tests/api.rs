@@ -181,7 +181,11 @@ async fn add_a_repository_define_a_job_run_it_and_watch_it_finish() {
     // A passphrase that opens nothing is a bad argument: UNAUTHENTICATED would say
     // the caller's own credentials were refused.
     assert_eq!(wrong.code(), Code::InvalidArgument, "{}", wrong.message());
-    assert!(wrong.message().starts_with("passphrase: "), "{}", wrong.message());
+    assert!(
+        wrong.message().starts_with("passphrase: "),
+        "{}",
+        wrong.message()
+    );
 
     // Bad input: named field, nothing stored.
     let bad = jobs

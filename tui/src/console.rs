@@ -26,5 +26,5 @@ pub use cairn_proto::v1::Role;
 
 /// A role as people read it ("operator").
 pub fn role_name(role: Role) -> &'static str {
-    crate::remote::json::role(role as i32)
+    crate::api::names::role(role as i32)
 }

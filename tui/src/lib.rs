@@ -4,9 +4,9 @@
 //! daemon's API) and `cairn console`. A library so the console's drawing can be
 //! benchmarked on its own (`bench/console`).
 
+pub mod api;
 pub mod cli;
 pub mod console;
-pub mod daemon_socket;
 pub mod docs;
 pub mod offline;
 pub mod output;

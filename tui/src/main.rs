@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         console::app::run(
             cli.socket
                 .clone()
-                .unwrap_or_else(cairn_tui::daemon_socket::default_socket),
+                .unwrap_or_else(cairn_tui::api::socket::default_socket),
             args.ascii,
             args.mouse,
         )

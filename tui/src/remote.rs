@@ -7,7 +7,6 @@ mod jobs;
 pub(crate) mod json;
 mod logs;
 mod repos;
-pub(crate) mod retention;
 mod retention_plan;
 mod runs;
 pub(crate) mod snapshots;
@@ -35,15 +34,9 @@ impl Remote {
     }
 }
 
-/// An API error as one line: the daemon's message, which names what to do.
+/// An API error as one line (see [`crate::api::status::one_line`]).
 pub fn api_error(status: tonic::Status) -> anyhow::Error {
-    match status.code() {
-        tonic::Code::PermissionDenied => anyhow!("permission denied: {}", status.message()),
-        tonic::Code::Unavailable if status.message().contains("connect") => {
-            anyhow!("cairnd stopped answering: {}", status.message())
-        }
-        _ => anyhow!("{}", status.message()),
-    }
+    anyhow!("{}", crate::api::status::one_line(&status))
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -60,13 +53,13 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let socket = cli
         .socket
         .clone()
-        .unwrap_or_else(crate::daemon_socket::default_socket);
+        .unwrap_or_else(crate::api::socket::default_socket);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let channel = crate::daemon_socket::connect(&socket).await?;
+        let channel = crate::api::socket::connect(&socket).await?;
         let remote = Remote {
             channel,
             output: cli.output,
@@ -93,18 +86,18 @@ async fn status(remote: &Remote) -> anyhow::Result<Outcome> {
         .await
         .map_err(api_error)?
         .into_inner();
-    let role = json::role(s.caller_role);
+    let role = crate::api::names::role(s.caller_role);
     if remote.json() {
         output::json(&serde_json::json!({
             "version": s.version,
             "pid": s.pid,
-            "started": json::time(s.started.as_ref()),
+            "started": crate::api::names::time(s.started.as_ref()),
             "runs_running": s.runs_running,
             "runs_queued": s.runs_queued,
             "jobs": s.jobs,
             "repositories": s.repositories,
             "next_job": (!s.next_job.is_empty()).then_some(&s.next_job),
-            "next_run": json::time(s.next_run.as_ref()),
+            "next_run": crate::api::names::time(s.next_run.as_ref()),
             "role": role,
             "uid": s.caller_uid,
             "socket": s.socket_path,
@@ -112,7 +105,7 @@ async fn status(remote: &Remote) -> anyhow::Result<Outcome> {
             "state_dir": s.state_dir,
             "audit_dropped": s.audit_dropped,
             "store_degraded": (!s.store_degraded.is_empty()).then_some(&s.store_degraded),
-            "store_degraded_since": json::time(s.store_degraded_since.as_ref()),
+            "store_degraded_since": crate::api::names::time(s.store_degraded_since.as_ref()),
             "runs_unrecorded": s.runs_unrecorded,
             "damaged_records": s.damaged_records,
         }))?;
@@ -121,7 +114,7 @@ async fn status(remote: &Remote) -> anyhow::Result<Outcome> {
             "cairnd {} (pid {}), up since {}",
             s.version,
             s.pid,
-            json::time(s.started.as_ref()).unwrap_or_default()
+            crate::api::names::time(s.started.as_ref()).unwrap_or_default()
         )?;
         crate::outln!(
             "{} running, {} queued; {} jobs, {} repositories",
@@ -130,7 +123,7 @@ async fn status(remote: &Remote) -> anyhow::Result<Outcome> {
             s.jobs,
             s.repositories
         )?;
-        match json::time(s.next_run.as_ref()) {
+        match crate::api::names::time(s.next_run.as_ref()) {
             Some(at) => crate::outln!("next: {} at {at}", s.next_job)?,
             None => crate::outln!("next: nothing scheduled")?,
         }
@@ -138,7 +131,7 @@ async fn status(remote: &Remote) -> anyhow::Result<Outcome> {
         if !s.store_degraded.is_empty() {
             crate::outln!(
                 "DEGRADED since {}: {}",
-                json::time(s.store_degraded_since.as_ref()).unwrap_or_default(),
+                crate::api::names::time(s.store_degraded_since.as_ref()).unwrap_or_default(),
                 s.store_degraded
             )?;
         }

@@ -197,7 +197,7 @@ impl State {
 
 /// A run's state as people read it ("succeeded-with-warnings").
 pub fn run_state(run: &pb::Run) -> &'static str {
-    crate::remote::json::state(run.state)
+    crate::api::names::state(run.state)
 }
 
 /// Whether a run has not ended yet.

@@ -6,34 +6,9 @@ use anyhow::bail;
 use cairn_engine::CancelToken;
 
 use super::{Ctx, find_snapshot, split_target};
+use crate::api::names::mode_string;
 use crate::cli::{DiffArgs, DumpArgs, LsArgs};
 use crate::output::{self, Outcome};
-
-pub fn mode_string(kind: &str, mode: u32) -> String {
-    let t = match kind {
-        "dir" => 'd',
-        "symlink" => 'l',
-        "fifo" => 'p',
-        "chardev" => 'c',
-        "blockdev" => 'b',
-        "socket" => 's',
-        _ => '-',
-    };
-    let mut out = String::from(t);
-    for (shift, special, special_char) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
-        let bits = (mode >> shift) & 7;
-        out.push(if bits & 4 != 0 { 'r' } else { '-' });
-        out.push(if bits & 2 != 0 { 'w' } else { '-' });
-        let exec = bits & 1 != 0;
-        out.push(match (mode & special != 0, exec) {
-            (true, true) => special_char,
-            (true, false) => special_char.to_ascii_uppercase(),
-            (false, true) => 'x',
-            (false, false) => '-',
-        });
-    }
-    out
-}
 
 pub fn ls(ctx: &Ctx, args: &LsArgs) -> anyhow::Result<Outcome> {
     let repo = ctx.open_indexed()?;
@@ -120,17 +95,4 @@ pub fn diff(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<Outcome> {
         )?;
     }
     Ok(Outcome::Ok)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mode_string;
-
-    #[test]
-    fn modes_read_like_ls() {
-        assert_eq!(mode_string("file", 0o644), "-rw-r--r--");
-        assert_eq!(mode_string("file", 0o4755), "-rwsr-xr-x");
-        assert_eq!(mode_string("dir", 0o1777), "drwxrwxrwt");
-        assert_eq!(mode_string("file", 0o2640), "-rw-r-S---");
-    }
 }

@@ -4,7 +4,7 @@ use cairn_proto::v1 as pb;
 use cairn_proto::v1::audit_client::AuditClient;
 use serde_json::json;
 
-use super::{Remote, api_error, json};
+use super::{Remote, api_error};
 use crate::cli::AuditArgs;
 use crate::output::{self, Outcome};
 
@@ -26,9 +26,9 @@ pub async fn run(remote: &Remote, args: &AuditArgs) -> anyhow::Result<Outcome> {
             .map(|e| {
                 json!({
                     "seq": e.seq,
-                    "time": json::time(e.time.as_ref()),
+                    "time": crate::api::names::time(e.time.as_ref()),
                     "uid": e.uid,
-                    "role": json::role(e.role),
+                    "role": crate::api::names::role(e.role),
                     "rpc": e.rpc,
                     "arguments": serde_json::from_str::<serde_json::Value>(&e.arguments).unwrap_or_else(|_| e.arguments.clone().into()),
                     "result": e.result,
@@ -47,9 +47,9 @@ pub async fn run(remote: &Remote, args: &AuditArgs) -> anyhow::Result<Outcome> {
             };
             crate::outln!(
                 "{} uid {} ({}) {} {} -> {}{times}",
-                json::time(e.time.as_ref()).unwrap_or_default(),
+                crate::api::names::time(e.time.as_ref()).unwrap_or_default(),
                 e.uid,
-                json::role(e.role),
+                crate::api::names::role(e.role),
                 e.rpc.rsplit('/').next().unwrap_or(&e.rpc),
                 e.arguments,
                 e.result

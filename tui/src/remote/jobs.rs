@@ -1,6 +1,8 @@
 //! `cairn job create|list|show|edit|delete|enable|disable|run`.
 
 use cairn_proto::v1 as pb;
+
+use crate::api::pages::all_pages;
 use cairn_proto::v1::jobs_client::JobsClient;
 use serde_json::json;
 
@@ -104,7 +106,7 @@ fn print_job(remote: &Remote, job: &pb::Job) -> anyhow::Result<()> {
     }
     if doc["spec"]["kind"] == "backup" {
         let keeps = match retention_of(job) {
-            Some(r) => super::retention::describe(&r),
+            Some(r) => crate::api::retention::describe(&r),
             None => "every snapshot (no retention rule)".to_owned(),
         };
         crate::outln!("keeps      {keeps}")?;
@@ -157,25 +159,17 @@ pub async fn run(remote: &Remote, command: JobCommand) -> anyhow::Result<Outcome
             print_job(remote, &job)?;
         }
         JobCommand::List => {
-            let mut all = Vec::new();
-            let mut damaged = Vec::new();
-            let mut token = String::new();
-            loop {
-                let page = client
-                    .list_jobs(pb::ListJobsRequest {
-                        page_size: 0,
-                        page_token: token,
-                    })
-                    .await
-                    .map_err(api_error)?
-                    .into_inner();
-                all.extend(page.jobs);
-                damaged.extend(page.damaged);
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                token = page.next_page_token;
-            }
+            let (all, pages) = all_pages(usize::MAX, |page_token| {
+                let mut client = client.clone();
+                let request = pb::ListJobsRequest {
+                    page_size: 0,
+                    page_token,
+                };
+                async move { Ok(client.list_jobs(request).await?.into_inner()) }
+            })
+            .await
+            .map_err(api_error)?;
+            let damaged: Vec<_> = pages.into_iter().flat_map(|p| p.damaged).collect();
             let docs: Vec<_> = all.iter().map(json::job).collect();
             if remote.json() {
                 output::json(&docs)?;

@@ -1,69 +1,10 @@
-//! The JSON shapes scripts rely on (field names are a contract), and the names of
-//! API enums as people read them.
+//! The JSON shapes scripts rely on (field names are a contract); values are named
+//! as [`crate::api::names`] names them.
 
 use cairn_proto::v1 as pb;
 use serde_json::{Value, json};
 
-pub fn time(t: Option<&prost_types::Timestamp>) -> Option<String> {
-    let t = t?;
-    jiff::Timestamp::new(t.seconds, t.nanos)
-        .ok()
-        .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
-}
-
-/// "snapshot 3f2a91c0:/srv/www to /var/tmp/restore": what a restore run restores where.
-pub fn restore_of(of: &pb::RestoreOf) -> String {
-    format!(
-        "snapshot {}{} to {}",
-        of.snapshot_id.get(..8).unwrap_or(&of.snapshot_id),
-        if of.path.is_empty() {
-            String::new()
-        } else {
-            format!(":{}", of.path)
-        },
-        of.target
-    )
-}
-
-pub fn role(role: i32) -> &'static str {
-    match pb::Role::try_from(role) {
-        Ok(pb::Role::Admin) => "admin",
-        Ok(pb::Role::Operator) => "operator",
-        Ok(pb::Role::Viewer) => "viewer",
-        _ => "none",
-    }
-}
-
-pub fn state(state: i32) -> &'static str {
-    match pb::RunState::try_from(state) {
-        Ok(pb::RunState::Queued) => "queued",
-        Ok(pb::RunState::Running) => "running",
-        Ok(pb::RunState::Succeeded) => "succeeded",
-        Ok(pb::RunState::SucceededWithWarnings) => "succeeded-with-warnings",
-        Ok(pb::RunState::Failed) => "failed",
-        Ok(pb::RunState::Cancelled) => "cancelled",
-        Ok(pb::RunState::Interrupted) => "interrupted",
-        _ => "unknown",
-    }
-}
-
-pub fn trigger(trigger: i32) -> &'static str {
-    match pb::Trigger::try_from(trigger) {
-        Ok(pb::Trigger::Schedule) => "schedule",
-        Ok(pb::Trigger::Manual) => "manual",
-        Ok(pb::Trigger::CatchUp) => "catch-up",
-        _ => "unknown",
-    }
-}
-
-pub fn kind(kind: i32) -> &'static str {
-    match pb::RunKind::try_from(kind) {
-        Ok(pb::RunKind::Backup) => "backup",
-        Ok(pb::RunKind::Check) => "check",
-        Ok(pb::RunKind::Restore) => "restore",
-        _ => "unknown",
-    }
-}
+use crate::api::names::{kind, state, time, trigger};
 
 pub fn summary(s: &pb::RunSummary) -> Value {
     json!({
@@ -164,7 +105,7 @@ pub fn job(j: &pb::Job) -> Value {
             "exclude_caches": b.exclude_caches,
             "one_file_system": b.one_file_system,
             "tags": b.tags,
-            "keep": b.retention.as_ref().map(super::retention::json),
+            "keep": b.retention.as_ref().map(crate::api::retention::json),
         }),
         Some(pb::job_spec::Kind::Check(c)) => json!({
             "kind": "check",

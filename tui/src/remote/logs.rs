@@ -7,7 +7,7 @@ use cairn_proto::v1 as pb;
 use cairn_proto::v1::logs_client::LogsClient;
 use serde_json::json;
 
-use super::{Remote, api_error, json};
+use super::{Remote, api_error};
 use crate::cli::LogsArgs;
 use crate::output::Outcome;
 
@@ -21,24 +21,14 @@ fn level_number(name: &str) -> i32 {
     }
 }
 
-fn level_name(level: i32) -> &'static str {
-    match pb::Level::try_from(level) {
-        Ok(pb::Level::Trace) => "TRACE",
-        Ok(pb::Level::Debug) => "DEBUG",
-        Ok(pb::Level::Warn) => "WARN",
-        Ok(pb::Level::Error) => "ERROR",
-        _ => "INFO",
-    }
-}
-
 /// One line for people: time, level, the run it belongs to, message, fields.
 fn text(line: &pb::LogLine) -> String {
     let mut fields: Vec<_> = line.fields.iter().collect();
     fields.sort();
     let mut out = format!(
         "{} {:<5} ",
-        json::time(line.time.as_ref()).unwrap_or_default(),
-        level_name(line.level)
+        crate::api::names::time(line.time.as_ref()).unwrap_or_default(),
+        crate::api::names::level(line.level)
     );
     if line.run_id != 0 {
         out.push_str(&format!("[{} run {}] ", line.job, line.run_id));
@@ -56,8 +46,8 @@ fn document(line: &pb::LogLine) -> serde_json::Value {
     }
     json!({
         "seq": line.seq,
-        "time": json::time(line.time.as_ref()),
-        "level": level_name(line.level).to_ascii_lowercase(),
+        "time": crate::api::names::time(line.time.as_ref()),
+        "level": crate::api::names::level(line.level).to_ascii_lowercase(),
         "target": line.target,
         "message": line.message,
         "fields": line.fields,

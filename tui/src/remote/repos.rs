@@ -2,10 +2,12 @@
 
 use cairn_engine::secrecy::ExposeSecret;
 use cairn_proto::v1 as pb;
+
+use crate::api::pages::all_pages;
 use cairn_proto::v1::repositories_client::RepositoriesClient;
 use serde_json::json;
 
-use super::{Remote, api_error, json};
+use super::{Remote, api_error};
 use crate::cli::RepoCommand;
 use crate::output::{self, Outcome};
 
@@ -14,7 +16,7 @@ fn repository(r: &pb::Repository) -> serde_json::Value {
         "name": r.name,
         "location": r.location,
         "repository_id": r.repository_id,
-        "added": json::time(r.added.as_ref()),
+        "added": crate::api::names::time(r.added.as_ref()),
         "jobs": r.jobs,
     })
 }
@@ -55,23 +57,16 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
             }
         }
         RepoCommand::List => {
-            let mut all = Vec::new();
-            let mut token = String::new();
-            loop {
-                let page = client
-                    .list_repositories(pb::ListRepositoriesRequest {
-                        page_size: 0,
-                        page_token: token,
-                    })
-                    .await
-                    .map_err(api_error)?
-                    .into_inner();
-                all.extend(page.repositories);
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                token = page.next_page_token;
-            }
+            let (all, _) = all_pages(usize::MAX, |page_token| {
+                let mut client = client.clone();
+                let request = pb::ListRepositoriesRequest {
+                    page_size: 0,
+                    page_token,
+                };
+                async move { Ok(client.list_repositories(request).await?.into_inner()) }
+            })
+            .await
+            .map_err(api_error)?;
             if remote.json() {
                 output::json(&all.iter().map(repository).collect::<Vec<_>>())?;
             } else if all.is_empty() {
@@ -109,8 +104,8 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
                 "stored_bytes": s.stored_bytes,
                 "restored_bytes": s.restored_bytes,
                 "dedup_ratio": s.dedup_ratio,
-                "last_snapshot": json::time(s.last_snapshot.as_ref()),
-                "last_check": json::time(s.last_check.as_ref()),
+                "last_snapshot": crate::api::names::time(s.last_snapshot.as_ref()),
+                "last_check": crate::api::names::time(s.last_check.as_ref()),
                 "last_check_state": (!s.last_check_state.is_empty()).then_some(&s.last_check_state),
             });
             if remote.json() {
@@ -138,7 +133,7 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
                 )?;
                 crate::outln!(
                     "last check {}",
-                    json::time(s.last_check.as_ref())
+                    crate::api::names::time(s.last_check.as_ref())
                         .map(|t| format!("{t} ({})", s.last_check_state))
                         .unwrap_or_else(|| "never".into())
                 )?;

@@ -8,7 +8,7 @@ use cairn_proto::v1::snapshots_client::SnapshotsClient;
 use serde_json::json;
 
 use super::jobs::{retention, retention_of};
-use super::{Remote, api_error, json};
+use super::{Remote, api_error};
 use crate::cli::KeepArgs;
 use crate::output::{self, Outcome};
 
@@ -48,13 +48,13 @@ pub async fn run(
     if remote.json() {
         output::json(&json!({
             "job": name,
-            "policy": policy.as_ref().map(super::retention::json),
+            "policy": policy.as_ref().map(crate::api::retention::json),
             "policy_of_the_job": !trying_another,
             "keep": kept,
             "forget": forgotten,
             "snapshots": plan.decisions.iter().map(|d| json!({
                 "id": d.snapshot_id,
-                "time": json::time(d.time.as_ref()),
+                "time": crate::api::names::time(d.time.as_ref()),
                 "keep": d.keep,
                 "reasons": d.reasons,
             })).collect::<Vec<_>>(),
@@ -62,12 +62,12 @@ pub async fn run(
         return Ok(Outcome::Ok);
     }
     let words = match &policy {
-        Some(r) => super::retention::describe(r),
+        Some(r) => crate::api::retention::describe(r),
         None => "no rule: every snapshot is kept".to_owned(),
     };
     let whose = if trying_another {
         let current = retention_of(&job)
-            .map(|r| super::retention::describe(&r))
+            .map(|r| crate::api::retention::describe(&r))
             .unwrap_or_else(|| "none".to_owned());
         format!("the policy given (the job's own: {current})")
     } else {
@@ -79,7 +79,7 @@ pub async fn run(
             "{:<7} {}  {:<25} {}",
             if d.keep { "keep" } else { "forget" },
             d.snapshot_id.get(..8).unwrap_or(&d.snapshot_id),
-            json::time(d.time.as_ref()).unwrap_or_default(),
+            crate::api::names::time(d.time.as_ref()).unwrap_or_default(),
             d.reasons.join(", ")
         )?;
     }

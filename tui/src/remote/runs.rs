@@ -15,7 +15,7 @@ fn outcome(run: &pb::Run) -> anyhow::Result<Outcome> {
         _ => Err(anyhow::anyhow!(
             "run {} {}{}",
             run.id,
-            json::state(run.state),
+            crate::api::names::state(run.state),
             if run.error.is_empty() {
                 String::new()
             } else {
@@ -33,15 +33,15 @@ fn print_run(remote: &Remote, run: &pb::Run) -> anyhow::Result<()> {
         "run {} of {} ({}, {}): {}",
         run.id,
         if run.job.is_empty() { "-" } else { &run.job },
-        json::kind(run.kind),
-        json::trigger(run.trigger),
-        json::state(run.state)
+        crate::api::names::kind(run.kind),
+        crate::api::names::trigger(run.trigger),
+        crate::api::names::state(run.state)
     )?;
     if !run.error.is_empty() {
         crate::outln!("error: {}", run.error)?;
     }
     if let Some(of) = &run.restore {
-        crate::outln!("restore of {}", json::restore_of(of))?;
+        crate::outln!("restore of {}", crate::api::names::restore_of(of))?;
         if let Some(s) = &run.summary {
             crate::outln!(
                 "restored {} files ({}), {} dirs in {:.1} s",
@@ -151,9 +151,9 @@ pub async fn run(remote: &Remote, command: RunCommand) -> anyhow::Result<Outcome
                         "{:<6} {:<20} {:<8} {:<24} {:<22} {}",
                         r.id,
                         r.job,
-                        json::trigger(r.trigger),
-                        json::state(r.state),
-                        json::time(r.started.as_ref()).unwrap_or_else(|| "-".into()),
+                        crate::api::names::trigger(r.trigger),
+                        crate::api::names::state(r.state),
+                        crate::api::names::time(r.started.as_ref()).unwrap_or_else(|| "-".into()),
                         r.error.lines().next().unwrap_or("")
                     )?;
                 }

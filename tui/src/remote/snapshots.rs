@@ -9,36 +9,6 @@ use super::{Remote, api_error, json, runs};
 use crate::cli::{RestoreArgs, SnapshotCommand};
 use crate::output::{self, Outcome};
 
-/// One directory of a snapshot with every page of it in `entries` (the CLI's `ls` and
-/// the console's browser).
-pub(crate) async fn whole_directory(
-    client: &mut SnapshotsClient<tonic::transport::Channel>,
-    repository: &str,
-    snapshot: &str,
-    path: &str,
-) -> Result<pb::ListTreeResponse, tonic::Status> {
-    let mut entries = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let mut page = client
-            .list_tree(pb::ListTreeRequest {
-                repository: repository.to_owned(),
-                snapshot: snapshot.to_owned(),
-                path: path.to_owned(),
-                page_size: 1000,
-                page_token,
-            })
-            .await?
-            .into_inner();
-        entries.append(&mut page.entries);
-        if page.next_page_token.is_empty() {
-            page.entries = entries;
-            return Ok(page);
-        }
-        page_token = page.next_page_token;
-    }
-}
-
 pub async fn run(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<Outcome> {
     let mut client = SnapshotsClient::new(remote.channel.clone());
     match command {
@@ -70,7 +40,7 @@ pub async fn run(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<Ou
             crate::output::snapshot_table(page.snapshots.iter().map(|s| {
                 crate::output::SnapshotRow {
                     short_id: s.id.get(..8).unwrap_or(&s.id),
-                    time: json::time(s.time.as_ref()).unwrap_or_default(),
+                    time: crate::api::names::time(s.time.as_ref()).unwrap_or_default(),
                     host: &s.host,
                     tags: &s.tags,
                     bytes: s.total_bytes,
@@ -90,7 +60,7 @@ pub async fn run(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<Ou
                 Some((snapshot, path)) => (snapshot.to_owned(), path.to_owned()),
                 None => (target, String::new()),
             };
-            let listed = whole_directory(&mut client, &repo_name, &snapshot, &path)
+            let listed = crate::api::pages::whole_directory(&client, &repo_name, &snapshot, &path)
                 .await
                 .map_err(api_error)?;
             let (snapshot_id, shown, entries) = (listed.snapshot_id, listed.path, listed.entries);
@@ -115,7 +85,7 @@ pub async fn run(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<Ou
                     e.uid,
                     e.gid,
                     e.size,
-                    json::time(e.mtime.as_ref()).unwrap_or_default(),
+                    crate::api::names::time(e.mtime.as_ref()).unwrap_or_default(),
                     crate::output::name(&e.name),
                     link
                 )?;

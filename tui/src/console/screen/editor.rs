@@ -4,7 +4,7 @@
 
 use cairn_proto::v1 as pb;
 
-use crate::remote::retention::{describe, parse};
+use crate::api::retention::{describe, parse};
 
 /// The fields, in the order Tab walks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

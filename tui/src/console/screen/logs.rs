@@ -85,14 +85,3 @@ pub fn next_level(level: pb::Level) -> pb::Level {
         _ => pb::Level::Info,
     }
 }
-
-pub fn level_name(level: i32) -> &'static str {
-    match pb::Level::try_from(level) {
-        Ok(pb::Level::Trace) => "TRACE",
-        Ok(pb::Level::Debug) => "DEBUG",
-        Ok(pb::Level::Info) => "INFO",
-        Ok(pb::Level::Warn) => "WARN",
-        Ok(pb::Level::Error) => "ERROR",
-        _ => "?",
-    }
-}

@@ -13,7 +13,6 @@ use crate::console::state::{State, run_state, seconds};
 use crate::console::view::{
     block, bytes, clock, colored, duration_ms, mark_selected, note, span, state_color,
 };
-use crate::remote::json;
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, s: &JobScreen, area: Rect) {
     let Some(job) = &s.job else {
@@ -106,7 +105,7 @@ fn config_lines(state: &State, job: &pb::Job, spec: &pb::JobSpec) -> Vec<Line<'s
                 lines.push(field("excludes", b.excludes.join(", ")));
             }
             let keeps = match &b.retention {
-                Some(r) => crate::remote::retention::describe(r),
+                Some(r) => crate::api::retention::describe(r),
                 None => "every snapshot kept".to_owned(),
             };
             lines.push(field("retention", keeps));
@@ -216,7 +215,7 @@ fn draw_runs(frame: &mut Frame<'_>, state: &State, s: &JobScreen, area: Rect) {
         let row = Row::new(vec![
             Cell::from(run.id.to_string()),
             Cell::from(Span::styled(name, colored(state.color, state_color(name)))),
-            Cell::from(json::trigger(run.trigger)),
+            Cell::from(crate::api::names::trigger(run.trigger)),
             Cell::from(clock(state, run.started.as_ref().or(run.queued.as_ref()))),
             Cell::from(took),
             Cell::from(added),

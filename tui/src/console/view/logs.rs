@@ -6,7 +6,6 @@ use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
 use crate::console::screen::LogsScreen;
-use crate::console::screen::logs::level_name;
 use crate::console::state::State;
 use crate::console::view::block;
 use crate::console::view::run::log_line;
@@ -17,7 +16,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, s: &LogsScreen, area: Rect) {
     let top = s.scroll.top(visible.len(), height);
     let mut title = format!(
         " daemon log: {} and up, {}",
-        level_name(s.level as i32),
+        crate::api::names::level(s.level as i32),
         s.job
             .as_deref()
             .map_or("all jobs".to_owned(), |j| format!("job {j}"))

@@ -9,14 +9,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::console::screen::RunScreen;
-use crate::console::screen::logs::level_name;
 use crate::console::screen::run::{CHROME, line_text};
 use crate::console::state::{State, is_live, run_state};
 use crate::console::view::dashboard::{gauge, rate};
 use crate::console::view::{
     block, bytes, clock, colored, duration_ms, level_color, note, state_color,
 };
-use crate::remote::json;
 
 /// Rows of the summary box, borders included.
 const SUMMARY: u16 = CHROME - 4;
@@ -36,7 +34,11 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, s: &RunScreen, area: Rect) {
     };
     let name = run_state(run);
     let title = if run.job.is_empty() {
-        format!(" {} run {}: {name} ", json::kind(run.kind), run.id)
+        format!(
+            " {} run {}: {name} ",
+            crate::api::names::kind(run.kind),
+            run.id
+        )
     } else {
         format!(" run {} of {}: {name} ", run.id, run.job)
     };
@@ -94,15 +96,18 @@ fn summary_lines(state: &State, run: &pb::Run) -> Vec<Line<'static>> {
     }
     lines.push(Line::from(format!(
         "{} on {}, {}; queued {}, started {}, finished {}",
-        json::kind(run.kind),
+        crate::api::names::kind(run.kind),
         run.repository,
-        json::trigger(run.trigger),
+        crate::api::names::trigger(run.trigger),
         clock(state, run.queued.as_ref()),
         clock(state, run.started.as_ref()),
         clock(state, run.finished.as_ref()),
     )));
     if let Some(of) = &run.restore {
-        lines.push(Line::from(format!("restores {}", json::restore_of(of))));
+        lines.push(Line::from(format!(
+            "restores {}",
+            crate::api::names::restore_of(of)
+        )));
     }
     if let Some(p) = &run.progress
         && is_live(run)
@@ -213,7 +218,7 @@ pub fn log_line(
     let mut spans = vec![
         Span::raw(format!("{} ", clock(state, line.time.as_ref()))),
         Span::styled(
-            format!("{:<5} ", level_name(line.level)),
+            format!("{:<5} ", crate::api::names::level(line.level)),
             colored(state.color, level_color(line.level)),
         ),
     ];

@@ -7,10 +7,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
+use crate::api::names::mode_string;
 use crate::console::screen::{DiffScreen, SnapshotsScreen, TreeScreen};
 use crate::console::state::State;
 use crate::console::view::{block, bytes, clock, colored, entry_name, mark_selected, note};
-use crate::offline::browse::mode_string;
 
 fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
