@@ -1,17 +1,8 @@
 //! Helpers shared by the engine's unit tests.
 
-/// Deterministic incompressible bytes (xorshift), so tests need no RNG crate.
-pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
+mod pseudo_random;
+
+pub use pseudo_random::pseudo_random;
 
 /// A real repository in a temporary directory with one source directory, for tests of
 /// operations that need snapshots.

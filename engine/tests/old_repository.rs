@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test reports
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,24 +20,14 @@ use cairn_engine::{
     RestoreOptions, Unlock,
 };
 
+use common::pseudo_random;
+
 const PASSPHRASE: &str = "fixture passphrase v1";
 /// The source directory recorded in the fixture's snapshots.
 const SOURCE: &str = "/cairn-fixture/source";
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repository-v1")
-}
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }
 
 /// The files of the first snapshot; the second changes `b.bin` and adds `c.txt`.

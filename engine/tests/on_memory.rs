@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test reports
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,6 +18,8 @@ use cairn_engine::{
     BackupOptions, CancelToken, ErrorKind, IndexedRepository, InitOptions, NewKey, NoProgress,
     Repository, RestoreOptions, SnapshotId, Unlock,
 };
+
+use common::pseudo_random;
 
 const PASSPHRASE: &str = "memory test passphrase";
 
@@ -33,18 +37,6 @@ fn source(dir: &Path, seed: u64) {
     }
     std::fs::write(dir.join("nested/deeper/empty"), b"").unwrap();
     std::os::unix::fs::symlink("../big.bin", dir.join("nested/link")).unwrap();
-}
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }
 
 #[derive(Debug)]

@@ -19,6 +19,43 @@ pub fn available() -> bool {
 }
 
 impl Tmux {
+    /// `cairn console` on the daemon at `socket` in a 120 x 40 terminal, once it says
+    /// it is connected.
+    pub fn console(dir: &Path, socket: &Path) -> Tmux {
+        let console = Tmux::start(
+            dir,
+            120,
+            40,
+            &format!(
+                "env TERM=xterm-256color CAIRN_SOCKET={} {} console",
+                socket.display(),
+                crate::run::binary("cairn").display()
+            ),
+        );
+        console.wait_for("connected");
+        console
+    }
+
+    /// In the console's dashboard: opens the job editor, names the job and picks
+    /// `source` on the daemon's host as its one source.
+    pub fn new_job_from(&self, name: &str, source: &str) {
+        self.keys(&["n"]);
+        self.wait_for(" new job ");
+        self.type_text(name);
+        // Name, repository (the first by default), then the sources' field.
+        for _ in 0..3 {
+            self.keys(&["Tab"]);
+        }
+        self.keys(&["Enter"]);
+        self.wait_for("pick a source on the daemon host: /");
+        self.keys(&["/"]);
+        self.type_text(source);
+        self.keys(&["Enter"]);
+        self.wait_for(&format!("pick a source on the daemon host: {source} "));
+        self.keys(&["."]);
+        self.wait_for(&format!("sources    {source}"));
+    }
+
     /// Runs `command` (a shell line) in a `width` x `height` terminal.
     pub fn start(dir: &Path, width: u16, height: u16, command: &str) -> Tmux {
         let tmux = Tmux {

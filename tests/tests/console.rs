@@ -31,35 +31,11 @@ fn create_run_watch_browse_and_restore_through_the_console() {
     std::fs::write(source.join("sub/c.txt"), b"nested\n").expect("write");
     let source = source.to_str().expect("utf-8 path").to_owned();
 
-    let console = Tmux::start(
-        dir.path(),
-        120,
-        40,
-        &format!(
-            "env TERM=xterm-256color CAIRN_SOCKET={} {} console",
-            daemon.socket.display(),
-            binary("cairn").display()
-        ),
-    );
-    console.wait_for("connected");
+    let console = Tmux::console(dir.path(), &daemon.socket);
     console.wait_for("no jobs yet");
 
     // The editor: name, (repository main by default), sources from the picker.
-    console.keys(&["n"]);
-    console.wait_for(" new job ");
-    console.type_text("nightly");
-    console.keys(&["Tab"]);
-    console.keys(&["Tab"]);
-    console.keys(&["Tab"]);
-    console.keys(&["Enter"]);
-    console.wait_for("pick a source on the daemon host: /");
-    console.keys(&["/"]);
-    console.type_text(&source);
-    console.keys(&["Enter"]);
-    console.wait_for(&format!("pick a source on the daemon host: {source} "));
-    console.wait_for("a.bin");
-    console.keys(&["."]);
-    console.wait_for(&format!("sources    {source}"));
+    console.new_job_from("nightly", &source);
     // Retention: the newest snapshot only (a mistyped rule says why at once).
     console.keys(&["Tab"]);
     console.keys(&["Tab"]);

@@ -7,7 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use cairn_e2e::daemon::{Cairnd, Launch};
-use cairn_e2e::run::{binary, have, is_root, prerequisite};
+use cairn_e2e::run::{have, is_root, prerequisite};
 use cairn_e2e::tmux::{self, Tmux};
 
 /// A daemon that file permissions bind, with repository `main` it can no longer read.
@@ -69,31 +69,9 @@ fn the_console_shows_a_repository_it_cannot_read_under_the_field_once() {
     };
     let source = dir.path().join("src");
     std::fs::create_dir_all(&source).expect("mkdir");
-    let console = Tmux::start(
-        dir.path(),
-        120,
-        40,
-        &format!(
-            "env TERM=xterm-256color CAIRN_SOCKET={} {} console",
-            daemon.socket.display(),
-            binary("cairn").display()
-        ),
-    );
-    console.wait_for("connected");
+    let console = Tmux::console(dir.path(), &daemon.socket);
     console.wait_for("no jobs yet");
-    console.keys(&["n"]);
-    console.wait_for(" new job ");
-    console.type_text("nightly");
-    for _ in 0..3 {
-        console.keys(&["Tab"]);
-    }
-    console.keys(&["Enter"]);
-    console.wait_for("pick a source on the daemon host: /");
-    console.keys(&["/"]);
-    console.type_text(source.to_str().expect("utf-8 path"));
-    console.keys(&["Enter"]);
-    console.keys(&["."]);
-    console.wait_for("sources    ");
+    console.new_job_from("nightly", source.to_str().expect("utf-8 path"));
     console.keys(&["Tab"]);
     console.keys(&["Tab"]);
     console.type_text("last 1");

@@ -77,11 +77,14 @@ impl MemoryBackend {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn missing(&self, name: &str) -> Error {
-        Error::io_path(
-            std::path::Path::new(&format!("memory:{name}")),
-            io::Error::new(io::ErrorKind::NotFound, "no such object"),
-        )
+    /// An object's bytes, shared (not copied); NotFound as the disk says it.
+    fn object(&self, name: &str) -> Result<Arc<Vec<u8>>> {
+        self.lock().objects.get(name).cloned().ok_or_else(|| {
+            Error::io_path(
+                std::path::Path::new(&format!("memory:{name}")),
+                io::Error::new(io::ErrorKind::NotFound, "no such object"),
+            )
+        })
     }
 
     /// Stores a whole object, unless a fault says otherwise.
@@ -134,12 +137,7 @@ impl Backend for MemoryBackend {
     }
 
     fn read(&self, name: &str, max_len: u64) -> Result<Vec<u8>> {
-        let bytes = self
-            .lock()
-            .objects
-            .get(name)
-            .cloned()
-            .ok_or_else(|| self.missing(name))?;
+        let bytes = self.object(name)?;
         if bytes.len() as u64 > max_len {
             return Err(Error::TooLarge {
                 object: layout::describe(name),
@@ -151,13 +149,7 @@ impl Backend for MemoryBackend {
     }
 
     fn open(&self, name: &str) -> Result<Box<dyn ObjectReader>> {
-        let bytes = self
-            .lock()
-            .objects
-            .get(name)
-            .cloned()
-            .ok_or_else(|| self.missing(name))?;
-        Ok(Box::new(Cursor::new(SharedBytes(bytes))))
+        Ok(Box::new(Cursor::new(SharedBytes(self.object(name)?))))
     }
 
     fn write(&self, name: &str, data: &[u8]) -> Result<()> {
