@@ -50,7 +50,7 @@ impl Jobs<'_> {
 
     pub fn create(&self, job: JobRecord, audit: &Pending) -> Result<JobRecord, DaemonError> {
         audit.write(self.store, "saving a job", |tx| {
-            require_repository(tx, &job)?;
+            require_repository(tx, &job, "repository")?;
             if tx.get_named::<JobRecord>(JOBS, &job.name)?.is_some() {
                 return Err(DaemonError::AlreadyExists(format!(
                     "a job named {:?} exists already",
@@ -74,7 +74,7 @@ impl Jobs<'_> {
     ) -> Result<JobRecord, DaemonError> {
         job.created = self.get(name)?.created;
         audit.write(self.store, "saving a job", |tx| {
-            require_repository(tx, &job)?;
+            require_repository(tx, &job, "repository")?;
             if name != job.name && tx.get_named::<JobRecord>(JOBS, &job.name)?.is_some() {
                 return Err(DaemonError::AlreadyExists(format!(
                     "a job named {:?} exists already",
@@ -167,9 +167,7 @@ impl Jobs<'_> {
         audit.write(self.store, "applying jobs", |tx| {
             for change in &to_do {
                 if let Some(job) = &change.job {
-                    require_repository(tx, job).map_err(|e| {
-                        DaemonError::FailedPrecondition(format!("job {}: {e}", job.name))
-                    })?;
+                    require_repository(tx, job, &format!("job {}", job.name))?;
                 }
             }
             for change in &to_do {
@@ -214,14 +212,15 @@ fn replace(
 }
 
 /// A job's repository must exist when the job is saved (checked in the transaction
-/// that saves it, so a repository removed meanwhile cannot slip through).
-fn require_repository(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), DaemonError> {
+/// that saves it, so a repository removed meanwhile cannot slip through). `what`
+/// starts the message: the field, or the job of a list.
+fn require_repository(tx: &mut Tx<'_>, job: &JobRecord, what: &str) -> Result<(), DaemonError> {
     if tx
         .get_named::<RepoRecord>(REPOSITORIES, &job.repository)?
         .is_none()
     {
         return Err(DaemonError::FailedPrecondition(format!(
-            "repository: no repository named {:?}; add it first with `cairn repo add`",
+            "{what}: no repository named {:?}; add it first with `cairn repo add`",
             job.repository
         )));
     }
