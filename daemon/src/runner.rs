@@ -492,7 +492,11 @@ impl Inner {
         }
         view.send_replace(RunView {
             record: record.clone(),
-            progress: Some(ProgressView::default()),
+            // Stamped like every later report: a watcher that sees the start sees when.
+            progress: Some(ProgressView {
+                updated: now_ms(),
+                ..ProgressView::default()
+            }),
         });
         self.changes.publish(Change::Run(Box::new(record.clone())));
         let input = match self.gather(&record) {
