@@ -5,6 +5,7 @@ mod apply;
 mod audit;
 mod jobs;
 pub(crate) mod json;
+mod keep;
 mod logs;
 mod repos;
 mod retention_plan;

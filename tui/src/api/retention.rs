@@ -31,6 +31,14 @@ fn count_mut<'a>(r: &'a mut pb::Retention, rule: &str) -> Option<&'a mut u32> {
     })
 }
 
+/// A job's retention policy, if it has one (only backups do).
+pub fn of_job(job: &pb::Job) -> Option<pb::Retention> {
+    match job.spec.as_ref()?.kind.as_ref()? {
+        pb::job_spec::Kind::Backup(b) => b.retention.clone(),
+        _ => None,
+    }
+}
+
 /// The policy in words; empty when it has no rule (everything is kept).
 pub fn describe(r: &pb::Retention) -> String {
     let mut parts: Vec<String> = COUNTS

@@ -7,7 +7,7 @@ use cairn_proto::v1::jobs_client::JobsClient;
 use serde_json::json;
 
 use super::{Remote, api_error, json, runs};
-use crate::cli::{JobCommand, JobKindArg, JobSpecArgs, KeepArgs};
+use crate::cli::{JobCommand, JobKindArg, JobSpecArgs};
 use crate::output::{self, Outcome};
 
 fn hook(command: Option<&String>, timeout_seconds: u32) -> Option<pb::Hook> {
@@ -17,23 +17,8 @@ fn hook(command: Option<&String>, timeout_seconds: u32) -> Option<pb::Hook> {
     })
 }
 
-/// The retention flags as the API's message; None when no flag was given.
-pub(super) fn retention(keep: KeepArgs) -> Option<pb::Retention> {
-    let r = pb::Retention {
-        keep_last: keep.keep_last,
-        keep_hourly: keep.keep_hourly,
-        keep_daily: keep.keep_daily,
-        keep_weekly: keep.keep_weekly,
-        keep_monthly: keep.keep_monthly,
-        keep_yearly: keep.keep_yearly,
-        keep_within: keep.keep_within.unwrap_or_default(),
-        keep_tags: keep.keep_tags,
-    };
-    (r != pb::Retention::default()).then_some(r)
-}
-
 fn spec(name: String, repository: String, args: JobSpecArgs) -> anyhow::Result<pb::JobSpec> {
-    let retention = retention(args.keep);
+    let retention = super::keep::retention(args.keep);
     let kind = match args.kind {
         JobKindArg::Backup => {
             let paths = args
@@ -78,13 +63,6 @@ fn spec(name: String, repository: String, args: JobSpecArgs) -> anyhow::Result<p
     })
 }
 
-pub(super) fn retention_of(job: &pb::Job) -> Option<pb::Retention> {
-    match job.spec.as_ref()?.kind.as_ref()? {
-        pb::job_spec::Kind::Backup(b) => b.retention.clone(),
-        _ => None,
-    }
-}
-
 fn print_job(remote: &Remote, job: &pb::Job) -> anyhow::Result<()> {
     if remote.json() {
         return output::json(&json::job(job));
@@ -105,7 +83,7 @@ fn print_job(remote: &Remote, job: &pb::Job) -> anyhow::Result<()> {
         )?;
     }
     if doc["spec"]["kind"] == "backup" {
-        let keeps = match retention_of(job) {
+        let keeps = match crate::api::retention::of_job(job) {
             Some(r) => crate::api::retention::describe(&r),
             None => "every snapshot (no retention rule)".to_owned(),
         };

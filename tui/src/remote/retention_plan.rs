@@ -7,7 +7,7 @@ use cairn_proto::v1::jobs_client::JobsClient;
 use cairn_proto::v1::snapshots_client::SnapshotsClient;
 use serde_json::json;
 
-use super::jobs::{retention, retention_of};
+use super::keep::retention;
 use super::{Remote, api_error};
 use crate::cli::KeepArgs;
 use crate::output::{self, Outcome};
@@ -66,7 +66,7 @@ pub async fn run(
         None => "no rule: every snapshot is kept".to_owned(),
     };
     let whose = if trying_another {
-        let current = retention_of(&job)
+        let current = crate::api::retention::of_job(&job)
             .map(|r| crate::api::retention::describe(&r))
             .unwrap_or_else(|| "none".to_owned());
         format!("the policy given (the job's own: {current})")
