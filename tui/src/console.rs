@@ -13,6 +13,7 @@ pub mod action;
 pub mod app;
 pub mod client;
 pub mod keymap;
+pub mod message;
 pub mod palette;
 pub mod screen;
 pub mod scroll;

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use cairn_proto::v1 as pb;
 use cairn_tui::console::Role;
-use cairn_tui::console::action::{Action, update};
+use cairn_tui::console::action::{Action, DashboardReply, LiveReply, Reply, update};
+use cairn_tui::console::message::Feed;
 use cairn_tui::console::screen::{RunScreen, Screen};
-use cairn_tui::console::state::{ActiveRun, DaemonView, Feed, JobRow, LastRun, State};
+use cairn_tui::console::state::{ActiveRun, DaemonView, JobRow, LastRun, State};
 use ratatui::backend::CrosstermBackend;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
@@ -71,7 +72,7 @@ fn refreshed(state: &mut State, now: i64) {
     update(state, Action::Tick(now));
     update(
         state,
-        Action::Refreshed {
+        Action::Reply(Reply::Dashboard(DashboardReply::Refreshed {
             daemon: DaemonView {
                 version: "0.1.0".into(),
                 started: NOW - 86_400,
@@ -80,7 +81,7 @@ fn refreshed(state: &mut State, now: i64) {
                 role: Role::Admin,
             },
             jobs: jobs(30, now),
-        },
+        })),
     );
 }
 
@@ -186,12 +187,12 @@ fn main() {
     state.screens.push(Screen::Run(RunScreen::new(1000)));
     update(
         &mut state,
-        Action::RunUpdate(Box::new(pb::Run {
+        Action::Reply(Reply::Live(LiveReply::RunUpdate(Box::new(pb::Run {
             id: 1000,
             job: "job-00".into(),
             state: pb::RunState::Running as i32,
             ..Default::default()
-        })),
+        })))),
     );
     let mut timing = Timing {
         durations: Vec::new(),
@@ -200,10 +201,10 @@ fn main() {
     for i in 0..frames as u64 {
         update(
             &mut state,
-            Action::LogLines {
+            Action::Reply(Reply::Live(LiveReply::LogLines {
                 feed: Feed::RunLog(1000),
                 lines: (1..=20).map(|j| line(i * 20 + j)).collect(),
-            },
+            })),
         );
         let (took, bytes) = draw(&mut terminal, &state);
         timing.durations.push(took);

@@ -64,6 +64,11 @@ pub fn kind(kind: i32) -> &'static str {
     }
 }
 
+/// Whether a run has not ended yet (queued or running).
+pub fn is_live(run: &pb::Run) -> bool {
+    matches!(run.state(), pb::RunState::Queued | pb::RunState::Running)
+}
+
 /// A log level as journald and the CLI print it.
 pub fn level(level: i32) -> &'static str {
     match pb::Level::try_from(level) {

@@ -1,305 +1,56 @@
 //! Everything that can happen to the console, and the one function that applies it.
 //! `update` changes the state and returns the effects (calls to the daemon) for the
-//! loop to run outside drawing. What a key does on a screen is in that screen's file
-//! under `action/`; what the daemon sends is handled here.
+//! loop to run outside drawing. A key's intent goes through what is open (a question,
+//! a message, the palette), then what every screen shares, then the shown screen's
+//! file under `action/`; a reply of the daemon goes to the file of its group
+//! (`reply.rs` lists them), whose match has no catch-all.
 
 mod audit;
 mod dashboard;
 mod editor;
 mod job;
 mod logs;
+mod reply;
 mod repos;
 mod run;
 mod snapshots;
 
-use cairn_proto::v1 as pb;
-
-use crate::console::Role;
-use crate::console::screen::{JobScreen, LogsScreen, RunScreen, Screen};
-use crate::console::state::{
-    ActiveRun, Connection, DaemonView, Feed, JobRow, Message, State, is_live,
+pub use crate::console::message::{Effect, Intent};
+pub use reply::{
+    AuditReply, DashboardReply, EditorReply, JobReply, LiveReply, Reply, ReposReply, SnapshotsReply,
 };
 
+use cairn_proto::v1 as pb;
+
+use crate::api::names::is_live;
+use crate::console::Role;
+use crate::console::message::Feed;
+use crate::console::screen::{JobScreen, LogsScreen, RunScreen, Screen};
+use crate::console::state::{ActiveRun, Connection, DaemonView, JobRow, Message, State};
+
+/// Everything that can happen to the console: a key's intent, the clock, the
+/// terminal's size, or a reply of the daemon. Only a key is something a message box
+/// or a question may swallow; the rest always gets through.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Up,
-    Down,
-    Top,
-    Bottom,
-    PageUp,
-    PageDown,
-    /// Enter: open what is selected.
-    Open,
-    Quit,
-    ToggleHelp,
-    /// Esc / q: closes what is open (message, help, filter, screen), else quits.
-    Back,
-    /// `/`: filter (lists) or search (a log).
-    StartFilter,
-    FilterChar(char),
-    FilterBackspace,
-    FilterDone,
-    NextMatch,
-    PreviousMatch,
-    RunNow,
-    CancelRun,
-    ToggleEnabled,
-    DeleteJob,
-    /// Answers to a confirmation.
-    Yes,
-    No,
-    ToggleFollow,
-    /// Tab: the next pane of the screen.
-    NextPane,
-    CycleLevel,
-    CycleJob,
-    TogglePause,
-    OpenLogs,
-    /// `:`: the command palette.
-    OpenPalette,
-    /// The snapshots of the selected job.
-    OpenSnapshots,
-    /// Marks a snapshot as the older side of a diff.
-    Mark,
-    Diff,
-    /// Chooses an entry for a restore (or unchooses it).
-    Choose,
-    /// Up to the parent directory.
-    Parent,
-    Restore,
-    Left,
-    Right,
-    /// Saves the form (Ctrl-S).
-    Save,
-    /// A new job (the editor, empty).
-    NewJob,
-    /// Edits the job shown.
-    EditJob,
-    /// The picker: the directory shown becomes a source.
-    PickHere,
-    OpenRepositories,
-    /// Checks the selected repository now.
-    CheckNow,
-    /// The form that adds a repository.
-    AddRepository,
-    OpenAudit,
-    /// Audit: only denied calls, or all.
-    ToggleDenied,
+    Key(Intent),
     Tick(i64),
     Resize(u16, u16),
-    /// A fresh picture of the daemon.
-    Refreshed {
-        daemon: DaemonView,
-        jobs: Vec<JobRow>,
-    },
-    Disconnected(String),
-    /// Something changed in the daemon.
-    Changed(Box<pb::change::What>),
-    JobLoaded {
-        job: Box<pb::Job>,
-        runs: Vec<pb::Run>,
-    },
-    /// A run as it is now (loaded or watched).
-    RunUpdate(Box<pb::Run>),
-    /// The daemon deleted the job we asked it to.
-    JobDeleted(String),
-    SnapshotsLoaded {
-        repository: String,
-        job: Option<String>,
-        snapshots: Vec<pb::Snapshot>,
-    },
-    TreeLoaded {
-        snapshot: String,
-        path: String,
-        entries: Vec<pb::TreeEntry>,
-    },
-    DiffLoaded(Box<pb::DiffSnapshotsResponse>),
-    /// The daemon queued the run (a restore, a check) we asked for: it opens.
-    RunQueued(u64),
-    RepositoryRows(Vec<crate::console::screen::repos::RepoRow>),
-    RepositoryAdded(String),
-    AuditLoaded(Vec<pb::AuditEntry>),
-    RepositoriesLoaded(Vec<String>),
-    SchedulePreview {
-        cron: String,
-        timezone: String,
-        preview: crate::console::screen::editor::Preview,
-    },
-    RetentionPlanned {
-        request: Box<pb::PlanRetentionRequest>,
-        plan: crate::console::screen::editor::RetentionPlan,
-    },
-    JobSaved(String),
-    DirectoryLoaded {
-        path: String,
-        entries: Vec<pb::DirectoryEntry>,
-        /// Entries in the whole directory (more than `entries` for a huge one).
-        total: u64,
-    },
-    LogLines {
-        feed: Feed,
-        lines: Vec<pb::LogLine>,
-    },
-    /// Re-reading the dashboard failed (not for a lost connection): shown, and not
-    /// retried until something changes.
-    RefreshFailed(String),
-    /// The daemon refused or failed a request: shown as it said it.
-    DaemonError {
-        what: String,
-        text: String,
-    },
+    Reply(Reply),
 }
 
-impl Action {
-    /// Whether this moves a selection (up, down, first, last, a page).
-    pub fn moves(&self) -> bool {
-        matches!(
-            self,
-            Action::Up
-                | Action::Down
-                | Action::Top
-                | Action::Bottom
-                | Action::PageUp
-                | Action::PageDown
-        )
+impl From<Intent> for Action {
+    fn from(intent: Intent) -> Self {
+        Action::Key(intent)
     }
-
-    /// Whether this comes from the clock, the terminal's size or the daemon (not a key).
-    pub fn is_data(&self) -> bool {
-        matches!(
-            self,
-            Action::Tick(_)
-                | Action::Resize(..)
-                | Action::Refreshed { .. }
-                | Action::Disconnected(_)
-                | Action::Changed(_)
-                | Action::JobLoaded { .. }
-                | Action::RunUpdate(_)
-                | Action::JobDeleted(_)
-                | Action::SnapshotsLoaded { .. }
-                | Action::TreeLoaded { .. }
-                | Action::DiffLoaded(_)
-                | Action::RunQueued(_)
-                | Action::RepositoryRows(_)
-                | Action::RepositoryAdded(_)
-                | Action::AuditLoaded(_)
-                | Action::RepositoriesLoaded(_)
-                | Action::SchedulePreview { .. }
-                | Action::RetentionPlanned { .. }
-                | Action::JobSaved(_)
-                | Action::DirectoryLoaded { .. }
-                | Action::LogLines { .. }
-                | Action::RefreshFailed(_)
-                | Action::DaemonError { .. }
-        )
-    }
-}
-
-/// A request to the daemon the loop carries out.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    Quit,
-    /// Re-read the status and the jobs (the latest request wins).
-    Refresh,
-    LoadJob(String),
-    LoadRun(u64),
-    RunJob(String),
-    CancelRun(u64),
-    SetEnabled(String, bool),
-    DeleteJob(String),
-    LoadSnapshots {
-        repository: String,
-        job: Option<String>,
-    },
-    LoadTree {
-        repository: String,
-        snapshot: String,
-        path: String,
-    },
-    LoadDiff {
-        repository: String,
-        from: String,
-        to: String,
-    },
-    Restore {
-        repository: String,
-        snapshot: String,
-        /// Includes (relative to the snapshot's root, escaped).
-        includes: Vec<String>,
-        target: String,
-    },
-    LoadRepositories,
-    PreviewSchedule(Box<pb::Schedule>),
-    PlanRetention(Box<pb::PlanRetentionRequest>),
-    SaveJob {
-        /// The job's name before the edit; None for a new job.
-        original: Option<String>,
-        spec: Box<pb::JobSpec>,
-    },
-    ListDirectory(String),
-    LoadRepositoryRows,
-    LoadAudit {
-        denied_only: bool,
-    },
-    CheckRepository(String),
-    CreateRepository {
-        name: String,
-        location: String,
-        init: bool,
-        passphrase: crate::console::screen::repos::Typed,
-    },
 }
 
 /// Rows a page moves in lists.
 pub const PAGE: usize = 10;
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
-    if state.confirm.is_some() {
-        return answer(state, action);
-    }
-    // A message is modal: keys close it (Esc, Enter) or wait until it is read.
-    if state.message.is_some() && !action.is_data() {
-        return match action {
-            Action::Quit => vec![Effect::Quit],
-            Action::Back | Action::Open => {
-                state.message = None;
-                Vec::new()
-            }
-            _ => Vec::new(),
-        };
-    }
-    if state.palette.is_some() && !action.is_data() {
-        return palette(state, action);
-    }
     match action {
-        Action::Quit => vec![Effect::Quit],
-        Action::OpenPalette => {
-            state.palette = Some(crate::console::palette::Palette::default());
-            Vec::new()
-        }
-        Action::NewJob => editor::open(state, None),
-        Action::OpenRepositories => {
-            if !matches!(state.screen(), Some(Screen::Repositories(_))) {
-                state.screens.push(Screen::Repositories(
-                    crate::console::screen::ReposScreen::default(),
-                ));
-            }
-            vec![Effect::LoadRepositoryRows]
-        }
-        Action::ToggleHelp => {
-            state.help = !state.help;
-            Vec::new()
-        }
-        Action::Back if state.help => {
-            state.help = false;
-            Vec::new()
-        }
-        Action::OpenLogs => {
-            if !matches!(state.screen(), Some(Screen::Logs(_))) {
-                state.screens.push(Screen::Logs(LogsScreen::default()));
-            }
-            Vec::new()
-        }
+        Action::Key(intent) => key(state, intent),
         Action::Tick(now) => {
             state.now = now;
             Vec::new()
@@ -309,112 +60,115 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.height = height;
             Vec::new()
         }
-        Action::Refreshed { daemon, jobs } => {
-            refreshed(state, daemon, jobs);
+        // Replies always get through: a question, a message or the palette only
+        // holds keys back.
+        Action::Reply(reply) => self::reply(state, reply),
+    }
+}
+
+/// A key: an open question, message box or palette takes it first, then what every
+/// screen shares, then the screen shown.
+fn key(state: &mut State, intent: Intent) -> Vec<Effect> {
+    if state.confirm.is_some() {
+        return answer(state, intent);
+    }
+    // A message is modal: keys close it (Esc, Enter) or wait until it is read.
+    if state.message.is_some() {
+        return match intent {
+            Intent::Quit => vec![Effect::Quit],
+            Intent::Back | Intent::Open => {
+                state.message = None;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+    }
+    if state.palette.is_some() {
+        return palette(state, intent);
+    }
+    match intent {
+        Intent::Quit => vec![Effect::Quit],
+        Intent::OpenPalette => {
+            state.palette = Some(crate::console::state::Palette::default());
             Vec::new()
         }
-        Action::Disconnected(why) => {
-            state.connection = Connection::Disconnected(why);
+        Intent::NewJob => editor::open(state, None),
+        Intent::OpenRepositories => {
+            if !matches!(state.screen(), Some(Screen::Repositories(_))) {
+                state.screens.push(Screen::Repositories(
+                    crate::console::screen::ReposScreen::default(),
+                ));
+            }
+            vec![Effect::LoadRepositoryRows]
+        }
+        Intent::ToggleHelp => {
+            state.help = !state.help;
             Vec::new()
         }
-        Action::Changed(what) => changed(state, *what),
-        Action::JobLoaded { job, runs } => {
-            for screen in &mut state.screens {
-                if let Screen::Job(s) = screen
-                    && job.spec.as_ref().is_some_and(|spec| spec.name == s.name)
-                {
-                    s.job = Some((*job).clone());
-                    s.runs = runs.clone();
-                    s.selected = s.selected.min(runs.len().saturating_sub(1));
-                }
+        Intent::Back if state.help => {
+            state.help = false;
+            Vec::new()
+        }
+        Intent::OpenLogs => {
+            if !matches!(state.screen(), Some(Screen::Logs(_))) {
+                state.screens.push(Screen::Logs(LogsScreen::default()));
             }
             Vec::new()
         }
-        Action::RunUpdate(run) => run_update(state, *run),
-        Action::SnapshotsLoaded { .. }
-        | Action::TreeLoaded { .. }
-        | Action::DiffLoaded(_)
-        | Action::RunQueued(_) => snapshots::loaded(state, action),
-        Action::RepositoryRows(_) | Action::RepositoryAdded(_) => repos::loaded(state, action),
-        Action::AuditLoaded(entries) => {
-            for screen in &mut state.screens {
-                if let Screen::Audit(s) = screen {
-                    s.selected = s.selected.min(entries.len().saturating_sub(1));
-                    s.entries = Some(entries.clone());
-                }
-            }
-            Vec::new()
-        }
-        Action::OpenAudit => audit::open(state),
-        Action::RepositoriesLoaded(_)
-        | Action::SchedulePreview { .. }
-        | Action::RetentionPlanned { .. }
-        | Action::JobSaved(_)
-        | Action::DirectoryLoaded { .. } => editor::loaded(state, action),
-        Action::JobDeleted(name) => {
-            state
-                .screens
-                .retain(|s| !matches!(s, Screen::Job(j) if j.name == name));
-            state.message = Some(Message {
-                title: "delete".into(),
-                text: format!("job {name} deleted; its runs stay in the history"),
-            });
-            vec![Effect::Refresh]
-        }
-        Action::LogLines { feed, lines } => {
-            log_lines(state, &feed, lines);
-            Vec::new()
-        }
-        Action::DaemonError { what, text } => {
-            state.message = Some(Message { title: what, text });
-            vec![Effect::Refresh]
-        }
-        Action::RefreshFailed(text) => {
-            state.message = Some(Message {
-                title: "reading the jobs".into(),
-                text,
-            });
-            Vec::new()
-        }
-        key => match state.screen() {
-            None => dashboard::key(state, key),
-            Some(Screen::Job(_)) => job::key(state, key),
-            Some(Screen::Run(_)) => run::key(state, key),
-            Some(Screen::Logs(_)) => logs::key(state, key),
-            Some(Screen::Snapshots(_)) => snapshots::list_key(state, key),
-            Some(Screen::Tree(_)) => snapshots::tree_key(state, key),
-            Some(Screen::Diff(_)) => snapshots::diff_key(state, key),
-            Some(Screen::Editor(_)) => editor::key(state, key),
-            Some(Screen::Picker(_)) => editor::picker_key(state, key),
-            Some(Screen::Repositories(_)) => repos::list_key(state, key),
-            Some(Screen::AddRepository(_)) => repos::form_key(state, key),
-            Some(Screen::Audit(_)) => audit::key(state, key),
+        Intent::OpenAudit => audit::open(state),
+        intent => match state.screen() {
+            None => dashboard::key(state, intent),
+            Some(Screen::Job(_)) => job::key(state, intent),
+            Some(Screen::Run(_)) => run::key(state, intent),
+            Some(Screen::Logs(_)) => logs::key(state, intent),
+            Some(Screen::Snapshots(_)) => snapshots::list_key(state, intent),
+            Some(Screen::Tree(_)) => snapshots::tree_key(state, intent),
+            Some(Screen::Diff(_)) => snapshots::diff_key(state, intent),
+            Some(Screen::Editor(_)) => editor::key(state, intent),
+            Some(Screen::Picker(_)) => editor::picker_key(state, intent),
+            Some(Screen::Repositories(_)) => repos::list_key(state, intent),
+            Some(Screen::AddRepository(_)) => repos::form_key(state, intent),
+            Some(Screen::Audit(_)) => audit::key(state, intent),
         },
     }
 }
 
+/// A reply of the daemon, to the screens of its group.
+fn reply(state: &mut State, reply: Reply) -> Vec<Effect> {
+    match reply {
+        Reply::Dashboard(reply) => dashboard::loaded(state, reply),
+        Reply::Job(reply) => job::loaded(state, reply),
+        Reply::Live(LiveReply::RunUpdate(run)) => run_update(state, *run),
+        Reply::Live(LiveReply::LogLines { feed, lines }) => {
+            log_lines(state, &feed, lines);
+            Vec::new()
+        }
+        Reply::Snapshots(reply) => snapshots::loaded(state, reply),
+        Reply::Repos(reply) => repos::loaded(state, reply),
+        Reply::Audit(reply) => audit::loaded(state, reply),
+        Reply::Editor(reply) => editor::loaded(state, reply),
+        Reply::Failed { what, text } => {
+            state.message = Some(Message { title: what, text });
+            vec![Effect::Refresh]
+        }
+    }
+}
+
 /// A confirmation is open: `y` does it, anything that closes closes it.
-fn answer(state: &mut State, action: Action) -> Vec<Effect> {
-    match action {
-        Action::Yes => state.confirm.take().map(|c| c.effect).into_iter().collect(),
-        Action::No | Action::Back => {
+fn answer(state: &mut State, intent: Intent) -> Vec<Effect> {
+    match intent {
+        Intent::Yes => state.confirm.take().map(|c| c.effect).into_iter().collect(),
+        Intent::No | Intent::Back => {
             state.confirm = None;
             Vec::new()
         }
-        Action::Quit => vec![Effect::Quit],
-        // Data keeps coming while the question is open.
-        data if data.is_data() => {
-            let question = state.confirm.take();
-            let effects = update(state, data);
-            state.confirm = question;
-            effects
-        }
+        Intent::Quit => vec![Effect::Quit],
         _ => Vec::new(),
     }
 }
 
 /// Keys while the palette is open: typing narrows, Enter does the selected command.
-fn palette(state: &mut State, action: Action) -> Vec<Effect> {
+fn palette(state: &mut State, intent: Intent) -> Vec<Effect> {
     let input = state
         .palette
         .as_ref()
@@ -424,27 +178,27 @@ fn palette(state: &mut State, action: Action) -> Vec<Effect> {
     let Some(open) = &mut state.palette else {
         return Vec::new();
     };
-    match action {
-        Action::FilterChar(c) => {
+    match intent {
+        Intent::FilterChar(c) => {
             open.input.push(c);
             open.selected = 0;
         }
-        Action::FilterBackspace => {
+        Intent::FilterBackspace => {
             open.input.pop();
             open.selected = 0;
         }
-        Action::Up | Action::Down => move_in(&mut open.selected, count, &action),
-        Action::Back => state.palette = None,
-        Action::Quit => return vec![Effect::Quit],
-        Action::FilterDone => {
+        Intent::Up | Intent::Down => move_in(&mut open.selected, count, &intent),
+        Intent::Back => state.palette = None,
+        Intent::Quit => return vec![Effect::Quit],
+        Intent::FilterDone => {
             let input = open.input.clone();
             let selected = open.selected;
             state.palette = None;
             let chosen = crate::console::palette::matching(state, &input)
                 .into_iter()
                 .nth(selected);
-            if let Some((_, _, action)) = chosen {
-                return update(state, action);
+            if let Some((_, _, intent)) = chosen {
+                return key(state, intent);
             }
         }
         _ => {}
@@ -709,32 +463,32 @@ fn open_job(state: &mut State, name: String) -> Vec<Effect> {
 /// the last page in view).
 fn scroll_by(
     scroll: &mut crate::console::scroll::Scroll,
-    action: &Action,
+    intent: &Intent,
     len: usize,
     height: usize,
 ) {
     let page = height.saturating_sub(1).max(1);
-    match action {
-        Action::Up => scroll.up(1, len, height),
-        Action::Down => scroll.down(1, len, height),
-        Action::PageUp => scroll.up(page, len, height),
-        Action::PageDown => scroll.down(page, len, height),
-        Action::Top => scroll.first(),
-        Action::Bottom => scroll.last(),
+    match intent {
+        Intent::Up => scroll.up(1, len, height),
+        Intent::Down => scroll.down(1, len, height),
+        Intent::PageUp => scroll.up(page, len, height),
+        Intent::PageDown => scroll.down(page, len, height),
+        Intent::Top => scroll.first(),
+        Intent::Bottom => scroll.last(),
         _ => {}
     }
 }
 
 /// Moves a list selection.
-fn move_in(selected: &mut usize, len: usize, action: &Action) {
+fn move_in(selected: &mut usize, len: usize, intent: &Intent) {
     let last = len.saturating_sub(1);
-    *selected = match action {
-        Action::Up => selected.saturating_sub(1),
-        Action::Down => (*selected + 1).min(last),
-        Action::Top => 0,
-        Action::Bottom => last,
-        Action::PageUp => selected.saturating_sub(PAGE),
-        Action::PageDown => (*selected + PAGE).min(last),
+    *selected = match intent {
+        Intent::Up => selected.saturating_sub(1),
+        Intent::Down => (*selected + 1).min(last),
+        Intent::Top => 0,
+        Intent::Bottom => last,
+        Intent::PageUp => selected.saturating_sub(PAGE),
+        Intent::PageDown => (*selected + PAGE).min(last),
         _ => *selected,
     };
 }

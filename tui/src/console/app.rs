@@ -16,10 +16,11 @@ use tokio::task::JoinHandle;
 use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
 
-use crate::console::action::{Action, Effect, update};
+use crate::console::action::{Action, DashboardReply, Effect, Intent, Reply, update};
 use crate::console::client::{self, Incoming, Refresher};
+use crate::console::message::Feed;
 use crate::console::screen::Screen;
-use crate::console::state::{Feed, State};
+use crate::console::state::State;
 use crate::console::terminal::Guard;
 use crate::console::{keymap, view};
 use crate::output::Outcome;
@@ -172,11 +173,13 @@ async fn event_loop(socket: PathBuf, ascii: bool, color: bool, mouse: bool) -> a
 
 fn terminal_action(event: Event, state: &State) -> Option<Action> {
     match event {
-        Event::Key(key) if key.kind != KeyEventKind::Release => keymap::action_for(key, state),
+        Event::Key(key) if key.kind != KeyEventKind::Release => {
+            keymap::intent_for(key, state).map(Action::Key)
+        }
         Event::Resize(width, height) => Some(Action::Resize(width, height)),
         Event::Mouse(mouse) => match mouse.kind {
-            MouseEventKind::ScrollUp => Some(Action::Up),
-            MouseEventKind::ScrollDown => Some(Action::Down),
+            MouseEventKind::ScrollUp => Some(Action::Key(Intent::Up)),
+            MouseEventKind::ScrollDown => Some(Action::Key(Intent::Down)),
             _ => None,
         },
         _ => None,
@@ -194,14 +197,19 @@ fn handle(state: &mut State, links: &mut Links, incoming: Incoming) -> bool {
             // Everything shown may be stale after an absence.
             update(
                 state,
-                Action::Changed(Box::new(pb::change::What::Resync(true))),
+                Action::Reply(Reply::Dashboard(DashboardReply::Changed(Box::new(
+                    pb::change::What::Resync(true),
+                )))),
             )
         }
         Incoming::Lost(why) => {
             links.drop_feeds();
             links.channel = None;
             links.publish.send_replace(None);
-            update(state, Action::Disconnected(why))
+            update(
+                state,
+                Action::Reply(Reply::Dashboard(DashboardReply::Disconnected(why))),
+            )
         }
     };
     for effect in effects {
@@ -213,10 +221,10 @@ fn handle(state: &mut State, links: &mut Links, incoming: Incoming) -> bool {
                 None => {
                     update(
                         state,
-                        Action::DaemonError {
+                        Action::Reply(Reply::Failed {
                             what: "not connected".into(),
                             text: "cairnd is not reachable right now; the console reconnects by itself, try again then".into(),
-                        },
+                        }),
                     );
                 }
             },

@@ -1,20 +1,20 @@
-//! Keys to actions, one table per screen. The help overlay and the footer are drawn
+//! Keys to intents, one table per screen. The help overlay and the footer are drawn
 //! from the same tables, so what they list is what the keys do.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::console::action::Action;
+use crate::console::message::Intent;
 use crate::console::screen::Screen;
 use crate::console::state::State;
 
-/// Keys bound to one action on a screen.
+/// Keys bound to one intent on a screen.
 #[derive(Debug)]
 pub struct Binding {
     pub keys: &'static [KeyCode],
     /// The keys as the help shows them ("j/k").
     pub label: &'static str,
     pub help: &'static str,
-    pub action: Action,
+    pub intent: Intent,
     /// The word the footer shows, or empty to leave the key to the help overlay.
     pub short: &'static str,
 }
@@ -23,14 +23,14 @@ const fn bind(
     keys: &'static [KeyCode],
     label: &'static str,
     help: &'static str,
-    action: Action,
+    intent: Intent,
     short: &'static str,
 ) -> Binding {
     Binding {
         keys,
         label,
         help,
-        action,
+        intent,
         short,
     }
 }
@@ -39,53 +39,53 @@ use KeyCode::{
     BackTab, Backspace, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up,
 };
 
-const UP: Binding = bind(&[Char('k'), Up], "k/Up", "up", Action::Up, "");
-const DOWN: Binding = bind(&[Char('j'), Down], "j/Down", "down", Action::Down, "");
-const TOP: Binding = bind(&[Char('g'), Home], "g/Home", "first", Action::Top, "");
-const BOTTOM: Binding = bind(&[Char('G'), End], "G/End", "last", Action::Bottom, "");
-const PAGE_UP: Binding = bind(&[PageUp], "PgUp", "page up", Action::PageUp, "");
-const PAGE_DOWN: Binding = bind(&[PageDown], "PgDn", "page down", Action::PageDown, "");
-const HELP: Binding = bind(&[Char('?')], "?", "help", Action::ToggleHelp, "help");
-const BACK: Binding = bind(&[Esc, Char('q')], "q/Esc", "back", Action::Back, "back");
-const LOGS: Binding = bind(&[Char('L')], "L", "daemon log", Action::OpenLogs, "log");
+const UP: Binding = bind(&[Char('k'), Up], "k/Up", "up", Intent::Up, "");
+const DOWN: Binding = bind(&[Char('j'), Down], "j/Down", "down", Intent::Down, "");
+const TOP: Binding = bind(&[Char('g'), Home], "g/Home", "first", Intent::Top, "");
+const BOTTOM: Binding = bind(&[Char('G'), End], "G/End", "last", Intent::Bottom, "");
+const PAGE_UP: Binding = bind(&[PageUp], "PgUp", "page up", Intent::PageUp, "");
+const PAGE_DOWN: Binding = bind(&[PageDown], "PgDn", "page down", Intent::PageDown, "");
+const HELP: Binding = bind(&[Char('?')], "?", "help", Intent::ToggleHelp, "help");
+const BACK: Binding = bind(&[Esc, Char('q')], "q/Esc", "back", Intent::Back, "back");
+const LOGS: Binding = bind(&[Char('L')], "L", "daemon log", Intent::OpenLogs, "log");
 
 /// Places to go from anywhere (also listed in the palette).
 #[rustfmt::skip]
 pub const GLOBAL: &[Binding] = &[
-    bind(&[Char(':')], ":", "command palette", Action::OpenPalette, ""),
-    bind(&[Char('L')], "L", "daemon log", Action::OpenLogs, ""),
-    bind(&[], "", "new job (admin)", Action::NewJob, ""),
-    bind(&[], "", "repositories", Action::OpenRepositories, ""),
-    bind(&[], "", "audit trail (admin)", Action::OpenAudit, ""),
-    bind(&[], "", "quit the console", Action::Quit, ""),
+    bind(&[Char(':')], ":", "command palette", Intent::OpenPalette, ""),
+    bind(&[Char('L')], "L", "daemon log", Intent::OpenLogs, ""),
+    bind(&[], "", "new job (admin)", Intent::NewJob, ""),
+    bind(&[], "", "repositories", Intent::OpenRepositories, ""),
+    bind(&[], "", "audit trail (admin)", Intent::OpenAudit, ""),
+    bind(&[], "", "quit the console", Intent::Quit, ""),
 ];
 
 #[rustfmt::skip]
 pub const DASHBOARD: &[Binding] = &[
     UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
-    bind(&[Enter], "Enter", "open the job", Action::Open, "open"),
-    bind(&[Char('/')], "/", "filter jobs", Action::StartFilter, "filter"),
-    bind(&[Char('r')], "r", "run now (operator)", Action::RunNow, "run"),
-    bind(&[Char('c')], "c", "cancel its run (operator)", Action::CancelRun, "cancel"),
-    bind(&[Char('s')], "s", "the job's snapshots", Action::OpenSnapshots, "snapshots"),
-    bind(&[Char('n')], "n", "new job (admin)", Action::NewJob, "new"),
-    bind(&[Char('R')], "R", "repositories", Action::OpenRepositories, "repos"),
-    bind(&[Char('A')], "A", "audit trail (admin)", Action::OpenAudit, ""),
+    bind(&[Enter], "Enter", "open the job", Intent::Open, "open"),
+    bind(&[Char('/')], "/", "filter jobs", Intent::StartFilter, "filter"),
+    bind(&[Char('r')], "r", "run now (operator)", Intent::RunNow, "run"),
+    bind(&[Char('c')], "c", "cancel its run (operator)", Intent::CancelRun, "cancel"),
+    bind(&[Char('s')], "s", "the job's snapshots", Intent::OpenSnapshots, "snapshots"),
+    bind(&[Char('n')], "n", "new job (admin)", Intent::NewJob, "new"),
+    bind(&[Char('R')], "R", "repositories", Intent::OpenRepositories, "repos"),
+    bind(&[Char('A')], "A", "audit trail (admin)", Intent::OpenAudit, ""),
     LOGS,
     HELP,
-    bind(&[Esc, Char('q')], "q", "quit", Action::Back, "quit"),
+    bind(&[Esc, Char('q')], "q", "quit", Intent::Back, "quit"),
 ];
 
 #[rustfmt::skip]
 pub const JOB: &[Binding] = &[
     UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
-    bind(&[Enter], "Enter", "open the run", Action::Open, "open"),
-    bind(&[Char('r')], "r", "run now (operator)", Action::RunNow, "run"),
-    bind(&[Char('c')], "c", "cancel its run (operator)", Action::CancelRun, "cancel"),
-    bind(&[Char('t')], "t", "enable / disable (operator)", Action::ToggleEnabled, "enable/disable"),
-    bind(&[Char('e')], "e", "edit the job (admin)", Action::EditJob, "edit"),
-    bind(&[Char('D')], "D", "delete the job (admin)", Action::DeleteJob, "delete"),
-    bind(&[Char('s')], "s", "the job's snapshots", Action::OpenSnapshots, "snapshots"),
+    bind(&[Enter], "Enter", "open the run", Intent::Open, "open"),
+    bind(&[Char('r')], "r", "run now (operator)", Intent::RunNow, "run"),
+    bind(&[Char('c')], "c", "cancel its run (operator)", Intent::CancelRun, "cancel"),
+    bind(&[Char('t')], "t", "enable / disable (operator)", Intent::ToggleEnabled, "enable/disable"),
+    bind(&[Char('e')], "e", "edit the job (admin)", Intent::EditJob, "edit"),
+    bind(&[Char('D')], "D", "delete the job (admin)", Intent::DeleteJob, "delete"),
+    bind(&[Char('s')], "s", "the job's snapshots", Intent::OpenSnapshots, "snapshots"),
     LOGS,
     HELP,
     BACK,
@@ -94,12 +94,12 @@ pub const JOB: &[Binding] = &[
 #[rustfmt::skip]
 pub const RUN: &[Binding] = &[
     UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
-    bind(&[Char('/')], "/", "search the log", Action::StartFilter, "search"),
-    bind(&[Char('n')], "n", "next match", Action::NextMatch, "next"),
-    bind(&[Char('N')], "N", "previous match", Action::PreviousMatch, "prev"),
-    bind(&[Char('f')], "f", "follow on / off", Action::ToggleFollow, "follow"),
-    bind(&[Tab], "Tab", "log / the run's warnings", Action::NextPane, "warnings"),
-    bind(&[Char('c')], "c", "cancel the run (operator)", Action::CancelRun, "cancel"),
+    bind(&[Char('/')], "/", "search the log", Intent::StartFilter, "search"),
+    bind(&[Char('n')], "n", "next match", Intent::NextMatch, "next"),
+    bind(&[Char('N')], "N", "previous match", Intent::PreviousMatch, "prev"),
+    bind(&[Char('f')], "f", "follow on / off", Intent::ToggleFollow, "follow"),
+    bind(&[Tab], "Tab", "log / the run's warnings", Intent::NextPane, "warnings"),
+    bind(&[Char('c')], "c", "cancel the run (operator)", Intent::CancelRun, "cancel"),
     LOGS,
     HELP,
     BACK,
@@ -108,10 +108,10 @@ pub const RUN: &[Binding] = &[
 #[rustfmt::skip]
 pub const LOGS_SCREEN: &[Binding] = &[
     UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
-    bind(&[Char('/')], "/", "filter lines", Action::StartFilter, "filter"),
-    bind(&[Char('l')], "l", "level: info, warn, error, debug", Action::CycleLevel, "level"),
-    bind(&[Char('J')], "J", "next job (then all)", Action::CycleJob, "job"),
-    bind(&[Char(' '), Char('p')], "Space", "pause / resume", Action::TogglePause, "pause"),
+    bind(&[Char('/')], "/", "filter lines", Intent::StartFilter, "filter"),
+    bind(&[Char('l')], "l", "level: info, warn, error, debug", Intent::CycleLevel, "level"),
+    bind(&[Char('J')], "J", "next job (then all)", Intent::CycleJob, "job"),
+    bind(&[Char(' '), Char('p')], "Space", "pause / resume", Intent::TogglePause, "pause"),
     HELP,
     BACK,
 ];
@@ -119,9 +119,9 @@ pub const LOGS_SCREEN: &[Binding] = &[
 #[rustfmt::skip]
 pub const SNAPSHOTS: &[Binding] = &[
     UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
-    bind(&[Enter], "Enter", "browse the snapshot", Action::Open, "browse"),
-    bind(&[Char('m')], "m", "mark as the older side of a diff", Action::Mark, "mark"),
-    bind(&[Char('d')], "d", "diff with the marked (or the one before)", Action::Diff, "diff"),
+    bind(&[Enter], "Enter", "browse the snapshot", Intent::Open, "browse"),
+    bind(&[Char('m')], "m", "mark as the older side of a diff", Intent::Mark, "mark"),
+    bind(&[Char('d')], "d", "diff with the marked (or the one before)", Intent::Diff, "diff"),
     LOGS,
     HELP,
     BACK,
@@ -130,12 +130,12 @@ pub const SNAPSHOTS: &[Binding] = &[
 #[rustfmt::skip]
 pub const TREE: &[Binding] = &[
     UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
-    bind(&[Enter, Right, Char('l')], "Enter/l", "open the directory", Action::Open, "open"),
-    bind(&[Backspace, Left, Char('h')], "Bksp/h", "up to the parent", Action::Parent, "up"),
-    bind(&[Char(' ')], "Space", "choose for restore (or unchoose)", Action::Choose, "choose"),
-    bind(&[Char('R')], "R", "restore the chosen (or selected) entries (operator)", Action::Restore, "restore"),
+    bind(&[Enter, Right, Char('l')], "Enter/l", "open the directory", Intent::Open, "open"),
+    bind(&[Backspace, Left, Char('h')], "Bksp/h", "up to the parent", Intent::Parent, "up"),
+    bind(&[Char(' ')], "Space", "choose for restore (or unchoose)", Intent::Choose, "choose"),
+    bind(&[Char('R')], "R", "restore the chosen (or selected) entries (operator)", Intent::Restore, "restore"),
     HELP,
-    bind(&[Esc, Char('q')], "q/Esc", "clear the choice, then back", Action::Back, "back"),
+    bind(&[Esc, Char('q')], "q/Esc", "clear the choice, then back", Intent::Back, "back"),
 ];
 
 #[rustfmt::skip]
@@ -144,24 +144,24 @@ pub const DIFF: &[Binding] = &[UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN, HELP, 
 /// The editor: letters type into text fields, so moving is on arrows and Tab.
 #[rustfmt::skip]
 pub const EDITOR: &[Binding] = &[
-    bind(&[Up, BackTab], "Up/S-Tab", "previous field", Action::Up, ""),
-    bind(&[Down, Tab], "Tab/Down", "next field", Action::Down, "next"),
-    bind(&[Left], "Left", "previous choice", Action::Left, ""),
-    bind(&[Right], "Right", "next choice", Action::Right, ""),
-    bind(&[Enter, Char(' ')], "Enter", "change the field / pick sources / save", Action::Open, "change"),
-    bind(&[Backspace], "Bksp", "delete a character (sources: the last one)", Action::FilterBackspace, ""),
-    bind(&[], "Ctrl-S", "save", Action::Save, "save"),
-    bind(&[Esc], "Esc", "cancel", Action::Back, "cancel"),
+    bind(&[Up, BackTab], "Up/S-Tab", "previous field", Intent::Up, ""),
+    bind(&[Down, Tab], "Tab/Down", "next field", Intent::Down, "next"),
+    bind(&[Left], "Left", "previous choice", Intent::Left, ""),
+    bind(&[Right], "Right", "next choice", Intent::Right, ""),
+    bind(&[Enter, Char(' ')], "Enter", "change the field / pick sources / save", Intent::Open, "change"),
+    bind(&[Backspace], "Bksp", "delete a character (sources: the last one)", Intent::FilterBackspace, ""),
+    bind(&[], "Ctrl-S", "save", Intent::Save, "save"),
+    bind(&[Esc], "Esc", "cancel", Intent::Back, "cancel"),
 ];
 
 #[rustfmt::skip]
 pub const PICKER: &[Binding] = &[
     UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
-    bind(&[Enter, Right, Char('l')], "Enter/l", "open the directory", Action::Open, "open"),
-    bind(&[Backspace, Left, Char('h')], "Bksp/h", "up to the parent", Action::Parent, "up"),
-    bind(&[Char(' ')], "Space", "add the selected entry as a source", Action::Choose, "add"),
-    bind(&[Char('.')], ".", "add the directory shown as a source", Action::PickHere, "add this dir"),
-    bind(&[Char('/')], "/", "go to a path (type it, Enter)", Action::StartFilter, "go to"),
+    bind(&[Enter, Right, Char('l')], "Enter/l", "open the directory", Intent::Open, "open"),
+    bind(&[Backspace, Left, Char('h')], "Bksp/h", "up to the parent", Intent::Parent, "up"),
+    bind(&[Char(' ')], "Space", "add the selected entry as a source", Intent::Choose, "add"),
+    bind(&[Char('.')], ".", "add the directory shown as a source", Intent::PickHere, "add this dir"),
+    bind(&[Char('/')], "/", "go to a path (type it, Enter)", Intent::StartFilter, "go to"),
     HELP,
     BACK,
 ];
@@ -169,9 +169,9 @@ pub const PICKER: &[Binding] = &[
 #[rustfmt::skip]
 pub const REPOSITORIES: &[Binding] = &[
     UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
-    bind(&[Enter], "Enter", "its snapshots", Action::Open, "snapshots"),
-    bind(&[Char('c')], "c", "check it now (operator)", Action::CheckNow, "check"),
-    bind(&[Char('a')], "a", "add a repository (admin)", Action::AddRepository, "add"),
+    bind(&[Enter], "Enter", "its snapshots", Intent::Open, "snapshots"),
+    bind(&[Char('c')], "c", "check it now (operator)", Intent::CheckNow, "check"),
+    bind(&[Char('a')], "a", "add a repository (admin)", Intent::AddRepository, "add"),
     LOGS,
     HELP,
     BACK,
@@ -180,9 +180,9 @@ pub const REPOSITORIES: &[Binding] = &[
 #[rustfmt::skip]
 pub const AUDIT: &[Binding] = &[
     UP, DOWN, TOP, BOTTOM, PAGE_UP, PAGE_DOWN,
-    bind(&[Enter], "Enter", "the whole entry", Action::Open, "details"),
-    bind(&[Char('/')], "/", "filter (words in call, uid, role, arguments, result)", Action::StartFilter, "filter"),
-    bind(&[Char('d')], "d", "only denied calls, or all", Action::ToggleDenied, "denied"),
+    bind(&[Enter], "Enter", "the whole entry", Intent::Open, "details"),
+    bind(&[Char('/')], "/", "filter (words in call, uid, role, arguments, result)", Intent::StartFilter, "filter"),
+    bind(&[Char('d')], "d", "only denied calls, or all", Intent::ToggleDenied, "denied"),
     HELP,
     BACK,
 ];
@@ -190,27 +190,27 @@ pub const AUDIT: &[Binding] = &[
 /// The repository form: letters type into text fields.
 #[rustfmt::skip]
 pub const REPO_FORM: &[Binding] = &[
-    bind(&[Up, BackTab], "Up/S-Tab", "previous field", Action::Up, ""),
-    bind(&[Down, Tab], "Tab/Down", "next field", Action::Down, "next"),
-    bind(&[Left, Right], "Left/Right", "new or existing", Action::Right, ""),
-    bind(&[Enter, Char(' ')], "Enter", "change the field / save", Action::Open, "change"),
-    bind(&[Backspace], "Bksp", "delete a character", Action::FilterBackspace, ""),
-    bind(&[], "Ctrl-S", "save", Action::Save, "save"),
-    bind(&[Esc], "Esc", "cancel", Action::Back, "cancel"),
+    bind(&[Up, BackTab], "Up/S-Tab", "previous field", Intent::Up, ""),
+    bind(&[Down, Tab], "Tab/Down", "next field", Intent::Down, "next"),
+    bind(&[Left, Right], "Left/Right", "new or existing", Intent::Right, ""),
+    bind(&[Enter, Char(' ')], "Enter", "change the field / save", Intent::Open, "change"),
+    bind(&[Backspace], "Bksp", "delete a character", Intent::FilterBackspace, ""),
+    bind(&[], "Ctrl-S", "save", Intent::Save, "save"),
+    bind(&[Esc], "Esc", "cancel", Intent::Back, "cancel"),
 ];
 
 /// Keys while a confirmation is open.
 #[rustfmt::skip]
 pub const CONFIRM: &[Binding] = &[
-    bind(&[Char('y')], "y", "yes, do it", Action::Yes, "yes"),
-    bind(&[Char('n'), Esc], "n/Esc", "no", Action::No, "no"),
+    bind(&[Char('y')], "y", "yes, do it", Intent::Yes, "yes"),
+    bind(&[Char('n'), Esc], "n/Esc", "no", Intent::No, "no"),
 ];
 
 /// Keys while typing a filter or a search.
 #[rustfmt::skip]
 pub const TYPING: &[Binding] = &[
-    bind(&[Enter], "Enter", "keep", Action::FilterDone, "keep"),
-    bind(&[Esc], "Esc", "clear", Action::Back, "clear"),
+    bind(&[Enter], "Enter", "keep", Intent::FilterDone, "keep"),
+    bind(&[Esc], "Esc", "clear", Intent::Back, "clear"),
 ];
 
 /// The bindings in force now.
@@ -258,39 +258,39 @@ fn typing(state: &State) -> bool {
     }
 }
 
-pub fn action_for(key: KeyEvent, state: &State) -> Option<Action> {
+pub fn intent_for(key: KeyEvent, state: &State) -> Option<Intent> {
     if state.palette.is_some() && state.confirm.is_none() {
         return match key.code {
             _ if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == Char('c') => {
-                Some(Action::Quit)
+                Some(Intent::Quit)
             }
-            Esc => Some(Action::Back),
-            Enter => Some(Action::FilterDone),
-            Up | BackTab => Some(Action::Up),
-            Down | Tab => Some(Action::Down),
-            Backspace => Some(Action::FilterBackspace),
-            Char(c) => Some(Action::FilterChar(c)),
+            Esc => Some(Intent::Back),
+            Enter => Some(Intent::FilterDone),
+            Up | BackTab => Some(Intent::Up),
+            Down | Tab => Some(Intent::Down),
+            Backspace => Some(Intent::FilterBackspace),
+            Char(c) => Some(Intent::FilterChar(c)),
             _ => None,
         };
     }
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return match key.code {
-            Char('c') => Some(Action::Quit),
+            Char('c') => Some(Intent::Quit),
             Char('s')
                 if matches!(
                     state.screen(),
                     Some(Screen::Editor(_) | Screen::AddRepository(_))
                 ) =>
             {
-                Some(Action::Save)
+                Some(Intent::Save)
             }
             _ => None,
         };
     }
     if typing(state) && state.confirm.is_none() {
         match key.code {
-            KeyCode::Backspace => return Some(Action::FilterBackspace),
-            Char(c) => return Some(Action::FilterChar(c)),
+            KeyCode::Backspace => return Some(Intent::FilterBackspace),
+            Char(c) => return Some(Intent::FilterChar(c)),
             _ => {}
         }
     }
@@ -303,7 +303,7 @@ pub fn action_for(key: KeyEvent, state: &State) -> Option<Action> {
         .iter()
         .chain(global)
         .find(|b| b.keys.contains(&key.code))
-        .map(|b| b.action.clone())
+        .map(|b| b.intent)
 }
 
 #[cfg(test)]
@@ -317,16 +317,16 @@ mod tests {
     #[test]
     fn letters_type_into_the_filter_instead_of_acting() {
         let mut state = State::new(String::new(), false, true);
-        assert_eq!(action_for(key(Char('r')), &state), Some(Action::RunNow));
+        assert_eq!(intent_for(key(Char('r')), &state), Some(Intent::RunNow));
         state.filtering = true;
         assert_eq!(
-            action_for(key(Char('r')), &state),
-            Some(Action::FilterChar('r'))
+            intent_for(key(Char('r')), &state),
+            Some(Intent::FilterChar('r'))
         );
-        assert_eq!(action_for(key(Esc), &state), Some(Action::Back));
+        assert_eq!(intent_for(key(Esc), &state), Some(Intent::Back));
         assert_eq!(
-            action_for(KeyEvent::new(Char('c'), KeyModifiers::CONTROL), &state),
-            Some(Action::Quit)
+            intent_for(KeyEvent::new(Char('c'), KeyModifiers::CONTROL), &state),
+            Some(Intent::Quit)
         );
     }
 
@@ -356,7 +356,7 @@ mod tests {
                     seen.push(*code);
                     // A screen may bind a global key only to the same action.
                     if let Some(global) = GLOBAL.iter().find(|g| g.keys.contains(code)) {
-                        assert_eq!(global.action, binding.action, "{code:?}");
+                        assert_eq!(global.intent, binding.intent, "{code:?}");
                     }
                 }
             }

@@ -9,7 +9,8 @@ pub mod repos;
 pub mod run;
 pub mod snapshots;
 
-use crate::console::state::Feed;
+use crate::console::message::Feed;
+use crate::console::message::Intent;
 
 pub use audit::AuditScreen;
 pub use editor::{EditorScreen, PickerScreen};
@@ -91,16 +92,15 @@ impl TextInput {
 
     /// Applies a key while typing: characters, Backspace, Enter keeps, Esc clears.
     /// True when the text changed.
-    pub fn edit(&mut self, action: &crate::console::action::Action) -> bool {
-        use crate::console::action::Action;
-        match action {
-            Action::FilterChar(c) => self.text.push(*c),
-            Action::FilterBackspace => return self.text.pop().is_some(),
-            Action::FilterDone => {
+    pub fn edit(&mut self, intent: &Intent) -> bool {
+        match intent {
+            Intent::FilterChar(c) => self.text.push(*c),
+            Intent::FilterBackspace => return self.text.pop().is_some(),
+            Intent::FilterDone => {
                 self.editing = false;
                 return false;
             }
-            Action::Back => self.clear(),
+            Intent::Back => self.clear(),
             _ => return false,
         }
         true

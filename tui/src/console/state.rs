@@ -8,7 +8,7 @@
 use cairn_proto::v1 as pb;
 
 use crate::console::Role;
-use crate::console::action::Effect;
+use crate::console::message::{Effect, Feed};
 use crate::console::screen::Screen;
 
 /// One job as the dashboard lists it.
@@ -80,15 +80,12 @@ pub struct Confirm {
     pub effect: Effect,
 }
 
-/// A live stream the state wants open while it is connected.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Feed {
-    /// A queued or running run's state and progress (Runs.WatchRun).
-    Run(u64),
-    /// A run's log from the line after the last one received, following while it runs.
-    RunLog(u64),
-    /// The daemon-wide log at this level and above.
-    DaemonLog(i32),
+/// The command palette while it is open: what is typed and the command chosen (the
+/// commands themselves are in [`crate::console::palette`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Palette {
+    pub input: String,
+    pub selected: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +103,7 @@ pub struct State {
     pub filtering: bool,
     pub help: bool,
     /// The command palette, when open.
-    pub palette: Option<crate::console::palette::Palette>,
+    pub palette: Option<Palette>,
     pub message: Option<Message>,
     pub confirm: Option<Confirm>,
     /// Draw with ASCII only (no box-drawing characters).
@@ -198,11 +195,6 @@ impl State {
 /// A run's state as people read it ("succeeded-with-warnings").
 pub fn run_state(run: &pb::Run) -> &'static str {
     crate::api::names::state(run.state)
-}
-
-/// Whether a run has not ended yet.
-pub fn is_live(run: &pb::Run) -> bool {
-    matches!(run.state(), pb::RunState::Queued | pb::RunState::Running)
 }
 
 /// Unix seconds of an API time.

@@ -192,7 +192,7 @@ fn draw_help(frame: &mut Frame<'_>, state: &State) {
     );
 }
 
-fn draw_palette(frame: &mut Frame<'_>, state: &State, palette: &crate::console::palette::Palette) {
+fn draw_palette(frame: &mut Frame<'_>, state: &State, palette: &crate::console::state::Palette) {
     let commands = crate::console::palette::matching(state, &palette.input);
     let area = centered(frame.area(), 64, commands.len().min(14) as u16 + 4);
     let mut lines = vec![Line::from(format!(": {}_", palette.input)), Line::from("")];
@@ -395,7 +395,7 @@ pub fn clock(state: &State, t: Option<&prost_types::Timestamp>) -> String {
 #[cfg(test)]
 mod tests {
     use super::fixtures::{every_screen, render};
-    use crate::console::action::{Action, update};
+    use crate::console::action::{Action, Intent, update};
 
     #[test]
     fn every_screen_draws_from_tiny_to_250x70_and_with_help_open() {
@@ -403,7 +403,7 @@ mod tests {
             for (width, height) in [(250, 70), (120, 40), (80, 24), (40, 12), (10, 4), (1, 1)] {
                 render(&state, width, height);
             }
-            update(&mut state, Action::ToggleHelp);
+            update(&mut state, Action::Key(Intent::ToggleHelp));
             let screen = render(&state, 80, 24).to_string();
             assert!(screen.contains("keys (? or Esc closes)"), "{screen}");
         }

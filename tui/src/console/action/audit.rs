@@ -1,6 +1,6 @@
 //! The audit screen (admin): open it, move, filter, only denied calls, details.
 
-use super::{Action, Effect, back, move_in, needs};
+use super::{AuditReply, Effect, Intent, back, move_in, needs};
 use crate::console::Role;
 use crate::console::screen::{AuditScreen, Screen};
 use crate::console::state::{Message, State};
@@ -16,21 +16,21 @@ pub fn open(state: &mut State) -> Vec<Effect> {
     vec![Effect::LoadAudit { denied_only: false }]
 }
 
-pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
+pub fn key(state: &mut State, intent: Intent) -> Vec<Effect> {
     let Some(Screen::Audit(s)) = state.screens.last_mut() else {
         return Vec::new();
     };
     if s.filter.editing {
-        if s.filter.edit(&action) {
+        if s.filter.edit(&intent) {
             s.selected = 0;
         }
         return Vec::new();
     }
     let len = s.visible().len();
-    match action {
+    match intent {
         a if a.moves() => move_in(&mut s.selected, len, &a),
-        Action::StartFilter => s.filter.editing = true,
-        Action::ToggleDenied => {
+        Intent::StartFilter => s.filter.editing = true,
+        Intent::ToggleDenied => {
             s.denied_only = !s.denied_only;
             s.entries = None;
             s.selected = 0;
@@ -38,7 +38,7 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
                 denied_only: s.denied_only,
             }];
         }
-        Action::Open => {
+        Intent::Open => {
             if let Some(e) = s.visible().get(s.selected) {
                 let text = format!(
                     "uid {} ({}) called {}\narguments: {}\nresult: {}",
@@ -56,9 +56,24 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
                 });
             }
         }
-        Action::Back if s.filter.is_active() => s.filter.clear(),
-        Action::Back => return back(state),
+        Intent::Back if s.filter.is_active() => s.filter.clear(),
+        Intent::Back => return back(state),
         _ => {}
     }
     Vec::new()
+}
+
+/// The audit trail's entries, to every audit screen open.
+pub fn loaded(state: &mut State, reply: AuditReply) -> Vec<Effect> {
+    match reply {
+        AuditReply::AuditLoaded(entries) => {
+            for screen in &mut state.screens {
+                if let Screen::Audit(s) = screen {
+                    s.selected = s.selected.min(entries.len().saturating_sub(1));
+                    s.entries = Some(entries.clone());
+                }
+            }
+            Vec::new()
+        }
+    }
 }

@@ -1,13 +1,16 @@
 //! Keys on the dashboard: move over the jobs, filter them, open one, run or cancel.
 
-use super::{Action, Effect, back, cancel, move_in, open_job, open_snapshots, run_now};
-use crate::console::state::State;
+use super::{
+    DashboardReply, Effect, Intent, back, cancel, changed, move_in, open_job, open_snapshots,
+    refreshed, run_now,
+};
+use crate::console::state::{Connection, Message, State};
 
-pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
+pub fn key(state: &mut State, intent: Intent) -> Vec<Effect> {
     let count = state.visible_jobs().len();
-    match action {
+    match intent {
         a if a.moves() => move_in(&mut state.selected, count, &a),
-        Action::Back => {
+        Intent::Back => {
             if state.filtering || !state.filter.is_empty() {
                 state.filtering = false;
                 state.filter.clear();
@@ -16,35 +19,35 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
                 return back(state);
             }
         }
-        Action::StartFilter => state.filtering = true,
-        Action::FilterChar(c) => {
+        Intent::StartFilter => state.filtering = true,
+        Intent::FilterChar(c) => {
             state.filter.push(c);
             state.selected = 0;
         }
-        Action::FilterBackspace => {
+        Intent::FilterBackspace => {
             state.filter.pop();
             state.selected = 0;
         }
-        Action::FilterDone => state.filtering = false,
-        Action::Open => {
+        Intent::FilterDone => state.filtering = false,
+        Intent::Open => {
             if let Some(job) = state.selected_job() {
                 let name = job.name.clone();
                 return open_job(state, name);
             }
         }
-        Action::OpenSnapshots => {
+        Intent::OpenSnapshots => {
             if let Some(job) = state.selected_job() {
                 let (name, repository) = (job.name.clone(), job.repository.clone());
                 return open_snapshots(state, &name, &repository);
             }
         }
-        Action::RunNow => {
+        Intent::RunNow => {
             if let Some(job) = state.selected_job() {
                 let (name, active) = (job.name.clone(), job.active.as_ref().map(|a| a.id));
                 return run_now(state, name, active);
             }
         }
-        Action::CancelRun => {
+        Intent::CancelRun => {
             let active = state
                 .selected_job()
                 .and_then(|j| j.active.as_ref().map(|a| a.id));
@@ -53,4 +56,26 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
         _ => {}
     }
     Vec::new()
+}
+
+/// The connection and the dashboard's picture.
+pub fn loaded(state: &mut State, reply: DashboardReply) -> Vec<Effect> {
+    match reply {
+        DashboardReply::Refreshed { daemon, jobs } => {
+            refreshed(state, daemon, jobs);
+            Vec::new()
+        }
+        DashboardReply::Disconnected(why) => {
+            state.connection = Connection::Disconnected(why);
+            Vec::new()
+        }
+        DashboardReply::Changed(what) => changed(state, *what),
+        DashboardReply::RefreshFailed(text) => {
+            state.message = Some(Message {
+                title: "reading the jobs".into(),
+                text,
+            });
+            Vec::new()
+        }
+    }
 }

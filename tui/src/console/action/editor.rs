@@ -3,7 +3,7 @@
 
 use cairn_proto::v1 as pb;
 
-use super::{Action, Effect, back, move_in, needs};
+use super::{EditorReply, Effect, Intent, back, move_in, needs};
 use crate::console::Role;
 use crate::console::screen::editor::{EditorScreen, Field, PickerScreen, Preview};
 use crate::console::screen::{JobScreen, Screen};
@@ -52,9 +52,9 @@ fn editor(state: &mut State) -> Option<&mut EditorScreen> {
     })
 }
 
-pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
-    match action {
-        Action::RepositoriesLoaded(names) => {
+pub fn loaded(state: &mut State, reply: EditorReply) -> Vec<Effect> {
+    match reply {
+        EditorReply::RepositoriesLoaded(names) => {
             if let Some(e) = editor(state) {
                 if e.repository.is_empty() {
                     e.repository = names.first().cloned().unwrap_or_default();
@@ -63,12 +63,12 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
             }
             return replan(state);
         }
-        Action::RetentionPlanned { request, plan } => {
+        EditorReply::RetentionPlanned { request, plan } => {
             if let Some(e) = editor(state) {
                 e.plan = Some(Box::new((*request, plan)));
             }
         }
-        Action::SchedulePreview {
+        EditorReply::SchedulePreview {
             cron,
             timezone,
             preview,
@@ -81,7 +81,7 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
                 e.previewed = (cron, timezone);
             }
         }
-        Action::JobSaved(name) => {
+        EditorReply::JobSaved(name) => {
             state.screens.retain(|s| !matches!(s, Screen::Editor(_)));
             // Show the job: its screen if open (renamed or not), else open it.
             let open = state
@@ -105,7 +105,7 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
             });
             return vec![Effect::Refresh, Effect::LoadJob(name)];
         }
-        Action::DirectoryLoaded {
+        EditorReply::DirectoryLoaded {
             path,
             entries,
             total,
@@ -122,7 +122,6 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
                 p.entries = Some(entries);
             }
         }
-        _ => {}
     }
     Vec::new()
 }
@@ -134,23 +133,23 @@ fn preview(e: &EditorScreen) -> Vec<Effect> {
     }
 }
 
-pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
-    let mut effects = form_key(state, action);
+pub fn key(state: &mut State, intent: Intent) -> Vec<Effect> {
+    let mut effects = form_key(state, intent);
     effects.extend(replan(state));
     effects
 }
 
-fn form_key(state: &mut State, action: Action) -> Vec<Effect> {
+fn form_key(state: &mut State, intent: Intent) -> Vec<Effect> {
     let Some(Screen::Editor(e)) = state.screens.last_mut() else {
         return Vec::new();
     };
     let fields = e.fields();
     let at = fields.iter().position(|f| *f == e.focus).unwrap_or(0);
     let schedule_field = matches!(e.focus, Field::Cron | Field::Timezone);
-    match action {
-        Action::Up => e.focus = fields[at.saturating_sub(1)],
-        Action::Down => e.focus = fields[(at + 1).min(fields.len() - 1)],
-        Action::FilterChar(c) => {
+    match intent {
+        Intent::Up => e.focus = fields[at.saturating_sub(1)],
+        Intent::Down => e.focus = fields[(at + 1).min(fields.len() - 1)],
+        Intent::FilterChar(c) => {
             if let Some(text) = e.text_mut() {
                 text.push(c);
                 if schedule_field {
@@ -158,7 +157,7 @@ fn form_key(state: &mut State, action: Action) -> Vec<Effect> {
                 }
             }
         }
-        Action::FilterBackspace => {
+        Intent::FilterBackspace => {
             if let Some(text) = e.text_mut() {
                 text.pop();
                 if schedule_field {
@@ -168,8 +167,8 @@ fn form_key(state: &mut State, action: Action) -> Vec<Effect> {
                 e.sources.pop();
             }
         }
-        Action::Left | Action::Right => cycle(e, action == Action::Right),
-        Action::Open => match e.focus {
+        Intent::Left | Intent::Right => cycle(e, intent == Intent::Right),
+        Intent::Open => match e.focus {
             Field::Repository | Field::Kind | Field::Enabled => cycle(e, true),
             Field::Sources => {
                 let start = e
@@ -187,8 +186,8 @@ fn form_key(state: &mut State, action: Action) -> Vec<Effect> {
             Field::Save => return save(state),
             _ => e.focus = fields[(at + 1).min(fields.len() - 1)],
         },
-        Action::Save => return save(state),
-        Action::Back => return back(state),
+        Intent::Save => return save(state),
+        Intent::Back => return back(state),
         _ => {}
     }
     Vec::new()
@@ -248,23 +247,23 @@ fn picker_load(p: &PickerScreen) -> Effect {
     Effect::ListDirectory(p.path.clone())
 }
 
-pub fn picker_key(state: &mut State, action: Action) -> Vec<Effect> {
-    let mut effects = picker_form_key(state, action);
+pub fn picker_key(state: &mut State, intent: Intent) -> Vec<Effect> {
+    let mut effects = picker_form_key(state, intent);
     effects.extend(replan(state));
     effects
 }
 
-fn picker_form_key(state: &mut State, action: Action) -> Vec<Effect> {
+fn picker_form_key(state: &mut State, intent: Intent) -> Vec<Effect> {
     let Some(Screen::Picker(p)) = state.screens.last_mut() else {
         return Vec::new();
     };
     if let Some(goto) = &mut p.goto {
-        match action {
-            Action::FilterChar(c) => goto.push(c),
-            Action::FilterBackspace => {
+        match intent {
+            Intent::FilterChar(c) => goto.push(c),
+            Intent::FilterBackspace => {
                 goto.pop();
             }
-            Action::FilterDone => {
+            Intent::FilterDone => {
                 let path = goto.trim().trim_end_matches('/').to_owned();
                 p.goto = None;
                 p.path = if path.is_empty() { "/".into() } else { path };
@@ -272,14 +271,14 @@ fn picker_form_key(state: &mut State, action: Action) -> Vec<Effect> {
                 p.selected = 0;
                 return vec![picker_load(p)];
             }
-            Action::Back => p.goto = None,
+            Intent::Back => p.goto = None,
             _ => {}
         }
         return Vec::new();
     }
     let len = p.entries.as_ref().map_or(0, Vec::len);
-    let picked = match action {
-        Action::StartFilter => {
+    let picked = match intent {
+        Intent::StartFilter => {
             p.goto = Some(String::new());
             return Vec::new();
         }
@@ -287,7 +286,7 @@ fn picker_form_key(state: &mut State, action: Action) -> Vec<Effect> {
             move_in(&mut p.selected, len, &a);
             return Vec::new();
         }
-        Action::Open | Action::Right => {
+        Intent::Open | Intent::Right => {
             if let Some(entry) = p.selected_entry()
                 && entry.kind == "dir"
             {
@@ -298,7 +297,7 @@ fn picker_form_key(state: &mut State, action: Action) -> Vec<Effect> {
             }
             return Vec::new();
         }
-        Action::Parent | Action::Left => {
+        Intent::Parent | Intent::Left => {
             if let Some((parent, name)) = p.parent() {
                 p.path = parent;
                 p.reselect = Some(name);
@@ -307,12 +306,12 @@ fn picker_form_key(state: &mut State, action: Action) -> Vec<Effect> {
             }
             return Vec::new();
         }
-        Action::Choose => match p.selected_entry() {
+        Intent::Choose => match p.selected_entry() {
             Some(entry) => p.entry_path(entry),
             None => return Vec::new(),
         },
-        Action::PickHere => p.path.clone(),
-        Action::Back => return back(state),
+        Intent::PickHere => p.path.clone(),
+        Intent::Back => return back(state),
         _ => return Vec::new(),
     };
     state.screens.pop();

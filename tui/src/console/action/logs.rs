@@ -1,11 +1,11 @@
 //! Keys on the daemon's log: scroll, filter by text, by level and by job, pause.
 
-use super::{Action, Effect, back};
+use super::{Effect, Intent, back};
 use crate::console::screen::Screen;
 use crate::console::screen::logs::{CHROME, next_level};
 use crate::console::state::State;
 
-pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
+pub fn key(state: &mut State, intent: Intent) -> Vec<Effect> {
     let height = state.height.saturating_sub(CHROME).max(1) as usize;
     // The jobs to cycle through, in the dashboard's order.
     let jobs: Vec<String> = state.jobs.iter().map(|j| j.name.clone()).collect();
@@ -13,21 +13,21 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
         return Vec::new();
     };
     if s.filter.editing {
-        s.filter.edit(&action);
+        s.filter.edit(&intent);
         return Vec::new();
     }
     let len = s.visible().len();
-    match action {
+    match intent {
         a if a.moves() => super::scroll_by(&mut s.scroll, &a, len, height),
-        Action::StartFilter => s.filter.editing = true,
-        Action::CycleLevel => {
+        Intent::StartFilter => s.filter.editing = true,
+        Intent::CycleLevel => {
             // Another level is another stream: the lines come again from the daemon.
             s.level = next_level(s.level);
             s.lines.clear();
             s.paused_at = None;
             s.scroll = Default::default();
         }
-        Action::CycleJob => {
+        Intent::CycleJob => {
             s.job = match &s.job {
                 None => jobs.first().cloned(),
                 Some(current) => jobs
@@ -38,14 +38,14 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
             };
             s.scroll = Default::default();
         }
-        Action::TogglePause => {
+        Intent::TogglePause => {
             s.paused_at = match s.paused_at {
                 Some(_) => None,
                 None => Some(s.lines.len()),
             };
         }
-        Action::Back if s.filter.is_active() => s.filter.clear(),
-        Action::Back => return back(state),
+        Intent::Back if s.filter.is_active() => s.filter.clear(),
+        Intent::Back => return back(state),
         _ => {}
     }
     Vec::new()

@@ -1,15 +1,15 @@
 //! Keys on the repositories screen (check now, add, open a repository's snapshots)
 //! and in the form that adds a repository.
 
-use super::{Action, Effect, back, move_in, needs};
+use super::{Effect, Intent, ReposReply, back, move_in, needs};
 use crate::console::Role;
 use crate::console::screen::repos::{RepoField, RepoForm};
 use crate::console::screen::{Screen, SnapshotsScreen};
 use crate::console::state::{Message, State};
 
-pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
-    match action {
-        Action::RepositoryRows(rows) => {
+pub fn loaded(state: &mut State, reply: ReposReply) -> Vec<Effect> {
+    match reply {
+        ReposReply::RepositoryRows(rows) => {
             for screen in &mut state.screens {
                 if let Screen::Repositories(s) = screen {
                     s.selected = s.selected.min(rows.len().saturating_sub(1));
@@ -17,7 +17,7 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
                 }
             }
         }
-        Action::RepositoryAdded(name) => {
+        ReposReply::RepositoryAdded(name) => {
             state
                 .screens
                 .retain(|s| !matches!(s, Screen::AddRepository(_)));
@@ -27,21 +27,20 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
             });
             return vec![Effect::LoadRepositoryRows, Effect::LoadRepositories];
         }
-        _ => {}
     }
     Vec::new()
 }
 
-pub fn list_key(state: &mut State, action: Action) -> Vec<Effect> {
+pub fn list_key(state: &mut State, intent: Intent) -> Vec<Effect> {
     let role = state.role();
     let Some(Screen::Repositories(s)) = state.screens.last_mut() else {
         return Vec::new();
     };
     let len = s.rows.as_ref().map_or(0, Vec::len);
     let name = s.selected_row().map(|r| r.repository.name.clone());
-    match action {
+    match intent {
         a if a.moves() => move_in(&mut s.selected, len, &a),
-        Action::Open => {
+        Intent::Open => {
             if let Some(name) = name {
                 state.screens.push(Screen::Snapshots(SnapshotsScreen {
                     repository: name.clone(),
@@ -53,12 +52,12 @@ pub fn list_key(state: &mut State, action: Action) -> Vec<Effect> {
                 }];
             }
         }
-        Action::CheckNow => match (name, role >= Role::Operator) {
+        Intent::CheckNow => match (name, role >= Role::Operator) {
             (None, _) => {}
             (Some(_), false) => state.message = Some(needs("check", Role::Operator, role)),
             (Some(name), true) => return vec![Effect::CheckRepository(name)],
         },
-        Action::AddRepository => {
+        Intent::AddRepository => {
             if role < Role::Admin {
                 state.message = Some(needs("adding a repository", Role::Admin, role));
             } else {
@@ -68,13 +67,13 @@ pub fn list_key(state: &mut State, action: Action) -> Vec<Effect> {
                 }));
             }
         }
-        Action::Back => return back(state),
+        Intent::Back => return back(state),
         _ => {}
     }
     Vec::new()
 }
 
-pub fn form_key(state: &mut State, action: Action) -> Vec<Effect> {
+pub fn form_key(state: &mut State, intent: Intent) -> Vec<Effect> {
     let Some(Screen::AddRepository(f)) = state.screens.last_mut() else {
         return Vec::new();
     };
@@ -89,27 +88,27 @@ pub fn form_key(state: &mut State, action: Action) -> Vec<Effect> {
         RepoField::Passphrase => Some(&mut f.passphrase.0),
         RepoField::Init | RepoField::Save => None,
     };
-    match action {
-        Action::Up => f.focus = RepoField::ALL[at.saturating_sub(1)],
-        Action::Down => f.focus = RepoField::ALL[(at + 1).min(last)],
-        Action::FilterChar(c) => {
+    match intent {
+        Intent::Up => f.focus = RepoField::ALL[at.saturating_sub(1)],
+        Intent::Down => f.focus = RepoField::ALL[(at + 1).min(last)],
+        Intent::FilterChar(c) => {
             if let Some(text) = text {
                 text.push(c);
             }
         }
-        Action::FilterBackspace => {
+        Intent::FilterBackspace => {
             if let Some(text) = text {
                 text.pop();
             }
         }
-        Action::Left | Action::Right if f.focus == RepoField::Init => f.init = !f.init,
-        Action::Open => match f.focus {
+        Intent::Left | Intent::Right if f.focus == RepoField::Init => f.init = !f.init,
+        Intent::Open => match f.focus {
             RepoField::Init => f.init = !f.init,
             RepoField::Save => return save(state),
             _ => f.focus = RepoField::ALL[(at + 1).min(last)],
         },
-        Action::Save => return save(state),
-        Action::Back => return back(state),
+        Intent::Save => return save(state),
+        Intent::Back => return back(state),
         _ => {}
     }
     Vec::new()

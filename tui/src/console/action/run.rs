@@ -1,19 +1,20 @@
 //! Keys on a run's screen: scroll its log, search it, follow it, cancel the run.
 
-use super::{Action, Effect, back, cancel};
+use super::{Effect, Intent, back, cancel};
+use crate::api::names::is_live;
 use crate::console::screen::run::CHROME;
 use crate::console::screen::{RunScreen, Screen};
-use crate::console::state::{State, is_live};
+use crate::console::state::State;
 
-pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
+pub fn key(state: &mut State, intent: Intent) -> Vec<Effect> {
     let height = state.height.saturating_sub(CHROME).max(1) as usize;
     let Some(Screen::Run(s)) = state.screens.last_mut() else {
         return Vec::new();
     };
     let len = s.lines.len();
     if s.search.editing {
-        let done = action == Action::FilterDone;
-        s.search.edit(&action);
+        let done = intent == Intent::FilterDone;
+        s.search.edit(&intent);
         if done {
             jump(s, height, Jump::First);
         } else if !s.search.is_active() {
@@ -22,15 +23,15 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
         return Vec::new();
     }
     let warnings = s.run.as_ref().map_or(0, |r| r.warnings.len());
-    if action == Action::NextPane {
+    if intent == Intent::NextPane {
         s.warnings_shown = !s.warnings_shown && warnings > 0;
         return Vec::new();
     }
     if s.warnings_shown {
-        match action {
+        match intent {
             a if a.moves() => super::move_in(&mut s.warning, warnings, &a),
-            Action::Back => s.warnings_shown = false,
-            Action::CancelRun => {
+            Intent::Back => s.warnings_shown = false,
+            Intent::CancelRun => {
                 let active = s.run.as_ref().filter(|r| is_live(r)).map(|r| r.id);
                 return cancel(state, active);
             }
@@ -38,28 +39,28 @@ pub fn key(state: &mut State, action: Action) -> Vec<Effect> {
         }
         return Vec::new();
     }
-    match action {
+    match intent {
         a if a.moves() => super::scroll_by(&mut s.scroll, &a, len, height),
-        Action::ToggleFollow => {
+        Intent::ToggleFollow => {
             if s.scroll.follow {
                 s.scroll.up(0, len, height);
             } else {
                 s.scroll.last();
             }
         }
-        Action::StartFilter => {
+        Intent::StartFilter => {
             s.search.text.clear();
             s.search.editing = true;
             s.hit = None;
         }
-        Action::NextMatch => jump(s, height, Jump::Next),
-        Action::PreviousMatch => jump(s, height, Jump::Previous),
-        Action::Back if !s.search.text.is_empty() => {
+        Intent::NextMatch => jump(s, height, Jump::Next),
+        Intent::PreviousMatch => jump(s, height, Jump::Previous),
+        Intent::Back if !s.search.text.is_empty() => {
             s.search.clear();
             s.hit = None;
         }
-        Action::Back => return back(state),
-        Action::CancelRun => {
+        Intent::Back => return back(state),
+        Intent::CancelRun => {
             let active = s.run.as_ref().filter(|r| is_live(r)).map(|r| r.id);
             return cancel(state, active);
         }

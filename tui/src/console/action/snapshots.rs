@@ -1,15 +1,15 @@
 //! Keys on the snapshot screens (the list, a snapshot's tree, a diff) and what the
 //! daemon answers for them.
 
-use super::{Action, Effect, back, move_in, needs, open_run};
+use super::{Effect, Intent, SnapshotsReply, back, move_in, needs, open_run};
 use crate::console::Role;
 use crate::console::screen::snapshots::include_for;
 use crate::console::screen::{DiffScreen, Screen, TextInput, TreeScreen};
 use crate::console::state::{Confirm, Message, State};
 
-pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
-    match action {
-        Action::SnapshotsLoaded {
+pub fn loaded(state: &mut State, reply: SnapshotsReply) -> Vec<Effect> {
+    match reply {
+        SnapshotsReply::SnapshotsLoaded {
             repository,
             job,
             snapshots,
@@ -24,7 +24,7 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
                 }
             }
         }
-        Action::TreeLoaded {
+        SnapshotsReply::TreeLoaded {
             snapshot,
             path,
             entries,
@@ -41,7 +41,7 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
                 s.entries = Some(entries);
             }
         }
-        Action::DiffLoaded(diff) => {
+        SnapshotsReply::DiffLoaded(diff) => {
             for screen in &mut state.screens {
                 if let Screen::Diff(s) = screen
                     && s.diff.is_none()
@@ -50,20 +50,19 @@ pub fn loaded(state: &mut State, action: Action) -> Vec<Effect> {
                 }
             }
         }
-        Action::RunQueued(id) => return open_run(state, id),
-        _ => {}
+        SnapshotsReply::RunQueued(id) => return open_run(state, id),
     }
     Vec::new()
 }
 
-pub fn list_key(state: &mut State, action: Action) -> Vec<Effect> {
+pub fn list_key(state: &mut State, intent: Intent) -> Vec<Effect> {
     let Some(Screen::Snapshots(s)) = state.screens.last_mut() else {
         return Vec::new();
     };
     let len = s.snapshots.as_ref().map_or(0, Vec::len);
-    match action {
+    match intent {
         a if a.moves() => move_in(&mut s.selected, len, &a),
-        Action::Open => {
+        Intent::Open => {
             if let Some(snapshot) = s.selected_snapshot() {
                 let tree = TreeScreen::new(s.repository.clone(), snapshot.id.clone());
                 let effect = Effect::LoadTree {
@@ -75,11 +74,11 @@ pub fn list_key(state: &mut State, action: Action) -> Vec<Effect> {
                 return vec![effect];
             }
         }
-        Action::Mark => {
+        Intent::Mark => {
             let id = s.selected_snapshot().map(|snap| snap.id.clone());
             s.marked = if s.marked == id { None } else { id };
         }
-        Action::Diff => {
+        Intent::Diff => {
             let Some(to) = s.selected_snapshot().map(|snap| snap.id.clone()) else {
                 return Vec::new();
             };
@@ -110,7 +109,7 @@ pub fn list_key(state: &mut State, action: Action) -> Vec<Effect> {
                 to,
             }];
         }
-        Action::Back => return back(state),
+        Intent::Back => return back(state),
         _ => {}
     }
     Vec::new()
@@ -124,27 +123,27 @@ fn load(s: &TreeScreen) -> Effect {
     }
 }
 
-pub fn tree_key(state: &mut State, action: Action) -> Vec<Effect> {
+pub fn tree_key(state: &mut State, intent: Intent) -> Vec<Effect> {
     let role = state.role();
     let Some(Screen::Tree(s)) = state.screens.last_mut() else {
         return Vec::new();
     };
     if let Some(target) = &mut s.target {
-        match action {
-            Action::FilterChar(c) => target.text.push(c),
-            Action::FilterBackspace => {
+        match intent {
+            Intent::FilterChar(c) => target.text.push(c),
+            Intent::FilterBackspace => {
                 target.text.pop();
             }
-            Action::Back => s.target = None,
-            Action::FilterDone => return confirm_restore(state),
+            Intent::Back => s.target = None,
+            Intent::FilterDone => return confirm_restore(state),
             _ => {}
         }
         return Vec::new();
     }
     let len = s.entries.as_ref().map_or(0, Vec::len);
-    match action {
+    match intent {
         a if a.moves() => move_in(&mut s.selected, len, &a),
-        Action::Open => {
+        Intent::Open => {
             if let Some(entry) = s.selected_entry()
                 && entry.kind == "dir"
             {
@@ -154,7 +153,7 @@ pub fn tree_key(state: &mut State, action: Action) -> Vec<Effect> {
                 return vec![load(s)];
             }
         }
-        Action::Parent => {
+        Intent::Parent => {
             if let Some((parent, name)) = s.parent() {
                 s.path = parent;
                 s.reselect = Some(name);
@@ -162,16 +161,16 @@ pub fn tree_key(state: &mut State, action: Action) -> Vec<Effect> {
                 return vec![load(s)];
             }
         }
-        Action::Choose => {
+        Intent::Choose => {
             if let Some(entry) = s.selected_entry() {
                 let path = s.child(&entry.name);
                 if !s.chosen.remove(&path) {
                     s.chosen.insert(path);
                 }
-                move_in(&mut s.selected, len, &Action::Down);
+                move_in(&mut s.selected, len, &Intent::Down);
             }
         }
-        Action::Restore => {
+        Intent::Restore => {
             if s.to_restore().is_empty() {
                 return Vec::new();
             }
@@ -184,8 +183,8 @@ pub fn tree_key(state: &mut State, action: Action) -> Vec<Effect> {
                 editing: true,
             });
         }
-        Action::Back if !s.chosen.is_empty() => s.chosen.clear(),
-        Action::Back => return back(state),
+        Intent::Back if !s.chosen.is_empty() => s.chosen.clear(),
+        Intent::Back => return back(state),
         _ => {}
     }
     Vec::new()
@@ -235,14 +234,14 @@ fn confirm_restore(state: &mut State) -> Vec<Effect> {
     Vec::new()
 }
 
-pub fn diff_key(state: &mut State, action: Action) -> Vec<Effect> {
+pub fn diff_key(state: &mut State, intent: Intent) -> Vec<Effect> {
     let Some(Screen::Diff(s)) = state.screens.last_mut() else {
         return Vec::new();
     };
     let len = s.diff.as_ref().map_or(0, |d| d.changes.len());
-    match action {
+    match intent {
         a if a.moves() => move_in(&mut s.selected, len, &a),
-        Action::Back => return back(state),
+        Intent::Back => return back(state),
         _ => {}
     }
     Vec::new()

@@ -17,13 +17,13 @@ fn with_jobs(role: Role, names: &[&str]) -> State {
     let mut state = State::new("/run/cairn/cairnd.sock".into(), false, true);
     update(
         &mut state,
-        Action::Refreshed {
+        Action::Reply(Reply::Dashboard(DashboardReply::Refreshed {
             daemon: DaemonView {
                 role,
                 ..DaemonView::default()
             },
             jobs: names.iter().map(|n| job(n, "main")).collect(),
-        },
+        })),
     );
     state
 }
@@ -43,13 +43,13 @@ fn pb_job(name: &str, enabled: bool, active: u64) -> pb::Job {
 
 /// Opens the selected job's screen with job `web` loaded (enabled, nothing running).
 fn open_job_screen(state: &mut State) {
-    update(state, Action::Open);
+    update(state, Action::Key(Intent::Open));
     update(
         state,
-        Action::JobLoaded {
+        Action::Reply(Reply::Job(JobReply::JobLoaded {
             job: Box::new(pb_job("web", true, 0)),
             runs: Vec::new(),
-        },
+        })),
     );
 }
 
@@ -75,26 +75,26 @@ fn line(seq: u64, job: &str, message: &str) -> pb::LogLine {
 #[test]
 fn moving_stays_inside_the_list() {
     let mut state = with_jobs(Role::Admin, &["a", "b", "c"]);
-    update(&mut state, Action::Up);
+    update(&mut state, Action::Key(Intent::Up));
     assert_eq!(state.selected, 0);
-    update(&mut state, Action::Down);
-    update(&mut state, Action::Down);
-    update(&mut state, Action::Down);
+    update(&mut state, Action::Key(Intent::Down));
+    update(&mut state, Action::Key(Intent::Down));
+    update(&mut state, Action::Key(Intent::Down));
     assert_eq!(state.selected, 2);
-    update(&mut state, Action::Top);
+    update(&mut state, Action::Key(Intent::Top));
     assert_eq!(state.selected, 0);
-    update(&mut state, Action::PageDown);
+    update(&mut state, Action::Key(Intent::PageDown));
     assert_eq!(state.selected, 2);
-    update(&mut state, Action::Bottom);
+    update(&mut state, Action::Key(Intent::Bottom));
     assert_eq!(state.selected_job().map(|j| j.name.as_str()), Some("c"));
 }
 
 #[test]
 fn the_filter_narrows_the_list_and_esc_clears_it_before_quitting() {
     let mut state = with_jobs(Role::Admin, &["web", "db", "webmail"]);
-    update(&mut state, Action::StartFilter);
+    update(&mut state, Action::Key(Intent::StartFilter));
     for c in "WEB".chars() {
-        update(&mut state, Action::FilterChar(c));
+        update(&mut state, Action::Key(Intent::FilterChar(c)));
     }
     let names: Vec<&str> = state
         .visible_jobs()
@@ -102,29 +102,32 @@ fn the_filter_narrows_the_list_and_esc_clears_it_before_quitting() {
         .map(|j| j.name.as_str())
         .collect();
     assert_eq!(names, ["web", "webmail"]);
-    update(&mut state, Action::FilterDone);
+    update(&mut state, Action::Key(Intent::FilterDone));
     assert!(!state.filtering);
-    assert_eq!(update(&mut state, Action::Back), vec![]);
+    assert_eq!(update(&mut state, Action::Key(Intent::Back)), vec![]);
     assert_eq!(state.visible_jobs().len(), 3);
-    assert_eq!(update(&mut state, Action::Back), vec![Effect::Quit]);
+    assert_eq!(
+        update(&mut state, Action::Key(Intent::Back)),
+        vec![Effect::Quit]
+    );
 }
 
 #[test]
 fn a_viewer_is_told_why_instead_of_calling_the_daemon() {
     let mut state = with_jobs(Role::Viewer, &["web"]);
-    assert_eq!(update(&mut state, Action::RunNow), vec![]);
+    assert_eq!(update(&mut state, Action::Key(Intent::RunNow)), vec![]);
     let message = state.message.clone().expect("a message");
     assert!(
         message.text.contains("needs the operator role"),
         "{message:?}"
     );
     assert!(!message.text.contains("PERMISSION_DENIED"));
-    update(&mut state, Action::Back);
+    update(&mut state, Action::Key(Intent::Back));
     assert!(state.message.is_none(), "Esc dismisses the message first");
 
     let mut operator = with_jobs(Role::Operator, &["web"]);
     assert_eq!(
-        update(&mut operator, Action::RunNow),
+        update(&mut operator, Action::Key(Intent::RunNow)),
         vec![Effect::RunJob("web".into())]
     );
 }
@@ -133,7 +136,7 @@ fn a_viewer_is_told_why_instead_of_calling_the_daemon() {
 fn cancel_targets_the_running_run_and_run_now_refuses_a_second_one() {
     let mut state = with_jobs(Role::Operator, &["web"]);
     assert_eq!(
-        update(&mut state, Action::CancelRun),
+        update(&mut state, Action::Key(Intent::CancelRun)),
         vec![],
         "nothing runs"
     );
@@ -142,10 +145,10 @@ fn cancel_targets_the_running_run_and_run_now_refuses_a_second_one() {
         ..ActiveRun::default()
     });
     assert_eq!(
-        update(&mut state, Action::CancelRun),
+        update(&mut state, Action::Key(Intent::CancelRun)),
         vec![Effect::CancelRun(7)]
     );
-    assert_eq!(update(&mut state, Action::RunNow), vec![]);
+    assert_eq!(update(&mut state, Action::Key(Intent::RunNow)), vec![]);
     assert!(
         state
             .message
@@ -157,21 +160,21 @@ fn cancel_targets_the_running_run_and_run_now_refuses_a_second_one() {
 #[test]
 fn the_selection_follows_its_job_when_the_list_changes() {
     let mut state = with_jobs(Role::Admin, &["b", "c"]);
-    update(&mut state, Action::Down);
+    update(&mut state, Action::Key(Intent::Down));
     update(
         &mut state,
-        Action::Refreshed {
+        Action::Reply(Reply::Dashboard(DashboardReply::Refreshed {
             daemon: DaemonView::default(),
             jobs: vec![job("a", "main"), job("b", "main"), job("c", "main")],
-        },
+        })),
     );
     assert_eq!(state.selected_job().map(|j| j.name.as_str()), Some("c"));
     update(
         &mut state,
-        Action::Refreshed {
+        Action::Reply(Reply::Dashboard(DashboardReply::Refreshed {
             daemon: DaemonView::default(),
             jobs: vec![job("a", "main")],
-        },
+        })),
     );
     assert_eq!(
         state.selected, 0,
@@ -184,10 +187,10 @@ fn a_daemon_error_is_shown_word_for_word_and_the_picture_refreshed() {
     let mut state = with_jobs(Role::Admin, &["web"]);
     let effects = update(
         &mut state,
-        Action::DaemonError {
+        Action::Reply(Reply::Failed {
             what: "run now".into(),
             text: "job web already has run 3 running".into(),
-        },
+        }),
     );
     assert_eq!(effects, vec![Effect::Refresh]);
     assert_eq!(
@@ -202,7 +205,9 @@ fn a_failed_refresh_is_shown_and_not_retried_in_a_loop() {
     assert_eq!(
         update(
             &mut state,
-            Action::RefreshFailed("reading the store: disk I/O error".into())
+            Action::Reply(Reply::Dashboard(DashboardReply::RefreshFailed(
+                "reading the store: disk I/O error".into()
+            )))
         ),
         vec![],
         "asking again at once would hammer a failing daemon"
@@ -218,54 +223,63 @@ fn a_failed_refresh_is_shown_and_not_retried_in_a_loop() {
 #[test]
 fn enter_opens_a_job_then_a_run_and_esc_walks_back_to_the_dashboard() {
     let mut state = with_jobs(Role::Admin, &["db", "web"]);
-    update(&mut state, Action::Down);
+    update(&mut state, Action::Key(Intent::Down));
     assert_eq!(
-        update(&mut state, Action::Open),
+        update(&mut state, Action::Key(Intent::Open)),
         vec![Effect::LoadJob("web".into())]
     );
     update(
         &mut state,
-        Action::JobLoaded {
+        Action::Reply(Reply::Job(JobReply::JobLoaded {
             job: Box::new(pb_job("web", true, 0)),
             runs: vec![
                 run(9, "web", pb::RunState::Failed),
                 run(8, "web", pb::RunState::Succeeded),
             ],
-        },
+        })),
     );
-    update(&mut state, Action::Down);
-    assert_eq!(update(&mut state, Action::Open), vec![Effect::LoadRun(8)]);
+    update(&mut state, Action::Key(Intent::Down));
+    assert_eq!(
+        update(&mut state, Action::Key(Intent::Open)),
+        vec![Effect::LoadRun(8)]
+    );
     assert!(matches!(state.screen(), Some(Screen::Run(s)) if s.id == 8));
-    assert_eq!(update(&mut state, Action::Back), vec![]);
+    assert_eq!(update(&mut state, Action::Key(Intent::Back)), vec![]);
     assert!(matches!(state.screen(), Some(Screen::Job(s)) if s.name == "web"));
-    assert_eq!(update(&mut state, Action::Back), vec![]);
+    assert_eq!(update(&mut state, Action::Key(Intent::Back)), vec![]);
     assert!(state.screen().is_none());
     assert_eq!(state.selected_job().map(|j| j.name.as_str()), Some("web"));
-    assert_eq!(update(&mut state, Action::Back), vec![Effect::Quit]);
+    assert_eq!(
+        update(&mut state, Action::Key(Intent::Back)),
+        vec![Effect::Quit]
+    );
 }
 
 #[test]
 fn deleting_a_job_asks_first_and_only_yes_deletes() {
     let mut state = with_jobs(Role::Admin, &["web"]);
     open_job_screen(&mut state);
-    assert_eq!(update(&mut state, Action::DeleteJob), vec![]);
+    assert_eq!(update(&mut state, Action::Key(Intent::DeleteJob)), vec![]);
     assert!(state.confirm.is_some());
     // Data arriving meanwhile does not answer the question.
     update(&mut state, Action::Tick(5));
     assert!(state.confirm.is_some());
-    assert_eq!(update(&mut state, Action::No), vec![]);
+    assert_eq!(update(&mut state, Action::Key(Intent::No)), vec![]);
     assert!(state.confirm.is_none());
-    update(&mut state, Action::DeleteJob);
+    update(&mut state, Action::Key(Intent::DeleteJob));
     assert_eq!(
-        update(&mut state, Action::Yes),
+        update(&mut state, Action::Key(Intent::Yes)),
         vec![Effect::DeleteJob("web".into())]
     );
-    update(&mut state, Action::JobDeleted("web".into()));
+    update(
+        &mut state,
+        Action::Reply(Reply::Job(JobReply::JobDeleted("web".into()))),
+    );
     assert!(state.screen().is_none(), "the job's screen closes");
 
     let mut operator = with_jobs(Role::Operator, &["web"]);
     open_job_screen(&mut operator);
-    update(&mut operator, Action::DeleteJob);
+    update(&mut operator, Action::Key(Intent::DeleteJob));
     assert!(operator.confirm.is_none());
     assert!(
         operator
@@ -274,13 +288,13 @@ fn deleting_a_job_asks_first_and_only_yes_deletes() {
             .is_some_and(|m| m.text.contains("needs the admin role"))
     );
     assert_eq!(
-        update(&mut operator, Action::ToggleEnabled),
+        update(&mut operator, Action::Key(Intent::ToggleEnabled)),
         vec![],
         "the message is open"
     );
-    update(&mut operator, Action::Back);
+    update(&mut operator, Action::Key(Intent::Back));
     assert_eq!(
-        update(&mut operator, Action::ToggleEnabled),
+        update(&mut operator, Action::Key(Intent::ToggleEnabled)),
         vec![Effect::SetEnabled("web".into(), false)]
     );
 }
@@ -288,12 +302,14 @@ fn deleting_a_job_asks_first_and_only_yes_deletes() {
 #[test]
 fn a_change_reloads_the_open_job_and_updates_the_open_run() {
     let mut state = with_jobs(Role::Viewer, &["web", "db"]);
-    update(&mut state, Action::Open);
-    update(&mut state, Action::Open);
+    update(&mut state, Action::Key(Intent::Open));
+    update(&mut state, Action::Key(Intent::Open));
     let mut run7 = run(7, "web", pb::RunState::Running);
     let effects = update(
         &mut state,
-        Action::Changed(Box::new(pb::change::What::Run(run7.clone()))),
+        Action::Reply(Reply::Dashboard(DashboardReply::Changed(Box::new(
+            pb::change::What::Run(run7.clone()),
+        )))),
     );
     assert_eq!(
         effects,
@@ -301,10 +317,8 @@ fn a_change_reloads_the_open_job_and_updates_the_open_run() {
     );
     let effects = update(
         &mut state,
-        Action::Changed(Box::new(pb::change::What::Run(run(
-            3,
-            "db",
-            pb::RunState::Queued,
+        Action::Reply(Reply::Dashboard(DashboardReply::Changed(Box::new(
+            pb::change::What::Run(run(3, "db", pb::RunState::Queued)),
         )))),
     );
     assert_eq!(effects, vec![Effect::Refresh], "another job's run");
@@ -315,11 +329,17 @@ fn a_change_reloads_the_open_job_and_updates_the_open_run() {
     run7.state = pb::RunState::Succeeded as i32;
     update(
         &mut state,
-        Action::Changed(Box::new(pb::change::What::Run(run7))),
+        Action::Reply(Reply::Dashboard(DashboardReply::Changed(Box::new(
+            pb::change::What::Run(run7),
+        )))),
     );
     update(
         &mut state,
-        Action::RunUpdate(Box::new(run(7, "web", pb::RunState::Running))),
+        Action::Reply(Reply::Live(LiveReply::RunUpdate(Box::new(run(
+            7,
+            "web",
+            pb::RunState::Running,
+        ))))),
     );
     let Some(Screen::Run(s)) = state.screen() else {
         panic!("the run screen is shown");
@@ -331,7 +351,9 @@ fn a_change_reloads_the_open_job_and_updates_the_open_run() {
 
     let effects = update(
         &mut state,
-        Action::Changed(Box::new(pb::change::What::Resync(true))),
+        Action::Reply(Reply::Dashboard(DashboardReply::Changed(Box::new(
+            pb::change::What::Resync(true),
+        )))),
     );
     assert_eq!(
         effects,
@@ -354,13 +376,13 @@ fn feeds_follow_what_is_shown() {
     assert_eq!(state.feeds(), vec![Feed::Run(4)]);
     state.screens.push(Screen::Run(RunScreen::new(4)));
     assert_eq!(state.feeds(), vec![Feed::Run(4), Feed::RunLog(4)]);
-    update(&mut state, Action::Back);
-    update(&mut state, Action::OpenLogs);
+    update(&mut state, Action::Key(Intent::Back));
+    update(&mut state, Action::Key(Intent::OpenLogs));
     assert_eq!(
         state.feeds(),
         vec![Feed::Run(4), Feed::DaemonLog(pb::Level::Info as i32)]
     );
-    update(&mut state, Action::CycleLevel);
+    update(&mut state, Action::Key(Intent::CycleLevel));
     assert_eq!(
         state.feeds(),
         vec![Feed::Run(4), Feed::DaemonLog(pb::Level::Warn as i32)]
@@ -394,25 +416,25 @@ fn a_run_log_takes_each_line_once_and_search_walks_the_hits() {
         .collect();
     update(
         &mut state,
-        Action::LogLines {
+        Action::Reply(Reply::Live(LiveReply::LogLines {
             feed: Feed::RunLog(1),
             lines: lines.clone(),
-        },
+        })),
     );
     // A restarted stream that repeats lines (or another run's lines) adds nothing.
     update(
         &mut state,
-        Action::LogLines {
+        Action::Reply(Reply::Live(LiveReply::LogLines {
             feed: Feed::RunLog(1),
             lines: lines[30..].to_vec(),
-        },
+        })),
     );
     update(
         &mut state,
-        Action::LogLines {
+        Action::Reply(Reply::Live(LiveReply::LogLines {
             feed: Feed::RunLog(2),
             lines: vec![line(99, "db", "other")],
-        },
+        })),
     );
     let screen = |state: &State| match state.screen() {
         Some(Screen::Run(s)) => s.clone(),
@@ -421,46 +443,46 @@ fn a_run_log_takes_each_line_once_and_search_walks_the_hits() {
     assert_eq!(screen(&state).lines.len(), 40);
     assert!(screen(&state).scroll.follow);
 
-    update(&mut state, Action::Top);
-    update(&mut state, Action::StartFilter);
+    update(&mut state, Action::Key(Intent::Top));
+    update(&mut state, Action::Key(Intent::StartFilter));
     for c in "denied".chars() {
-        update(&mut state, Action::FilterChar(c));
+        update(&mut state, Action::Key(Intent::FilterChar(c)));
     }
-    update(&mut state, Action::FilterDone);
+    update(&mut state, Action::Key(Intent::FilterDone));
     let s = screen(&state);
     assert_eq!(s.matches(), vec![9, 19, 29, 39]);
     assert_eq!(s.hit, Some(9));
     assert_eq!(s.scroll.top(40, 5), 7, "the hit shows near the top");
-    update(&mut state, Action::NextMatch);
+    update(&mut state, Action::Key(Intent::NextMatch));
     assert_eq!(screen(&state).hit, Some(19));
-    update(&mut state, Action::PreviousMatch);
-    update(&mut state, Action::PreviousMatch);
+    update(&mut state, Action::Key(Intent::PreviousMatch));
+    update(&mut state, Action::Key(Intent::PreviousMatch));
     assert_eq!(screen(&state).hit, Some(39), "wraps around");
     assert!(!screen(&state).scroll.follow);
-    update(&mut state, Action::ToggleFollow);
+    update(&mut state, Action::Key(Intent::ToggleFollow));
     assert!(screen(&state).scroll.follow);
     // Esc clears the search first, then closes the screen.
-    update(&mut state, Action::Back);
+    update(&mut state, Action::Key(Intent::Back));
     assert!(screen(&state).search.text.is_empty());
-    update(&mut state, Action::Back);
+    update(&mut state, Action::Key(Intent::Back));
     assert!(state.screen().is_none());
 }
 
 #[test]
 fn the_daemon_log_filters_by_job_and_text_and_pauses() {
     let mut state = with_jobs(Role::Viewer, &["web", "db"]);
-    update(&mut state, Action::OpenLogs);
+    update(&mut state, Action::Key(Intent::OpenLogs));
     let feed = Feed::DaemonLog(pb::Level::Info as i32);
     update(
         &mut state,
-        Action::LogLines {
+        Action::Reply(Reply::Live(LiveReply::LogLines {
             feed: feed.clone(),
             lines: vec![
                 line(1, "web", "run started"),
                 line(2, "db", "run started"),
                 line(3, "", "configuration reloaded"),
             ],
-        },
+        })),
     );
     let logs = |state: &State| match state.screen() {
         Some(Screen::Logs(s)) => s.clone(),
@@ -468,31 +490,31 @@ fn the_daemon_log_filters_by_job_and_text_and_pauses() {
     };
     let seqs = |s: &LogsScreen| s.visible().iter().map(|l| l.seq).collect::<Vec<_>>();
     assert_eq!(seqs(&logs(&state)), [1, 2, 3]);
-    update(&mut state, Action::CycleJob);
+    update(&mut state, Action::Key(Intent::CycleJob));
     assert_eq!(seqs(&logs(&state)), [1], "web only");
-    update(&mut state, Action::CycleJob);
+    update(&mut state, Action::Key(Intent::CycleJob));
     assert_eq!(seqs(&logs(&state)), [2], "db only");
-    update(&mut state, Action::CycleJob);
+    update(&mut state, Action::Key(Intent::CycleJob));
     assert_eq!(seqs(&logs(&state)), [1, 2, 3], "all again");
 
-    update(&mut state, Action::TogglePause);
+    update(&mut state, Action::Key(Intent::TogglePause));
     update(
         &mut state,
-        Action::LogLines {
+        Action::Reply(Reply::Live(LiveReply::LogLines {
             feed,
             lines: vec![line(4, "web", "run ended")],
-        },
+        })),
     );
     assert_eq!(seqs(&logs(&state)), [1, 2, 3], "paused: the view holds");
-    update(&mut state, Action::TogglePause);
+    update(&mut state, Action::Key(Intent::TogglePause));
     assert_eq!(seqs(&logs(&state)), [1, 2, 3, 4]);
 
-    update(&mut state, Action::StartFilter);
+    update(&mut state, Action::Key(Intent::StartFilter));
     for c in "reload".chars() {
-        update(&mut state, Action::FilterChar(c));
+        update(&mut state, Action::Key(Intent::FilterChar(c)));
     }
     assert_eq!(seqs(&logs(&state)), [3]);
-    update(&mut state, Action::Back);
+    update(&mut state, Action::Key(Intent::Back));
     assert_eq!(seqs(&logs(&state)), [1, 2, 3, 4]);
 }
 
@@ -531,7 +553,7 @@ fn entry(name: &str, kind: &str) -> pb::TreeEntry {
 fn browsing_a_snapshot_choosing_entries_and_restoring_them_asks_first() {
     let mut state = with_jobs(Role::Operator, &["web"]);
     assert_eq!(
-        update(&mut state, Action::OpenSnapshots),
+        update(&mut state, Action::Key(Intent::OpenSnapshots)),
         vec![Effect::LoadSnapshots {
             repository: "main".into(),
             job: Some("web".into())
@@ -539,13 +561,13 @@ fn browsing_a_snapshot_choosing_entries_and_restoring_them_asks_first() {
     );
     update(
         &mut state,
-        Action::SnapshotsLoaded {
+        Action::Reply(Reply::Snapshots(SnapshotsReply::SnapshotsLoaded {
             repository: "main".into(),
             job: Some("web".into()),
             snapshots: vec![snapshot("b2"), snapshot("a1")],
-        },
+        })),
     );
-    let effects = update(&mut state, Action::Open);
+    let effects = update(&mut state, Action::Key(Intent::Open));
     let b2 = "b2".repeat(32);
     assert_eq!(effects, load_tree(&b2, "/"));
     tree_loaded(
@@ -554,8 +576,11 @@ fn browsing_a_snapshot_choosing_entries_and_restoring_them_asks_first() {
         "/",
         vec![entry("etc", "dir"), entry("srv", "dir")],
     );
-    update(&mut state, Action::Down);
-    assert_eq!(update(&mut state, Action::Open), load_tree(&b2, "/srv"));
+    update(&mut state, Action::Key(Intent::Down));
+    assert_eq!(
+        update(&mut state, Action::Key(Intent::Open)),
+        load_tree(&b2, "/srv")
+    );
     tree_loaded(
         &mut state,
         &b2,
@@ -566,11 +591,14 @@ fn browsing_a_snapshot_choosing_entries_and_restoring_them_asks_first() {
             entry("www", "dir"),
         ],
     );
-    update(&mut state, Action::Choose);
-    update(&mut state, Action::Down);
-    update(&mut state, Action::Choose);
+    update(&mut state, Action::Key(Intent::Choose));
+    update(&mut state, Action::Key(Intent::Down));
+    update(&mut state, Action::Key(Intent::Choose));
     // Going up selects the directory we came from; the choice stays.
-    assert_eq!(update(&mut state, Action::Parent), load_tree(&b2, "/"));
+    assert_eq!(
+        update(&mut state, Action::Key(Intent::Parent)),
+        load_tree(&b2, "/")
+    );
     tree_loaded(
         &mut state,
         &b2,
@@ -583,18 +611,18 @@ fn browsing_a_snapshot_choosing_entries_and_restoring_them_asks_first() {
     assert_eq!(tree.selected_entry().map(|e| e.name.as_str()), Some("srv"));
     assert_eq!(tree.to_restore(), ["/srv/a [1].txt", "/srv/www"]);
 
-    update(&mut state, Action::Restore);
+    update(&mut state, Action::Key(Intent::Restore));
     for c in "/tmp/back/".chars() {
-        update(&mut state, Action::FilterChar(c));
+        update(&mut state, Action::Key(Intent::FilterChar(c)));
     }
-    assert_eq!(update(&mut state, Action::FilterDone), vec![]);
+    assert_eq!(update(&mut state, Action::Key(Intent::FilterDone)), vec![]);
     let question = state.confirm.clone().expect("a question first");
     assert!(
         question.question.contains("/tmp/back/srv/a [1].txt"),
         "{question:?}"
     );
     assert_eq!(
-        update(&mut state, Action::Yes),
+        update(&mut state, Action::Key(Intent::Yes)),
         vec![Effect::Restore {
             repository: "main".into(),
             snapshot: b2,
@@ -604,7 +632,10 @@ fn browsing_a_snapshot_choosing_entries_and_restoring_them_asks_first() {
     );
     // The restore runs as a run: its screen opens with live progress.
     assert_eq!(
-        update(&mut state, Action::RunQueued(31)),
+        update(
+            &mut state,
+            Action::Reply(Reply::Snapshots(SnapshotsReply::RunQueued(31)))
+        ),
         vec![Effect::LoadRun(31)]
     );
     assert_eq!(state.feeds(), vec![Feed::RunLog(31), Feed::Run(31)]);
@@ -620,22 +651,22 @@ fn a_viewer_may_browse_but_not_restore_and_a_relative_target_is_refused() {
             "ab".into(),
         )));
     tree_loaded(&mut state, "ab", "/", vec![entry("etc", "dir")]);
-    update(&mut state, Action::Restore);
+    update(&mut state, Action::Key(Intent::Restore));
     assert!(
         state
             .message
             .as_ref()
             .is_some_and(|m| m.text.contains("restore needs the operator role"))
     );
-    update(&mut state, Action::Back);
+    update(&mut state, Action::Key(Intent::Back));
     if let Some(daemon) = &mut state.daemon {
         daemon.role = Role::Admin;
     }
-    update(&mut state, Action::Restore);
+    update(&mut state, Action::Key(Intent::Restore));
     for c in "tmp".chars() {
-        update(&mut state, Action::FilterChar(c));
+        update(&mut state, Action::Key(Intent::FilterChar(c)));
     }
-    assert_eq!(update(&mut state, Action::FilterDone), vec![]);
+    assert_eq!(update(&mut state, Action::Key(Intent::FilterDone)), vec![]);
     assert!(state.confirm.is_none());
     assert!(
         state
@@ -648,32 +679,36 @@ fn a_viewer_may_browse_but_not_restore_and_a_relative_target_is_refused() {
 #[test]
 fn diff_compares_with_the_marked_snapshot_or_the_one_before() {
     let mut state = with_jobs(Role::Viewer, &["web"]);
-    update(&mut state, Action::OpenSnapshots);
+    update(&mut state, Action::Key(Intent::OpenSnapshots));
     update(
         &mut state,
-        Action::SnapshotsLoaded {
+        Action::Reply(Reply::Snapshots(SnapshotsReply::SnapshotsLoaded {
             repository: "main".into(),
             job: Some("web".into()),
             snapshots: vec![snapshot("c3"), snapshot("b2"), snapshot("a1")],
-        },
+        })),
     );
     let (a1, b2, c3) = ("a1".repeat(32), "b2".repeat(32), "c3".repeat(32));
     assert_eq!(
-        update(&mut state, Action::Diff),
+        update(&mut state, Action::Key(Intent::Diff)),
         vec![Effect::LoadDiff {
             repository: "main".into(),
             from: b2,
             to: c3.clone()
         }]
     );
-    update(&mut state, Action::Back);
-    update(&mut state, Action::Bottom);
-    update(&mut state, Action::Mark);
-    assert_eq!(update(&mut state, Action::Diff), vec![], "with itself");
-    update(&mut state, Action::Back);
-    update(&mut state, Action::Top);
+    update(&mut state, Action::Key(Intent::Back));
+    update(&mut state, Action::Key(Intent::Bottom));
+    update(&mut state, Action::Key(Intent::Mark));
     assert_eq!(
-        update(&mut state, Action::Diff),
+        update(&mut state, Action::Key(Intent::Diff)),
+        vec![],
+        "with itself"
+    );
+    update(&mut state, Action::Key(Intent::Back));
+    update(&mut state, Action::Key(Intent::Top));
+    assert_eq!(
+        update(&mut state, Action::Key(Intent::Diff)),
         vec![Effect::LoadDiff {
             repository: "main".into(),
             from: a1,
@@ -695,18 +730,18 @@ fn load_tree(snapshot: &str, path: &str) -> Vec<Effect> {
 fn tree_loaded(state: &mut State, snapshot: &str, path: &str, entries: Vec<pb::TreeEntry>) {
     update(
         state,
-        Action::TreeLoaded {
+        Action::Reply(Reply::Snapshots(SnapshotsReply::TreeLoaded {
             snapshot: snapshot.into(),
             path: path.into(),
             entries,
-        },
+        })),
     );
 }
 
 fn type_text(state: &mut State, text: &str) -> Vec<Effect> {
     let mut effects = Vec::new();
     for c in text.chars() {
-        effects = update(state, Action::FilterChar(c));
+        effects = update(state, Action::Key(Intent::FilterChar(c)));
     }
     effects
 }
@@ -714,7 +749,7 @@ fn type_text(state: &mut State, text: &str) -> Vec<Effect> {
 #[test]
 fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_source() {
     let mut viewer = with_jobs(Role::Operator, &[]);
-    assert_eq!(update(&mut viewer, Action::NewJob), vec![]);
+    assert_eq!(update(&mut viewer, Action::Key(Intent::NewJob)), vec![]);
     assert!(
         viewer
             .message
@@ -724,34 +759,37 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
 
     let mut state = with_jobs(Role::Admin, &[]);
     assert_eq!(
-        update(&mut state, Action::NewJob),
+        update(&mut state, Action::Key(Intent::NewJob)),
         vec![Effect::LoadRepositories]
     );
     update(
         &mut state,
-        Action::RepositoriesLoaded(vec!["main".into(), "offsite".into()]),
+        Action::Reply(Reply::Editor(EditorReply::RepositoriesLoaded(vec![
+            "main".into(),
+            "offsite".into(),
+        ]))),
     );
     type_text(&mut state, "web");
-    update(&mut state, Action::Down);
-    update(&mut state, Action::Right);
-    update(&mut state, Action::Down); // kind
-    update(&mut state, Action::Down); // sources
+    update(&mut state, Action::Key(Intent::Down));
+    update(&mut state, Action::Key(Intent::Right));
+    update(&mut state, Action::Key(Intent::Down)); // kind
+    update(&mut state, Action::Key(Intent::Down)); // sources
     // Saving without sources names the field.
-    update(&mut state, Action::Save);
+    update(&mut state, Action::Key(Intent::Save));
     assert!(
         state
             .message
             .as_ref()
             .is_some_and(|m| m.text.starts_with("sources:"))
     );
-    update(&mut state, Action::Back);
+    update(&mut state, Action::Key(Intent::Back));
     assert_eq!(
-        update(&mut state, Action::Open),
+        update(&mut state, Action::Key(Intent::Open)),
         vec![Effect::ListDirectory("/".into())]
     );
     update(
         &mut state,
-        Action::DirectoryLoaded {
+        Action::Reply(Reply::Editor(EditorReply::DirectoryLoaded {
             path: "/".into(),
             entries: vec![pb::DirectoryEntry {
                 name: "srv".into(),
@@ -759,38 +797,38 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
                 ..Default::default()
             }],
             total: 1,
-        },
+        })),
     );
     assert_eq!(
-        update(&mut state, Action::Open),
+        update(&mut state, Action::Key(Intent::Open)),
         vec![Effect::ListDirectory("/srv".into())]
     );
     update(
         &mut state,
-        Action::DirectoryLoaded {
+        Action::Reply(Reply::Editor(EditorReply::DirectoryLoaded {
             path: "/srv".into(),
             entries: Vec::new(),
             total: 0,
-        },
+        })),
     );
-    update(&mut state, Action::PickHere);
+    update(&mut state, Action::Key(Intent::PickHere));
     let editor = |state: &State| match state.screen() {
         Some(Screen::Editor(e)) => e.clone(),
         other => panic!("the editor is shown, not {other:?}"),
     };
     assert_eq!(editor(&state).sources, ["/srv"]);
 
-    update(&mut state, Action::Down); // excludes
-    update(&mut state, Action::Down); // retention
+    update(&mut state, Action::Key(Intent::Down)); // excludes
+    update(&mut state, Action::Key(Intent::Down)); // retention
     type_text(&mut state, "dialy 7");
-    assert_eq!(update(&mut state, Action::Save), Vec::new());
+    assert_eq!(update(&mut state, Action::Key(Intent::Save)), Vec::new());
     let refused = state.message.take().map(|m| m.text).unwrap_or_default();
     assert!(
         refused.starts_with("retention: \"dialy\" is not a rule"),
         "{refused}"
     );
     for _ in 0.."dialy 7".len() {
-        update(&mut state, Action::FilterBackspace);
+        update(&mut state, Action::Key(Intent::FilterBackspace));
     }
     // What it keeps is asked of the daemon as typed; an answer to an earlier
     // question is not shown as the answer to this one.
@@ -817,35 +855,35 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
     }
     update(
         &mut state,
-        Action::RetentionPlanned {
+        Action::Reply(Reply::Editor(EditorReply::RetentionPlanned {
             request: Box::new(earlier),
             plan: RetentionPlan::Counted { kept: 1, total: 9 },
-        },
+        })),
     );
     assert_eq!(editor(&state).current_plan(), None);
     update(
         &mut state,
-        Action::RetentionPlanned {
+        Action::Reply(Reply::Editor(EditorReply::RetentionPlanned {
             request: asked.clone(),
             plan: RetentionPlan::Counted { kept: 4, total: 9 },
-        },
+        })),
     );
     assert_eq!(
         editor(&state).current_plan(),
         Some(&RetentionPlan::Counted { kept: 4, total: 9 })
     );
-    update(&mut state, Action::Up); // excludes
+    update(&mut state, Action::Key(Intent::Up)); // excludes
     for c in "*.tmp".chars() {
         assert_eq!(
-            update(&mut state, Action::FilterChar(c)),
+            update(&mut state, Action::Key(Intent::FilterChar(c))),
             Vec::new(),
             "excludes do not change which snapshots are the job's"
         );
     }
     assert!(editor(&state).current_plan().is_some());
-    update(&mut state, Action::Down); // retention
+    update(&mut state, Action::Key(Intent::Down)); // retention
     assert_eq!(
-        update(&mut state, Action::Down), // cron: nothing the plan depends on changed
+        update(&mut state, Action::Key(Intent::Down)), // cron: nothing the plan depends on changed
         Vec::new()
     );
     let effects = type_text(&mut state, "*/5 * * * *");
@@ -859,29 +897,29 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
     // An answer for what was typed before is not shown as the answer for now.
     update(
         &mut state,
-        Action::SchedulePreview {
+        Action::Reply(Reply::Editor(EditorReply::SchedulePreview {
             cron: "*/5 * * *".into(),
             timezone: String::new(),
             preview: crate::console::screen::editor::Preview::Invalid("too few fields".into()),
-        },
+        })),
     );
     assert_eq!(editor(&state).preview, None);
     update(
         &mut state,
-        Action::SchedulePreview {
+        Action::Reply(Reply::Editor(EditorReply::SchedulePreview {
             cron: "*/5 * * * *".into(),
             timezone: String::new(),
             preview: crate::console::screen::editor::Preview::Valid(
                 "every 5 minutes".into(),
                 vec![1, 2, 3, 4, 5],
             ),
-        },
+        })),
     );
     assert!(matches!(
         editor(&state).preview,
         Some(crate::console::screen::editor::Preview::Valid(..))
     ));
-    let effects = update(&mut state, Action::Save);
+    let effects = update(&mut state, Action::Key(Intent::Save));
     let Some(Effect::SaveJob { original, spec }) = effects.first() else {
         panic!("saves: {effects:?}");
     };
@@ -905,7 +943,10 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
     );
     // Saved: the editor closes and the job's screen shows.
     assert_eq!(
-        update(&mut state, Action::JobSaved("web".into())),
+        update(
+            &mut state,
+            Action::Reply(Reply::Editor(EditorReply::JobSaved("web".into())))
+        ),
         vec![Effect::Refresh, Effect::LoadJob("web".into())]
     );
     assert!(matches!(state.screen(), Some(Screen::Job(j)) if j.name == "web"));
@@ -918,32 +959,32 @@ fn the_palette_reaches_every_action_by_name() {
     // Every key of the screen is a command there (moving and help aside).
     let commands = crate::console::palette::commands(&state);
     for binding in crate::console::keymap::JOB {
-        if !binding.action.moves() && binding.action != Action::ToggleHelp {
+        if !binding.intent.moves() && binding.intent != Intent::ToggleHelp {
             assert!(
-                commands.iter().any(|(_, _, a)| *a == binding.action),
+                commands.iter().any(|(_, _, a)| *a == binding.intent),
                 "{} is missing",
                 binding.help
             );
         }
     }
-    update(&mut state, Action::OpenPalette);
+    update(&mut state, Action::Key(Intent::OpenPalette));
     type_text(&mut state, "del JOB");
     assert_eq!(
         crate::console::palette::matching(&state, "del JOB").len(),
         1
     );
-    assert_eq!(update(&mut state, Action::FilterDone), vec![]);
+    assert_eq!(update(&mut state, Action::Key(Intent::FilterDone)), vec![]);
     assert!(state.palette.is_none());
     assert!(state.confirm.is_some(), "the same question as D");
-    update(&mut state, Action::No);
+    update(&mut state, Action::Key(Intent::No));
 
-    update(&mut state, Action::OpenPalette);
+    update(&mut state, Action::Key(Intent::OpenPalette));
     type_text(&mut state, "daemon log");
-    update(&mut state, Action::FilterDone);
+    update(&mut state, Action::Key(Intent::FilterDone));
     assert!(matches!(state.screen(), Some(Screen::Logs(_))));
-    update(&mut state, Action::OpenPalette);
+    update(&mut state, Action::Key(Intent::OpenPalette));
     type_text(&mut state, "no such thing");
-    update(&mut state, Action::FilterDone);
+    update(&mut state, Action::Key(Intent::FilterDone));
     assert!(state.palette.is_none() && matches!(state.screen(), Some(Screen::Logs(_))));
 }
 
@@ -952,7 +993,7 @@ fn repositories_check_now_and_adding_one_takes_the_admin_role() {
     use crate::console::screen::repos::RepoRow;
     let mut state = with_jobs(Role::Viewer, &["web"]);
     assert_eq!(
-        update(&mut state, Action::OpenRepositories),
+        update(&mut state, Action::Key(Intent::OpenRepositories)),
         vec![Effect::LoadRepositoryRows]
     );
     let row = |name: &str| RepoRow {
@@ -964,39 +1005,45 @@ fn repositories_check_now_and_adding_one_takes_the_admin_role() {
     };
     update(
         &mut state,
-        Action::RepositoryRows(vec![row("main"), row("offsite")]),
+        Action::Reply(Reply::Repos(ReposReply::RepositoryRows(vec![
+            row("main"),
+            row("offsite"),
+        ]))),
     );
-    update(&mut state, Action::Down);
-    assert_eq!(update(&mut state, Action::CheckNow), vec![]);
+    update(&mut state, Action::Key(Intent::Down));
+    assert_eq!(update(&mut state, Action::Key(Intent::CheckNow)), vec![]);
     assert!(
         state
             .message
             .as_ref()
             .is_some_and(|m| m.text.contains("check needs the operator role"))
     );
-    update(&mut state, Action::Back);
+    update(&mut state, Action::Key(Intent::Back));
     if let Some(d) = &mut state.daemon {
         d.role = Role::Operator;
     }
     assert_eq!(
-        update(&mut state, Action::CheckNow),
+        update(&mut state, Action::Key(Intent::CheckNow)),
         vec![Effect::CheckRepository("offsite".into())]
     );
-    assert_eq!(update(&mut state, Action::AddRepository), vec![]);
+    assert_eq!(
+        update(&mut state, Action::Key(Intent::AddRepository)),
+        vec![]
+    );
     assert!(state.message.is_some(), "operators do not add repositories");
-    update(&mut state, Action::Back);
+    update(&mut state, Action::Key(Intent::Back));
     if let Some(d) = &mut state.daemon {
         d.role = Role::Admin;
     }
-    update(&mut state, Action::AddRepository);
+    update(&mut state, Action::Key(Intent::AddRepository));
     type_text(&mut state, "nas");
-    update(&mut state, Action::Down);
+    update(&mut state, Action::Key(Intent::Down));
     type_text(&mut state, "/mnt/nas/cairn");
-    update(&mut state, Action::Down);
-    update(&mut state, Action::Right); // attach, not init
-    update(&mut state, Action::Down);
+    update(&mut state, Action::Key(Intent::Down));
+    update(&mut state, Action::Key(Intent::Right)); // attach, not init
+    update(&mut state, Action::Key(Intent::Down));
     type_text(&mut state, "s3cret pass");
-    let effects = update(&mut state, Action::Save);
+    let effects = update(&mut state, Action::Key(Intent::Save));
     assert_eq!(
         effects,
         vec![Effect::CreateRepository {
@@ -1008,7 +1055,10 @@ fn repositories_check_now_and_adding_one_takes_the_admin_role() {
     );
     assert!(!format!("{effects:?}").contains("s3cret"));
     assert_eq!(
-        update(&mut state, Action::RepositoryAdded("nas".into())),
+        update(
+            &mut state,
+            Action::Reply(Reply::Repos(ReposReply::RepositoryAdded("nas".into())))
+        ),
         vec![Effect::LoadRepositoryRows, Effect::LoadRepositories]
     );
     assert!(matches!(state.screen(), Some(Screen::Repositories(_))));
@@ -1020,9 +1070,13 @@ fn tab_shows_a_runs_warnings_when_it_has_some() {
     state.screens.push(Screen::Run(RunScreen::new(5)));
     update(
         &mut state,
-        Action::RunUpdate(Box::new(run(5, "web", pb::RunState::Succeeded))),
+        Action::Reply(Reply::Live(LiveReply::RunUpdate(Box::new(run(
+            5,
+            "web",
+            pb::RunState::Succeeded,
+        ))))),
     );
-    update(&mut state, Action::NextPane);
+    update(&mut state, Action::Key(Intent::NextPane));
     let shown = |state: &State| match state.screen() {
         Some(Screen::Run(s)) => (s.warnings_shown, s.warning),
         _ => panic!("run screen"),
@@ -1030,14 +1084,17 @@ fn tab_shows_a_runs_warnings_when_it_has_some() {
     assert_eq!(shown(&state), (false, 0), "no warnings, no pane");
     let mut warned = run(5, "web", pb::RunState::SucceededWithWarnings);
     warned.warnings = vec!["/a: permission denied".into(), "/b: vanished".into()];
-    update(&mut state, Action::RunUpdate(Box::new(warned)));
-    update(&mut state, Action::NextPane);
-    update(&mut state, Action::Down);
-    update(&mut state, Action::Down);
+    update(
+        &mut state,
+        Action::Reply(Reply::Live(LiveReply::RunUpdate(Box::new(warned)))),
+    );
+    update(&mut state, Action::Key(Intent::NextPane));
+    update(&mut state, Action::Key(Intent::Down));
+    update(&mut state, Action::Key(Intent::Down));
     assert_eq!(shown(&state), (true, 1));
     // Esc leaves the warnings first, then the screen.
-    update(&mut state, Action::Back);
+    update(&mut state, Action::Key(Intent::Back));
     assert_eq!(shown(&state), (false, 1));
-    update(&mut state, Action::Back);
+    update(&mut state, Action::Key(Intent::Back));
     assert!(state.screen().is_none());
 }

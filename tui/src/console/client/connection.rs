@@ -8,7 +8,7 @@ use cairn_proto::v1 as pb;
 use cairn_proto::v1::daemon_client::DaemonClient;
 
 use super::{Incoming, Sender};
-use crate::console::action::Action;
+use crate::console::action::{Action, DashboardReply, Reply};
 
 /// Longest wait between two attempts to reach the daemon.
 const MAX_RETRY: Duration = Duration::from_secs(5);
@@ -53,7 +53,9 @@ async fn watch_changes(socket: &std::path::Path, tx: &Sender) -> Result<String, 
         match changes.message().await {
             Ok(Some(pb::Change { what: Some(what) })) => {
                 if tx
-                    .send(Incoming::Action(Action::Changed(Box::new(what))))
+                    .send(Incoming::Action(Action::Reply(Reply::Dashboard(
+                        DashboardReply::Changed(Box::new(what)),
+                    ))))
                     .is_err()
                 {
                     return Ok(String::new());

@@ -7,8 +7,8 @@ use cairn_proto::v1::runs_client::RunsClient;
 use tonic::transport::Channel;
 
 use super::{Incoming, Sender};
-use crate::console::action::Action;
-use crate::console::state::Feed;
+use crate::console::action::{Action, LiveReply, Reply};
+use crate::console::message::Feed;
 
 /// Follows one live stream until it ends; `after_seq` resumes a log after a reconnect.
 pub fn follow(
@@ -29,7 +29,9 @@ pub fn follow(
                 };
                 let mut stream = stream.into_inner();
                 while let Ok(Some(run)) = stream.message().await {
-                    if !send(Action::RunUpdate(Box::new(run))) {
+                    if !send(Action::Reply(Reply::Live(LiveReply::RunUpdate(Box::new(
+                        run,
+                    ))))) {
                         return;
                     }
                 }
@@ -57,19 +59,19 @@ pub fn follow(
                 let stream = match LogsClient::new(channel).stream_logs(request).await {
                     Ok(stream) => stream,
                     Err(status) => {
-                        send(Action::DaemonError {
+                        send(Action::Reply(Reply::Failed {
                             what: "reading the log".into(),
                             text: status.message().to_owned(),
-                        });
+                        }));
                         return;
                     }
                 };
                 let mut stream = stream.into_inner();
                 while let Ok(Some(line)) = stream.message().await {
-                    if !send(Action::LogLines {
+                    if !send(Action::Reply(Reply::Live(LiveReply::LogLines {
                         feed: feed.clone(),
                         lines: vec![line],
-                    }) {
+                    }))) {
                         return;
                     }
                 }

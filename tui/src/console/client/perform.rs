@@ -13,7 +13,9 @@ use tonic::transport::Channel;
 
 use super::{Incoming, Sender};
 use crate::api::pages::{all_pages, whole_directory};
-use crate::console::action::{Action, Effect};
+use crate::console::action::{
+    Action, AuditReply, EditorReply, Effect, JobReply, LiveReply, Reply, ReposReply, SnapshotsReply,
+};
 use crate::console::screen::editor::{Preview, RetentionPlan};
 use crate::console::screen::job::RECENT_RUNS;
 
@@ -25,7 +27,9 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                 let result = load_job(&channel, name.clone()).await;
                 // Deleted meanwhile (by us or another admin): its screen closes.
                 if matches!(&result, Err(status) if status.code() == tonic::Code::NotFound) {
-                    let _ = tx.send(Incoming::Action(Action::JobDeleted(name)));
+                    let _ = tx.send(Incoming::Action(Action::Reply(Reply::Job(
+                        JobReply::JobDeleted(name),
+                    ))));
                     return;
                 }
                 ("loading the job", result)
@@ -35,7 +39,11 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                 RunsClient::new(channel)
                     .get_run(pb::GetRunRequest { id })
                     .await
-                    .map(|r| Some(Action::RunUpdate(Box::new(r.into_inner())))),
+                    .map(|r| {
+                        Some(Action::Reply(Reply::Live(LiveReply::RunUpdate(Box::new(
+                            r.into_inner(),
+                        )))))
+                    }),
             ),
             Effect::RunJob(name) => (
                 "run now",
@@ -63,7 +71,7 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                 JobsClient::new(channel)
                     .delete_job(pb::DeleteJobRequest { name: name.clone() })
                     .await
-                    .map(|_| Some(Action::JobDeleted(name))),
+                    .map(|_| Some(Action::Reply(Reply::Job(JobReply::JobDeleted(name))))),
             ),
             Effect::LoadSnapshots { repository, job } => (
                 "listing snapshots",
@@ -91,7 +99,11 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                         limit: 10_000,
                     })
                     .await
-                    .map(|r| Some(Action::DiffLoaded(Box::new(r.into_inner())))),
+                    .map(|r| {
+                        Some(Action::Reply(Reply::Snapshots(SnapshotsReply::DiffLoaded(
+                            Box::new(r.into_inner()),
+                        ))))
+                    }),
             ),
             Effect::Restore {
                 repository,
@@ -112,7 +124,11 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                         force_root_target: false,
                     })
                     .await
-                    .map(|r| Some(Action::RunQueued(r.into_inner().id))),
+                    .map(|r| {
+                        Some(Action::Reply(Reply::Snapshots(SnapshotsReply::RunQueued(
+                            r.into_inner().id,
+                        ))))
+                    }),
             ),
             Effect::LoadRepositories => (
                 "listing repositories",
@@ -123,13 +139,15 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                     })
                     .await
                     .map(|r| {
-                        Some(Action::RepositoriesLoaded(
-                            r.into_inner()
-                                .repositories
-                                .into_iter()
-                                .map(|r| r.name)
-                                .collect(),
-                        ))
+                        Some(Action::Reply(Reply::Editor(
+                            EditorReply::RepositoriesLoaded(
+                                r.into_inner()
+                                    .repositories
+                                    .into_iter()
+                                    .map(|r| r.name)
+                                    .collect(),
+                            ),
+                        )))
                     }),
             ),
             Effect::PreviewSchedule(schedule) => {
@@ -158,11 +176,11 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                 (
                     "checking the schedule",
                     preview.map(|preview| {
-                        Some(Action::SchedulePreview {
+                        Some(Action::Reply(Reply::Editor(EditorReply::SchedulePreview {
                             cron,
                             timezone,
                             preview,
-                        })
+                        })))
                     }),
                 )
             }
@@ -188,7 +206,11 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                 };
                 (
                     "planning the retention",
-                    plan.map(|plan| Some(Action::RetentionPlanned { request, plan })),
+                    plan.map(|plan| {
+                        Some(Action::Reply(Reply::Editor(
+                            EditorReply::RetentionPlanned { request, plan },
+                        )))
+                    }),
                 )
             }
             Effect::SaveJob { original, spec } => {
@@ -207,7 +229,11 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                         .await
                         .map(|_| ()),
                 };
-                ("save", result.map(|()| Some(Action::JobSaved(name))))
+                (
+                    "save",
+                    result
+                        .map(|()| Some(Action::Reply(Reply::Editor(EditorReply::JobSaved(name))))),
+                )
             }
             Effect::ListDirectory(path) => {
                 ("listing the directory", list_directory(channel, path).await)
@@ -223,7 +249,11 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                         read_data_subset_percent: 0,
                     })
                     .await
-                    .map(|r| Some(Action::RunQueued(r.into_inner().id))),
+                    .map(|r| {
+                        Some(Action::Reply(Reply::Snapshots(SnapshotsReply::RunQueued(
+                            r.into_inner().id,
+                        ))))
+                    }),
             ),
             Effect::CreateRepository {
                 name,
@@ -240,7 +270,11 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                         passphrase: passphrase.0,
                     })
                     .await
-                    .map(|_| Some(Action::RepositoryAdded(name))),
+                    .map(|_| {
+                        Some(Action::Reply(Reply::Repos(ReposReply::RepositoryAdded(
+                            name,
+                        ))))
+                    }),
             ),
             Effect::LoadAudit { denied_only } => (
                 "reading the audit trail",
@@ -252,17 +286,21 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                         page_token: String::new(),
                     })
                     .await
-                    .map(|r| Some(Action::AuditLoaded(r.into_inner().entries))),
+                    .map(|r| {
+                        Some(Action::Reply(Reply::Audit(AuditReply::AuditLoaded(
+                            r.into_inner().entries,
+                        ))))
+                    }),
             ),
             Effect::Quit | Effect::Refresh => return,
         };
         let action = match result {
             Ok(Some(action)) => action,
             Ok(None) => return,
-            Err(status) => Action::DaemonError {
+            Err(status) => Action::Reply(Reply::Failed {
                 what: what.into(),
                 text: status.message().to_owned(),
-            },
+            }),
         };
         let _ = tx.send(Incoming::Action(action));
     });
@@ -285,11 +323,13 @@ async fn list_snapshots(
         async move { Ok(client.list_snapshots(request).await?.into_inner()) }
     })
     .await?;
-    Ok(Some(Action::SnapshotsLoaded {
-        repository,
-        job,
-        snapshots,
-    }))
+    Ok(Some(Action::Reply(Reply::Snapshots(
+        SnapshotsReply::SnapshotsLoaded {
+            repository,
+            job,
+            snapshots,
+        },
+    ))))
 }
 
 /// Every repository with its stats (each opened by the daemon; one that cannot be
@@ -321,7 +361,9 @@ async fn repository_rows(channel: &Channel) -> Result<Option<Action>, tonic::Sta
             error,
         });
     }
-    Ok(Some(Action::RepositoryRows(rows)))
+    Ok(Some(Action::Reply(Reply::Repos(
+        ReposReply::RepositoryRows(rows),
+    ))))
 }
 
 /// One directory of a snapshot, every page of it.
@@ -335,11 +377,13 @@ async fn list_tree(
     let entries = whole_directory(&client, &repository, &snapshot, &path)
         .await?
         .entries;
-    Ok(Some(Action::TreeLoaded {
-        snapshot,
-        path,
-        entries,
-    }))
+    Ok(Some(Action::Reply(Reply::Snapshots(
+        SnapshotsReply::TreeLoaded {
+            snapshot,
+            path,
+            entries,
+        },
+    ))))
 }
 
 async fn load_job(channel: &Channel, name: String) -> Result<Option<Action>, tonic::Status> {
@@ -356,10 +400,10 @@ async fn load_job(channel: &Channel, name: String) -> Result<Option<Action>, ton
         .await?
         .into_inner()
         .runs;
-    Ok(Some(Action::JobLoaded {
+    Ok(Some(Action::Reply(Reply::Job(JobReply::JobLoaded {
         job: Box::new(job),
         runs,
-    }))
+    }))))
 }
 
 /// Entries of one directory the picker shows at most; the title says when there are more.
@@ -379,9 +423,11 @@ async fn list_directory(channel: Channel, path: String) -> Result<Option<Action>
     })
     .await?;
     let last = pages.last();
-    Ok(Some(Action::DirectoryLoaded {
-        path: last.map_or(path.clone(), |p| p.path.clone()),
-        entries,
-        total: last.map_or(0, |p| p.total_entries),
-    }))
+    Ok(Some(Action::Reply(Reply::Editor(
+        EditorReply::DirectoryLoaded {
+            path: last.map_or(path.clone(), |p| p.path.clone()),
+            entries,
+            total: last.map_or(0, |p| p.total_entries),
+        },
+    ))))
 }

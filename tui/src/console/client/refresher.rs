@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 
 use super::{Incoming, Sender};
 use crate::api::pages::all_pages;
-use crate::console::action::Action;
+use crate::console::action::{Action, DashboardReply, Reply};
 use crate::console::state::{DaemonView, JobRow, LastRun, seconds};
 
 /// Re-reads the daemon's status and jobs whenever asked; requests made while one is
@@ -39,7 +39,9 @@ impl Refresher {
             match picture(&current, &mut cache).await {
                 Ok((daemon, jobs)) => {
                     if tx
-                        .send(Incoming::Action(Action::Refreshed { daemon, jobs }))
+                        .send(Incoming::Action(Action::Reply(Reply::Dashboard(
+                            DashboardReply::Refreshed { daemon, jobs },
+                        ))))
                         .is_err()
                     {
                         return;
@@ -49,9 +51,9 @@ impl Refresher {
                 // (permission denied) is the daemon's word to show.
                 Err(status) if crate::api::status::connection_lost(&status) => {}
                 Err(status) => {
-                    let _ = tx.send(Incoming::Action(Action::RefreshFailed(
-                        status.message().to_owned(),
-                    )));
+                    let _ = tx.send(Incoming::Action(Action::Reply(Reply::Dashboard(
+                        DashboardReply::RefreshFailed(status.message().to_owned()),
+                    ))));
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! The daemon's repositories with their size, dedup ratio, snapshot count and last
 //! check; and the form that adds one (a new repository, or an existing one attached).
 
+pub use crate::console::message::Typed;
 use cairn_proto::v1 as pb;
 
 /// One repository and what opening it told (or why it could not be opened).
@@ -21,16 +22,6 @@ pub struct ReposScreen {
 impl ReposScreen {
     pub fn selected_row(&self) -> Option<&RepoRow> {
         self.rows.as_ref()?.get(self.selected)
-    }
-}
-
-/// A passphrase being typed: never shown, never in Debug output.
-#[derive(Clone, PartialEq, Default)]
-pub struct Typed(pub String);
-
-impl std::fmt::Debug for Typed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<{} characters, redacted>", self.0.chars().count())
     }
 }
 

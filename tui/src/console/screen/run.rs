@@ -2,9 +2,10 @@
 
 use cairn_proto::v1 as pb;
 
+use crate::api::names::is_live;
+use crate::console::message::Feed;
 use crate::console::screen::TextInput;
 use crate::console::scroll::Scroll;
-use crate::console::state::{Feed, is_live};
 
 /// Rows of the screen that are not log lines (status line, summary, log borders,
 /// footer).

@@ -86,13 +86,13 @@ mod tests {
     use cairn_proto::v1 as pb;
 
     use crate::console::Role;
-    use crate::console::action::{Action, update};
+    use crate::console::action::{Action, AuditReply, Intent, Reply, update};
     use crate::console::view::fixtures::*;
 
     #[test]
     fn the_audit_trail_with_a_denial_at_120x40_and_a_viewer_turned_away() {
         let mut viewer = state(Role::Viewer, Vec::new());
-        update(&mut viewer, Action::OpenAudit);
+        update(&mut viewer, Action::Key(Intent::OpenAudit));
         assert!(viewer.screen().is_none());
         assert!(
             viewer
@@ -102,7 +102,7 @@ mod tests {
         );
 
         let mut state = state(Role::Admin, Vec::new());
-        update(&mut state, Action::OpenAudit);
+        update(&mut state, Action::Key(Intent::OpenAudit));
         let entry = |seq: u64, uid: u32, role: pb::Role, rpc: &str, args: &str, result: &str| {
             pb::AuditEntry {
                 seq,
@@ -118,7 +118,7 @@ mod tests {
         };
         update(
             &mut state,
-            Action::AuditLoaded(vec![
+            Action::Reply(Reply::Audit(AuditReply::AuditLoaded(vec![
                 entry(
                     3,
                     1001,
@@ -143,13 +143,13 @@ mod tests {
                     r#"{"name":"main","passphrase":"<redacted>"}"#,
                     "ok",
                 ),
-            ]),
+            ]))),
         );
         insta::assert_snapshot!("audit_120x40", render(&state, 120, 40));
         insta::assert_snapshot!("audit_80x24", render(&state, 80, 24));
-        update(&mut state, Action::StartFilter);
+        update(&mut state, Action::Key(Intent::StartFilter));
         for c in "denied 1001".chars() {
-            update(&mut state, Action::FilterChar(c));
+            update(&mut state, Action::Key(Intent::FilterChar(c)));
         }
         let screen = render(&state, 80, 24).to_string();
         assert!(screen.contains("audit trail: 1 entries"), "{screen}");

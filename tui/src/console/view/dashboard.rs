@@ -199,7 +199,7 @@ pub fn rate(bytes_per_second: u64, eta: Option<u64>) -> String {
 mod tests {
     use super::*;
     use crate::console::Role;
-    use crate::console::action::{Action, update};
+    use crate::console::action::{Action, DashboardReply, Intent, Reply, update};
     use crate::console::state::{ActiveRun, LastRun};
     use crate::console::view::fixtures::{NOW, render, state};
 
@@ -270,7 +270,7 @@ mod tests {
     #[test]
     fn a_viewer_pressing_run_sees_why_not() {
         let mut state = state(Role::Viewer, jobs());
-        update(&mut state, Action::RunNow);
+        update(&mut state, Action::Key(Intent::RunNow));
         insta::assert_snapshot!("dashboard_viewer_run_80x24", render(&state, 80, 24));
     }
 
@@ -278,7 +278,7 @@ mod tests {
     fn ascii_mode_draws_no_box_characters_and_help_lists_the_keys() {
         let mut state = state(Role::Operator, jobs());
         state.ascii = true;
-        update(&mut state, Action::ToggleHelp);
+        update(&mut state, Action::Key(Intent::ToggleHelp));
         let screen = render(&state, 80, 24).to_string();
         assert!(screen.is_ascii(), "{screen}");
         assert!(screen.contains("cancel its run (operator)"), "{screen}");
@@ -290,7 +290,9 @@ mod tests {
         let mut state = state(Role::Admin, jobs());
         update(
             &mut state,
-            Action::Disconnected("connection refused".into()),
+            Action::Reply(Reply::Dashboard(DashboardReply::Disconnected(
+                "connection refused".into(),
+            ))),
         );
         let screen = render(&state, 120, 40).to_string();
         assert!(
@@ -309,7 +311,9 @@ mod tests {
         );
         update(
             &mut state,
-            Action::Disconnected("cairnd is not running at /run/cairn/cairnd.sock".into()),
+            Action::Reply(Reply::Dashboard(DashboardReply::Disconnected(
+                "cairnd is not running at /run/cairn/cairnd.sock".into(),
+            ))),
         );
         let screen = render(&state, 80, 24).to_string();
         assert!(screen.contains("cannot reach cairnd"), "{screen}");
@@ -319,9 +323,9 @@ mod tests {
     #[test]
     fn the_command_palette_over_the_dashboard() {
         let mut state = state(Role::Admin, jobs());
-        update(&mut state, Action::OpenPalette);
+        update(&mut state, Action::Key(Intent::OpenPalette));
         for c in "run".chars() {
-            update(&mut state, Action::FilterChar(c));
+            update(&mut state, Action::Key(Intent::FilterChar(c)));
         }
         insta::assert_snapshot!("palette_80x24", render(&state, 80, 24));
     }

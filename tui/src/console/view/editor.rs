@@ -272,20 +272,23 @@ mod tests {
     use cairn_proto::v1 as pb;
 
     use crate::console::Role;
-    use crate::console::action::{Action, update};
+    use crate::console::action::{Action, EditorReply, Intent, Reply, update};
     use crate::console::screen::Screen;
     use crate::console::screen::editor::{Field, PickerScreen, Preview, RetentionPlan};
     use crate::console::view::fixtures::*;
 
     fn editing() -> crate::console::state::State {
         let mut state = state(Role::Admin, Vec::new());
-        update(&mut state, Action::NewJob);
+        update(&mut state, Action::Key(Intent::NewJob));
         update(
             &mut state,
-            Action::RepositoriesLoaded(vec!["main".into(), "offsite".into()]),
+            Action::Reply(Reply::Editor(EditorReply::RepositoriesLoaded(vec![
+                "main".into(),
+                "offsite".into(),
+            ]))),
         );
         for c in "web".chars() {
-            update(&mut state, Action::FilterChar(c));
+            update(&mut state, Action::Key(Intent::FilterChar(c)));
         }
         if let Some(Screen::Editor(e)) = state.screens.last_mut() {
             e.sources = vec!["/srv/www".into(), "/etc".into()];
@@ -305,11 +308,11 @@ mod tests {
         let times = (1..=5).map(|d| NOW + d * 86_400 - 6 * 3600).collect();
         update(
             &mut state,
-            Action::SchedulePreview {
+            Action::Reply(Reply::Editor(EditorReply::SchedulePreview {
                 cron: "0 3 * * *".into(),
                 timezone: "Europe/Berlin".into(),
                 preview: Preview::Valid("At 03:00 (Europe/Berlin)".into(), times),
-            },
+            })),
         );
         insta::assert_snapshot!("editor_80x24", render(&state, 80, 24));
         insta::assert_snapshot!("editor_120x40", render(&state, 120, 40));
@@ -320,13 +323,13 @@ mod tests {
         let mut state = editing();
         update(
             &mut state,
-            Action::SchedulePreview {
+            Action::Reply(Reply::Editor(EditorReply::SchedulePreview {
                 cron: "0 3 * * *".into(),
                 timezone: "Europe/Berlin".into(),
                 preview: Preview::Invalid(
                     "schedule: cron \"0 3 * * * * x\" has 7 fields; give 5 (minute hour day month weekday) or 6 (seconds first)".into(),
                 ),
-            },
+            })),
         );
         insta::assert_snapshot!("editor_invalid_cron_80x24", render(&state, 80, 24));
     }
@@ -356,13 +359,13 @@ mod tests {
         }
         update(
             &mut state,
-            Action::RetentionPlanned {
+            Action::Reply(Reply::Editor(EditorReply::RetentionPlanned {
                 request: asked,
                 plan: RetentionPlan::Counted {
                     kept: 11,
                     total: 30,
                 },
-            },
+            })),
         );
         insta::assert_snapshot!("editor_retention_plan_80x24", render(&state, 80, 24));
     }
@@ -387,7 +390,7 @@ mod tests {
         };
         update(
             &mut state,
-            Action::DirectoryLoaded {
+            Action::Reply(Reply::Editor(EditorReply::DirectoryLoaded {
                 path: "/srv".into(),
                 entries: vec![
                     entry("data", "symlink", 0),
@@ -395,9 +398,9 @@ mod tests {
                     entry("www", "dir", 4096),
                 ],
                 total: 3,
-            },
+            })),
         );
-        update(&mut state, Action::Bottom);
+        update(&mut state, Action::Key(Intent::Bottom));
         insta::assert_snapshot!("picker_80x24", render(&state, 80, 24));
         insta::assert_snapshot!("picker_120x40", render(&state, 120, 40));
     }

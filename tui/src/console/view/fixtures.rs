@@ -5,7 +5,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use crate::console::Role;
-use crate::console::action::{Action, update};
+use crate::console::action::{Action, DashboardReply, Reply, update};
 use crate::console::state::{DaemonView, JobRow, State};
 
 pub const NOW: i64 = 1_800_000_000;
@@ -22,7 +22,7 @@ pub fn state(role: Role, jobs: Vec<JobRow>) -> State {
     update(&mut state, Action::Tick(NOW));
     update(
         &mut state,
-        Action::Refreshed {
+        Action::Reply(Reply::Dashboard(DashboardReply::Refreshed {
             daemon: DaemonView {
                 version: "0.1.0".into(),
                 started: NOW - 3 * 3600 - 300,
@@ -31,7 +31,7 @@ pub fn state(role: Role, jobs: Vec<JobRow>) -> State {
                 role,
             },
             jobs,
-        },
+        })),
     );
     state
 }

@@ -238,7 +238,7 @@ fn draw_runs(frame: &mut Frame<'_>, state: &State, s: &JobScreen, area: Rect) {
 #[cfg(test)]
 mod tests {
     use crate::console::Role;
-    use crate::console::action::{Action, update};
+    use crate::console::action::{Action, Intent, JobReply, Reply, update};
     use crate::console::view::fixtures::*;
 
     fn job_screen(role: Role) -> crate::console::state::State {
@@ -254,10 +254,10 @@ mod tests {
         ];
         update(
             &mut state,
-            Action::JobLoaded {
+            Action::Reply(Reply::Job(JobReply::JobLoaded {
                 job: Box::new(backup_job("web")),
                 runs,
-            },
+            })),
         );
         state
     }
@@ -272,7 +272,7 @@ mod tests {
     #[test]
     fn deleting_asks_first() {
         let mut state = job_screen(Role::Admin);
-        update(&mut state, Action::DeleteJob);
+        update(&mut state, Action::Key(Intent::DeleteJob));
         insta::assert_snapshot!("job_delete_confirm_80x24", render(&state, 80, 24));
     }
 
@@ -286,10 +286,10 @@ mod tests {
         job.last_run_id = 0;
         update(
             &mut state,
-            Action::JobLoaded {
+            Action::Reply(Reply::Job(JobReply::JobLoaded {
                 job: Box::new(job),
                 runs: Vec::new(),
-            },
+            })),
         );
         insta::assert_snapshot!("job_never_run_80x24", render(&state, 80, 24));
     }

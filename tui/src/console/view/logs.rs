@@ -51,14 +51,14 @@ mod tests {
     use cairn_proto::v1 as pb;
 
     use crate::console::Role;
-    use crate::console::action::{Action, update};
-    use crate::console::state::Feed;
+    use crate::console::action::{Action, Intent, LiveReply, Reply, update};
+    use crate::console::message::Feed;
     use crate::console::view::fixtures::*;
 
     #[test]
     fn the_daemon_log_live_and_paused_at_80x24_and_120x40() {
         let mut state = state(Role::Viewer, Vec::new());
-        update(&mut state, Action::OpenLogs);
+        update(&mut state, Action::Key(Intent::OpenLogs));
         let empty = render(&state, 80, 24).to_string();
         assert!(
             empty.contains("waiting for the daemon to log something"),
@@ -82,19 +82,19 @@ mod tests {
             .collect();
         update(
             &mut state,
-            Action::LogLines {
+            Action::Reply(Reply::Live(LiveReply::LogLines {
                 feed: Feed::DaemonLog(pb::Level::Info as i32),
                 lines,
-            },
+            })),
         );
         insta::assert_snapshot!("logs_80x24", render(&state, 80, 24));
-        update(&mut state, Action::TogglePause);
+        update(&mut state, Action::Key(Intent::TogglePause));
         update(
             &mut state,
-            Action::LogLines {
+            Action::Reply(Reply::Live(LiveReply::LogLines {
                 feed: Feed::DaemonLog(pb::Level::Info as i32),
                 lines: vec![log_line(31, 0, pb::Level::Info, "", "new while paused")],
-            },
+            })),
         );
         insta::assert_snapshot!("logs_paused_120x40", render(&state, 120, 40));
         insta::assert_snapshot!("logs_paused_80x24", render(&state, 80, 24));

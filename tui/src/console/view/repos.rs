@@ -140,14 +140,14 @@ mod tests {
     use cairn_proto::v1 as pb;
 
     use crate::console::Role;
-    use crate::console::action::{Action, update};
+    use crate::console::action::{Action, Intent, Reply, ReposReply, update};
     use crate::console::screen::repos::RepoRow;
     use crate::console::view::fixtures::*;
 
     #[test]
     fn repositories_with_their_stats_at_80x24_and_120x40() {
         let mut state = state(Role::Operator, Vec::new());
-        update(&mut state, Action::OpenRepositories);
+        update(&mut state, Action::Key(Intent::OpenRepositories));
         let rows = vec![
             RepoRow {
                 repository: pb::Repository {
@@ -178,7 +178,10 @@ mod tests {
                 error: Some("repository offsite at /mnt/usb/cairn: not found".into()),
             },
         ];
-        update(&mut state, Action::RepositoryRows(rows));
+        update(
+            &mut state,
+            Action::Reply(Reply::Repos(ReposReply::RepositoryRows(rows))),
+        );
         insta::assert_snapshot!("repositories_80x24", render(&state, 80, 24));
         insta::assert_snapshot!("repositories_120x40", render(&state, 120, 40));
     }
@@ -186,16 +189,16 @@ mod tests {
     #[test]
     fn the_add_form_hides_the_passphrase() {
         let mut state = state(Role::Admin, Vec::new());
-        update(&mut state, Action::OpenRepositories);
-        update(&mut state, Action::AddRepository);
+        update(&mut state, Action::Key(Intent::OpenRepositories));
+        update(&mut state, Action::Key(Intent::AddRepository));
         for c in "nas".chars() {
-            update(&mut state, Action::FilterChar(c));
+            update(&mut state, Action::Key(Intent::FilterChar(c)));
         }
         for _ in 0..3 {
-            update(&mut state, Action::Down);
+            update(&mut state, Action::Key(Intent::Down));
         }
         for c in "hunter2".chars() {
-            update(&mut state, Action::FilterChar(c));
+            update(&mut state, Action::Key(Intent::FilterChar(c)));
         }
         let screen = render(&state, 80, 24).to_string();
         assert!(!screen.contains("hunter2"), "{screen}");

@@ -8,9 +8,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
+use crate::api::names::is_live;
 use crate::console::screen::RunScreen;
 use crate::console::screen::run::{CHROME, line_text};
-use crate::console::state::{State, is_live, run_state};
+use crate::console::state::{State, run_state};
 use crate::console::view::dashboard::{gauge, rate};
 use crate::console::view::{
     block, bytes, clock, colored, duration_ms, level_color, note, state_color,
@@ -238,16 +239,20 @@ mod tests {
     use cairn_proto::v1 as pb;
 
     use crate::console::Role;
-    use crate::console::action::{Action, update};
+    use crate::console::action::{Action, Intent, LiveReply, Reply, update};
+    use crate::console::message::Feed;
     use crate::console::screen::{RunScreen, Screen};
-    use crate::console::state::{Feed, State};
+    use crate::console::state::State;
     use crate::console::view::fixtures::*;
 
     fn run_screen(run: pb::Run) -> State {
         let mut state = state(Role::Viewer, Vec::new());
         state.screens.push(Screen::Run(RunScreen::new(run.id)));
         let id = run.id;
-        update(&mut state, Action::RunUpdate(Box::new(run)));
+        update(
+            &mut state,
+            Action::Reply(Reply::Live(LiveReply::RunUpdate(Box::new(run)))),
+        );
         let lines = vec![
             log_line(100, 900, pb::Level::Info, "web", "run started"),
             log_line(
@@ -268,10 +273,10 @@ mod tests {
         ];
         update(
             &mut state,
-            Action::LogLines {
+            Action::Reply(Reply::Live(LiveReply::LogLines {
                 feed: Feed::RunLog(id),
                 lines,
-            },
+            })),
         );
         state
     }
@@ -306,8 +311,8 @@ mod tests {
             .map(|i| format!("/srv/www/cache/{i:02}: permission denied (os error 13)"))
             .collect();
         let mut state = run_screen(run);
-        update(&mut state, Action::NextPane);
-        update(&mut state, Action::Bottom);
+        update(&mut state, Action::Key(Intent::NextPane));
+        update(&mut state, Action::Key(Intent::Bottom));
         insta::assert_snapshot!("run_warnings_80x24", render(&state, 80, 24));
     }
 
@@ -319,11 +324,11 @@ mod tests {
             summary.snapshots_forgotten = 1;
         }
         let mut state = run_screen(run);
-        update(&mut state, Action::StartFilter);
+        update(&mut state, Action::Key(Intent::StartFilter));
         for c in "pack".chars() {
-            update(&mut state, Action::FilterChar(c));
+            update(&mut state, Action::Key(Intent::FilterChar(c)));
         }
-        update(&mut state, Action::FilterDone);
+        update(&mut state, Action::Key(Intent::FilterDone));
         insta::assert_snapshot!("run_search_80x24", render(&state, 80, 24));
     }
 }

@@ -203,7 +203,7 @@ mod tests {
     use cairn_proto::v1 as pb;
 
     use crate::console::Role;
-    use crate::console::action::{Action, update};
+    use crate::console::action::{Action, Intent, Reply, SnapshotsReply, update};
     use crate::console::screen::{DiffScreen, Screen, SnapshotsScreen, TreeScreen};
     use crate::console::view::fixtures::*;
 
@@ -232,7 +232,7 @@ mod tests {
         }));
         update(
             &mut state,
-            Action::SnapshotsLoaded {
+            Action::Reply(Reply::Snapshots(SnapshotsReply::SnapshotsLoaded {
                 repository: "main".into(),
                 job: Some("web".into()),
                 snapshots: vec![
@@ -240,10 +240,10 @@ mod tests {
                     snapshot("b2", 86_400, 3 << 20),
                     snapshot("a1", 2 * 86_400, 4 << 30),
                 ],
-            },
+            })),
         );
-        update(&mut state, Action::Down);
-        update(&mut state, Action::Mark);
+        update(&mut state, Action::Key(Intent::Down));
+        update(&mut state, Action::Key(Intent::Mark));
         insta::assert_snapshot!("snapshots_80x24", render(&state, 80, 24));
         insta::assert_snapshot!("snapshots_120x40", render(&state, 120, 40));
     }
@@ -269,7 +269,7 @@ mod tests {
         };
         update(
             &mut state,
-            Action::TreeLoaded {
+            Action::Reply(Reply::Snapshots(SnapshotsReply::TreeLoaded {
                 snapshot: "c3".repeat(32),
                 path: "/srv/www".into(),
                 entries: vec![
@@ -278,16 +278,16 @@ mod tests {
                     entry("index.html", "file", 5120, 0o644),
                     entry("secret.key", "file", 64, 0o600),
                 ],
-            },
+            })),
         );
-        update(&mut state, Action::Down);
-        update(&mut state, Action::Down);
-        update(&mut state, Action::Choose);
-        update(&mut state, Action::Choose);
+        update(&mut state, Action::Key(Intent::Down));
+        update(&mut state, Action::Key(Intent::Down));
+        update(&mut state, Action::Key(Intent::Choose));
+        update(&mut state, Action::Key(Intent::Choose));
         insta::assert_snapshot!("tree_chosen_80x24", render(&state, 80, 24));
-        update(&mut state, Action::Restore);
+        update(&mut state, Action::Key(Intent::Restore));
         for c in "/var/tmp/restore".chars() {
-            update(&mut state, Action::FilterChar(c));
+            update(&mut state, Action::Key(Intent::FilterChar(c)));
         }
         insta::assert_snapshot!("tree_restore_prompt_120x40", render(&state, 120, 40));
     }
@@ -301,7 +301,7 @@ mod tests {
         )));
         update(
             &mut state,
-            Action::TreeLoaded {
+            Action::Reply(Reply::Snapshots(SnapshotsReply::TreeLoaded {
                 snapshot: "c3".repeat(32),
                 path: "/".into(),
                 entries: vec![pb::TreeEntry {
@@ -309,7 +309,7 @@ mod tests {
                     kind: "file".into(),
                     ..Default::default()
                 }],
-            },
+            })),
         );
         let backend = render(&state, 100, 20);
         let cells: String = backend
@@ -341,22 +341,24 @@ mod tests {
         };
         update(
             &mut state,
-            Action::DiffLoaded(Box::new(pb::DiffSnapshotsResponse {
-                from_id: "b2".repeat(32),
-                to_id: "c3".repeat(32),
-                added: 1,
-                removed: 1,
-                modified: 1,
-                metadata: 1,
-                type_changed: 0,
-                changes: vec![
-                    change("/etc/nginx/site.conf", "modified", "file"),
-                    change("/srv/www/new.html", "added", "file"),
-                    change("/srv/www/old.html", "removed", "file"),
-                    change("/srv/www/uploads", "metadata", "dir"),
-                ],
-                truncated: false,
-            })),
+            Action::Reply(Reply::Snapshots(SnapshotsReply::DiffLoaded(Box::new(
+                pb::DiffSnapshotsResponse {
+                    from_id: "b2".repeat(32),
+                    to_id: "c3".repeat(32),
+                    added: 1,
+                    removed: 1,
+                    modified: 1,
+                    metadata: 1,
+                    type_changed: 0,
+                    changes: vec![
+                        change("/etc/nginx/site.conf", "modified", "file"),
+                        change("/srv/www/new.html", "added", "file"),
+                        change("/srv/www/old.html", "removed", "file"),
+                        change("/srv/www/uploads", "metadata", "dir"),
+                    ],
+                    truncated: false,
+                },
+            )))),
         );
         insta::assert_snapshot!("diff_80x24", render(&state, 80, 24));
         insta::assert_snapshot!("diff_120x40", render(&state, 120, 40));
