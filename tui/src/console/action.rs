@@ -94,7 +94,7 @@ fn key(state: &mut State, intent: Intent) -> Vec<Effect> {
         }
         Intent::NewJob => editor::open(state, None),
         Intent::OpenRepositories => {
-            if !matches!(state.screen(), Some(Screen::Repositories(_))) {
+            if !matches!(state.screen(), Screen::Repositories(_)) {
                 state.screens.push(Screen::Repositories(
                     crate::console::screen::ReposScreen::default(),
                 ));
@@ -110,25 +110,25 @@ fn key(state: &mut State, intent: Intent) -> Vec<Effect> {
             Vec::new()
         }
         Intent::OpenLogs => {
-            if !matches!(state.screen(), Some(Screen::Logs(_))) {
+            if !matches!(state.screen(), Screen::Logs(_)) {
                 state.screens.push(Screen::Logs(LogsScreen::default()));
             }
             Vec::new()
         }
         Intent::OpenAudit => audit::open(state),
         intent => match state.screen() {
-            None => dashboard::key(state, intent),
-            Some(Screen::Job(_)) => job::key(state, intent),
-            Some(Screen::Run(_)) => run::key(state, intent),
-            Some(Screen::Logs(_)) => logs::key(state, intent),
-            Some(Screen::Snapshots(_)) => snapshots::list_key(state, intent),
-            Some(Screen::Tree(_)) => snapshots::tree_key(state, intent),
-            Some(Screen::Diff(_)) => snapshots::diff_key(state, intent),
-            Some(Screen::Editor(_)) => editor::key(state, intent),
-            Some(Screen::Picker(_)) => editor::picker_key(state, intent),
-            Some(Screen::Repositories(_)) => repos::list_key(state, intent),
-            Some(Screen::AddRepository(_)) => repos::form_key(state, intent),
-            Some(Screen::Audit(_)) => audit::key(state, intent),
+            Screen::Dashboard(_) => dashboard::key(state, intent),
+            Screen::Job(_) => job::key(state, intent),
+            Screen::Run(_) => run::key(state, intent),
+            Screen::Logs(_) => logs::key(state, intent),
+            Screen::Snapshots(_) => snapshots::list_key(state, intent),
+            Screen::Tree(_) => snapshots::tree_key(state, intent),
+            Screen::Diff(_) => snapshots::diff_key(state, intent),
+            Screen::Editor(_) => editor::key(state, intent),
+            Screen::Picker(_) => editor::picker_key(state, intent),
+            Screen::Repositories(_) => repos::list_key(state, intent),
+            Screen::AddRepository(_) => repos::form_key(state, intent),
+            Screen::Audit(_) => audit::key(state, intent),
         },
     }
 }
@@ -206,11 +206,12 @@ fn palette(state: &mut State, intent: Intent) -> Vec<Effect> {
     Vec::new()
 }
 
-/// Pops the shown screen; at the dashboard, quits.
+/// Closes the shown screen; closing the dashboard (the first) quits.
 fn back(state: &mut State) -> Vec<Effect> {
-    if state.screens.pop().is_none() {
+    if state.screens.len() <= 1 {
         return vec![Effect::Quit];
     }
+    state.screens.pop();
     Vec::new()
 }
 
@@ -236,10 +237,11 @@ fn refreshed(state: &mut State, daemon: DaemonView, jobs: Vec<JobRow>) {
     state.connection = Connection::Connected;
     // The selection follows its job when the list changes under it.
     let visible = state.visible_jobs();
-    state.selected = keep
+    let selected = keep
         .and_then(|name| visible.iter().position(|j| j.name == name))
-        .unwrap_or(state.selected)
+        .unwrap_or(state.dashboard().selected)
         .min(visible.len().saturating_sub(1));
+    state.dashboard_mut().selected = selected;
 }
 
 /// Re-reads what the change touches: the dashboard always, an open job screen of the
@@ -269,7 +271,9 @@ fn changed(state: &mut State, what: pb::change::What) -> Vec<Effect> {
                         repository: s.repository.clone(),
                         job: s.job.clone(),
                     }),
-                    Screen::Logs(_)
+                    // The dashboard's picture comes with every refresh.
+                    Screen::Dashboard(_)
+                    | Screen::Logs(_)
                     | Screen::Tree(_)
                     | Screen::Diff(_)
                     | Screen::Editor(_)

@@ -219,42 +219,42 @@ pub fn bindings(state: &State) -> &'static [Binding] {
         return CONFIRM;
     }
     match state.screen() {
-        Some(Screen::Editor(_)) => return EDITOR,
-        Some(Screen::AddRepository(_)) => return REPO_FORM,
+        Screen::Editor(_) => return EDITOR,
+        Screen::AddRepository(_) => return REPO_FORM,
         _ => {}
     }
     if typing(state) {
         return TYPING;
     }
     match state.screen() {
-        None => DASHBOARD,
-        Some(Screen::Job(_)) => JOB,
-        Some(Screen::Run(_)) => RUN,
-        Some(Screen::Logs(_)) => LOGS_SCREEN,
-        Some(Screen::Snapshots(_)) => SNAPSHOTS,
-        Some(Screen::Tree(_)) => TREE,
-        Some(Screen::Diff(_)) => DIFF,
-        Some(Screen::Editor(_)) => EDITOR,
-        Some(Screen::Picker(_)) => PICKER,
-        Some(Screen::Repositories(_)) => REPOSITORIES,
-        Some(Screen::AddRepository(_)) => REPO_FORM,
-        Some(Screen::Audit(_)) => AUDIT,
+        Screen::Dashboard(_) => DASHBOARD,
+        Screen::Job(_) => JOB,
+        Screen::Run(_) => RUN,
+        Screen::Logs(_) => LOGS_SCREEN,
+        Screen::Snapshots(_) => SNAPSHOTS,
+        Screen::Tree(_) => TREE,
+        Screen::Diff(_) => DIFF,
+        Screen::Editor(_) => EDITOR,
+        Screen::Picker(_) => PICKER,
+        Screen::Repositories(_) => REPOSITORIES,
+        Screen::AddRepository(_) => REPO_FORM,
+        Screen::Audit(_) => AUDIT,
     }
 }
 
 /// Whether keys go into a filter or search being typed.
 fn typing(state: &State) -> bool {
     match state.screen() {
-        None => state.filtering,
-        Some(Screen::Run(s)) => s.search.editing,
-        Some(Screen::Logs(s)) => s.filter.editing,
-        Some(Screen::Tree(s)) => s.target.is_some(),
-        Some(Screen::Editor(e)) => e.focus.is_text(),
-        Some(Screen::Picker(p)) => p.goto.is_some(),
-        Some(Screen::AddRepository(f)) => f.focus.is_text(),
-        Some(Screen::Audit(s)) => s.filter.editing,
-        Some(Screen::Repositories(_)) => false,
-        Some(Screen::Job(_) | Screen::Snapshots(_) | Screen::Diff(_)) => false,
+        Screen::Dashboard(d) => d.filter.editing,
+        Screen::Run(s) => s.search.editing,
+        Screen::Logs(s) => s.filter.editing,
+        Screen::Tree(s) => s.target.is_some(),
+        Screen::Editor(e) => e.focus.is_text(),
+        Screen::Picker(p) => p.goto.is_some(),
+        Screen::AddRepository(f) => f.focus.is_text(),
+        Screen::Audit(s) => s.filter.editing,
+        Screen::Repositories(_) => false,
+        Screen::Job(_) | Screen::Snapshots(_) | Screen::Diff(_) => false,
     }
 }
 
@@ -276,12 +276,7 @@ pub fn intent_for(key: KeyEvent, state: &State) -> Option<Intent> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return match key.code {
             Char('c') => Some(Intent::Quit),
-            Char('s')
-                if matches!(
-                    state.screen(),
-                    Some(Screen::Editor(_) | Screen::AddRepository(_))
-                ) =>
-            {
+            Char('s') if matches!(state.screen(), Screen::Editor(_) | Screen::AddRepository(_)) => {
                 Some(Intent::Save)
             }
             _ => None,
@@ -318,7 +313,7 @@ mod tests {
     fn letters_type_into_the_filter_instead_of_acting() {
         let mut state = State::new(String::new(), false, true);
         assert_eq!(intent_for(key(Char('r')), &state), Some(Intent::RunNow));
-        state.filtering = true;
+        state.dashboard_mut().filter.editing = true;
         assert_eq!(
             intent_for(key(Char('r')), &state),
             Some(Intent::FilterChar('r'))

@@ -22,6 +22,8 @@ pub use snapshots::{DiffScreen, SnapshotsScreen, TreeScreen};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Screen {
+    /// Every job, filtered, one selected: the first screen, under all others.
+    Dashboard(DashboardScreen),
     Job(JobScreen),
     Run(RunScreen),
     Logs(LogsScreen),
@@ -35,12 +37,21 @@ pub enum Screen {
     Audit(AuditScreen),
 }
 
+/// The dashboard's own state: the selection, an index into the jobs its filter lets
+/// through, and the filter.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DashboardScreen {
+    pub selected: usize,
+    pub filter: TextInput,
+}
+
 impl Screen {
     pub fn feeds(&self) -> Vec<Feed> {
         match self {
             Screen::Run(run) => run.feeds(),
             Screen::Logs(logs) => vec![Feed::DaemonLog(logs.level as i32)],
-            Screen::Job(_)
+            Screen::Dashboard(_)
+            | Screen::Job(_)
             | Screen::Snapshots(_)
             | Screen::Tree(_)
             | Screen::Diff(_)

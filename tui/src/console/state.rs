@@ -9,7 +9,7 @@ use cairn_proto::v1 as pb;
 
 use crate::console::Role;
 use crate::console::message::{Effect, Feed};
-use crate::console::screen::Screen;
+use crate::console::screen::{DashboardScreen, Screen, TextInput};
 
 /// One job as the dashboard lists it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -88,19 +88,27 @@ pub struct Palette {
     pub selected: usize,
 }
 
+/// The dashboard as it starts; also what `dashboard()` and `screen()` show if the
+/// stack ever lost it (it cannot: `back` never closes the first screen).
+const FRESH_DASHBOARD: DashboardScreen = DashboardScreen {
+    selected: 0,
+    filter: TextInput {
+        text: String::new(),
+        editing: false,
+    },
+};
+static NO_DASHBOARD: DashboardScreen = FRESH_DASHBOARD;
+static NO_SCREEN: Screen = Screen::Dashboard(FRESH_DASHBOARD);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
     pub socket: String,
     pub connection: Connection,
     pub daemon: Option<DaemonView>,
     pub jobs: Vec<JobRow>,
-    /// Above the dashboard, the screens opened from it; the last is shown.
+    /// The dashboard, then the screens opened from it; the last is shown. Never empty:
+    /// closing the dashboard quits.
     pub screens: Vec<Screen>,
-    /// The dashboard's selection: an index into the visible (filtered) jobs.
-    pub selected: usize,
-    pub filter: String,
-    /// Typing into the dashboard's filter.
-    pub filtering: bool,
     pub help: bool,
     /// The command palette, when open.
     pub palette: Option<Palette>,
@@ -126,10 +134,7 @@ impl State {
             connection: Connection::Connecting,
             daemon: None,
             jobs: Vec::new(),
-            screens: Vec::new(),
-            selected: 0,
-            filter: String::new(),
-            filtering: false,
+            screens: vec![Screen::Dashboard(DashboardScreen::default())],
             help: false,
             palette: None,
             message: None,
@@ -143,9 +148,28 @@ impl State {
         }
     }
 
-    /// The jobs the filter lets through, in order.
+    /// The dashboard (the first screen).
+    pub fn dashboard(&self) -> &DashboardScreen {
+        match self.screens.first() {
+            Some(Screen::Dashboard(d)) => d,
+            _ => &NO_DASHBOARD,
+        }
+    }
+
+    pub fn dashboard_mut(&mut self) -> &mut DashboardScreen {
+        if !matches!(self.screens.first(), Some(Screen::Dashboard(_))) {
+            self.screens
+                .insert(0, Screen::Dashboard(DashboardScreen::default()));
+        }
+        match self.screens.first_mut() {
+            Some(Screen::Dashboard(d)) => d,
+            _ => unreachable!("inserted above"),
+        }
+    }
+
+    /// The jobs the dashboard's filter lets through, in order.
     pub fn visible_jobs(&self) -> Vec<&JobRow> {
-        let needle = self.filter.to_lowercase();
+        let needle = self.dashboard().filter.text.to_lowercase();
         self.jobs
             .iter()
             .filter(|j| {
@@ -157,7 +181,7 @@ impl State {
     }
 
     pub fn selected_job(&self) -> Option<&JobRow> {
-        self.visible_jobs().get(self.selected).copied()
+        self.visible_jobs().get(self.dashboard().selected).copied()
     }
 
     pub fn job(&self, name: &str) -> Option<&JobRow> {
@@ -169,8 +193,9 @@ impl State {
     }
 
     /// The screen shown, or None for the dashboard.
-    pub fn screen(&self) -> Option<&Screen> {
-        self.screens.last()
+    /// The screen shown.
+    pub fn screen(&self) -> &Screen {
+        self.screens.last().unwrap_or(&NO_SCREEN)
     }
 
     /// The streams to keep open: progress of every active run the dashboard shows,

@@ -34,18 +34,18 @@ pub fn draw(frame: &mut Frame<'_>, state: &State) {
     .areas(frame.area());
     frame.render_widget(status_line(state), status);
     match state.screen() {
-        None => dashboard::draw(frame, state, body),
-        Some(Screen::Job(s)) => job::draw(frame, state, s, body),
-        Some(Screen::Run(s)) => run::draw(frame, state, s, body),
-        Some(Screen::Logs(s)) => logs::draw(frame, state, s, body),
-        Some(Screen::Snapshots(s)) => snapshots::draw_list(frame, state, s, body),
-        Some(Screen::Tree(s)) => snapshots::draw_tree(frame, state, s, body),
-        Some(Screen::Diff(s)) => snapshots::draw_diff(frame, state, s, body),
-        Some(Screen::Editor(s)) => editor::draw(frame, state, s, body),
-        Some(Screen::Picker(s)) => editor::draw_picker(frame, state, s, body),
-        Some(Screen::Repositories(s)) => repos::draw_list(frame, state, s, body),
-        Some(Screen::AddRepository(s)) => repos::draw_form(frame, state, s, body),
-        Some(Screen::Audit(s)) => audit::draw(frame, state, s, body),
+        Screen::Dashboard(_) => dashboard::draw(frame, state, body),
+        Screen::Job(s) => job::draw(frame, state, s, body),
+        Screen::Run(s) => run::draw(frame, state, s, body),
+        Screen::Logs(s) => logs::draw(frame, state, s, body),
+        Screen::Snapshots(s) => snapshots::draw_list(frame, state, s, body),
+        Screen::Tree(s) => snapshots::draw_tree(frame, state, s, body),
+        Screen::Diff(s) => snapshots::draw_diff(frame, state, s, body),
+        Screen::Editor(s) => editor::draw(frame, state, s, body),
+        Screen::Picker(s) => editor::draw_picker(frame, state, s, body),
+        Screen::Repositories(s) => repos::draw_list(frame, state, s, body),
+        Screen::AddRepository(s) => repos::draw_form(frame, state, s, body),
+        Screen::Audit(s) => audit::draw(frame, state, s, body),
     }
     frame.render_widget(footer_line(state), footer);
     if state.help {
@@ -155,12 +155,12 @@ fn footer_line(state: &State) -> Line<'static> {
 /// What is being typed, shown in the footer.
 fn typing_prompt(state: &State) -> Option<String> {
     match state.screen() {
-        None if state.filtering => Some(format!("filter: {}_  ", state.filter)),
-        Some(Screen::Run(s)) if s.search.editing => Some(format!("search: {}_  ", s.search.text)),
-        Some(Screen::Logs(s)) if s.filter.editing => Some(format!("filter: {}_  ", s.filter.text)),
-        Some(Screen::Picker(p)) => p.goto.as_ref().map(|t| format!("go to: {t}_  ")),
-        Some(Screen::Audit(s)) if s.filter.editing => Some(format!("filter: {}_  ", s.filter.text)),
-        Some(Screen::Tree(s)) => s.target.as_ref().map(|t| {
+        Screen::Dashboard(d) if d.filter.editing => Some(format!("filter: {}_  ", d.filter.text)),
+        Screen::Run(s) if s.search.editing => Some(format!("search: {}_  ", s.search.text)),
+        Screen::Logs(s) if s.filter.editing => Some(format!("filter: {}_  ", s.filter.text)),
+        Screen::Picker(p) => p.goto.as_ref().map(|t| format!("go to: {t}_  ")),
+        Screen::Audit(s) if s.filter.editing => Some(format!("filter: {}_  ", s.filter.text)),
+        Screen::Tree(s) => s.target.as_ref().map(|t| {
             format!(
                 "restore to (a directory on the daemon's host): {}_  ",
                 t.text

@@ -10,7 +10,7 @@ pub fn open(state: &mut State) -> Vec<Effect> {
         state.message = Some(needs("the audit trail", Role::Admin, state.role()));
         return Vec::new();
     }
-    if !matches!(state.screen(), Some(Screen::Audit(_))) {
+    if !matches!(state.screen(), Screen::Audit(_)) {
         state.screens.push(Screen::Audit(AuditScreen::default()));
     }
     vec![Effect::LoadAudit { denied_only: false }]

@@ -8,27 +8,26 @@ use crate::console::state::{Connection, Message, State};
 
 pub fn key(state: &mut State, intent: Intent) -> Vec<Effect> {
     let count = state.visible_jobs().len();
+    let d = state.dashboard_mut();
+    if d.filter.editing && !intent.moves() {
+        // Typing: the filter takes the keys (the selection still moves); what it
+        // lets through changes.
+        if d.filter.edit(&intent) {
+            d.selected = 0;
+        }
+        return Vec::new();
+    }
     match intent {
-        a if a.moves() => move_in(&mut state.selected, count, &a),
+        a if a.moves() => move_in(&mut d.selected, count, &a),
         Intent::Back => {
-            if state.filtering || !state.filter.is_empty() {
-                state.filtering = false;
-                state.filter.clear();
-                state.selected = 0;
+            if d.filter.is_active() {
+                d.filter.clear();
+                d.selected = 0;
             } else {
                 return back(state);
             }
         }
-        Intent::StartFilter => state.filtering = true,
-        Intent::FilterChar(c) => {
-            state.filter.push(c);
-            state.selected = 0;
-        }
-        Intent::FilterBackspace => {
-            state.filter.pop();
-            state.selected = 0;
-        }
-        Intent::FilterDone => state.filtering = false,
+        Intent::StartFilter => d.filter.editing = true,
         Intent::Open => {
             if let Some(job) = state.selected_job() {
                 let name = job.name.clone();

@@ -76,15 +76,15 @@ fn line(seq: u64, job: &str, message: &str) -> pb::LogLine {
 fn moving_stays_inside_the_list() {
     let mut state = with_jobs(Role::Admin, &["a", "b", "c"]);
     update(&mut state, Action::Key(Intent::Up));
-    assert_eq!(state.selected, 0);
+    assert_eq!(state.dashboard().selected, 0);
     update(&mut state, Action::Key(Intent::Down));
     update(&mut state, Action::Key(Intent::Down));
     update(&mut state, Action::Key(Intent::Down));
-    assert_eq!(state.selected, 2);
+    assert_eq!(state.dashboard().selected, 2);
     update(&mut state, Action::Key(Intent::Top));
-    assert_eq!(state.selected, 0);
+    assert_eq!(state.dashboard().selected, 0);
     update(&mut state, Action::Key(Intent::PageDown));
-    assert_eq!(state.selected, 2);
+    assert_eq!(state.dashboard().selected, 2);
     update(&mut state, Action::Key(Intent::Bottom));
     assert_eq!(state.selected_job().map(|j| j.name.as_str()), Some("c"));
 }
@@ -103,7 +103,7 @@ fn the_filter_narrows_the_list_and_esc_clears_it_before_quitting() {
         .collect();
     assert_eq!(names, ["web", "webmail"]);
     update(&mut state, Action::Key(Intent::FilterDone));
-    assert!(!state.filtering);
+    assert!(!state.dashboard().filter.editing);
     assert_eq!(update(&mut state, Action::Key(Intent::Back)), vec![]);
     assert_eq!(state.visible_jobs().len(), 3);
     assert_eq!(
@@ -177,7 +177,8 @@ fn the_selection_follows_its_job_when_the_list_changes() {
         })),
     );
     assert_eq!(
-        state.selected, 0,
+        state.dashboard().selected,
+        0,
         "a vanished job leaves the selection in range"
     );
 }
@@ -243,11 +244,11 @@ fn enter_opens_a_job_then_a_run_and_esc_walks_back_to_the_dashboard() {
         update(&mut state, Action::Key(Intent::Open)),
         vec![Effect::LoadRun(8)]
     );
-    assert!(matches!(state.screen(), Some(Screen::Run(s)) if s.id == 8));
+    assert!(matches!(state.screen(), Screen::Run(s) if s.id == 8));
     assert_eq!(update(&mut state, Action::Key(Intent::Back)), vec![]);
-    assert!(matches!(state.screen(), Some(Screen::Job(s)) if s.name == "web"));
+    assert!(matches!(state.screen(), Screen::Job(s) if s.name == "web"));
     assert_eq!(update(&mut state, Action::Key(Intent::Back)), vec![]);
-    assert!(state.screen().is_none());
+    assert!(matches!(state.screen(), Screen::Dashboard(_)));
     assert_eq!(state.selected_job().map(|j| j.name.as_str()), Some("web"));
     assert_eq!(
         update(&mut state, Action::Key(Intent::Back)),
@@ -275,7 +276,10 @@ fn deleting_a_job_asks_first_and_only_yes_deletes() {
         &mut state,
         Action::Reply(Reply::Job(JobReply::JobDeleted("web".into()))),
     );
-    assert!(state.screen().is_none(), "the job's screen closes");
+    assert!(
+        matches!(state.screen(), Screen::Dashboard(_)),
+        "the job's screen closes"
+    );
 
     let mut operator = with_jobs(Role::Operator, &["web"]);
     open_job_screen(&mut operator);
@@ -341,7 +345,7 @@ fn a_change_reloads_the_open_job_and_updates_the_open_run() {
             pb::RunState::Running,
         ))))),
     );
-    let Some(Screen::Run(s)) = state.screen() else {
+    let Screen::Run(s) = state.screen() else {
         panic!("the run screen is shown");
     };
     assert_eq!(
@@ -437,7 +441,7 @@ fn a_run_log_takes_each_line_once_and_search_walks_the_hits() {
         })),
     );
     let screen = |state: &State| match state.screen() {
-        Some(Screen::Run(s)) => s.clone(),
+        Screen::Run(s) => s.clone(),
         _ => panic!("run screen"),
     };
     assert_eq!(screen(&state).lines.len(), 40);
@@ -465,7 +469,7 @@ fn a_run_log_takes_each_line_once_and_search_walks_the_hits() {
     update(&mut state, Action::Key(Intent::Back));
     assert!(screen(&state).search.text.is_empty());
     update(&mut state, Action::Key(Intent::Back));
-    assert!(state.screen().is_none());
+    assert!(matches!(state.screen(), Screen::Dashboard(_)));
 }
 
 #[test]
@@ -485,7 +489,7 @@ fn the_daemon_log_filters_by_job_and_text_and_pauses() {
         })),
     );
     let logs = |state: &State| match state.screen() {
-        Some(Screen::Logs(s)) => s.clone(),
+        Screen::Logs(s) => s.clone(),
         _ => panic!("logs screen"),
     };
     let seqs = |s: &LogsScreen| s.visible().iter().map(|l| l.seq).collect::<Vec<_>>();
@@ -605,7 +609,7 @@ fn browsing_a_snapshot_choosing_entries_and_restoring_them_asks_first() {
         "/",
         vec![entry("etc", "dir"), entry("srv", "dir")],
     );
-    let Some(Screen::Tree(tree)) = state.screen() else {
+    let Screen::Tree(tree) = state.screen() else {
         panic!("the tree is shown");
     };
     assert_eq!(tree.selected_entry().map(|e| e.name.as_str()), Some("srv"));
@@ -813,7 +817,7 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
     );
     update(&mut state, Action::Key(Intent::PickHere));
     let editor = |state: &State| match state.screen() {
-        Some(Screen::Editor(e)) => e.clone(),
+        Screen::Editor(e) => e.clone(),
         other => panic!("the editor is shown, not {other:?}"),
     };
     assert_eq!(editor(&state).sources, ["/srv"]);
@@ -949,7 +953,7 @@ fn a_new_job_through_the_editor_with_the_cron_checked_as_typed_and_a_picked_sour
         ),
         vec![Effect::Refresh, Effect::LoadJob("web".into())]
     );
-    assert!(matches!(state.screen(), Some(Screen::Job(j)) if j.name == "web"));
+    assert!(matches!(state.screen(), Screen::Job(j) if j.name == "web"));
 }
 
 #[test]
@@ -981,11 +985,11 @@ fn the_palette_reaches_every_action_by_name() {
     update(&mut state, Action::Key(Intent::OpenPalette));
     type_text(&mut state, "daemon log");
     update(&mut state, Action::Key(Intent::FilterDone));
-    assert!(matches!(state.screen(), Some(Screen::Logs(_))));
+    assert!(matches!(state.screen(), Screen::Logs(_)));
     update(&mut state, Action::Key(Intent::OpenPalette));
     type_text(&mut state, "no such thing");
     update(&mut state, Action::Key(Intent::FilterDone));
-    assert!(state.palette.is_none() && matches!(state.screen(), Some(Screen::Logs(_))));
+    assert!(state.palette.is_none() && matches!(state.screen(), Screen::Logs(_)));
 }
 
 #[test]
@@ -1061,7 +1065,7 @@ fn repositories_check_now_and_adding_one_takes_the_admin_role() {
         ),
         vec![Effect::LoadRepositoryRows, Effect::LoadRepositories]
     );
-    assert!(matches!(state.screen(), Some(Screen::Repositories(_))));
+    assert!(matches!(state.screen(), Screen::Repositories(_)));
 }
 
 #[test]
@@ -1078,7 +1082,7 @@ fn tab_shows_a_runs_warnings_when_it_has_some() {
     );
     update(&mut state, Action::Key(Intent::NextPane));
     let shown = |state: &State| match state.screen() {
-        Some(Screen::Run(s)) => (s.warnings_shown, s.warning),
+        Screen::Run(s) => (s.warnings_shown, s.warning),
         _ => panic!("run screen"),
     };
     assert_eq!(shown(&state), (false, 0), "no warnings, no pane");
@@ -1096,5 +1100,5 @@ fn tab_shows_a_runs_warnings_when_it_has_some() {
     update(&mut state, Action::Key(Intent::Back));
     assert_eq!(shown(&state), (false, 1));
     update(&mut state, Action::Key(Intent::Back));
-    assert!(state.screen().is_none());
+    assert!(matches!(state.screen(), Screen::Dashboard(_)));
 }

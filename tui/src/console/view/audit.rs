@@ -93,7 +93,10 @@ mod tests {
     fn the_audit_trail_with_a_denial_at_120x40_and_a_viewer_turned_away() {
         let mut viewer = state(Role::Viewer, Vec::new());
         update(&mut viewer, Action::Key(Intent::OpenAudit));
-        assert!(viewer.screen().is_none());
+        assert!(matches!(
+            viewer.screen(),
+            crate::console::screen::Screen::Dashboard(_)
+        ));
         assert!(
             viewer
                 .message

@@ -14,14 +14,15 @@ use crate::console::view::{block, bytes, colored, duration_ms, mark_selected, sp
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
     let jobs = state.visible_jobs();
-    let title = if state.filter.is_empty() && !state.filtering {
+    let filter = &state.dashboard().filter;
+    let title = if !filter.is_active() {
         format!(" jobs ({}) ", jobs.len())
     } else {
         format!(
             " jobs ({} of {}) /{} ",
             jobs.len(),
             state.jobs.len(),
-            state.filter
+            filter.text
         )
     };
     let block = block(state, title);
@@ -106,7 +107,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
             cells.push(Cell::from(next));
             cells.push(Cell::from(last));
             let row = Row::new(cells);
-            mark_selected(row, i == state.selected, state.color)
+            mark_selected(row, i == state.dashboard().selected, state.color)
         });
     frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
 }
