@@ -27,7 +27,6 @@ pub struct Faults {
 
 #[derive(Debug, Default)]
 struct Objects {
-    created: bool,
     objects: BTreeMap<String, Arc<Vec<u8>>>,
     /// Objects not yet listed, with the listings they still wait for.
     unlisted: BTreeMap<String, u32>,
@@ -126,13 +125,12 @@ impl Backend for MemoryBackend {
     }
 
     fn create(&self) -> Result<()> {
-        let mut state = self.lock();
-        if state.objects.contains_key(layout::CONFIG) {
+        // Objects need no layout here; only a repository already there is refused.
+        if self.lock().objects.contains_key(layout::CONFIG) {
             return Err(Error::AlreadyInitialized {
                 path: "memory".to_owned(),
             });
         }
-        state.created = true;
         Ok(())
     }
 
