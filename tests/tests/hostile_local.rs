@@ -463,6 +463,44 @@ fn a_role_group_from_outside_etc_group_gives_its_role() {
     assert_eq!(status["role"], "operator", "{status}");
 }
 
+/// Someone outside the socket's group is told which group lets them in (every role
+/// needs it, also the operator's and the admin's), not that the daemon is not running.
+#[test]
+fn a_user_outside_the_socket_group_is_told_the_group_to_join() {
+    let test = "a_user_outside_the_socket_group_is_told_the_group_to_join";
+    if !prerequisite(test, "root (groups, other uids)", is_root()) {
+        return;
+    }
+    let Some(_groups) = Groups::create(&["cairn-t-gsock"]) else {
+        panic!("groupadd failed");
+    };
+    let dir = shared_dir();
+    let daemon_dir = dir.path().join("daemon");
+    std::fs::create_dir_all(&daemon_dir).expect("mkdir");
+    open_up(&daemon_dir);
+    std::fs::write(
+        daemon_dir.join("cairnd.toml"),
+        "[access]\nsocket_group = \"cairn-t-gsock\"\n",
+    )
+    .expect("config");
+    let daemon = Cairnd::start(&daemon_dir);
+    let outsider = Who {
+        name: "outsider",
+        uid: 61015,
+        groups: Vec::new(),
+    };
+    let ran = outsider.cli(&daemon.socket, &["status".into()]);
+    assert_ne!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("only members of the group cairn-t-gsock may connect")
+            && ran.stderr.contains("usermod -aG cairn-t-gsock"),
+        "names the group and how to join it: {}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("not running"), "{}", ran.stderr);
+}
+
 /// A repository holding enough files that listing them fills any pipe buffer.
 fn repository_with_many_files() -> (Cairn, PathBuf) {
     let cairn = Cairn::init();
