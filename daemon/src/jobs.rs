@@ -65,14 +65,16 @@ impl Jobs<'_> {
         Ok(job)
     }
 
-    /// Replaces job `name` with `job` (which may rename it); its creation time stays.
+    /// Replaces job `old` (as the caller read it with [`Jobs::get`]) with `job`, which
+    /// may rename it; its creation time stays.
     pub fn update(
         &self,
-        name: &str,
+        old: &JobRecord,
         mut job: JobRecord,
         audit: &Pending,
     ) -> Result<JobRecord, DaemonError> {
-        job.created = self.get(name)?.created;
+        let name = old.name.as_str();
+        job.created = old.created;
         audit.write(self.store, "saving a job", |tx| {
             require_repository(tx, &job, "repository")?;
             if name != job.name && tx.get_named::<JobRecord>(JOBS, &job.name)?.is_some() {

@@ -412,6 +412,20 @@ impl Drop for UserdbGroup {
     }
 }
 
+/// A daemon under `dir` with `access` as its `[access]` section, in a directory other
+/// uids may pass through.
+fn daemon_with_access(dir: &Path, access: &str) -> Cairnd {
+    let daemon_dir = dir.join("daemon");
+    std::fs::create_dir_all(&daemon_dir).expect("mkdir");
+    open_up(&daemon_dir);
+    std::fs::write(
+        daemon_dir.join("cairnd.toml"),
+        format!("[access]\n{access}"),
+    )
+    .expect("config");
+    Cairnd::start(&daemon_dir)
+}
+
 #[test]
 fn a_role_group_from_outside_etc_group_gives_its_role() {
     let test = "a_role_group_from_outside_etc_group_gives_its_role";
@@ -439,15 +453,10 @@ fn a_role_group_from_outside_etc_group_gives_its_role() {
         panic!("groupadd failed");
     };
     let dir = shared_dir();
-    let daemon_dir = dir.path().join("daemon");
-    std::fs::create_dir_all(&daemon_dir).expect("mkdir");
-    open_up(&daemon_dir);
-    std::fs::write(
-        daemon_dir.join("cairnd.toml"),
-        "[access]\nsocket_group = \"cairn-t-nsock\"\noperator_groups = [\"cairn-t-nssop\"]\n",
-    )
-    .expect("config");
-    let daemon = Cairnd::start(&daemon_dir);
+    let daemon = daemon_with_access(
+        dir.path(),
+        "socket_group = \"cairn-t-nsock\"\noperator_groups = [\"cairn-t-nssop\"]\n",
+    );
     let operator = Who {
         name: "operator",
         uid: 61014,
@@ -475,15 +484,7 @@ fn a_user_outside_the_socket_group_is_told_the_group_to_join() {
         panic!("groupadd failed");
     };
     let dir = shared_dir();
-    let daemon_dir = dir.path().join("daemon");
-    std::fs::create_dir_all(&daemon_dir).expect("mkdir");
-    open_up(&daemon_dir);
-    std::fs::write(
-        daemon_dir.join("cairnd.toml"),
-        "[access]\nsocket_group = \"cairn-t-gsock\"\n",
-    )
-    .expect("config");
-    let daemon = Cairnd::start(&daemon_dir);
+    let daemon = daemon_with_access(dir.path(), "socket_group = \"cairn-t-gsock\"\n");
     let outsider = Who {
         name: "outsider",
         uid: 61015,

@@ -136,8 +136,9 @@ impl Jobs for JobsService {
             arguments,
             |state, _, request, audit| {
                 let jobs = state.jobs();
-                jobs.get(&request.name)?;
-                let job = jobs.update(&request.name, job_from(request.spec)?, audit)?;
+                // A missing job is NOT_FOUND before a bad spec is INVALID_ARGUMENT.
+                let old = jobs.get(&request.name)?;
+                let job = jobs.update(&old, job_from(request.spec)?, audit)?;
                 view(state, &job)
             },
         )
