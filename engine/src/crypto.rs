@@ -158,6 +158,8 @@ pub enum MacDomain {
     Index,
     Snapshot,
     Forget,
+    Lock,
+    Condemn,
 }
 
 /// The kinds of blob. Ids are keyed per kind (domain separation): the same bytes stored
@@ -201,6 +203,8 @@ pub struct Keys {
     mac_index: [u8; KEY_LEN],
     mac_snapshot: [u8; KEY_LEN],
     mac_forget: [u8; KEY_LEN],
+    mac_lock: [u8; KEY_LEN],
+    mac_condemn: [u8; KEY_LEN],
     pub(crate) chunker_seed: u64,
     recipient: age::x25519::Recipient,
     identity: Option<age::x25519::Identity>,
@@ -222,6 +226,8 @@ impl Keys {
             mac_index: derive("cairn 2026 v1 mac index", &secrets.mac_key),
             mac_snapshot: derive("cairn 2026 v1 mac snapshot", &secrets.mac_key),
             mac_forget: derive("cairn 2026 v1 mac forget", &secrets.mac_key),
+            mac_lock: derive("cairn 2026 v1 mac lock", &secrets.mac_key),
+            mac_condemn: derive("cairn 2026 v1 mac condemn", &secrets.mac_key),
             chunker_seed: secrets.chunker_seed,
             recipient: secrets.recipient(),
             identity: Some(secrets.identity.clone()),
@@ -243,6 +249,8 @@ impl Keys {
             MacDomain::Index => &self.mac_index,
             MacDomain::Snapshot => &self.mac_snapshot,
             MacDomain::Forget => &self.mac_forget,
+            MacDomain::Lock => &self.mac_lock,
+            MacDomain::Condemn => &self.mac_condemn,
         }
     }
 
@@ -386,6 +394,46 @@ pub fn open_json<T: serde::de::DeserializeOwned>(
     }
     let payload = keys.unseal(domain, stored, object)?;
     serde_json::from_slice(&payload).map_err(|e| Error::corrupt(object, e.to_string()))
+}
+
+/// MACs a JSON record that is stored in clear (locks, condemn records: read by hosts
+/// with write-only keys, and holding nothing secret). The MAC covers `bound` (the
+/// object's name when it is not a content hash) and the payload, so a record moved to
+/// another name does not verify there.
+pub fn sign_json<T: Serialize>(
+    keys: &Keys,
+    domain: MacDomain,
+    bound: &str,
+    value: &T,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let mut stored = serde_json::to_vec(value).map_err(|e| Error::invalid(what, e.to_string()))?;
+    let mac = keys.mac(domain, &[bound.as_bytes(), &stored].concat());
+    stored.extend_from_slice(&mac);
+    Ok(stored)
+}
+
+/// Opens what [`sign_json`] made: the MAC must verify and the JSON must parse.
+pub fn open_signed_json<T: serde::de::DeserializeOwned>(
+    keys: &Keys,
+    domain: MacDomain,
+    bound: &str,
+    stored: &[u8],
+    object: &str,
+) -> Result<T> {
+    let split = stored
+        .len()
+        .checked_sub(32)
+        .ok_or_else(|| Error::Tampered {
+            object: object.to_owned(),
+        })?;
+    let (payload, mac) = stored.split_at(split);
+    if !keys.verify_mac(domain, &[bound.as_bytes(), payload].concat(), mac) {
+        return Err(Error::Tampered {
+            object: object.to_owned(),
+        });
+    }
+    serde_json::from_slice(payload).map_err(|e| Error::corrupt(object, e.to_string()))
 }
 
 fn decrypt_error(object: &str, error: age::DecryptError) -> Error {

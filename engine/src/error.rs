@@ -99,6 +99,22 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "{holder} holds the repository's maintenance lock; wait for it to end (a lock whose holder died is stale at once on its own host, elsewhere after 10 minutes without a refresh)"
+    )]
+    Locked { holder: String },
+    #[error(
+        "this {operation} lost its repository lock ({reason}); a prune may have removed data it relied on, so it stopped before writing anything that would depend on it; run it again (what it stored is kept and reused)"
+    )]
+    LockLost {
+        operation: &'static str,
+        reason: String,
+    },
+    #[error("{problem}; run `cairn {repair}` first")]
+    NeedsRepair {
+        problem: String,
+        repair: &'static str,
+    },
     #[error("operation cancelled")]
     Cancelled,
     #[error("{what} failed: {source}")]
@@ -183,7 +199,10 @@ impl Error {
             | Error::PathNotFound { .. } => ErrorKind::NotFound,
             Error::AlreadyInitialized { .. }
             | Error::UnsupportedVersion { .. }
-            | Error::KeyRemoval { .. } => ErrorKind::FailedPrecondition,
+            | Error::KeyRemoval { .. }
+            | Error::Locked { .. }
+            | Error::LockLost { .. }
+            | Error::NeedsRepair { .. } => ErrorKind::FailedPrecondition,
             Error::WrongKey { .. } => ErrorKind::Unauthenticated,
             Error::Corrupt { .. }
             | Error::Tampered { .. }

@@ -111,6 +111,14 @@ define_id!(
     /// A forget record (which snapshots a forget removed): BLAKE3 of its stored bytes.
     ForgetId, "forget record"
 );
+define_id!(
+    /// A lock record: random, so its holder can rewrite it in place to refresh it.
+    LockId, "lock"
+);
+define_id!(
+    /// A condemn record (packs a prune will delete): BLAKE3 of its stored bytes.
+    CondemnId, "condemn record"
+);
 
 /// The unkeyed content hash that names stored objects.
 pub fn storage_hash(bytes: &[u8]) -> [u8; ID_LEN] {

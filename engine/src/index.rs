@@ -69,6 +69,8 @@ pub struct Index {
     recovered_packs: HashSet<PackId>,
     /// Lost packs and bad blob copies this host knows of.
     damage: damage::KnownDamage,
+    /// Packs a prune condemned: read from, never deduplicated against.
+    condemned: HashSet<PackId>,
 }
 
 impl Index {
@@ -149,11 +151,48 @@ impl Index {
             damaged_files,
             recovered: HashMap::new(),
             recovered_packs: HashSet::new(),
+            condemned: HashSet::new(),
         };
         if index.runs.len() > MAX_RUNS {
             index.compact()?;
         }
         Ok(index)
+    }
+
+    /// Loads the index again when the repository's index files changed since it was
+    /// loaded (a prune replaced some), keeping the condemned packs and Bloom filters.
+    pub fn refresh(&mut self, backend: &dyn Backend, keys: &Keys) -> Result<()> {
+        let remote: HashSet<IndexId> = backend
+            .list(layout::INDEX)?
+            .into_iter()
+            .filter_map(|o| IndexId::parse(&o.name).ok())
+            .collect();
+        let mut covered: HashSet<IndexId> = self
+            .runs
+            .iter()
+            .flat_map(|run| run.covers.iter().copied())
+            .collect();
+        covered.extend(self.damaged_files.iter().map(|(id, _)| *id));
+        if covered == remote && self.pending_packs.is_empty() {
+            return Ok(());
+        }
+        let cache_dir = self.dir.parent().unwrap_or(&self.dir).to_owned();
+        let mut fresh = Index::load(backend, keys, &cache_dir)?;
+        fresh.condemned = std::mem::take(&mut self.condemned);
+        if self.blooms {
+            fresh.enable_bloom()?;
+        }
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Sets the packs that prunes condemned: lookups for deduplication pass over them.
+    pub fn set_condemned(&mut self, packs: HashSet<PackId>) {
+        self.condemned = packs;
+    }
+
+    pub fn condemned(&self) -> &HashSet<PackId> {
+        &self.condemned
     }
 
     /// Merges all runs into one.
@@ -201,8 +240,8 @@ impl Index {
         })
     }
 
-    /// Where a blob is stored in a copy not known to be lost or bad: what a backup
-    /// deduplicates against.
+    /// Where a blob is stored in a copy not known to be lost or bad and not condemned
+    /// by a prune: what a backup deduplicates against.
     pub fn get_usable(&self, id: &BlobId) -> Result<Option<Location>> {
         Ok(match self.lookup(id)? {
             Lookup::Usable(location) => Some(location),
@@ -227,7 +266,7 @@ impl Index {
                 continue;
             };
             let location = Location { pack, entry };
-            if !self.damage.avoids(&pack, id) {
+            if !self.damage.avoids(&pack, id) && !self.condemned.contains(&pack) {
                 return Ok(Lookup::Usable(location));
             }
             damaged.get_or_insert(location);

@@ -1,6 +1,6 @@
 //! Names of objects in a repository (see FORMAT.md, "Layout").
 
-use crate::id::{ForgetId, IndexId, KeyId, PackId, SnapshotId};
+use crate::id::{CondemnId, ForgetId, IndexId, KeyId, LockId, PackId, SnapshotId};
 
 pub const CONFIG: &str = "config";
 pub const KEYS: &str = "keys";
@@ -9,6 +9,10 @@ pub const INDEX: &str = "index";
 pub const SNAPSHOTS: &str = "snapshots";
 /// Forget records: which snapshots were forgotten, sealed with the repository key.
 pub const FORGOTTEN: &str = "forgotten";
+/// Lock records: who is backing up, pruning or repairing.
+pub const LOCKS: &str = "locks";
+/// Condemn records: packs a prune will delete once no backup can depend on them.
+pub const CONDEMNED: &str = "condemned";
 
 /// The largest object of each kind a reader accepts. Each is far above what Cairn
 /// writes, and low enough that a planted giant costs neither memory nor time: it is
@@ -22,6 +26,10 @@ pub const MAX_SNAPSHOT_BYTES: u64 = 4 * 1024 * 1024;
 pub const MAX_INDEX_BYTES: u64 = 24 * 1024 * 1024;
 /// A forget record: a few dozen ids per retention run.
 pub const MAX_FORGET_BYTES: u64 = 1024 * 1024;
+/// A lock record: a few hundred bytes of JSON.
+pub const MAX_LOCK_BYTES: u64 = 64 * 1024;
+/// A condemn record: 65 bytes per pack, a prune of a very large repository.
+pub const MAX_CONDEMN_BYTES: u64 = 16 * 1024 * 1024;
 
 pub fn key(id: &KeyId) -> String {
     format!("keys/{id}")
@@ -44,6 +52,14 @@ pub fn forget_record(id: &ForgetId) -> String {
     format!("forgotten/{id}")
 }
 
+pub fn lock(id: &LockId) -> String {
+    format!("locks/{id}")
+}
+
+pub fn condemn_record(id: &CondemnId) -> String {
+    format!("condemned/{id}")
+}
+
 /// How messages name the object stored under `name` ("pack 1a2b3c4d").
 pub fn describe(name: &str) -> String {
     let (kind, id) = match name.rsplit_once('/') {
@@ -57,6 +73,8 @@ pub fn describe(name: &str) -> String {
         SNAPSHOTS => format!("snapshot {short}"),
         KEYS => format!("key {short}"),
         FORGOTTEN => format!("forget record {short}"),
+        LOCKS => format!("lock {short}"),
+        CONDEMNED => format!("condemn record {short}"),
         _ => name.to_owned(),
     }
 }

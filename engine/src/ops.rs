@@ -6,5 +6,7 @@ pub mod browse;
 pub mod check;
 pub mod diff;
 pub mod forget;
+pub mod prune;
+pub mod repair;
 pub mod restore;
 pub mod stats;

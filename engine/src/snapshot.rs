@@ -49,6 +49,20 @@ pub struct Snapshot {
     /// The daemon run that made this snapshot (its id in that daemon's history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<u64>,
+    /// Set on a snapshot `repair snapshots` wrote in place of a damaged one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<Repaired>,
+}
+
+/// What `repair snapshots` changed: the snapshot it replaced and how many files lost
+/// data (the repair's report names them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repaired {
+    pub from: SnapshotId,
+    pub files: u64,
+    /// Directories whose listing was lost (they are empty in the repaired snapshot).
+    #[serde(default)]
+    pub dirs: u64,
 }
 
 impl Snapshot {
@@ -87,6 +101,7 @@ mod tests {
                 summary: BackupSummary { files_new: files, ..Default::default() },
                 job: (files % 2 == 0).then(|| "nightly".to_owned()),
                 run: None,
+                repaired: None,
             };
             let (id, stored) = snapshot.seal(&keys).unwrap();
             prop_assert_eq!(Snapshot::open(&keys, &id, &stored).unwrap(), snapshot);

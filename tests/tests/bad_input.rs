@@ -286,6 +286,7 @@ fn write_malicious_snapshot(cairn: &Cairn, outside: &std::path::Path) -> String 
         summary: Default::default(),
         job: None,
         run: None,
+        repaired: None,
     };
     repo.save_snapshot(&snapshot).expect("save").to_hex()
 }

@@ -14,7 +14,15 @@ use std::time::{Duration, Instant};
 use super::{Backend, ObjectInfo, ObjectReader, StagedObject};
 use crate::error::{Error, IoContext, Result};
 
-const TYPE_DIRS: [&str; 6] = ["keys", "data", "index", "snapshots", "locks", "forgotten"];
+const TYPE_DIRS: [&str; 7] = [
+    "keys",
+    "data",
+    "index",
+    "snapshots",
+    "locks",
+    "forgotten",
+    "condemned",
+];
 
 /// A temporary file at least this old whose writer is gone (no lock on it) is left
 /// from an interrupted write. The age guards the moment between a writer creating

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::layout;
 
 /// Faults to inject; all off by default. Counts are of the writes (whole objects and
-/// staged commits) made from the moment they are set.
+/// staged commits) made from the moment they are set. Lock records are never faulted
+/// nor counted: they are the bookkeeping of the process under test, not its data.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Faults {
     /// The write with this number (1 for the next) fails, as a full disk would.
@@ -23,6 +24,11 @@ pub struct Faults {
     pub lose_write: Option<u64>,
     /// New objects stay out of listings until this many later listings were made.
     pub list_late_by: u32,
+    /// After this many changes (writes and deletes, lock records aside), every further
+    /// change fails and lands nothing: the storage as a process killed at that moment
+    /// left it. Lock records are left out because a killed process's lock is stale at
+    /// once on its own host.
+    pub crash_after: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +38,25 @@ struct Objects {
     unlisted: BTreeMap<String, u32>,
     faults: Faults,
     writes: u64,
+    changes: u64,
+}
+
+impl Objects {
+    /// Counts a change to `name`; an error when the simulated crash has happened.
+    fn change(&mut self, name: &str, action: &str) -> Result<()> {
+        if kind_of(name) == layout::LOCKS {
+            return Ok(());
+        }
+        self.changes += 1;
+        if self.faults.crash_after.is_some_and(|n| self.changes > n) {
+            return Err(Error::storage(
+                format!("{action} {}", layout::describe(name)),
+                "memory",
+                io::Error::other("simulated crash: nothing lands any more"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Objects kept in memory; clones share them (like two handles on one bucket).
@@ -50,6 +75,7 @@ impl MemoryBackend {
         let mut state = self.lock();
         state.faults = faults;
         state.writes = 0;
+        state.changes = 0;
     }
 
     /// The writes made since the faults were last set.
@@ -89,6 +115,11 @@ impl MemoryBackend {
     /// Stores a whole object, unless a fault says otherwise.
     fn land(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
         let mut state = self.lock();
+        if kind_of(name) == layout::LOCKS {
+            state.objects.insert(name.to_owned(), Arc::new(bytes));
+            return Ok(());
+        }
+        state.change(name, "writing")?;
         state.writes += 1;
         let number = state.writes;
         if state.faults.fail_write == Some(number) {
@@ -192,6 +223,7 @@ impl Backend for MemoryBackend {
 
     fn delete(&self, name: &str) -> Result<()> {
         let mut state = self.lock();
+        state.change(name, "deleting")?;
         state.objects.remove(name);
         state.unlisted.remove(name);
         Ok(())
@@ -282,6 +314,7 @@ mod tests {
             fail_write: Some(2),
             lose_write: Some(3),
             list_late_by: 2,
+            crash_after: None,
         });
         backend.write("snapshots/a", b"1").unwrap();
         let error = backend.write("snapshots/b", b"2").unwrap_err();
@@ -290,5 +323,21 @@ mod tests {
         assert_eq!(backend.names(), ["snapshots/a"], "b failed and c was lost");
         assert!(backend.list("snapshots").unwrap().is_empty(), "late");
         assert_eq!(backend.list("snapshots").unwrap().len(), 1, "then listed");
+    }
+
+    #[test]
+    fn after_a_crash_nothing_lands_but_lock_records() {
+        let backend = MemoryBackend::new();
+        backend.write("snapshots/a", b"1").unwrap();
+        backend.inject(Faults {
+            crash_after: Some(1),
+            ..Faults::default()
+        });
+        backend.write("snapshots/b", b"2").unwrap();
+        assert!(backend.delete("snapshots/a").is_err());
+        assert!(backend.write("snapshots/c", b"3").is_err());
+        backend.write("locks/x", b"lock").unwrap();
+        backend.delete("locks/x").unwrap();
+        assert_eq!(backend.names(), ["snapshots/a", "snapshots/b"]);
     }
 }

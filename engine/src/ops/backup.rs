@@ -185,6 +185,9 @@ impl IndexedRepository {
         }
         let host = options.host.clone().unwrap_or_else(crate::host::hostname);
         let paths = recorded_paths(&sources, options.command.as_ref());
+        // Before anything is looked up (see FORMAT.md, "Prune"): the lock tells a
+        // prune which condemned packs this backup leaves alone.
+        let lock = self.take_backup_lock()?;
         let (parent, mut repository_notes) = self.choose_parent(options, &host, &paths)?;
         let parent_tree = parent.as_ref().map(|(_, snapshot)| snapshot.tree);
         let rules = listing::DescentRules {
@@ -338,9 +341,12 @@ impl IndexedRepository {
             summary: summary.clone(),
             job: options.job.clone(),
             run: options.run,
+            repaired: None,
         };
         self.index.damage().save();
+        lock.ensure_held("backup")?;
         let snapshot_id = self.repo.save_snapshot(&snapshot)?;
+        drop(lock);
         info!(
             snapshot = %snapshot_id.short(), files_new = summary.files_new, files_changed = summary.files_changed,
             files_unchanged = summary.files_unchanged, bytes_added = summary.bytes_added, warnings = summary.warnings,
@@ -671,6 +677,20 @@ impl IndexedRepository {
         Ok((parent, notes))
     }
 
+    /// Writes this backup's lock, then leaves the packs of every condemn record out of
+    /// its lookups (and says so in the lock), on an index reloaded if a prune replaced
+    /// index files since it was loaded.
+    fn take_backup_lock(&mut self) -> Result<crate::lock::RepoLock> {
+        let backend = self.repo.backend().clone();
+        let keys = self.repo.keys().clone();
+        let lock = crate::lock::RepoLock::backup(backend.clone(), keys.clone())?;
+        let condemned = crate::condemn::Condemned::load(backend.as_ref(), &keys)?;
+        lock.set_seen(condemned.ids())?;
+        self.index.refresh(backend.as_ref(), &keys)?;
+        self.index.set_condemned(condemned.packs);
+        Ok(lock)
+    }
+
     /// Indexes packs that exist but no index file names (left by a backup that was
     /// killed): their blobs are then reused instead of uploaded again. A pack is
     /// adopted only once its name matches its content and every blob in it decodes to
@@ -688,8 +708,13 @@ impl IndexedRepository {
             .collect();
         // Packs the index names that are gone: their blobs count as absent, so this
         // backup stores them again from the sources instead of building on lost data.
-        let missing: std::collections::BTreeSet<crate::id::PackId> =
-            known.difference(&listed).copied().collect();
+        // Condemned packs are a prune's business: gone is what it meant for them.
+        let condemned = self.index.condemned().clone();
+        let missing: std::collections::BTreeSet<crate::id::PackId> = known
+            .difference(&listed)
+            .filter(|p| !condemned.contains(p))
+            .copied()
+            .collect();
         self.index.damage().set_missing_packs(&missing);
         if !missing.is_empty() {
             let names: Vec<String> = missing.iter().take(5).map(|p| p.short()).collect();
@@ -704,8 +729,10 @@ impl IndexedRepository {
                 if missing.len() > names.len() { ", ..." } else { "" }
             ));
         }
-        let mut unknown: Vec<crate::id::PackId> =
-            listed.into_iter().filter(|p| !known.contains(p)).collect();
+        let mut unknown: Vec<crate::id::PackId> = listed
+            .into_iter()
+            .filter(|p| !known.contains(p) && !condemned.contains(p))
+            .collect();
         unknown.sort();
         for id in unknown {
             match crate::pack::verify::prove_pack(backend.as_ref(), &keys, &id) {

@@ -58,6 +58,7 @@ pub struct Affected {
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     /// `bad_index`, `missing_pack`, `bad_pack`, `bad_blob`, `missing_blob`, `bad_tree`,
+    /// `unindexed_blob` (in a pack no index file names),
     /// `bad_snapshot`, `snapshot_disappeared`, `snapshot_reappeared`, `bad_forget_record`.
     pub kind: &'static str,
     pub pack: Option<String>,
@@ -78,13 +79,46 @@ pub struct CheckReport {
     pub bytes_read: u64,
     /// Packs no index names (left by an interrupted backup): not an error.
     pub unindexed_packs: Vec<String>,
+    /// Packs a prune condemned, waiting for its next sweep: not an error.
+    pub condemned_packs: u64,
+    pub condemned_bytes: u64,
     pub problems: Vec<Problem>,
+    /// The commands that fix what was found, in the order to run them.
+    pub repairs: Vec<String>,
 }
 
 impl CheckReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+/// Which repair fixes what the check found. Blobs snapshots need that no index names
+/// while unindexed packs exist may be in those packs: rebuilding the index comes first,
+/// and finds them if they are; data that is gone from every copy is cut out of the
+/// snapshots that need it.
+fn repairs_for(report: &CheckReport) -> Vec<String> {
+    let has = |kinds: &[&str]| report.problems.iter().any(|p| kinds.contains(&p.kind));
+    let mut repairs = Vec::new();
+    if has(&["bad_index", "unindexed_blob"]) {
+        repairs.push("cairn repair index".to_owned());
+    }
+    let lost = has(&[
+        "missing_pack",
+        "bad_pack",
+        "bad_blob",
+        "missing_blob",
+        "bad_tree",
+    ]);
+    if lost
+        && report
+            .problems
+            .iter()
+            .any(|p| !p.affects.is_empty() && p.kind != "bad_snapshot")
+    {
+        repairs.push("cairn repair snapshots".to_owned());
+    }
+    repairs
 }
 
 /// A damaged blob and what is wrong with it.
@@ -152,16 +186,20 @@ impl IndexedRepository {
         let indexed = self.index.packs();
         report.packs = indexed.len() as u64;
         report.blobs = self.index.len();
+        let condemned = crate::condemn::Condemned::load(backend, keys)?;
+        report.condemned_packs = condemned.packs.len() as u64;
+        report.condemned_bytes = condemned.bytes();
         let mut unindexed: Vec<String> = stored
             .keys()
-            .filter(|p| !indexed.contains(p))
+            .filter(|p| !indexed.contains(p) && !condemned.packs.contains(p))
             .map(|p| p.to_hex())
             .collect();
         unindexed.sort();
         report.unindexed_packs = unindexed;
+        // A condemned pack that is gone was deleted by a prune's sweep.
         let missing: HashSet<PackId> = indexed
             .iter()
-            .filter(|p| !stored.contains_key(p))
+            .filter(|p| !stored.contains_key(p) && !condemned.packs.contains(p))
             .copied()
             .collect();
         // The next backup stores again what only the missing packs held.
@@ -302,6 +340,8 @@ impl IndexedRepository {
                 affects,
             });
         }
+        self.locate_in_unindexed_packs(&mut report)?;
+        report.repairs = repairs_for(&report);
         // Reported once by a check; later listings stop warning about them.
         self.repo.mark_alerts_reported(&listed.alerts)?;
         self.index.damage().save();
@@ -316,6 +356,44 @@ impl IndexedRepository {
             warn!(problems = report.problems.len(), "check found problems");
         }
         Ok(report)
+    }
+
+    /// Blobs that snapshots need and no index names may be in packs no index names (an
+    /// index file was lost): their headers say, and such a problem names the pack and
+    /// is fixed by `repair index`, not by cutting data out of snapshots.
+    fn locate_in_unindexed_packs(&self, report: &mut CheckReport) -> Result<()> {
+        let unindexed_need =
+            |p: &Problem| matches!(p.kind, "missing_blob" | "bad_tree") && p.blob.is_some();
+        if report.unindexed_packs.is_empty() || !report.problems.iter().any(unindexed_need) {
+            return Ok(());
+        }
+        let backend = self.repo.backend().as_ref();
+        let mut holder: HashMap<String, String> = HashMap::new();
+        for pack in &report.unindexed_packs {
+            let Ok(id) = PackId::parse(pack) else {
+                continue;
+            };
+            let header =
+                PackReader::open(backend, self.repo.keys(), &id).and_then(|mut r| r.read_header());
+            if let Ok(entries) = header {
+                for entry in entries {
+                    holder.insert(entry.id.to_hex(), pack.clone());
+                }
+            }
+        }
+        for problem in report.problems.iter_mut().filter(|p| unindexed_need(p)) {
+            let Some(pack) = problem.blob.as_ref().and_then(|b| holder.get(b)) else {
+                continue;
+            };
+            problem.kind = "unindexed_blob";
+            problem.message = format!(
+                "blob {} is in pack {}, which no index file names (an index file is missing or damaged)",
+                &problem.blob.as_deref().unwrap_or_default()[..8],
+                &pack[..8]
+            );
+            problem.pack = Some(pack.clone());
+        }
+        Ok(())
     }
 
     /// Reads packs on one thread per CPU; each keeps its own findings, merged at the end.

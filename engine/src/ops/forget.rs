@@ -9,11 +9,12 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 use tracing::info;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::SnapshotId;
 use crate::layout;
 use crate::repository::Repository;
 use crate::retention::{self, Candidate, Decision, KeepPolicy};
+use crate::snapshot::Snapshot;
 
 #[derive(Debug, Clone)]
 pub struct ForgetOptions {
@@ -62,13 +63,44 @@ impl ForgetPlan {
     }
 }
 
+/// Which snapshots a forget on demand looks at: every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotFilter {
+    /// Made on one of these hosts.
+    pub hosts: Vec<String>,
+    /// Recording every one of these paths.
+    pub paths: Vec<String>,
+    /// Carrying every one of these tags.
+    pub tags: Vec<String>,
+}
+
+impl SnapshotFilter {
+    pub fn matches(&self, snapshot: &Snapshot) -> bool {
+        (self.hosts.is_empty() || self.hosts.contains(&snapshot.host))
+            && self.paths.iter().all(|p| snapshot.paths.contains(p))
+            && self.tags.iter().all(|t| snapshot.tags.contains(t))
+    }
+}
+
+/// Snapshots by backup set: (host, sorted paths) → snapshots, oldest first.
+type BackupSets = std::collections::BTreeMap<(String, Vec<String>), Vec<(SnapshotId, Snapshot)>>;
+
+/// One backup set (same host, same paths) and the policy's decisions for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupPlan {
+    pub host: String,
+    pub paths: Vec<String>,
+    #[serde(flatten)]
+    pub plan: ForgetPlan,
+}
+
 impl Repository {
     /// Decides, without changing anything, which snapshots of the set the policy keeps.
     /// A snapshot whose time cannot be read is kept (the policy cannot place it).
     pub fn plan_forget(&self, options: &ForgetOptions) -> Result<ForgetPlan> {
         let mut paths = options.paths.clone();
         paths.sort();
-        let mut set: Vec<(SnapshotId, String, Option<Timestamp>, Vec<String>)> = self
+        let set: Vec<(SnapshotId, Snapshot)> = self
             .snapshots()?
             .into_iter()
             .filter(|(id, s)| {
@@ -83,58 +115,131 @@ impl Repository {
                 };
                 s.host == options.host && recorded == paths && of_job
             })
-            .map(|(id, s)| {
-                let time = s.timestamp();
-                (id, s.time, time, s.tags)
-            })
             .collect();
-        set.reverse();
-        // Snapshots without a readable time stay out of the policy (and are kept).
-        let (placed, candidates): (Vec<usize>, Vec<Candidate>) = set
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (_, _, time, tags))| {
-                time.map(|time| {
-                    (
-                        i,
-                        Candidate {
-                            time,
-                            tags: tags.clone(),
-                        },
-                    )
-                })
-            })
-            .unzip();
-        let mut decisions: Vec<Option<Decision>> = vec![None; set.len()];
-        let planned = retention::plan(
-            &candidates,
-            &options.policy,
-            options.now,
-            &options.time_zone,
-        );
-        for (i, decision) in placed.into_iter().zip(planned) {
-            decisions[i] = Some(decision);
-        }
-        let mut entries = Vec::with_capacity(set.len());
-        for ((id, time, _, _), decision) in set.into_iter().zip(decisions) {
-            let (mut keep, mut reasons) = match decision {
-                Some(decision) => (decision.keep, decision.reasons),
-                None => (true, vec!["time unreadable".to_owned()]),
-            };
-            if options.protect.contains(&id) && !keep {
-                keep = true;
-                reasons.push("just made".to_owned());
+        Ok(plan_set(set, options))
+    }
+
+    /// Applies a policy to every backup set (host and paths) among the snapshots the
+    /// filter selects, as `cairn forget --keep-*` does; sets ordered by host and paths.
+    pub fn plan_forget_groups(
+        &self,
+        filter: &SnapshotFilter,
+        policy: &KeepPolicy,
+        time_zone: &TimeZone,
+        now: Timestamp,
+    ) -> Result<Vec<GroupPlan>> {
+        let mut groups: BackupSets = Default::default();
+        for (id, snapshot) in self.snapshots()? {
+            if filter.matches(&snapshot) {
+                let mut paths = snapshot.paths.clone();
+                paths.sort();
+                groups
+                    .entry((snapshot.host.clone(), paths))
+                    .or_default()
+                    .push((id, snapshot));
             }
-            entries.push(ForgetEntry {
-                id,
-                time,
-                keep,
-                reasons,
-            });
+        }
+        Ok(groups
+            .into_iter()
+            .map(|((host, paths), set)| {
+                let options = ForgetOptions {
+                    host: host.clone(),
+                    paths: paths.clone(),
+                    job: None,
+                    made_by_job: Vec::new(),
+                    policy: policy.clone(),
+                    time_zone: time_zone.clone(),
+                    now,
+                    protect: Vec::new(),
+                };
+                GroupPlan {
+                    host,
+                    paths,
+                    plan: plan_set(set, &options),
+                }
+            })
+            .collect())
+    }
+
+    /// A plan that drops exactly the snapshots named (`latest`, full ids or unique
+    /// prefixes); one that matches nothing is an error before anything is removed.
+    pub fn plan_forget_ids(&self, queries: &[String]) -> Result<ForgetPlan> {
+        let mut entries: Vec<ForgetEntry> = Vec::new();
+        for query in queries {
+            let (id, snapshot) = self.find_snapshot(query)?;
+            if !entries.iter().any(|e| e.id == id) {
+                entries.push(ForgetEntry {
+                    id,
+                    time: snapshot.time,
+                    keep: false,
+                    reasons: vec!["named".to_owned()],
+                });
+            }
+        }
+        if entries.is_empty() {
+            return Err(Error::invalid("forget", "no snapshot named"));
         }
         Ok(ForgetPlan { entries })
     }
+}
 
+/// The policy's decisions for one backup set (`set` oldest first, as listed).
+fn plan_set(set: Vec<(SnapshotId, Snapshot)>, options: &ForgetOptions) -> ForgetPlan {
+    let mut set: Vec<(SnapshotId, String, Option<Timestamp>, Vec<String>)> = set
+        .into_iter()
+        .map(|(id, s)| {
+            let time = s.timestamp();
+            (id, s.time, time, s.tags)
+        })
+        .collect();
+    set.reverse();
+    // Snapshots without a readable time stay out of the policy (and are kept).
+    let (placed, candidates): (Vec<usize>, Vec<Candidate>) = set
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, _, time, tags))| {
+            time.map(|time| {
+                (
+                    i,
+                    Candidate {
+                        time,
+                        tags: tags.clone(),
+                    },
+                )
+            })
+        })
+        .unzip();
+    let mut decisions: Vec<Option<Decision>> = vec![None; set.len()];
+    let planned = retention::plan(
+        &candidates,
+        &options.policy,
+        options.now,
+        &options.time_zone,
+    );
+    for (i, decision) in placed.into_iter().zip(planned) {
+        decisions[i] = Some(decision);
+    }
+    let mut entries = Vec::with_capacity(set.len());
+    for ((id, time, _, _), decision) in set.into_iter().zip(decisions) {
+        let (mut keep, mut reasons) = match decision {
+            Some(decision) => (decision.keep, decision.reasons),
+            None => (true, vec!["time unreadable".to_owned()]),
+        };
+        if options.protect.contains(&id) && !keep {
+            keep = true;
+            reasons.push("just made".to_owned());
+        }
+        entries.push(ForgetEntry {
+            id,
+            time,
+            keep,
+            reasons,
+        });
+    }
+    ForgetPlan { entries }
+}
+
+impl Repository {
     /// Removes the records of the snapshots the plan drops, then writes a forget
     /// record naming them (so no host takes them for deleted behind Cairn's back, and
     /// one put back later is noticed); returns how many were removed.
