@@ -103,39 +103,59 @@ impl Index {
             clear_runs(&dir)?;
             covered.clear();
         }
-        let mut missing: Vec<IndexId> = remote.difference(&covered).copied().collect();
-        missing.sort_unstable();
-        if !missing.is_empty() {
-            debug!(count = missing.len(), "adding index files to the cache");
-        }
         let mut batch_ids = Vec::new();
         let mut batch = Vec::new();
         let mut batch_entries = 0;
         let mut damaged_files = Vec::new();
-        for id in missing {
-            let opened = backend
-                .read(&layout::index(&id), layout::MAX_INDEX_BYTES)
-                .and_then(|stored| file::open(keys, &id, &stored));
-            let packs = match opened {
-                Ok(packs) => packs,
-                // One bad index file costs its entries, not the repository: the packs
-                // it named are read from their own headers instead.
-                Err(e) if e.kind() == crate::ErrorKind::DataLoss => {
-                    warn!(index = %id.short(), error = %e, "index file unusable; its packs are read from their headers");
-                    damaged_files.push((id, e.to_string()));
-                    continue;
+        // A prune replaces index files (the new one first, then the old one goes): one
+        // that vanished between the listing and its read means the listing is stale,
+        // so what was added since is listed again and read too.
+        let mut remote = remote;
+        let mut tried: HashSet<IndexId> = HashSet::new();
+        let mut missing = Self::to_read(&remote, &covered, &tried);
+        while !missing.is_empty() {
+            debug!(count = missing.len(), "adding index files to the cache");
+            let mut vanished = false;
+            for id in missing {
+                tried.insert(id);
+                let opened = backend
+                    .read(&layout::index(&id), layout::MAX_INDEX_BYTES)
+                    .and_then(|stored| file::open(keys, &id, &stored));
+                let packs = match opened {
+                    Ok(packs) => packs,
+                    Err(e) if e.kind() == crate::ErrorKind::NotFound => {
+                        debug!(index = %id.short(), "index file replaced while loading");
+                        vanished = true;
+                        continue;
+                    }
+                    // One bad index file costs its entries, not the repository: the packs
+                    // it named are read from their own headers instead.
+                    Err(e) if e.kind() == crate::ErrorKind::DataLoss => {
+                        warn!(index = %id.short(), error = %e, "index file unusable; its packs are read from their headers");
+                        damaged_files.push((id, e.to_string()));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                batch_entries += packs.iter().map(|p| p.blobs.len()).sum::<usize>();
+                batch.extend(packs);
+                batch_ids.push(id);
+                if batch_entries >= BUILD_BATCH_ENTRIES {
+                    runs.push(run::write_run(&dir, &batch_ids, &batch)?);
+                    batch_ids.clear();
+                    batch.clear();
+                    batch_entries = 0;
                 }
-                Err(e) => return Err(e),
-            };
-            batch_entries += packs.iter().map(|p| p.blobs.len()).sum::<usize>();
-            batch.extend(packs);
-            batch_ids.push(id);
-            if batch_entries >= BUILD_BATCH_ENTRIES {
-                runs.push(run::write_run(&dir, &batch_ids, &batch)?);
-                batch_ids.clear();
-                batch.clear();
-                batch_entries = 0;
             }
+            if !vanished {
+                break;
+            }
+            remote = backend
+                .list(layout::INDEX)?
+                .into_iter()
+                .filter_map(|o| IndexId::parse(&o.name).ok())
+                .collect();
+            missing = Self::to_read(&remote, &covered, &tried);
         }
         if !batch_ids.is_empty() {
             runs.push(run::write_run(&dir, &batch_ids, &batch)?);
@@ -157,6 +177,21 @@ impl Index {
             index.compact()?;
         }
         Ok(index)
+    }
+
+    /// Index files listed but neither in the cache nor tried yet, sorted.
+    fn to_read(
+        remote: &HashSet<IndexId>,
+        covered: &HashSet<IndexId>,
+        tried: &HashSet<IndexId>,
+    ) -> Vec<IndexId> {
+        let mut missing: Vec<IndexId> = remote
+            .iter()
+            .filter(|id| !covered.contains(id) && !tried.contains(id))
+            .copied()
+            .collect();
+        missing.sort_unstable();
+        missing
     }
 
     /// Loads the index again when the repository's index files changed since it was
@@ -427,4 +462,64 @@ fn clear_runs(dir: &Path) -> Result<()> {
         fs::remove_file(&path).at_path(&path)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod replaced_while_loading {
+    use super::*;
+    use crate::backend::local::LocalBackend;
+    use crate::crypto::MasterSecrets;
+
+    #[test]
+    fn index_files_replaced_during_a_load_are_read_from_their_replacements() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("repo"));
+        backend.create().unwrap();
+        let keys = Keys::derive(&MasterSecrets::generate());
+        let entry = |n: u8| BlobEntry {
+            id: BlobId([n; 32]),
+            kind: crate::crypto::BlobKind::Data,
+            compressed: false,
+            offset: 8,
+            stored_len: 1,
+            raw_len: 1,
+        };
+        let mut files: Vec<(IndexId, Vec<PackBlobs>)> = (0..20u8)
+            .map(|n| {
+                let packs = vec![PackBlobs {
+                    pack: PackId([n; 32]),
+                    blobs: vec![entry(n)],
+                }];
+                let (id, stored) = file::seal(&keys, &packs).unwrap();
+                backend.write(&layout::index(&id), &stored).unwrap();
+                (id, packs)
+            })
+            .collect();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                // What a prune's sweep does: the replacement first, then the old one goes.
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 2000 {
+                    let slot = i % files.len();
+                    let (new, stored) = file::seal(&keys, &files[slot].1).unwrap();
+                    backend.write(&layout::index(&new), &stored).unwrap();
+                    backend.delete(&layout::index(&files[slot].0)).unwrap();
+                    files[slot].0 = new;
+                    i += 1;
+                }
+            });
+            for round in 0..50 {
+                let cache = dir.path().join(format!("cache-{round}"));
+                let index = Index::load(&backend, &keys, &cache).unwrap();
+                for n in 0..20u8 {
+                    assert!(
+                        index.get(&BlobId([n; 32])).unwrap().is_some(),
+                        "round {round}: blob {n}"
+                    );
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
 }

@@ -244,3 +244,34 @@ pub fn random_tree(root: &Path, seed: u64, files: usize, bytes: usize) {
         fs::write(dir.join(format!("f{i}")), data).expect("write");
     }
 }
+
+/// Content hash of every file below `root`, by relative path: what a snapshot of it
+/// must restore.
+pub fn manifest(root: &Path) -> std::collections::BTreeMap<PathBuf, blake3::Hash> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let rel = path.strip_prefix(root).expect("below root").to_path_buf();
+                out.insert(rel, blake3::hash(&fs::read(&path).expect("read")));
+            }
+        }
+    }
+    out
+}
+
+/// Changes a [`random_tree`] of 100 files the way a day does: rewrites a few files,
+/// deletes one, adds a new one, so every backup has data to upload and some to drop.
+pub fn mutate(root: &Path, rng: &mut Rng, round: usize) {
+    let file = |n: usize| root.join(format!("d{}/e{}/f{n}", n % 7, n % 3));
+    for _ in 0..8 {
+        let len = 20_000 + rng.next_u64() as usize % 100_000;
+        fs::write(file(rng.next_u64() as usize % 100), rng.bytes(len)).expect("rewrite");
+    }
+    let _ = fs::remove_file(file(rng.next_u64() as usize % 100));
+    fs::write(root.join(format!("d0/new-{round}")), rng.bytes(400_000)).expect("new file");
+}

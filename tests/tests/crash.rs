@@ -2,43 +2,13 @@
 //! `check --read-data`, whose earlier snapshots all restore identical, and on which
 //! the next backup succeeds (and reuses what was uploaded).
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use cairn_e2e::corpus::{Rng, random_tree};
+use cairn_e2e::corpus::{Rng, manifest, mutate, random_tree};
 use cairn_e2e::run::{Cairn, restored_path};
-
-/// Content hash of every file below `root`, by relative path.
-fn manifest(root: &Path) -> BTreeMap<PathBuf, blake3::Hash> {
-    let mut out = BTreeMap::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in fs::read_dir(&dir).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let rel = path.strip_prefix(root).expect("below root").to_path_buf();
-                out.insert(rel, blake3::hash(&fs::read(&path).expect("read")));
-            }
-        }
-    }
-    out
-}
-
-/// Rewrites a few files and adds new ones, so every backup has data to upload.
-fn mutate(root: &Path, rng: &mut Rng, round: usize) {
-    for _ in 0..8 {
-        let n = rng.next_u64() as usize % 100;
-        let path = root.join(format!("d{}/e{}/f{n}", n % 7, n % 3));
-        let len = 20_000 + rng.next_u64() as usize % 100_000;
-        fs::write(&path, rng.bytes(len)).expect("rewrite");
-    }
-    fs::write(root.join(format!("d0/new-{round}")), rng.bytes(400_000)).expect("new file");
-}
 
 #[test]
 fn sigkill_at_random_moments_never_damages_the_repository() {

@@ -73,6 +73,16 @@ pub enum Command {
     Check(CheckArgs),
     /// Repository size, deduplication and compression.
     Stats,
+    /// Forget snapshots: the ones named, or those no --keep-* rule keeps (per host and
+    /// paths). Their data stays until a prune (--prune runs one).
+    Forget(ForgetArgs),
+    /// Delete the data no snapshot uses and repack partly used packs. Never blocks a
+    /// backup: data a running backup may use is deleted by a later prune.
+    Prune(PruneArgs),
+    /// Rebuild the index from the packs, or cut lost data out of snapshots (`cairn
+    /// check` says which).
+    #[command(subcommand)]
+    Repair(RepairCommand),
     /// Manage the keys that open the repository.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -216,7 +226,8 @@ pub struct KeepArgs {
     /// Keep the newest snapshot of each of the last N hours that have one.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub keep_hourly: u32,
-    /// Keep one per day for N days (days in the schedule's time zone, else UTC).
+    /// Keep one per day for N days (days in a job's schedule time zone, else UTC; local
+    /// time for `cairn forget`).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub keep_daily: u32,
     /// Keep one per ISO week for N weeks.
@@ -491,6 +502,82 @@ pub struct RestoreArgs {
 pub struct DiffArgs {
     pub first: String,
     pub second: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Snapshots to forget: ids, unique id prefixes or `latest`.
+    #[arg(value_name = "ID", conflicts_with_all = ["hosts", "paths", "tags"])]
+    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub keep: KeepArgs,
+    /// Only snapshots of this host (repeatable: any of them).
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Only snapshots recording this path (repeatable: all of them).
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Only snapshots with this tag (repeatable: all of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Show what would be forgotten, and why each snapshot is kept; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Prune afterwards.
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub limits: PruneLimits,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Show what would be deleted and repacked and the space freed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub limits: PruneLimits,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneLimits {
+    /// Unused space to tolerate in partly used packs, in percent of the used space
+    /// (restic's meaning); packs beyond it are repacked, the most wasteful first.
+    #[arg(long, value_name = "PERCENT", default_value = "10", value_parser = parse_percent)]
+    pub max_unused: f64,
+    /// Rewrite at most this much in one run: "500M", "2G", "1TiB" or bytes.
+    #[arg(long, value_name = "SIZE", value_parser = crate::size_arg::parse_size)]
+    pub max_repack: Option<u64>,
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{text:?} is not a percentage"))?;
+    if !(0.0..=100.0).contains(&value) {
+        return Err(format!("{text:?}: must be between 0 and 100"));
+    }
+    Ok(value)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepairCommand {
+    /// Rebuild the index: keep what healthy index files say, index every other pack
+    /// from its own header (after reading it whole), drop packs that are gone.
+    Index {
+        /// Say what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Rewrite snapshots that reach lost data without it (files lose the missing
+    /// parts, directories whose listing is lost become empty); names every such file.
+    Snapshots {
+        /// Say which snapshots and files are damaged; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -13,3 +13,4 @@ pub mod output;
 pub mod progress_bar;
 pub mod remote;
 pub mod secrets;
+pub mod size_arg;

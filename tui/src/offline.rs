@@ -3,7 +3,10 @@
 mod backup;
 pub mod browse;
 mod check;
+mod forget;
 mod keys;
+mod prune;
+mod repair;
 mod restore;
 mod snapshots;
 
@@ -104,6 +107,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Diff(args) => browse::diff(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Stats => snapshots::stats(&ctx),
+        Command::Forget(args) => forget::run(&ctx, &args),
+        Command::Prune(args) => prune::run(&ctx, &args),
+        Command::Repair(command) => repair::run(&ctx, &command),
         Command::Key(command) => keys::run(&ctx, command),
         Command::Status
         | Command::Repo(_)

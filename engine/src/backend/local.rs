@@ -398,7 +398,12 @@ impl Backend for LocalBackend {
             };
             for entry in entries {
                 let entry = entry.at_path(&dir)?;
-                let meta = entry.metadata().at_path(&entry.path())?;
+                let meta = match entry.metadata() {
+                    Ok(meta) => meta,
+                    // Deleted since the directory was read (a prune, a forget).
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io_path(&entry.path(), e)),
+                };
                 if meta.is_dir() {
                     pending.push(entry.path());
                 } else if let Some(name) = entry.file_name().to_str() {

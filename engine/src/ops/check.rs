@@ -162,7 +162,10 @@ impl IndexedRepository {
             let opened = backend
                 .read(&layout::index(&id), layout::MAX_INDEX_BYTES)
                 .and_then(|stored| crate::index::file::open(keys, &id, &stored));
-            if let Err(e) = opened {
+            if let Err(e) = opened
+                // Replaced by a prune since the listing.
+                && e.kind() != crate::ErrorKind::NotFound
+            {
                 report.problems.push(Problem {
                     kind: "bad_index",
                     pack: None,

@@ -83,10 +83,20 @@ pub fn run(ctx: &Ctx, args: &CheckArgs) -> anyhow::Result<Outcome> {
                 )?;
             }
         }
+        if report.condemned_packs > 0 {
+            crate::outln!(
+                "{} packs ({}) are condemned by a prune and go with its next run",
+                report.condemned_packs,
+                bytes(report.condemned_bytes)
+            )?;
+        }
         if report.is_ok() {
             crate::outln!("no problems found")?;
         } else {
             crate::outln!("{} problems found", report.problems.len())?;
+        }
+        for repair in &report.repairs {
+            crate::outln!("to fix: run `{repair}`")?;
         }
     }
     Ok(Outcome::from_problems(report.problems.len()))

@@ -29,7 +29,7 @@ impl Usage {
     /// nothing could be deleted safely.
     pub fn walk_new_snapshots(
         &mut self,
-        repo: &IndexedRepository,
+        repo: &mut IndexedRepository,
         cancel: &CancelToken,
     ) -> Result<usize> {
         let listed = repo.repo().snapshot_list()?;
@@ -54,25 +54,37 @@ impl Usage {
 
     fn walk_tree(
         &mut self,
-        repo: &IndexedRepository,
+        repo: &mut IndexedRepository,
         snapshot: &SnapshotId,
         root: BlobId,
         cancel: &CancelToken,
     ) -> Result<()> {
-        let mut reader = BlobReader::new(repo.repo().backend().as_ref(), repo.repo().keys());
+        let backend = repo.repo().backend().clone();
+        let keys = repo.repo().keys().clone();
+        let mut reader = BlobReader::new(backend.as_ref(), &keys);
         let mut pending = vec![root];
         while let Some(tree_id) = pending.pop() {
             if !self.trees.insert(tree_id) {
                 continue;
             }
             self.used.insert(tree_id);
-            let tree = reader.tree(repo.index(), &tree_id).map_err(|e| Error::NeedsRepair {
-                problem: format!(
-                    "tree {} of snapshot {} cannot be read ({e}); a prune cannot know what lies beneath it",
-                    tree_id.short(),
-                    snapshot.short()
-                ),
-                repair: "repair snapshots",
+            let mut read = reader.tree(repo.index(), &tree_id);
+            if matches!(read, Err(Error::BlobNotIndexed { .. })) {
+                // A backup that finished after the index was loaded wrote the index
+                // file naming its trees just before its snapshot.
+                repo.index.refresh(backend.as_ref(), &keys)?;
+                read = reader.tree(repo.index(), &tree_id);
+            }
+            let tree = read.map_err(|e| match e.kind() {
+                crate::ErrorKind::DataLoss | crate::ErrorKind::NotFound => Error::NeedsRepair {
+                    problem: format!(
+                        "tree {} of snapshot {} cannot be read ({e}); a prune cannot know what lies beneath it",
+                        tree_id.short(),
+                        snapshot.short()
+                    ),
+                    repair: "repair snapshots",
+                },
+                _ => e,
             })?;
             for node in tree.nodes {
                 self.used.extend(node.content);
