@@ -384,27 +384,28 @@ impl Store {
 
     /// Marks the store degraded when `error` says its disk or its file failed.
     fn note_failure(&self, error: &StoreError) {
-        let (reason, damaged) = match error {
+        let failure = match error {
             StoreError::Db { source, .. } => match health::classify(source) {
-                FailureKind::Disk => (source.to_string(), false),
-                FailureKind::Damage => (source.to_string(), true),
+                FailureKind::Disk if matches!(**source, redb::Error::PreviousIo) => {
+                    Degraded::latched(source.to_string())
+                }
+                FailureKind::Disk => Degraded::new(source.to_string(), false),
+                FailureKind::Damage => Degraded::new(source.to_string(), true),
                 FailureKind::Call => return,
             },
             StoreError::Panicked {
                 action, message, ..
-            } => (format!("it panicked while {action}: {message}"), true),
+            } => Degraded::new(format!("it panicked while {action}: {message}"), true),
             _ => return,
         };
         let mut changed = None;
-        self.health.send_if_modified(|health| match health {
-            // A later failure does not hide the first (or turn damage into a disk error).
-            Some(held) if held.damaged || !damaged => false,
-            _ => {
-                let degraded = Degraded::new(reason.clone(), damaged);
-                changed = Some(degraded.clone());
-                *health = Some(degraded);
-                true
-            }
+        self.health.send_if_modified(|health| {
+            let Some(next) = Degraded::after(health.as_ref(), failure) else {
+                return false;
+            };
+            changed = Some(next.clone());
+            *health = Some(next);
+            true
         });
         if let Some(degraded) = changed {
             tracing::error!(store = %self.path.display(), reason = %degraded.reason, damaged = degraded.damaged, "{}", degraded.describe());
@@ -453,6 +454,9 @@ impl Store {
             && free < MIN_FREE_TO_RESUME
         {
             tracing::debug!(store = %self.path.display(), free, "the state disk is still full");
+            self.name_the_cause(format!(
+                "No space left on device: the state disk has {free} bytes free"
+            ));
             self.serve_reads_from_memory(&mut opened);
             return false;
         }
@@ -475,6 +479,7 @@ impl Store {
             }
             Ok(Err(e)) => {
                 tracing::debug!(store = %self.path.display(), error = %e, "the state store cannot be written yet");
+                self.name_the_cause(e.to_string());
                 self.serve_reads_from_memory(&mut opened);
                 false
             }
@@ -484,6 +489,17 @@ impl Store {
                 false
             }
         }
+    }
+
+    /// Gives a failure known only by redb's latch the cause a reopen attempt found.
+    fn name_the_cause(&self, reason: String) {
+        self.health.send_if_modified(|health| match health {
+            Some(held) if held.cause_unknown => {
+                *health = Some(held.with_cause(reason));
+                true
+            }
+            _ => false,
+        });
     }
 
     /// The database alone, once the transactions running now are done; none when they

@@ -26,6 +26,10 @@ pub struct Degraded {
     /// The file is damaged (a panic or a corruption inside the store), not its disk:
     /// nothing is retried; an operator restores it.
     pub damaged: bool,
+    /// The reason is only redb's latch ("Previous I/O error occurred"): the call that
+    /// met the real error raced this one or failed where no error is returned (a
+    /// dropped transaction). The first failure that names the cause replaces it.
+    pub cause_unknown: bool,
 }
 
 impl Degraded {
@@ -34,6 +38,38 @@ impl Degraded {
             since: now_ms(),
             reason,
             damaged,
+            cause_unknown: false,
+        }
+    }
+
+    /// The disk failed earlier, in a call whose error this process did not see.
+    pub fn latched(reason: String) -> Degraded {
+        Degraded {
+            cause_unknown: true,
+            ..Degraded::new(reason, false)
+        }
+    }
+
+    /// What the store's health becomes when `failure` follows `held`; none when it
+    /// stays as it is. Damage outranks a disk error and a named cause replaces redb's
+    /// latch; otherwise a later failure does not hide the first.
+    pub fn after(held: Option<&Degraded>, failure: Degraded) -> Option<Degraded> {
+        match held {
+            None => Some(failure),
+            Some(held) if !held.damaged && failure.damaged => Some(failure),
+            Some(held) if held.cause_unknown && !failure.damaged && !failure.cause_unknown => {
+                Some(held.with_cause(failure.reason))
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// The same failure, now with its cause.
+    pub fn with_cause(&self, reason: String) -> Degraded {
+        Degraded {
+            reason,
+            cause_unknown: false,
+            ..self.clone()
         }
     }
 
@@ -102,4 +138,37 @@ pub fn memory_copy(path: &Path) -> Result<Database, String> {
     std::panic::catch_unwind(|| Database::builder().create_with_backend(backend))
         .map_err(|panic| panic_message(&*panic))?
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_failure_stays_unless_a_later_one_says_more() {
+        let full = Degraded::new("No space left on device (os error 28)".into(), false);
+        let latch = Degraded::latched("Previous I/O error occurred".into());
+        let damage = Degraded::new("corrupted page".into(), true);
+
+        // A racing call saw only the latch: the call with the real error names it.
+        let held = Degraded::after(None, latch.clone()).expect("degraded");
+        let named = Degraded::after(Some(&held), full.clone()).expect("named");
+        assert_eq!(named.reason, full.reason);
+        assert!(!named.cause_unknown);
+        assert_eq!(named.since, held.since, "still the same failure");
+
+        // The latch after the real error changes nothing.
+        assert_eq!(Degraded::after(Some(&full), latch), None);
+        // Nor does a second disk error.
+        assert_eq!(
+            Degraded::after(Some(&full), Degraded::new("other".into(), false)),
+            None
+        );
+        // Damage outranks the disk, and nothing outranks damage.
+        assert_eq!(
+            Degraded::after(Some(&full), damage.clone()),
+            Some(damage.clone())
+        );
+        assert_eq!(Degraded::after(Some(&damage), full), None);
+    }
 }
