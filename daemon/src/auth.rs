@@ -66,6 +66,7 @@ pub const RPC_ROLES: &[(&str, Role)] = &[
     ("/cairn.v1.Snapshots/ListTree", Role::Viewer),
     ("/cairn.v1.Snapshots/DiffSnapshots", Role::Viewer),
     ("/cairn.v1.Snapshots/PlanRetention", Role::Viewer),
+    ("/cairn.v1.Snapshots/ForgetSnapshots", Role::Operator),
     ("/cairn.v1.Files/ListDirectory", Role::Admin),
     ("/cairn.v1.Repositories/CheckRepository", Role::Operator),
     // Operators beneath the allowed targets only; the handler checks the target.

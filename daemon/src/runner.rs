@@ -1,8 +1,9 @@
 //! The runner: queues runs, starts them when a slot and their repository are free,
 //! each on its own named OS thread, and records how they end.
 //!
-//! A run is exclusive on its repository (one writer at a time; a check next to a
-//! backup would only see half-written packs). At most `max_concurrent` runs go at
+//! A run has its repository to itself (one writer at a time; a check next to a
+//! backup would only see half-written packs), except a prune, which runs beside
+//! backups and restores (see `RunKind::may_start_beside`). At most `max_concurrent` runs go at
 //! once. Progress goes to watchers through a `tokio::sync::watch` channel per run; the
 //! engine never waits for them. A panic in a run fails that run, not the daemon.
 //! The runner is synchronous (std locks, OS threads): async callers reach it through
@@ -14,7 +15,7 @@ pub mod progress;
 pub mod reconcile;
 pub mod retention;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,7 +69,8 @@ struct State {
     /// Queued and running runs.
     live: HashMap<u64, Live>,
     /// Repositories a run is using.
-    busy: HashSet<String>,
+    /// The kinds of the runs going on each repository.
+    busy: HashMap<String, Vec<crate::store::RunKind>>,
     running: usize,
     draining: bool,
     /// Runs that ended while the store could not record it: shown from here, recorded
@@ -452,10 +454,12 @@ impl Inner {
                 return;
             }
             let Some(pos) = state.queue.iter().position(|id| {
-                state
-                    .live
-                    .get(id)
-                    .is_some_and(|l| !state.busy.contains(&l.record.repository))
+                state.live.get(id).is_some_and(|l| {
+                    let running = state.busy.get(&l.record.repository);
+                    l.record
+                        .kind
+                        .may_start_beside(running.map_or(&[], Vec::as_slice))
+                })
             }) else {
                 return;
             };
@@ -470,7 +474,11 @@ impl Inner {
             let record = live.record.clone();
             let cancel = live.cancel.clone();
             let view = live.view.clone();
-            state.busy.insert(record.repository.clone());
+            state
+                .busy
+                .entry(record.repository.clone())
+                .or_default()
+                .push(record.kind);
             state.running += 1;
             drop(state);
             self.start(record, cancel, view);
@@ -634,7 +642,14 @@ impl Inner {
         };
         if was_running {
             state.running = state.running.saturating_sub(1);
-            state.busy.remove(&record.repository);
+            if let Some(running) = state.busy.get_mut(&record.repository) {
+                if let Some(at) = running.iter().position(|k| *k == record.kind) {
+                    running.swap_remove(at);
+                }
+                if running.is_empty() {
+                    state.busy.remove(&record.repository);
+                }
+            }
         }
         drop(state);
         self.changes.publish(Change::Run(Box::new(record.clone())));

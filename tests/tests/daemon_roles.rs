@@ -150,6 +150,13 @@ fn each_role_may_call_exactly_the_rpcs_the_table_gives_it() {
             &[0],
         ),
         ("job run web --wait", "Jobs/RunJob", Role::Operator, &[0]),
+        // No snapshot has this id: an allowed caller hears that, not a denial.
+        (
+            "snapshot forget 00000000 --repo main",
+            "Snapshots/ForgetSnapshots",
+            Role::Operator,
+            &[2],
+        ),
         (
             "job disable web",
             "Jobs/SetJobEnabled",

@@ -194,6 +194,13 @@ pub struct JobSpecArgs {
     pub random_delay: u32,
     #[arg(long, value_enum, default_value_t = JobKindArg::Backup)]
     pub kind: JobKindArg,
+    /// Prune jobs: unused space tolerated in partly used packs, in percent of the used
+    /// space (default 10).
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub max_unused: Option<u32>,
+    /// Prune jobs: rewrite at most this much per run ("500M", "2G").
+    #[arg(long, value_name = "SIZE", value_parser = crate::size_arg::parse_size)]
+    pub max_repack: Option<u64>,
     /// Check jobs: read and verify all pack data.
     #[arg(long)]
     pub read_data: bool,
@@ -251,6 +258,8 @@ pub struct KeepArgs {
 pub enum JobKindArg {
     Backup,
     Check,
+    /// Delete data no snapshot uses; runs beside backups of the same repository.
+    Prune,
 }
 
 #[derive(Debug, Subcommand)]
@@ -343,6 +352,15 @@ pub enum SnapshotCommand {
     /// List one directory of a snapshot: SNAP[:PATH] (SNAP: an id prefix or `latest`).
     Ls {
         target: String,
+        #[arg(long = "repo", value_name = "NAME")]
+        repo_name: String,
+    },
+    /// Forget snapshots (operator): their records go now, their data with the
+    /// repository's next prune. Every id must match one snapshot or none is forgotten.
+    Forget {
+        /// Full ids or unique prefixes.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
         #[arg(long = "repo", value_name = "NAME")]
         repo_name: String,
     },

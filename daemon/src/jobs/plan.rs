@@ -74,7 +74,17 @@ pub fn differing(old: &JobRecord, new: &JobRecord) -> Vec<&'static str> {
                 a.read_data_subset_percent != b.read_data_subset_percent,
             );
         }
-        _ => differs("kind", true),
+        (JobKind::Prune(a), JobKind::Prune(b)) => {
+            differs(
+                "max_unused_percent",
+                a.max_unused_percent != b.max_unused_percent,
+            );
+            differs("max_repack", a.max_repack_bytes != b.max_repack_bytes);
+        }
+        // A restore is never a job; listed so a new kind cannot fall through here.
+        (JobKind::Backup(_) | JobKind::Check(_) | JobKind::Prune(_) | JobKind::Restore(_), _) => {
+            differs("kind", true)
+        }
     }
     fields
 }
@@ -212,5 +222,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("listed twice"), "{error}");
+    }
+
+    #[test]
+    fn prune_jobs_compare_by_their_settings() {
+        let prune = |name: &str, max_unused_percent: Option<u32>| pb::JobSpec {
+            kind: Some(pb::job_spec::Kind::Prune(pb::PruneSpec {
+                max_unused_percent,
+                max_repack_bytes: 1 << 30,
+            })),
+            ..spec(name, &[], None)
+        };
+        let now = existing(&[prune("tidy", Some(20)), prune("other", None)]);
+        let same = plan(
+            &now,
+            jobs(&[prune("tidy", Some(20)), prune("other", Some(10))], 2),
+        )
+        .unwrap();
+        assert!(
+            same.iter().all(|c| !c.changes_a_job()),
+            "the default spelled out is the same job: {same:?}"
+        );
+        let changed = plan(
+            &now,
+            jobs(&[prune("tidy", Some(5)), spec("other", &["/srv"], None)], 2),
+        )
+        .unwrap();
+        let fields = |name: &str| {
+            changed
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| c.fields.clone())
+        };
+        assert_eq!(fields("tidy"), Some(vec!["max_unused_percent"]));
+        assert_eq!(fields("other"), Some(vec!["kind"]));
     }
 }

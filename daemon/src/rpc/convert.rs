@@ -204,7 +204,24 @@ pub fn job_from_spec(spec: &pb::JobSpec, now: UnixMs) -> Result<JobRecord, Daemo
                 read_data_subset_percent: c.read_data_subset_percent,
             })
         }
-        None => return Err(invalid("kind", "say what the job does: backup or check")),
+        Some(pb::job_spec::Kind::Prune(p)) => {
+            let max_unused_percent = p
+                .max_unused_percent
+                .unwrap_or(crate::store::DEFAULT_MAX_UNUSED_PERCENT);
+            if max_unused_percent > 100 {
+                return Err(invalid("prune.max_unused_percent", "must be 0 to 100"));
+            }
+            JobKind::Prune(crate::store::PruneSpec {
+                max_unused_percent,
+                max_repack_bytes: p.max_repack_bytes,
+            })
+        }
+        None => {
+            return Err(invalid(
+                "kind",
+                "say what the job does: backup, check or prune",
+            ));
+        }
     };
     Ok(JobRecord {
         name: spec.name.clone(),
@@ -306,6 +323,10 @@ pub fn job_spec(record: &JobRecord) -> pb::JobSpec {
                 read_data: c.read_data,
                 read_data_subset_percent: c.read_data_subset_percent,
             })),
+            JobKind::Prune(p) => Some(pb::job_spec::Kind::Prune(pb::PruneSpec {
+                max_unused_percent: Some(p.max_unused_percent),
+                max_repack_bytes: p.max_repack_bytes,
+            })),
             // Only restore runs carry this spec; no job has it.
             JobKind::Restore(_) => None,
         },
@@ -340,6 +361,10 @@ fn summary(s: &RunSummary) -> pb::RunSummary {
         bytes_restored: s.bytes_restored,
         snapshots_forgotten: s.snapshots_forgotten,
         snapshots_kept: s.snapshots_kept,
+        packs_deleted: s.packs_deleted,
+        packs_repacked: s.packs_repacked,
+        bytes_freed: s.bytes_freed,
+        bytes_unused: s.bytes_unused,
     }
 }
 
@@ -368,6 +393,7 @@ pub fn run(record: &RunRecord, live_progress: Option<&ProgressView>) -> pb::Run 
             RunKind::Backup => pb::RunKind::Backup,
             RunKind::Check => pb::RunKind::Check,
             RunKind::Restore => pb::RunKind::Restore,
+            RunKind::Prune => pb::RunKind::Prune,
         } as i32,
         state: run_state(record.state) as i32,
         trigger: match record.trigger {

@@ -93,6 +93,9 @@ fn spec_arguments(spec: &Option<pb::JobSpec>) -> serde_json::Value {
                 Some(pb::job_spec::Kind::Check(c)) => serde_json::json!({
                     "check": { "read_data": c.read_data, "subset_percent": c.read_data_subset_percent }
                 }),
+                Some(pb::job_spec::Kind::Prune(p)) => serde_json::json!({
+                    "prune": { "max_unused_percent": p.max_unused_percent, "max_repack_bytes": p.max_repack_bytes }
+                }),
                 None => serde_json::Value::Null,
             },
             "before": spec.before.as_ref().map(|h| h.argv.clone()),

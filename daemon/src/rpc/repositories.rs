@@ -117,19 +117,29 @@ impl Repositories for RepositoriesService {
                 .filter_map(|(_, s)| s.timestamp())
                 .max()
                 .map(|t| t.as_millisecond());
-            let last_check = state.store.read("finding the last check", |rx| {
-                Ok(rx
-                    .list_numbered_desc::<RunRecord>(RUNS, None, 1, |r| {
-                        r.repository == name && r.kind == RunKind::Check && r.state.is_final()
-                    })?
-                    .into_iter()
-                    .next()
-                    .map(|(_, r)| r))
-            })?;
-            Ok((name, stats, last_snapshot, last_check))
+            let last_of = |kind: RunKind| {
+                state.store.read("finding the last check or prune", |rx| {
+                    Ok(rx
+                        .list_numbered_desc::<RunRecord>(RUNS, None, 1, |r| {
+                            r.repository == name && r.kind == kind && r.state.is_final()
+                        })?
+                        .into_iter()
+                        .next()
+                        .map(|(_, r)| r))
+                })
+            };
+            let last_check = last_of(RunKind::Check)?;
+            let last_prune = last_of(RunKind::Prune)?;
+            Ok((name, stats, last_snapshot, last_check, last_prune))
         })
         .await?;
-        let (name, stats, last_snapshot, last_check) = stats;
+        let (name, stats, last_snapshot, last_check, last_prune) = stats;
+        // What the last prune left unused (tolerated, or waiting for backups): the
+        // space the next one would free, short of what forgets added since.
+        let reclaimable_bytes = last_prune
+            .as_ref()
+            .and_then(|r| r.summary.as_ref())
+            .map_or(0, |s| s.bytes_unused);
         Ok(Response::new(pb::RepositoryStats {
             name,
             snapshots: stats.snapshots,
@@ -143,6 +153,11 @@ impl Repositories for RepositoriesService {
             last_check_state: last_check
                 .map(|r| r.state.name().to_owned())
                 .unwrap_or_default(),
+            last_prune: last_prune.as_ref().and_then(|r| r.finished).map(timestamp),
+            last_prune_state: last_prune
+                .map(|r| r.state.name().to_owned())
+                .unwrap_or_default(),
+            reclaimable_bytes,
         }))
     }
 

@@ -247,6 +247,33 @@ fn diff(
 
 #[tonic::async_trait]
 impl Snapshots for SnapshotsService {
+    async fn forget_snapshots(
+        &self,
+        request: Request<pb::ForgetSnapshotsRequest>,
+    ) -> Result<Response<pb::ForgetSnapshotsResponse>, Status> {
+        let arguments = |r: &pb::ForgetSnapshotsRequest| serde_json::json!({ "repository": r.repository, "snapshots": r.snapshots });
+        super::change(
+            &self.state,
+            request,
+            arguments,
+            |state, _, request, _| {
+                if request.snapshots.is_empty() {
+                    return Err(DaemonError::InvalidArgument(
+                        "snapshots: name at least one snapshot to forget".into(),
+                    ));
+                }
+                let repo = state.repos().open(&request.repository)?;
+                // Every id is resolved before anything is removed.
+                let plan = repo.plan_forget_ids(&request.snapshots)?;
+                repo.forget(&plan)?;
+                let forgotten: Vec<String> = plan.dropped().map(|e| e.id.to_hex()).collect();
+                tracing::info!(repository = %request.repository, count = forgotten.len(), "snapshots forgotten");
+                Ok(pb::ForgetSnapshotsResponse { forgotten })
+            },
+        )
+        .await
+    }
+
     async fn diff_snapshots(
         &self,
         request: Request<pb::DiffSnapshotsRequest>,

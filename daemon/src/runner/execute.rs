@@ -4,13 +4,15 @@ use std::path::{Path, PathBuf};
 
 use cairn_engine::Progress;
 use cairn_engine::ops::check::{CheckOptions, ReadData};
+use cairn_engine::ops::prune::PruneOptions;
 use cairn_engine::secrecy::SecretString;
 use cairn_engine::{CancelToken, ErrorKind, IndexedRepository, RestoreOptions, SnapshotId};
 
 use super::hooks::run_hook;
 use super::progress::RunProgress;
 use crate::store::{
-    BackupSpec, CheckSpec, JobKind, RepoRecord, RestoreSpec, RunRecord, RunState, RunSummary,
+    BackupSpec, CheckSpec, JobKind, PruneSpec, RepoRecord, RestoreSpec, RunRecord, RunState,
+    RunSummary,
 };
 
 /// Everything a run needs, gathered before its thread starts.
@@ -102,6 +104,9 @@ pub fn execute(input: &RunInput, progress: &RunProgress, cancel: &CancelToken) -
                     "cancelled; packs already uploaded are kept and reused by the next run"
                 }
                 JobKind::Check(_) => "cancelled; nothing was changed",
+                JobKind::Prune(_) => {
+                    "cancelled; the repository is consistent and the next prune finishes the work"
+                }
                 JobKind::Restore(_) => {
                     "cancelled; the target holds what was restored so far (restore again to complete it)"
                 }
@@ -150,6 +155,7 @@ fn failure_text(spec: &JobKind, count: u64, first: &str) -> String {
             )
         }
         JobKind::Check(_) => format!("check found {count} problem{plural}; first: {first}"),
+        JobKind::Prune(_) => first.to_owned(),
     }
 }
 
@@ -167,6 +173,7 @@ fn operate(
     match &input.run.spec {
         JobKind::Backup(spec) => backup(&mut repo, spec, input, progress, cancel),
         JobKind::Check(spec) => check(&mut repo, spec, progress, cancel),
+        JobKind::Prune(spec) => prune(&mut repo, spec, progress, cancel),
         JobKind::Restore(spec) => restore(&mut repo, spec, progress, cancel),
     }
 }
@@ -273,6 +280,44 @@ fn check(
         RunSummary {
             bytes_read: report.bytes_read,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            problems: problems.len() as u64,
+            ..RunSummary::default()
+        },
+        problems,
+    ))
+}
+
+fn prune(
+    repo: &mut IndexedRepository,
+    spec: &PruneSpec,
+    progress: &RunProgress,
+    cancel: &CancelToken,
+) -> cairn_engine::Result<(RunSummary, Vec<String>)> {
+    let options = PruneOptions::default()
+        .max_unused_percent(f64::from(spec.max_unused_percent))
+        .max_repack((spec.max_repack_bytes > 0).then_some(spec.max_repack_bytes));
+    let s = repo.prune(&options, progress, cancel)?;
+    tracing::info!(
+        packs_deleted = s.swept.packs_deleted,
+        packs_repacked = s.plan.repack_packs,
+        bytes_freed = s.bytes_freed,
+        bytes_waiting = s.swept.bytes_waiting,
+        "prune finished"
+    );
+    let mut problems = Vec::new();
+    if s.plan.used_blobs_missing > 0 {
+        problems.push(format!(
+            "{} blobs that snapshots use are missing from the repository; run a check",
+            s.plan.used_blobs_missing
+        ));
+    }
+    Ok((
+        RunSummary {
+            packs_deleted: s.swept.packs_deleted,
+            packs_repacked: s.plan.repack_packs,
+            bytes_freed: s.bytes_freed,
+            bytes_unused: s.plan.unused_bytes_after + s.swept.bytes_waiting,
+            duration_ms: s.duration_ms,
             problems: problems.len() as u64,
             ..RunSummary::default()
         },

@@ -40,13 +40,14 @@ pub struct JobRecord {
     pub updated: UnixMs,
 }
 
-/// What a job does; each kind carries its own settings (prune, restore drill and copy
-/// become new variants).
+/// What a job does; each kind carries its own settings (restore drill and copy become
+/// new variants).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobKind {
     Backup(BackupSpec),
     Check(CheckSpec),
+    Prune(PruneSpec),
     /// Only as the spec of a restore run (no job has this kind yet; a scheduled
     /// restore drill will).
     Restore(RestoreSpec),
@@ -57,6 +58,7 @@ impl JobKind {
         match self {
             JobKind::Backup(_) => "backup",
             JobKind::Check(_) => "check",
+            JobKind::Prune(_) => "prune",
             JobKind::Restore(_) => "restore",
         }
     }
@@ -65,15 +67,59 @@ impl JobKind {
         match self {
             JobKind::Backup(_) => RunKind::Backup,
             JobKind::Check(_) => RunKind::Check,
+            JobKind::Prune(_) => RunKind::Prune,
             JobKind::Restore(_) => RunKind::Restore,
         }
     }
 
-    /// Whether a run writes to the repository (one writer per repository at a time).
+    /// Whether a run writes to the repository.
     pub fn writes(&self) -> bool {
         match self {
-            JobKind::Backup(_) => true,
+            JobKind::Backup(_) | JobKind::Prune(_) => true,
             JobKind::Check(_) | JobKind::Restore(_) => false,
+        }
+    }
+}
+
+impl RunKind {
+    /// Whether a run of this kind may start while runs of `running` kinds are going
+    /// on the same repository. A prune runs beside backups and restores (the
+    /// repository's locks keep them safe, see FORMAT.md "Prune") but not beside a
+    /// check, which would report the packs it deletes as missing, nor another prune;
+    /// every other run has the repository to itself, as before.
+    pub fn may_start_beside(self, running: &[RunKind]) -> bool {
+        match self {
+            RunKind::Prune => !running
+                .iter()
+                .any(|k| matches!(k, RunKind::Prune | RunKind::Check)),
+            RunKind::Check => running.is_empty(),
+            RunKind::Backup | RunKind::Restore => running.iter().all(|k| *k == RunKind::Prune),
+        }
+    }
+}
+
+/// A prune job's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PruneSpec {
+    #[serde(default = "default_max_unused")]
+    pub max_unused_percent: u32,
+    /// 0: no bound.
+    #[serde(default)]
+    pub max_repack_bytes: u64,
+}
+
+fn default_max_unused() -> u32 {
+    DEFAULT_MAX_UNUSED_PERCENT
+}
+
+/// restic's default is 5 %; a daemon that prunes on a schedule rewrites less with 10.
+pub const DEFAULT_MAX_UNUSED_PERCENT: u32 = 10;
+
+impl Default for PruneSpec {
+    fn default() -> Self {
+        PruneSpec {
+            max_unused_percent: DEFAULT_MAX_UNUSED_PERCENT,
+            max_repack_bytes: 0,
         }
     }
 }
@@ -191,6 +237,7 @@ pub enum RunKind {
     Backup,
     Check,
     Restore,
+    Prune,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,6 +300,15 @@ pub struct RunSummary {
     pub snapshots_forgotten: u64,
     #[serde(default)]
     pub snapshots_kept: u64,
+    /// Prunes.
+    #[serde(default)]
+    pub packs_deleted: u64,
+    #[serde(default)]
+    pub packs_repacked: u64,
+    #[serde(default)]
+    pub bytes_freed: u64,
+    #[serde(default)]
+    pub bytes_unused: u64,
 }
 
 impl RunSummary {

@@ -60,8 +60,24 @@ pub fn kind(kind: i32) -> &'static str {
         Ok(pb::RunKind::Backup) => "backup",
         Ok(pb::RunKind::Check) => "check",
         Ok(pb::RunKind::Restore) => "restore",
+        Ok(pb::RunKind::Prune) => "prune",
         _ => "unknown",
     }
+}
+
+/// What a prune run did, in one line (the CLI and the console say it alike).
+pub fn prune_summary(s: &pb::RunSummary) -> String {
+    let waiting = match s.bytes_unused {
+        0 => String::new(),
+        n => format!("; {} unused left", crate::output::bytes(n)),
+    };
+    format!(
+        "deleted {} packs, repacked {}, freed {} in {:.1} s{waiting}",
+        s.packs_deleted,
+        s.packs_repacked,
+        crate::output::bytes(s.bytes_freed),
+        s.duration_ms as f64 / 1000.0
+    )
 }
 
 /// Whether a run has not ended yet (queued or running).

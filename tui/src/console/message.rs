@@ -67,6 +67,10 @@ pub enum Intent {
     OpenRepositories,
     /// Checks the selected repository now.
     CheckNow,
+    /// Runs the selected repository's prune job now (after a confirmation).
+    PruneNow,
+    /// Forgets the selected snapshot (after a confirmation).
+    Forget,
     /// The form that adds a repository.
     AddRepository,
     OpenAudit,
@@ -136,6 +140,12 @@ pub enum Effect {
         denied_only: bool,
     },
     CheckRepository(String),
+    /// Runs a prune job now; its run opens.
+    StartPrune(String),
+    ForgetSnapshots {
+        repository: String,
+        snapshots: Vec<String>,
+    },
     CreateRepository {
         name: String,
         location: String,

@@ -73,6 +73,29 @@ struct JobEntry {
     // Check jobs.
     read_data: Option<bool>,
     read_data_subset_percent: Option<u32>,
+    // Prune jobs.
+    max_unused_percent: Option<u32>,
+    /// "500M", "2G", or bytes.
+    max_repack: Option<Size>,
+}
+
+/// A size in a job file: bytes, or text as the CLI takes it ("500M").
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+impl Size {
+    fn bytes(&self, field: &str) -> anyhow::Result<u64> {
+        match self {
+            Size::Bytes(n) => Ok(*n),
+            Size::Text(text) => {
+                crate::size_arg::parse_size(text).map_err(|e| anyhow::anyhow!("{field}: {e}"))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,8 +171,17 @@ impl JobEntry {
                 self.read_data_subset_percent.is_some(),
             ),
         ];
+        let prune_keys = [
+            ("max_unused_percent", self.max_unused_percent.is_some()),
+            ("max_repack", self.max_repack.is_some()),
+        ];
         let misplaced =
             |keys: &[(&'static str, bool)]| keys.iter().find(|(_, set)| *set).map(|(k, _)| *k);
+        if self.kind != "prune"
+            && let Some(key) = misplaced(&prune_keys)
+        {
+            bail!("jobs.{name}.{key}: only prune jobs take it");
+        }
         let kind = match self.kind.as_str() {
             "backup" => {
                 if let Some(key) = misplaced(&check_keys) {
@@ -178,7 +210,19 @@ impl JobEntry {
                     read_data_subset_percent: self.read_data_subset_percent.unwrap_or(0),
                 })
             }
-            other => bail!("jobs.{name}.kind: {other:?} is not backup or check"),
+            "prune" => {
+                if let Some(key) = misplaced(&backup_keys).or(misplaced(&check_keys)) {
+                    bail!("jobs.{name}.{key}: a prune job does not take it");
+                }
+                pb::job_spec::Kind::Prune(pb::PruneSpec {
+                    max_unused_percent: self.max_unused_percent,
+                    max_repack_bytes: match &self.max_repack {
+                        Some(size) => size.bytes(&format!("jobs.{name}.max_repack"))?,
+                        None => 0,
+                    },
+                })
+            }
+            other => bail!("jobs.{name}.kind: {other:?} is not backup, check or prune"),
         };
         let catch_up = match self.catch_up.as_deref() {
             None | Some("once") => pb::CatchUp::Once,

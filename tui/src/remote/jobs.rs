@@ -19,6 +19,11 @@ fn hook(command: Option<&String>, timeout_seconds: u32) -> Option<pb::Hook> {
 
 fn spec(name: String, repository: String, args: JobSpecArgs) -> anyhow::Result<pb::JobSpec> {
     let retention = super::keep::retention(args.keep);
+    if !matches!(args.kind, JobKindArg::Backup) && !args.paths.is_empty() {
+        anyhow::bail!(
+            "--path applies to backup jobs: a check or prune job works on the whole repository"
+        );
+    }
     let kind = match args.kind {
         JobKindArg::Backup => {
             let paths = args
@@ -42,6 +47,15 @@ fn spec(name: String, repository: String, args: JobSpecArgs) -> anyhow::Result<p
                 "--keep-* apply to backup jobs: a check job makes no snapshots to keep or forget"
             )
         }
+        JobKindArg::Prune if retention.is_some() => {
+            anyhow::bail!(
+                "--keep-* apply to backup jobs: a prune deletes only what no snapshot uses (forget snapshots with a backup job's retention or `cairn snapshot forget`)"
+            )
+        }
+        JobKindArg::Prune => pb::job_spec::Kind::Prune(pb::PruneSpec {
+            max_unused_percent: args.max_unused,
+            max_repack_bytes: args.max_repack.unwrap_or(0),
+        }),
         JobKindArg::Check => pb::job_spec::Kind::Check(pb::CheckSpec {
             read_data: args.read_data,
             read_data_subset_percent: args.read_data_subset.unwrap_or(0),

@@ -22,6 +22,10 @@ pub fn summary(s: &pb::RunSummary) -> Value {
         "bytes_restored": s.bytes_restored,
         "snapshots_forgotten": s.snapshots_forgotten,
         "snapshots_kept": s.snapshots_kept,
+        "packs_deleted": s.packs_deleted,
+        "packs_repacked": s.packs_repacked,
+        "bytes_freed": s.bytes_freed,
+        "bytes_unused": s.bytes_unused,
     })
 }
 
@@ -111,6 +115,11 @@ pub fn job(j: &pb::Job) -> Value {
             "kind": "check",
             "read_data": c.read_data,
             "read_data_subset_percent": c.read_data_subset_percent,
+        }),
+        Some(pb::job_spec::Kind::Prune(p)) => json!({
+            "kind": "prune",
+            "max_unused_percent": p.max_unused_percent,
+            "max_repack_bytes": p.max_repack_bytes,
         }),
         None => json!({ "kind": "unknown" }),
     };

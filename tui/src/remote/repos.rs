@@ -107,6 +107,10 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
                 "last_snapshot": crate::api::names::time(s.last_snapshot.as_ref()),
                 "last_check": crate::api::names::time(s.last_check.as_ref()),
                 "last_check_state": (!s.last_check_state.is_empty()).then_some(&s.last_check_state),
+                "last_prune": crate::api::names::time(s.last_prune.as_ref()),
+                "last_prune_state": (!s.last_prune_state.is_empty()).then_some(&s.last_prune_state),
+                // Known once a prune ran: what it left unused (tolerated or waiting).
+                "reclaimable_bytes": (!s.last_prune_state.is_empty()).then_some(s.reclaimable_bytes),
             });
             if remote.json() {
                 let mut doc = repository(&r);
@@ -135,6 +139,16 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
                     "last check {}",
                     crate::api::names::time(s.last_check.as_ref())
                         .map(|t| format!("{t} ({})", s.last_check_state))
+                        .unwrap_or_else(|| "never".into())
+                )?;
+                crate::outln!(
+                    "last prune {}",
+                    crate::api::names::time(s.last_prune.as_ref())
+                        .map(|t| format!(
+                            "{t} ({}; {} left unused)",
+                            s.last_prune_state,
+                            output::bytes(s.reclaimable_bytes)
+                        ))
                         .unwrap_or_else(|| "never".into())
                 )?;
             }

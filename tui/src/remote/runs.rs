@@ -51,6 +51,8 @@ fn print_run(remote: &Remote, run: &pb::Run) -> anyhow::Result<()> {
                 s.duration_ms as f64 / 1000.0
             )?;
         }
+    } else if let (Some(s), pb::RunKind::Prune) = (&run.summary, run.kind()) {
+        crate::outln!("{}", crate::api::names::prune_summary(s))?;
     } else if let Some(s) = &run.summary {
         crate::outln!(
             "files: {} new, {} changed, {} unchanged; read {}, added {} in {:.1} s",

@@ -1,4 +1,4 @@
-//! `cairn snapshot list|ls` and `cairn restore --repo NAME`: snapshots of the daemon's
+//! `cairn snapshot list|ls|forget` and `cairn restore --repo NAME`: snapshots of the daemon's
 //! repositories, and restoring one on the daemon's host as a run.
 
 use cairn_proto::v1 as pb;
@@ -88,6 +88,36 @@ pub async fn run(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<Ou
                     crate::api::names::time(e.mtime.as_ref()).unwrap_or_default(),
                     crate::output::name(&e.name),
                     link
+                )?;
+            }
+            Ok(Outcome::Ok)
+        }
+        SnapshotCommand::Forget { ids, repo_name } => {
+            let forgotten = client
+                .forget_snapshots(pb::ForgetSnapshotsRequest {
+                    repository: repo_name.clone(),
+                    snapshots: ids,
+                })
+                .await
+                .map_err(api_error)?
+                .into_inner()
+                .forgotten;
+            if remote.json() {
+                output::json(
+                    &serde_json::json!({ "repository": repo_name, "forgotten": forgotten }),
+                )?;
+            } else {
+                for id in &forgotten {
+                    crate::outln!("forgot {id}")?;
+                }
+                crate::outln!(
+                    "{} forgotten in {}; a prune frees the space only {} used",
+                    match forgotten.len() {
+                        1 => "1 snapshot".to_owned(),
+                        n => format!("{n} snapshots"),
+                    },
+                    output::name(&repo_name),
+                    if forgotten.len() == 1 { "it" } else { "they" }
                 )?;
             }
             Ok(Outcome::Ok)

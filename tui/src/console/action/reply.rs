@@ -78,8 +78,13 @@ pub enum SnapshotsReply {
         entries: Vec<pb::TreeEntry>,
     },
     DiffLoaded(Box<pb::DiffSnapshotsResponse>),
-    /// The daemon queued the run (a restore, a check) we asked for: it opens.
+    /// The daemon queued the run (a restore, a check, a prune) we asked for: it opens.
     RunQueued(u64),
+    /// The daemon forgot these snapshots of the repository.
+    Forgotten {
+        repository: String,
+        snapshots: Vec<String>,
+    },
 }
 
 /// The repositories' screen and its form.

@@ -1,11 +1,11 @@
-//! Keys on the repositories screen (check now, add, open a repository's snapshots)
-//! and in the form that adds a repository.
+//! Keys on the repositories screen (check now, prune now, add, open a repository's
+//! snapshots) and in the form that adds a repository.
 
 use super::{Effect, Intent, ReposReply, back, move_in, needs};
 use crate::console::Role;
 use crate::console::screen::repos::{RepoField, RepoForm};
 use crate::console::screen::{Screen, SnapshotsScreen};
-use crate::console::state::{Message, State};
+use crate::console::state::{Confirm, Message, State};
 
 pub fn loaded(state: &mut State, reply: ReposReply) -> Vec<Effect> {
     match reply {
@@ -57,6 +57,11 @@ pub fn list_key(state: &mut State, intent: Intent) -> Vec<Effect> {
             (Some(_), false) => state.message = Some(needs("check", Role::Operator, role)),
             (Some(name), true) => return vec![Effect::CheckRepository(name)],
         },
+        Intent::PruneNow => {
+            if let Some(name) = name {
+                confirm_prune(state, &name);
+            }
+        }
         Intent::AddRepository => {
             if role < Role::Admin {
                 state.message = Some(needs("adding a repository", Role::Admin, role));
@@ -71,6 +76,41 @@ pub fn list_key(state: &mut State, intent: Intent) -> Vec<Effect> {
         _ => {}
     }
     Vec::new()
+}
+
+/// A prune runs as the repository's prune job (its settings, its history): asks
+/// before starting it, or says why it cannot.
+fn confirm_prune(state: &mut State, repository: &str) {
+    let role = state.role();
+    let jobs: Vec<_> = state
+        .jobs
+        .iter()
+        .filter(|j| j.kind == "prune" && j.repository == repository)
+        .collect();
+    let refusal = match jobs.as_slice() {
+        _ if role < Role::Operator => Some(needs("prune", Role::Operator, role)),
+        [] => Some(Message {
+            title: "prune".into(),
+            text: format!(
+                "{repository} has no prune job; an admin creates one: cairn job create prune-{repository} --repo {repository} --kind prune"
+            ),
+        }),
+        [job, ..] => job.active.as_ref().map(|run| Message {
+            title: "prune".into(),
+            text: format!("{} already has run {} going", job.name, run.id),
+        }),
+    };
+    if let Some(refusal) = refusal {
+        state.message = Some(refusal);
+        return;
+    }
+    let job = jobs[0].name.clone();
+    state.confirm = Some(Confirm {
+        question: format!(
+            "Prune {repository} now (job {job})? Data no snapshot uses is deleted for good; backups go on beside it."
+        ),
+        effect: Effect::StartPrune(job),
+    });
 }
 
 pub fn form_key(state: &mut State, intent: Intent) -> Vec<Effect> {

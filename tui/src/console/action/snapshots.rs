@@ -51,6 +51,10 @@ pub fn loaded(state: &mut State, reply: SnapshotsReply) -> Vec<Effect> {
             }
         }
         SnapshotsReply::RunQueued(id) => return open_run(state, id),
+        SnapshotsReply::Forgotten {
+            repository,
+            snapshots,
+        } => return forgotten(state, &repository, &snapshots),
     }
     Vec::new()
 }
@@ -109,10 +113,62 @@ pub fn list_key(state: &mut State, intent: Intent) -> Vec<Effect> {
                 to,
             }];
         }
+        Intent::Forget => {
+            let Some(snapshot) = s.selected_snapshot() else {
+                return Vec::new();
+            };
+            let question = format!(
+                "Forget snapshot {} of {} ({}, {})? It can no longer be restored; the next prune deletes the data only it uses.",
+                short_id(&snapshot.id),
+                s.repository,
+                crate::api::names::time(snapshot.time.as_ref()).unwrap_or_default(),
+                snapshot.paths.join(", "),
+            );
+            let effect = Effect::ForgetSnapshots {
+                repository: s.repository.clone(),
+                snapshots: vec![snapshot.id.clone()],
+            };
+            if super::allowed(state, "forget", Role::Operator) {
+                state.confirm = Some(Confirm { question, effect });
+            }
+        }
         Intent::Back => return back(state),
         _ => {}
     }
     Vec::new()
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// After a forget: says so, and every list of the repository's snapshots and the
+/// repositories' figures are read again.
+fn forgotten(state: &mut State, repository: &str, snapshots: &[String]) -> Vec<Effect> {
+    let mut effects = vec![Effect::LoadRepositoryRows];
+    for screen in &mut state.screens {
+        if let Screen::Snapshots(s) = screen
+            && s.repository == repository
+        {
+            if s.marked.as_ref().is_some_and(|m| snapshots.contains(m)) {
+                s.marked = None;
+            }
+            effects.push(Effect::LoadSnapshots {
+                repository: s.repository.clone(),
+                job: s.job.clone(),
+            });
+        }
+    }
+    let ids: Vec<&str> = snapshots.iter().map(|id| short_id(id)).collect();
+    state.message = Some(Message {
+        title: "forget".into(),
+        text: format!(
+            "forgot {} in {repository}; a prune frees the space only {} used",
+            ids.join(", "),
+            if ids.len() == 1 { "it" } else { "they" }
+        ),
+    });
+    effects
 }
 
 fn load(s: &TreeScreen) -> Effect {

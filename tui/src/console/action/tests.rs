@@ -1102,3 +1102,171 @@ fn tab_shows_a_runs_warnings_when_it_has_some() {
     update(&mut state, Action::Key(Intent::Back));
     assert!(matches!(state.screen(), Screen::Dashboard(_)));
 }
+
+#[test]
+fn p_prunes_a_repository_through_its_prune_job_after_a_question() {
+    use crate::console::screen::repos::RepoRow;
+    let mut state = with_jobs(Role::Operator, &["web"]);
+    update(&mut state, Action::Key(Intent::OpenRepositories));
+    let row = |name: &str| RepoRow {
+        repository: pb::Repository {
+            name: name.into(),
+            ..Default::default()
+        },
+        ..RepoRow::default()
+    };
+    update(
+        &mut state,
+        Action::Reply(Reply::Repos(ReposReply::RepositoryRows(vec![
+            row("main"),
+            row("offsite"),
+        ]))),
+    );
+    // Only a backup job on main: nothing to run, and the operator is told how.
+    assert_eq!(update(&mut state, Action::Key(Intent::PruneNow)), vec![]);
+    assert!(state.confirm.is_none());
+    let told = state.message.take().expect("a message").text;
+    assert!(
+        told.contains("main has no prune job") && told.contains("--kind prune"),
+        "{told}"
+    );
+    let mut tidy = job("tidy", "main");
+    tidy.kind = "prune".into();
+    state.jobs.push(tidy);
+    let mut elsewhere = job("tidy-offsite", "offsite");
+    elsewhere.kind = "prune".into();
+    state.jobs.push(elsewhere);
+
+    assert_eq!(update(&mut state, Action::Key(Intent::PruneNow)), vec![]);
+    let question = state.confirm.clone().expect("a question first");
+    assert!(
+        question.question.contains("Prune main now (job tidy)"),
+        "{question:?}"
+    );
+    assert_eq!(update(&mut state, Action::Key(Intent::No)), vec![]);
+    update(&mut state, Action::Key(Intent::Down));
+    update(&mut state, Action::Key(Intent::PruneNow));
+    assert_eq!(
+        update(&mut state, Action::Key(Intent::Yes)),
+        vec![Effect::StartPrune("tidy-offsite".into())]
+    );
+    // Its run opens, with live progress.
+    assert_eq!(
+        update(
+            &mut state,
+            Action::Reply(Reply::Snapshots(SnapshotsReply::RunQueued(12)))
+        ),
+        vec![Effect::LoadRun(12)]
+    );
+    update(&mut state, Action::Key(Intent::Back));
+
+    // A prune already going is not started twice; a viewer may not start one.
+    if let Some(j) = state.jobs.iter_mut().find(|j| j.name == "tidy-offsite") {
+        j.active = Some(ActiveRun {
+            id: 12,
+            ..ActiveRun::default()
+        });
+    }
+    update(&mut state, Action::Key(Intent::PruneNow));
+    assert!(state.confirm.is_none());
+    assert!(
+        state
+            .message
+            .take()
+            .is_some_and(|m| m.text.contains("already has run 12 going"))
+    );
+    if let Some(d) = &mut state.daemon {
+        d.role = Role::Viewer;
+    }
+    update(&mut state, Action::Key(Intent::Up));
+    update(&mut state, Action::Key(Intent::PruneNow));
+    assert!(state.confirm.is_none());
+    assert!(
+        state
+            .message
+            .is_some_and(|m| m.text.contains("prune needs the operator role"))
+    );
+}
+
+#[test]
+fn d_forgets_the_selected_snapshot_after_a_question_and_the_lists_reload() {
+    let mut state = with_jobs(Role::Viewer, &["web"]);
+    state
+        .screens
+        .push(Screen::Snapshots(crate::console::screen::SnapshotsScreen {
+            repository: "main".into(),
+            ..Default::default()
+        }));
+    let snapshot = |id: &str| pb::Snapshot {
+        id: id.into(),
+        paths: vec!["/srv/www".into()],
+        ..Default::default()
+    };
+    let older = format!("{}{}", "b".repeat(8), "0".repeat(56));
+    update(
+        &mut state,
+        Action::Reply(Reply::Snapshots(SnapshotsReply::SnapshotsLoaded {
+            repository: "main".into(),
+            job: None,
+            snapshots: vec![snapshot(&"a".repeat(64)), snapshot(&older)],
+        })),
+    );
+    update(&mut state, Action::Key(Intent::Down));
+    update(&mut state, Action::Key(Intent::Mark));
+    assert_eq!(update(&mut state, Action::Key(Intent::Forget)), vec![]);
+    assert!(state.confirm.is_none());
+    assert!(
+        state
+            .message
+            .take()
+            .is_some_and(|m| m.text.contains("forget needs the operator role"))
+    );
+    if let Some(d) = &mut state.daemon {
+        d.role = Role::Operator;
+    }
+    update(&mut state, Action::Key(Intent::Forget));
+    let question = state.confirm.clone().expect("a question first");
+    assert!(
+        question
+            .question
+            .contains("Forget snapshot bbbbbbbb of main")
+            && question.question.contains("/srv/www"),
+        "{question:?}"
+    );
+    assert_eq!(
+        update(&mut state, Action::Key(Intent::Yes)),
+        vec![Effect::ForgetSnapshots {
+            repository: "main".into(),
+            snapshots: vec![older.clone()],
+        }]
+    );
+    let effects = update(
+        &mut state,
+        Action::Reply(Reply::Snapshots(SnapshotsReply::Forgotten {
+            repository: "main".into(),
+            snapshots: vec![older],
+        })),
+    );
+    assert_eq!(
+        effects,
+        vec![
+            Effect::LoadRepositoryRows,
+            Effect::LoadSnapshots {
+                repository: "main".into(),
+                job: None,
+            }
+        ]
+    );
+    assert!(
+        state
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("forgot bbbbbbbb in main")),
+        "{:?}",
+        state.message
+    );
+    let Screen::Snapshots(s) = state.screen() else {
+        panic!("the snapshots stay open");
+    };
+    assert_eq!(s.marked, None, "a forgotten snapshot is no longer marked");
+}

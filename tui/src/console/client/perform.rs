@@ -255,6 +255,35 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                         ))))
                     }),
             ),
+            Effect::StartPrune(name) => (
+                "prune",
+                JobsClient::new(channel)
+                    .run_job(pb::RunJobRequest { name })
+                    .await
+                    .map(|r| {
+                        Some(Action::Reply(Reply::Snapshots(SnapshotsReply::RunQueued(
+                            r.into_inner().run_id,
+                        ))))
+                    }),
+            ),
+            Effect::ForgetSnapshots {
+                repository,
+                snapshots,
+            } => (
+                "forget",
+                SnapshotsClient::new(channel)
+                    .forget_snapshots(pb::ForgetSnapshotsRequest {
+                        repository: repository.clone(),
+                        snapshots,
+                    })
+                    .await
+                    .map(|r| {
+                        Some(Action::Reply(Reply::Snapshots(SnapshotsReply::Forgotten {
+                            repository,
+                            snapshots: r.into_inner().forgotten,
+                        })))
+                    }),
+            ),
             Effect::CreateRepository {
                 name,
                 location,

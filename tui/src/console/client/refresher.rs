@@ -168,6 +168,7 @@ pub fn job_row(
         kind: match spec.kind {
             Some(pb::job_spec::Kind::Backup(_)) => "backup".into(),
             Some(pb::job_spec::Kind::Check(_)) => "check".into(),
+            Some(pb::job_spec::Kind::Prune(_)) => "prune".into(),
             None => "?".into(),
         },
         name: spec.name,

@@ -1,5 +1,5 @@
-//! The daemon's repositories with their size, dedup ratio, snapshot count and last
-//! check; and the form that adds one (a new repository, or an existing one attached).
+//! The daemon's repositories with their size, the space a prune would free, dedup
+//! ratio, snapshot count, last check and last prune; and the form that adds one (a new repository, or an existing one attached).
 
 pub use crate::console::message::Typed;
 use cairn_proto::v1 as pb;

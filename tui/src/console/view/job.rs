@@ -56,6 +56,7 @@ fn config_lines(state: &State, job: &pb::Job, spec: &pb::JobSpec) -> Vec<Line<'s
     let kind = match &spec.kind {
         Some(pb::job_spec::Kind::Backup(_)) => "backup",
         Some(pb::job_spec::Kind::Check(_)) => "check",
+        Some(pb::job_spec::Kind::Prune(_)) => "prune",
         None => "?",
     };
     lines.push(field("kind", format!("{kind} to {}", spec.repository)));
@@ -117,6 +118,19 @@ fn config_lines(state: &State, job: &pb::Job, spec: &pb::JobSpec) -> Vec<Line<'s
                 (false, _) => "structure only".into(),
             };
             lines.push(field("checks", read));
+        }
+        Some(pb::job_spec::Kind::Prune(p)) => {
+            let bound = match p.max_repack_bytes {
+                0 => String::new(),
+                n => format!(", at most {} rewritten per run", crate::output::bytes(n)),
+            };
+            lines.push(field(
+                "prunes",
+                format!(
+                    "repacks beyond {}% unused{bound}",
+                    p.max_unused_percent.unwrap_or(10)
+                ),
+            ));
         }
         None => {}
     }

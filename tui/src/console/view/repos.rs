@@ -36,28 +36,42 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &ReposScreen, area: Re
         return;
     }
     let wide = area.width >= 110;
-    let mut header = vec!["NAME", "SIZE", "DEDUP", "SNAPSHOTS", "LAST CHECK"];
+    let mut header = vec![
+        "NAME",
+        "SIZE",
+        "FREEABLE",
+        "SNAPS",
+        "LAST CHECK",
+        "LAST PRUNE",
+    ];
     if wide {
-        header.extend(["LOCATION", "JOBS"]);
+        header.extend(["DEDUP", "LOCATION", "JOBS"]);
     }
     let table_rows = rows.iter().enumerate().map(|(i, row)| {
         let mut cells = vec![Cell::from(row.repository.name.clone())];
         match (&row.stats, &row.error) {
             (Some(stats), _) => {
                 cells.push(Cell::from(bytes(stats.stored_bytes)));
-                cells.push(Cell::from(format!("{:.1}x", stats.dedup_ratio)));
-                cells.push(Cell::from(stats.snapshots.to_string()));
-                cells.push(Cell::from(if stats.last_check_state.is_empty() {
-                    Line::from("never")
+                // Known from the last prune only: none yet, nothing known.
+                cells.push(Cell::from(if stats.last_prune_state.is_empty() {
+                    "-".into()
                 } else {
-                    Line::from(vec![
-                        Span::styled(
-                            stats.last_check_state.clone(),
-                            colored(state.color, state_color(&stats.last_check_state)),
-                        ),
-                        Span::raw(format!(" {}", clock(state, stats.last_check.as_ref()))),
-                    ])
+                    bytes(stats.reclaimable_bytes)
                 }));
+                cells.push(Cell::from(stats.snapshots.to_string()));
+                cells.push(Cell::from(last_run(
+                    state,
+                    &stats.last_check_state,
+                    stats.last_check.as_ref(),
+                )));
+                cells.push(Cell::from(last_run(
+                    state,
+                    &stats.last_prune_state,
+                    stats.last_prune.as_ref(),
+                )));
+                if wide {
+                    cells.push(Cell::from(format!("{:.1}x", stats.dedup_ratio)));
+                }
             }
             (None, error) => {
                 cells.extend([Cell::from("-"), Cell::from("-"), Cell::from("-")]);
@@ -65,6 +79,10 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &ReposScreen, area: Re
                     format!("cannot open: {}", error.as_deref().unwrap_or("?")),
                     colored(state.color, ratatui::style::Color::Red),
                 )));
+                cells.push(Cell::from(""));
+                if wide {
+                    cells.push(Cell::from(""));
+                }
             }
         }
         if wide {
@@ -75,14 +93,21 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &ReposScreen, area: Re
         mark_selected(table_row, i == s.selected, state.color)
     });
     let mut widths = vec![
-        Constraint::Length(14),
-        Constraint::Length(11),
-        Constraint::Length(7),
+        Constraint::Length(12),
         Constraint::Length(10),
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Length(17),
         Constraint::Fill(1),
     ];
     if wide {
-        widths.extend([Constraint::Fill(2), Constraint::Fill(1)]);
+        // The last prune's column stops growing; location and jobs take the rest.
+        widths[5] = Constraint::Length(17);
+        widths.extend([
+            Constraint::Length(6),
+            Constraint::Fill(2),
+            Constraint::Fill(1),
+        ]);
     }
     frame.render_widget(
         Table::new(table_rows, widths)
@@ -90,6 +115,24 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &ReposScreen, area: Re
             .block(block(state, title)),
         area,
     );
+}
+
+/// The state of a repository's last check or prune and when it ended, or "never".
+/// A success is only its time, so what did not succeed stands out (and fits).
+fn last_run(state: &State, run_state: &str, at: Option<&prost_types::Timestamp>) -> Line<'static> {
+    if run_state.is_empty() {
+        return Line::from("never");
+    }
+    if run_state == "succeeded" {
+        return Line::from(clock(state, at));
+    }
+    Line::from(vec![
+        Span::styled(
+            run_state.to_owned(),
+            colored(state.color, state_color(run_state)),
+        ),
+        Span::raw(format!(" {}", clock(state, at))),
+    ])
 }
 
 pub fn draw_form(frame: &mut Frame<'_>, state: &State, f: &RepoForm, area: Rect) {
@@ -164,6 +207,9 @@ mod tests {
                     dedup_ratio: 23.4,
                     last_check: at(7200),
                     last_check_state: "succeeded".into(),
+                    last_prune: at(86_400),
+                    last_prune_state: "succeeded".into(),
+                    reclaimable_bytes: 3 << 30,
                     ..Default::default()
                 }),
                 error: None,

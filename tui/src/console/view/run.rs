@@ -130,7 +130,9 @@ fn summary_lines(state: &State, run: &pb::Run) -> Vec<Line<'static>> {
         )));
     }
     if let Some(sum) = &run.summary {
-        if run.restore.is_some() {
+        if run.kind() == pb::RunKind::Prune {
+            lines.push(Line::from(crate::api::names::prune_summary(sum)));
+        } else if run.restore.is_some() {
             lines.push(Line::from(format!(
                 "restored {} files ({}), {} dirs in {}",
                 sum.files_restored,
