@@ -3,7 +3,8 @@
 //! the editor (source picked on the daemon host, retention "last 1", cron checked as
 //! typed), runs it, watches it finish, opens its log, runs it again and sees the first
 //! snapshot forgotten, browses its snapshot, restores one file and checks the file's
-//! bytes; then rides out a daemon restart and quits cleanly.
+//! bytes; then rides out a daemon restart and quits cleanly. Forgets a snapshot and
+//! prunes its repository from the repositories screen.
 
 use std::path::Path;
 
@@ -209,4 +210,88 @@ fn sigterm_ends_the_console_with_the_terminal_put_back() {
         !screen.contains("no jobs yet"),
         "the alternate screen is left:\n{screen}"
     );
+}
+
+#[test]
+fn forget_a_snapshot_and_prune_its_repository_from_the_console() {
+    if !prerequisite(
+        "forget_a_snapshot_and_prune_its_repository_from_the_console",
+        "tmux",
+        tmux::available(),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Cairnd::start(&dir.path().join("daemon"));
+    daemon.add_repository("main", &dir.path().join("repo"));
+    let source = dir.path().join("src");
+    std::fs::create_dir_all(&source).expect("mkdir");
+    daemon.create_backup_job("web", &source, &[]).ok();
+    let (_, older) = daemon.backup_after_writing("web", &source.join("a"), &"old ".repeat(50_000));
+    let (_, newer) = daemon.backup_after_writing("web", &source.join("a"), &"new ".repeat(50_000));
+    let repository_stats = || {
+        daemon
+            .cli(&["repo", "show", "main", "--output", "json"])
+            .ok()
+            .json()["stats"]
+            .clone()
+    };
+    let stored_before = repository_stats()["stored_bytes"].as_u64().expect("size");
+
+    let console = Tmux::console(dir.path(), &daemon.socket);
+    console.wait_for(" jobs (1) ");
+    // Without a prune job, P says how to make one.
+    console.keys(&["R"]);
+    console.wait_for("LAST PRUNE");
+    console.keys(&["P"]);
+    console.wait_for("main has no prune job");
+    console.keys(&["Escape"]);
+    daemon
+        .cli(&["job", "create", "tidy", "--repo", "main", "--kind", "prune"])
+        .ok();
+
+    // The older snapshot: select it, D, and the question names it.
+    console.keys(&["Enter"]);
+    console.wait_for(" 2 snapshots in main ");
+    console.keys(&["j", "D"]);
+    let question = console.wait_for("confirm: y yes, n no");
+    assert!(
+        question.contains(&format!("Forget snapshot {} of main", &older[..8])),
+        "{question}"
+    );
+    console.keys(&["y"]);
+    console.wait_for(&format!("forgot {} in main", &older[..8]));
+    console.keys(&["Escape"]);
+    let screen = console.wait_for(" 1 snapshots in main ");
+    assert!(screen.contains(&newer[..8]), "{screen}");
+
+    // Back on the repositories screen, P runs the prune job after a question and
+    // its run opens.
+    console.keys(&["Escape"]);
+    console.wait_for("LAST PRUNE");
+    console.keys(&["P"]);
+    console.wait_for("Prune main now (job tidy)?");
+    console.keys(&["y"]);
+    console.wait_for(" run 3 of tidy: succeeded ");
+    let screen = console.wait_for("run ended");
+    assert!(
+        screen.contains("deleted 2 packs, repacked 0, freed"),
+        "the forgotten snapshot's tree and data packs: {screen}"
+    );
+    console.keys(&["Escape"]);
+    console.wait_for("LAST PRUNE");
+    let stats = repository_stats();
+    assert_eq!(stats["last_prune_state"], "succeeded", "{stats}");
+    assert!(
+        stats["stored_bytes"].as_u64().expect("size") < stored_before,
+        "the forgotten snapshot's data is gone: {stats}"
+    );
+    let screen = console.screen();
+    let row = screen
+        .lines()
+        .find(|l| l.contains("main "))
+        .expect("main's row");
+    // Never checked, pruned just now with nothing left over.
+    assert_eq!(row.matches("never").count(), 1, "{row}");
+    assert!(row.contains(" 0 B "), "{row}");
 }

@@ -296,14 +296,8 @@ fn prune(
     let options = PruneOptions::default()
         .max_unused_percent(f64::from(spec.max_unused_percent))
         .max_repack((spec.max_repack_bytes > 0).then_some(spec.max_repack_bytes));
+    // The engine logs what it deleted, repacked and left waiting.
     let s = repo.prune(&options, progress, cancel)?;
-    tracing::info!(
-        packs_deleted = s.swept.packs_deleted,
-        packs_repacked = s.plan.repack_packs,
-        bytes_freed = s.bytes_freed,
-        bytes_waiting = s.swept.bytes_waiting,
-        "prune finished"
-    );
     let mut problems = Vec::new();
     if s.plan.used_blobs_missing > 0 {
         problems.push(format!(
