@@ -246,3 +246,128 @@ fn a_prune_killed_at_any_moment_leaves_a_repository_that_checks_and_restores() {
         assert_restores(&cairn, &source, id, expected, &format!("end-{i}"));
     }
 }
+
+#[test]
+fn forget_on_demand_by_policy_with_filters_by_id_and_as_a_dry_run() {
+    let cairn = Cairn::init();
+    let (a, b) = (cairn.path("a"), cairn.path("b"));
+    for dir in [&a, &b] {
+        fs::create_dir_all(dir).expect("mkdir");
+    }
+    let backup = |dir: &Path, host: &str, tag: Option<&str>, round: u32| -> String {
+        fs::write(dir.join("file"), format!("round {round}")).expect("write");
+        let mut args = vec!["backup", "--host", host, "--output", "json"];
+        if let Some(tag) = tag {
+            args.extend(["--tag", tag]);
+        }
+        let dir = dir.to_str().expect("utf-8");
+        args.push(dir);
+        cairn.run(&args).ok().json()["snapshot_id"]
+            .as_str()
+            .expect("snapshot")
+            .to_owned()
+    };
+    let web_a: Vec<String> = (0..3)
+        .map(|i| backup(&a, "web", Some("nightly"), i))
+        .collect();
+    let db_a: Vec<String> = (0..2).map(|i| backup(&a, "db", None, i)).collect();
+    let web_b: Vec<String> = (0..2).map(|i| backup(&b, "web", None, i)).collect();
+    assert_eq!(snapshot_ids(&cairn).len(), 7);
+
+    // A dry run on host web: each of its two backup sets keeps its newest, with the
+    // reason, and nothing changes.
+    let plan = cairn
+        .run(&[
+            "forget",
+            "--keep-last",
+            "1",
+            "--host",
+            "web",
+            "--dry-run",
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["forgotten"], serde_json::json!([]));
+    let groups = plan["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 2, "{plan}");
+    for group in groups {
+        assert_eq!(group["host"], "web");
+        let entries = group["entries"].as_array().expect("entries");
+        assert_eq!(entries[0]["keep"], true);
+        assert_eq!(entries[0]["reasons"], serde_json::json!(["last"]));
+        assert!(entries[1..].iter().all(|e| e["keep"] == false), "{group}");
+    }
+    let text = cairn
+        .run(&["forget", "--keep-last", "1", "--host", "web", "--dry-run"])
+        .ok()
+        .stdout;
+    assert!(
+        text.contains("host web, paths") && text.contains("would forget 3 snapshots"),
+        "{text}"
+    );
+    assert_eq!(snapshot_ids(&cairn).len(), 7, "a dry run changes nothing");
+
+    // The tag narrows it to the tagged set; the path to the set of that path.
+    let forgot = cairn
+        .run(&[
+            "forget",
+            "--keep-last",
+            "1",
+            "--tag",
+            "nightly",
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    let mut expected = vec![web_a[0].clone(), web_a[1].clone()];
+    expected.sort();
+    let mut got: Vec<String> = forgot["forgotten"]
+        .as_array()
+        .expect("forgotten")
+        .iter()
+        .map(|v| v.as_str().expect("id").to_owned())
+        .collect();
+    got.sort();
+    assert_eq!(got, expected);
+    let b_path = b.to_str().expect("utf-8");
+    cairn
+        .run(&["forget", "--keep-last", "1", "--path", b_path])
+        .ok();
+    let mut left = snapshot_ids(&cairn);
+    left.sort();
+    let mut want = vec![
+        web_a[2].clone(),
+        db_a[0].clone(),
+        db_a[1].clone(),
+        web_b[1].clone(),
+    ];
+    want.sort();
+    assert_eq!(left, want);
+
+    // By id (a unique prefix). Ids and rules together, nothing to go by, or an id that
+    // matches nothing: refused, and nothing is forgotten.
+    for (args, says) in [
+        (
+            vec!["forget", &db_a[0][..10], "--keep-last", "1"],
+            "not both",
+        ),
+        (vec!["forget"], "nothing to forget"),
+        (vec!["forget", &db_a[0], "ffffffff"], "no snapshot matches"),
+    ] {
+        let refused = cairn.run(&args);
+        assert_eq!(refused.code, 2, "{args:?}: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains(says),
+            "{args:?}: {}",
+            refused.stderr
+        );
+        assert_eq!(snapshot_ids(&cairn).len(), 4, "{args:?} changed nothing");
+    }
+    cairn.run(&["forget", &db_a[0][..10]]).ok();
+    assert!(!snapshot_ids(&cairn).contains(&db_a[0]));
+    assert_eq!(snapshot_ids(&cairn).len(), 3);
+}

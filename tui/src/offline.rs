@@ -59,7 +59,11 @@ impl Ctx {
     }
 
     pub fn open_indexed(&self) -> anyhow::Result<IndexedRepository> {
-        let repo = self.open()?;
+        self.indexed(self.open()?)
+    }
+
+    /// `repo`, opened already, with its index (a second open would derive the key again).
+    pub fn indexed(&self, repo: Repository) -> anyhow::Result<IndexedRepository> {
         repo.load_index(&self.cache_dir)
             .with_context(|| format!("loading the index cache under {}", self.cache_dir.display()))
     }

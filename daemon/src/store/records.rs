@@ -424,3 +424,26 @@ pub struct ScheduleState {
     #[serde(default)]
     pub missed: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RunKind::{self, Backup, Check, Prune, Restore};
+
+    #[test]
+    fn a_prune_shares_its_repository_with_backups_and_restores_only() {
+        let starts = |kind: RunKind, running: &[RunKind]| kind.may_start_beside(running);
+        // Beside backups and restores, both ways.
+        assert!(starts(Prune, &[Backup, Restore]));
+        assert!(starts(Backup, &[Prune]));
+        assert!(!starts(Restore, &[Prune, Backup]), "one writer as before");
+        assert!(starts(Restore, &[Prune]));
+        // Never two prunes, nor a prune and a check.
+        assert!(!starts(Prune, &[Prune]));
+        assert!(!starts(Prune, &[Check]));
+        assert!(!starts(Check, &[Prune]));
+        // Everything else has the repository to itself, as before prunes.
+        assert!(!starts(Backup, &[Backup]));
+        assert!(!starts(Backup, &[Check]));
+        assert!(starts(Check, &[]) && starts(Backup, &[]));
+    }
+}

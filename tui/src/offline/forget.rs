@@ -78,7 +78,12 @@ pub fn run(ctx: &Ctx, args: &ForgetArgs) -> anyhow::Result<Outcome> {
         print_plans(&groups, args.dry_run)?;
     }
     let prune = match args.prune && !args.dry_run {
-        true => Some(super::prune::prune(ctx, &args.limits, false)?),
+        true => Some(super::prune::prune(
+            ctx,
+            ctx.indexed(repo)?,
+            &args.limits,
+            false,
+        )?),
         false => None,
     };
     if ctx.json() {

@@ -1,14 +1,14 @@
 //! `cairn prune`.
 
 use cairn_engine::ops::prune::{PruneOptions, PruneSummary};
-use cairn_engine::{NoProgress, Progress};
+use cairn_engine::{IndexedRepository, NoProgress, Progress};
 
 use super::{Ctx, cancel_on_signals};
 use crate::cli::{PruneArgs, PruneLimits};
 use crate::output::{self, Outcome, bytes};
 
 pub fn run(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<Outcome> {
-    let summary = prune(ctx, &args.limits, args.dry_run)?;
+    let summary = prune(ctx, ctx.open_indexed()?, &args.limits, args.dry_run)?;
     if ctx.json() {
         output::json(&summary)?;
     } else {
@@ -17,9 +17,13 @@ pub fn run(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-pub fn prune(ctx: &Ctx, limits: &PruneLimits, dry_run: bool) -> anyhow::Result<PruneSummary> {
+pub fn prune(
+    ctx: &Ctx,
+    mut repo: IndexedRepository,
+    limits: &PruneLimits,
+    dry_run: bool,
+) -> anyhow::Result<PruneSummary> {
     let cancel = cancel_on_signals()?;
-    let mut repo = ctx.open_indexed()?;
     let bar = ctx.bar();
     let progress: &dyn Progress = match &bar {
         Some(bar) => bar,

@@ -5,7 +5,7 @@ use cairn_proto::v1 as pb;
 
 use super::{EditorReply, Effect, Intent, back, move_in, needs};
 use crate::console::Role;
-use crate::console::screen::editor::{EditorScreen, Field, PickerScreen, Preview};
+use crate::console::screen::editor::{EditorKind, EditorScreen, Field, PickerScreen, Preview};
 use crate::console::screen::{JobScreen, Screen};
 use crate::console::state::{Message, State};
 
@@ -206,7 +206,7 @@ fn cycle(e: &mut EditorScreen, forward: bool) {
             };
             e.repository = e.repositories[next].clone();
         }
-        Field::Kind => e.check = !e.check,
+        Field::Kind => e.kind = e.kind.cycle(forward),
         Field::Enabled => e.enabled = !e.enabled,
         _ => {}
     }
@@ -221,9 +221,9 @@ fn save(state: &mut State) -> Vec<Effect> {
         Some("name: give the job a name".to_owned())
     } else if e.repository.is_empty() {
         Some("repository: the daemon has none yet; add one with `cairn repo add` first".to_owned())
-    } else if !e.check && e.sources.is_empty() {
+    } else if e.kind == EditorKind::Backup && e.sources.is_empty() {
         Some("sources: choose at least one (Enter on sources opens the picker)".to_owned())
-    } else if let (false, Err(why)) = (e.check, e.keep()) {
+    } else if let (EditorKind::Backup, Err(why)) = (e.kind, e.keep()) {
         Some(format!("retention: {why}"))
     } else if matches!(e.preview, Some(Preview::Invalid(_))) && e.schedule().is_some() {
         Some("cron: the schedule is not valid (see the reason under it)".to_owned())

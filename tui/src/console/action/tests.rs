@@ -992,28 +992,33 @@ fn the_palette_reaches_every_action_by_name() {
     assert!(state.palette.is_none() && matches!(state.screen(), Screen::Logs(_)));
 }
 
-#[test]
-fn repositories_check_now_and_adding_one_takes_the_admin_role() {
+/// Opens the repositories screen and loads a row for each of `names`.
+fn open_repositories(state: &mut State, names: &[&str]) {
     use crate::console::screen::repos::RepoRow;
-    let mut state = with_jobs(Role::Viewer, &["web"]);
     assert_eq!(
-        update(&mut state, Action::Key(Intent::OpenRepositories)),
+        update(state, Action::Key(Intent::OpenRepositories)),
         vec![Effect::LoadRepositoryRows]
     );
-    let row = |name: &str| RepoRow {
-        repository: pb::Repository {
-            name: name.into(),
-            ..Default::default()
-        },
-        ..RepoRow::default()
-    };
+    let rows = names
+        .iter()
+        .map(|name| RepoRow {
+            repository: pb::Repository {
+                name: (*name).into(),
+                ..Default::default()
+            },
+            ..RepoRow::default()
+        })
+        .collect();
     update(
-        &mut state,
-        Action::Reply(Reply::Repos(ReposReply::RepositoryRows(vec![
-            row("main"),
-            row("offsite"),
-        ]))),
+        state,
+        Action::Reply(Reply::Repos(ReposReply::RepositoryRows(rows))),
     );
+}
+
+#[test]
+fn repositories_check_now_and_adding_one_takes_the_admin_role() {
+    let mut state = with_jobs(Role::Viewer, &["web"]);
+    open_repositories(&mut state, &["main", "offsite"]);
     update(&mut state, Action::Key(Intent::Down));
     assert_eq!(update(&mut state, Action::Key(Intent::CheckNow)), vec![]);
     assert!(
@@ -1105,23 +1110,8 @@ fn tab_shows_a_runs_warnings_when_it_has_some() {
 
 #[test]
 fn p_prunes_a_repository_through_its_prune_job_after_a_question() {
-    use crate::console::screen::repos::RepoRow;
     let mut state = with_jobs(Role::Operator, &["web"]);
-    update(&mut state, Action::Key(Intent::OpenRepositories));
-    let row = |name: &str| RepoRow {
-        repository: pb::Repository {
-            name: name.into(),
-            ..Default::default()
-        },
-        ..RepoRow::default()
-    };
-    update(
-        &mut state,
-        Action::Reply(Reply::Repos(ReposReply::RepositoryRows(vec![
-            row("main"),
-            row("offsite"),
-        ]))),
-    );
+    open_repositories(&mut state, &["main", "offsite"]);
     // Only a backup job on main: nothing to run, and the operator is told how.
     assert_eq!(update(&mut state, Action::Key(Intent::PruneNow)), vec![]);
     assert!(state.confirm.is_none());

@@ -78,6 +78,32 @@ pub enum RetentionPlan {
     Invalid(String),
 }
 
+/// What the job being edited does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EditorKind {
+    #[default]
+    Backup,
+    Check,
+    Prune,
+}
+
+impl EditorKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EditorKind::Backup => "backup",
+            EditorKind::Check => "check",
+            EditorKind::Prune => "prune",
+        }
+    }
+
+    /// The next kind (Enter, Right) or the previous (Left).
+    pub fn cycle(self, forward: bool) -> EditorKind {
+        const ALL: [EditorKind; 3] = [EditorKind::Backup, EditorKind::Check, EditorKind::Prune];
+        let at = ALL.iter().position(|k| *k == self).unwrap_or(0);
+        ALL[if forward { (at + 1) % 3 } else { (at + 2) % 3 }]
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EditorScreen {
     /// The job being edited; None for a new one.
@@ -86,7 +112,7 @@ pub struct EditorScreen {
     pub base: pb::JobSpec,
     pub name: String,
     pub repository: String,
-    pub check: bool,
+    pub kind: EditorKind,
     pub sources: Vec<String>,
     /// Comma-separated globs.
     pub excludes: String,
@@ -133,7 +159,11 @@ impl EditorScreen {
             original: Some(spec.name.clone()),
             name: spec.name.clone(),
             repository: spec.repository.clone(),
-            check: matches!(spec.kind, Some(pb::job_spec::Kind::Check(_))),
+            kind: match spec.kind {
+                Some(pb::job_spec::Kind::Check(_)) => EditorKind::Check,
+                Some(pb::job_spec::Kind::Prune(_)) => EditorKind::Prune,
+                _ => EditorKind::Backup,
+            },
             sources,
             excludes,
             retention,
@@ -157,12 +187,13 @@ impl EditorScreen {
         }
     }
 
-    /// The fields a check job has no use for are skipped.
+    /// The fields a check or prune job has no use for are skipped.
     pub fn fields(&self) -> Vec<Field> {
         Field::ALL
             .into_iter()
             .filter(|f| {
-                !(self.check && matches!(f, Field::Sources | Field::Excludes | Field::Retention))
+                self.kind == EditorKind::Backup
+                    || !matches!(f, Field::Sources | Field::Excludes | Field::Retention)
             })
             .collect()
     }
@@ -189,7 +220,8 @@ impl EditorScreen {
     /// the backup set (sources, host, command) and the policy, so typing excludes
     /// neither asks again nor gets an answer about them.
     pub fn plan_request(&self) -> Option<Box<pb::PlanRetentionRequest>> {
-        if self.check || self.sources.is_empty() || self.repository.is_empty() {
+        if self.kind != EditorKind::Backup || self.sources.is_empty() || self.repository.is_empty()
+        {
             return None;
         }
         let retention = self.keep().ok().flatten()?;
@@ -229,12 +261,23 @@ impl EditorScreen {
         spec.repository = self.repository.clone();
         spec.enabled = self.enabled;
         spec.schedule = self.schedule();
-        spec.kind = Some(if self.check {
-            match &self.base.kind {
+        // A kind's own settings the form does not show are kept from the loaded spec.
+        spec.kind = Some(match self.kind {
+            EditorKind::Check => match &self.base.kind {
                 Some(pb::job_spec::Kind::Check(c)) => pb::job_spec::Kind::Check(*c),
                 _ => pb::job_spec::Kind::Check(pb::CheckSpec::default()),
-            }
-        } else {
+            },
+            EditorKind::Prune => match &self.base.kind {
+                Some(pb::job_spec::Kind::Prune(p)) => pb::job_spec::Kind::Prune(*p),
+                _ => pb::job_spec::Kind::Prune(pb::PruneSpec::default()),
+            },
+            EditorKind::Backup => self.backup_spec(),
+        });
+        spec
+    }
+
+    fn backup_spec(&self) -> pb::job_spec::Kind {
+        {
             let mut backup = match &self.base.kind {
                 Some(pb::job_spec::Kind::Backup(b)) => b.clone(),
                 _ => pb::BackupSpec::default(),
@@ -249,8 +292,7 @@ impl EditorScreen {
                 .collect();
             backup.retention = self.keep().unwrap_or(None);
             pb::job_spec::Kind::Backup(backup)
-        });
-        spec
+        }
     }
 }
 
@@ -378,5 +420,45 @@ mod tests {
 
         editor.cron = "  ".into();
         assert_eq!(editor.spec().schedule, None, "no cron: manual runs only");
+    }
+
+    #[test]
+    fn a_prune_job_stays_a_prune_job_with_its_settings() {
+        let prune = pb::PruneSpec {
+            max_unused_percent: Some(20),
+            max_repack_bytes: 1 << 30,
+        };
+        let job = pb::Job {
+            spec: Some(pb::JobSpec {
+                name: "tidy".into(),
+                repository: "main".into(),
+                enabled: true,
+                kind: Some(pb::job_spec::Kind::Prune(prune)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut editor = EditorScreen::edit(&job);
+        assert_eq!(editor.kind, EditorKind::Prune);
+        assert!(!editor.fields().contains(&Field::Sources));
+        assert_eq!(
+            editor.spec().kind,
+            Some(pb::job_spec::Kind::Prune(prune)),
+            "saved as loaded"
+        );
+        // Around the kinds and back: its settings are still there.
+        editor.kind = editor.kind.cycle(true);
+        assert_eq!(editor.kind, EditorKind::Backup);
+        assert!(editor.fields().contains(&Field::Sources));
+        editor.kind = editor.kind.cycle(false);
+        assert_eq!(editor.kind, EditorKind::Prune);
+        assert_eq!(editor.spec().kind, Some(pb::job_spec::Kind::Prune(prune)));
+        // A new prune job gets the daemon's defaults.
+        let mut new = EditorScreen::new_job();
+        new.kind = EditorKind::Check.cycle(true);
+        assert_eq!(
+            new.spec().kind,
+            Some(pb::job_spec::Kind::Prune(pb::PruneSpec::default()))
+        );
     }
 }

@@ -33,7 +33,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, e: &EditorScreen, area: Rect) 
                     format!("< {} >  of {}", e.repository, e.repositories.join(", "))
                 }
             }
-            Field::Kind => format!("< {} >", if e.check { "check" } else { "backup" }),
+            Field::Kind => format!("< {} >", e.kind.name()),
             Field::Sources => {
                 if e.sources.is_empty() {
                     "none yet: Enter picks from the daemon host".to_owned()
