@@ -559,3 +559,107 @@ fn a_lost_pack_is_cut_out_of_the_snapshots_by_repair_snapshots_which_names_the_f
         .unwrap();
     assert!(again.repaired.is_empty());
 }
+
+/// Runs `repair` with the storage stopping for good after `crash_at` changes, then
+/// again without faults; returns whether the first run finished by itself.
+fn repair_stopped_at(
+    fixture: &Fixture,
+    crash_at: u64,
+    repair: impl Fn(&mut IndexedRepository) -> cairn_engine::Result<()>,
+) -> bool {
+    fixture.backend.inject(Faults {
+        crash_after: Some(crash_at),
+        ..Faults::default()
+    });
+    let finished = repair(&mut fixture.open_as("repair-cache")).is_ok();
+    fixture.backend.inject(Faults::default());
+    repair(&mut fixture.open_as("repair-again-cache")).expect("the next repair");
+    finished
+}
+
+#[test]
+fn a_repair_index_stopped_at_any_change_is_finished_by_the_next_one() {
+    let mut crash_at = 0;
+    loop {
+        let fixture = Fixture::new();
+        fixture.write("a.bin", &pseudo_random(3 << 20, 5));
+        let first = fixture.backup().snapshot_id;
+        let first_manifest = fixture.manifest();
+        fixture.write("b.bin", &pseudo_random(3 << 20, 7));
+        let second = fixture.backup().snapshot_id;
+        let manifest = fixture.manifest();
+        let index = fixture.backend.list("index").unwrap();
+        fixture
+            .backend
+            .delete(&format!("index/{}", index[0].name))
+            .unwrap();
+
+        let finished = repair_stopped_at(&fixture, crash_at, |repo| {
+            repo.repo()
+                .repair_index(false, &NoProgress, &CancelToken::new())
+                .map(drop)
+        });
+        fixture.assert_clean();
+        fixture.assert_restores(&first, &first_manifest);
+        fixture.assert_restores(&second, &manifest);
+        if finished {
+            break;
+        }
+        crash_at += 1;
+    }
+    assert!(crash_at >= 2, "the repair made only {crash_at} changes");
+}
+
+#[test]
+fn a_repair_snapshots_stopped_at_any_change_is_finished_by_the_next_one() {
+    let mut crash_at = 0;
+    loop {
+        let fixture = Fixture::new();
+        fixture.write("keep/small.txt", b"still here\n");
+        let untouched = fixture.backup().snapshot_id;
+        fixture.write("lost.bin", &pseudo_random(3 << 20, 11));
+        let damaged = fixture.backup().snapshot_id;
+        let packs = fixture.backend.list("data").unwrap();
+        let biggest = packs.iter().max_by_key(|o| o.size).unwrap();
+        fixture
+            .backend
+            .delete(&format!("data/{}/{}", &biggest.name[..2], biggest.name))
+            .unwrap();
+
+        let finished = repair_stopped_at(&fixture, crash_at, |repo| {
+            repo.repair_snapshots(false, &NoProgress, &CancelToken::new())
+                .map(drop)
+        });
+        let report = fixture.check();
+        assert!(
+            report.is_ok(),
+            "after a stop at change {crash_at}: {:#?}",
+            report.problems
+        );
+        // A pack of trees the stopped repair wrote before its index is left unindexed;
+        // the next prune takes it in and deletes it, as any interrupted writer's.
+        fixture.prune(&PruneOptions::default()).unwrap();
+        fixture.assert_clean();
+        // The damaged snapshot is replaced by exactly one repaired snapshot, whatever
+        // the moment the first repair stopped.
+        let snapshots = fixture.open().repo().snapshots().unwrap();
+        let ids: Vec<SnapshotId> = snapshots.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids.len(), 2, "after a stop at change {crash_at}: {ids:?}");
+        assert_eq!(ids[0], untouched);
+        assert!(!ids.contains(&damaged));
+        let note = snapshots[1].1.repaired.as_ref().unwrap();
+        assert_eq!((note.from, note.files), (damaged, 1));
+        fixture.assert_restores(
+            &ids[1],
+            &[
+                ("keep/small.txt".to_owned(), b"still here\n".to_vec()),
+                ("lost.bin".to_owned(), Vec::new()),
+            ],
+        );
+        if finished {
+            break;
+        }
+        crash_at += 1;
+    }
+    assert!(crash_at >= 2, "the repair made only {crash_at} changes");
+}

@@ -95,6 +95,12 @@ impl IndexedRepository {
             .filter_map(|o| PackId::parse(&o.name).ok())
             .collect();
         let snapshots = self.repo.snapshots()?;
+        // Repairs saved by an earlier repair that stopped before it removed the old
+        // snapshot: that one is only removed now, not repaired a second time.
+        let saved_before: HashMap<SnapshotId, SnapshotId> = snapshots
+            .iter()
+            .filter_map(|(id, s)| s.repaired.as_ref().map(|r| (r.from, *id)))
+            .collect();
         let mut summary = RepairSnapshotsSummary {
             dry_run,
             snapshots: snapshots.len() as u64,
@@ -125,7 +131,13 @@ impl IndexedRepository {
                 entry.path.insert(0, '/');
             }
             let mut new = None;
-            if let Some(lock) = &lock {
+            if let (Some(lock), Some(&saved)) = (&lock, saved_before.get(&old)) {
+                lock.ensure_held("repair snapshots")?;
+                self.repo.backend().delete(&layout::snapshot(&old))?;
+                self.repo.record_forget(&[old])?;
+                info!(old = %old.short(), new = %saved.short(), "snapshot repaired earlier; the damaged one removed");
+                new = Some(saved);
+            } else if let Some(lock) = &lock {
                 let mut repaired = snapshot.clone();
                 repaired.tree = root.id;
                 if !repaired.tags.iter().any(|t| t == REPAIRED_TAG) {
