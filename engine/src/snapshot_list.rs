@@ -107,9 +107,46 @@ impl Repository {
             file.forget_records.insert(id.to_hex());
             file.forgotten
                 .extend(forgotten.iter().map(SnapshotId::to_hex));
+            file.forgetting.retain(|hex| !file.forgotten.contains(hex));
             ledger.write(&file)?;
         }
         Ok(())
+    }
+
+    /// Notes in this host's record that a forget is about to delete these snapshots
+    /// (see [`LedgerFile::forgetting`]).
+    pub(crate) fn note_forgetting(&self, ids: &[SnapshotId]) -> Result<()> {
+        if let Some(ledger) = self.ledger()? {
+            let mut file = ledger.read();
+            file.forgetting.extend(ids.iter().map(SnapshotId::to_hex));
+            ledger.write(&file)?;
+        }
+        Ok(())
+    }
+
+    /// The snapshots an interrupted forget of this host deleted without recording
+    /// them; those it did not get to delete are no longer pending.
+    pub(crate) fn take_interrupted_forgets(&self) -> Result<Vec<SnapshotId>> {
+        let Some(ledger) = self.ledger()? else {
+            return Ok(Vec::new());
+        };
+        let mut file = ledger.read();
+        if file.forgetting.is_empty() {
+            return Ok(Vec::new());
+        }
+        let listed: std::collections::HashSet<String> = self
+            .backend()
+            .list(layout::SNAPSHOTS)?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        file.forgetting.retain(|hex| !listed.contains(hex));
+        ledger.write(&file)?;
+        Ok(file
+            .forgetting
+            .iter()
+            .filter_map(|hex| SnapshotId::parse(hex).ok())
+            .collect())
     }
 
     /// This host's record of the repository, locked; `None` without a cache.

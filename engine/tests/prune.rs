@@ -99,7 +99,12 @@ impl Fixture {
     }
 
     fn check(&self) -> CheckReport {
-        self.open_as("check-cache")
+        self.check_as("check-cache")
+    }
+
+    /// A check by a host whose cache (and record of the snapshots it saw) is `cache`.
+    fn check_as(&self, cache: &str) -> CheckReport {
+        self.open_as(cache)
             .check(
                 &CheckOptions::default().read_data(ReadData::All),
                 &NoProgress,
@@ -662,4 +667,68 @@ fn a_repair_snapshots_stopped_at_any_change_is_finished_by_the_next_one() {
         crash_at += 1;
     }
     assert!(crash_at >= 2, "the repair made only {crash_at} changes");
+}
+
+#[test]
+fn a_forget_stopped_at_any_change_is_no_alert_and_the_next_forget_records_it() {
+    let mut crash_at = 0;
+    loop {
+        let fixture = Fixture::new();
+        let ids: Vec<SnapshotId> = (0..4)
+            .map(|i| {
+                fixture.write("file", format!("round {i}").as_bytes());
+                fixture.backup().snapshot_id
+            })
+            .collect();
+        // This host and another have both seen the four snapshots.
+        fixture.open().repo().snapshots().unwrap();
+        fixture.open_as("other-host").repo().snapshots().unwrap();
+
+        fixture.backend.inject(Faults {
+            crash_after: Some(crash_at),
+            ..Faults::default()
+        });
+        let repo = fixture.open();
+        let plan = repo
+            .repo()
+            .plan_forget_ids(&[ids[0].to_hex(), ids[1].to_hex()])
+            .unwrap();
+        let finished = repo.repo().forget(&plan).is_ok();
+        fixture.backend.inject(Faults::default());
+        // What this host deleted before it stopped is no alert here.
+        let report = fixture.check_as("cache");
+        assert!(
+            report.is_ok(),
+            "after a stop at change {crash_at}: {:#?}",
+            report.problems
+        );
+        // The next forget records it, so other hosts see a forget, not a loss.
+        let plan = fixture
+            .open()
+            .repo()
+            .plan_forget_ids(&[ids[2].to_hex()])
+            .unwrap();
+        fixture.open().repo().forget(&plan).unwrap();
+        let left: Vec<SnapshotId> = fixture
+            .open()
+            .repo()
+            .snapshots()
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let other = fixture.check_as("other-host");
+        assert!(
+            other.is_ok(),
+            "another host after a stop at change {crash_at}: {:#?}",
+            other.problems
+        );
+        assert!(left.contains(&ids[3]) && !left.contains(&ids[2]));
+        if finished {
+            assert_eq!(left, [ids[3]]);
+            break;
+        }
+        crash_at += 1;
+    }
+    assert!(crash_at >= 2, "the forget made only {crash_at} changes");
 }

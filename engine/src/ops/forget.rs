@@ -244,6 +244,11 @@ impl Repository {
     /// record naming them (so no host takes them for deleted behind Cairn's back, and
     /// one put back later is noticed); returns how many were removed.
     pub fn forget(&self, plan: &ForgetPlan) -> Result<usize> {
+        // A forget of this host killed between its deletes and its record is finished
+        // here; this one's snapshots are noted before they go (see FORMAT.md).
+        let unrecorded = self.take_interrupted_forgets()?;
+        let dropping: Vec<SnapshotId> = plan.dropped().map(|e| e.id).collect();
+        self.note_forgetting(&dropping)?;
         let mut removed = Vec::new();
         let mut result = Ok(());
         for entry in plan.dropped() {
@@ -255,8 +260,10 @@ impl Repository {
             removed.push(entry.id);
         }
         // Also after a failed delete: what was removed is recorded as forgotten.
+        let count = removed.len();
+        removed.extend(unrecorded);
         self.record_forget(&removed)?;
-        result.map(|()| removed.len())
+        result.map(|()| count)
     }
 }
 

@@ -133,6 +133,7 @@ impl IndexedRepository {
             let mut new = None;
             if let (Some(lock), Some(&saved)) = (&lock, saved_before.get(&old)) {
                 lock.ensure_held("repair snapshots")?;
+                self.repo.note_forgetting(&[old])?;
                 self.repo.backend().delete(&layout::snapshot(&old))?;
                 self.repo.record_forget(&[old])?;
                 info!(old = %old.short(), new = %saved.short(), "snapshot repaired earlier; the damaged one removed");
@@ -150,6 +151,7 @@ impl IndexedRepository {
                 });
                 lock.ensure_held("repair snapshots")?;
                 let id = self.repo.save_snapshot(&repaired)?;
+                self.repo.note_forgetting(&[old])?;
                 self.repo.backend().delete(&layout::snapshot(&old))?;
                 self.repo.record_forget(&[old])?;
                 info!(old = %old.short(), new = %id.short(), damaged = damaged.len(), "snapshot repaired");
