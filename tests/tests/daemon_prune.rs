@@ -107,6 +107,23 @@ fn a_scheduled_prune_runs_beside_a_backup_of_the_same_repository_and_both_succee
     let daemon = Cairnd::start(&dir.path().join("daemon"));
     let repo = dir.path().join("repo");
     daemon.add_repository("main", &repo);
+    // A backup that runs until the test lets it end: it stores the output of a
+    // command that prints a file and then waits for a marker.
+    let big = dir.path().join("big.bin");
+    let big_bytes = Rng::new(3).bytes(8 << 20);
+    std::fs::write(&big, &big_bytes).expect("write");
+    let release = dir.path().join("release");
+    let jobs = dir.path().join("jobs.toml");
+    std::fs::write(
+        &jobs,
+        format!(
+            "[jobs.big]\nrepository = \"main\"\ncommand = {{ argv = [\"sh\", \"-c\", \"cat {}; while [ ! -e {} ]; do sleep 0.05; done\"], filename = \"big.bin\" }}\n",
+            big.display(),
+            release.display()
+        ),
+    )
+    .expect("jobs file");
+    daemon.cli(&["apply", "-f", utf8(&jobs)]).ok();
 
     // Two snapshots of different data; the older is forgotten, so a prune has packs
     // to delete.
@@ -134,10 +151,7 @@ fn a_scheduled_prune_runs_beside_a_backup_of_the_same_repository_and_both_succee
     );
     assert_eq!(daemon.snapshot_ids(&["--repo", "main"]), vec![kept.clone()]);
 
-    // A backup big enough to take seconds, then a prune job that fires every second.
-    let big = dir.path().join("big");
-    write_random_files(&big, 3, 16, 16 << 20);
-    daemon.create_backup_job("big", &big, &[]).ok();
+    // The backup starts and takes its lock; then a prune job that fires every second.
     let backup: u64 = daemon
         .cli(&["job", "run", "big"])
         .ok()
@@ -145,8 +159,9 @@ fn a_scheduled_prune_runs_beside_a_backup_of_the_same_repository_and_both_succee
         .trim()
         .parse()
         .expect("run id");
-    wait_for(60, "the big backup to start", || {
-        (run_state(&daemon, backup)["state"] != "queued").then_some(())
+    wait_for(60, "the backup's lock", || {
+        let locks = std::fs::read_dir(repo.join("locks")).ok()?.count();
+        (locks > 0).then_some(())
     });
     let created = daemon
         .cli(&[
@@ -178,11 +193,7 @@ fn a_scheduled_prune_runs_beside_a_backup_of_the_same_repository_and_both_succee
             .find(|r| r["state"] != "queued" && r["state"] != "running")
     });
     assert_eq!(beside["state"], "succeeded", "{beside}");
-    assert_eq!(
-        run_state(&daemon, backup)["state"],
-        "running",
-        "the backup ended before a prune did; make the big tree bigger"
-    );
+    assert_eq!(run_state(&daemon, backup)["state"], "running");
     // It found the forgotten snapshot's data but leaves it while a backup that
     // started earlier runs.
     assert_eq!(beside["summary"]["packs_deleted"], 0, "{beside}");
@@ -191,6 +202,7 @@ fn a_scheduled_prune_runs_beside_a_backup_of_the_same_repository_and_both_succee
         "{beside}"
     );
 
+    std::fs::write(&release, b"").expect("release the backup");
     let backup_run = wait_for(180, "the big backup to end", || {
         let run = run_state(&daemon, backup);
         (run["state"] != "running").then_some(run)
@@ -245,7 +257,23 @@ fn a_scheduled_prune_runs_beside_a_backup_of_the_same_repository_and_both_succee
 
     check_read_data(&repo, &dir.path().join("check-cache"));
     assert_restores(&daemon, &kept, &www, &dir.path().join("www-back"));
-    assert_restores(&daemon, &big_snapshot, &big, &dir.path().join("big-back"));
+    let back = dir.path().join("big-back");
+    let run = daemon
+        .cli(&[
+            "restore",
+            &big_snapshot,
+            "--repo",
+            "main",
+            "--target",
+            utf8(&back),
+            "--wait",
+        ])
+        .ok();
+    assert!(
+        std::fs::read(back.join("big.bin")).expect("restored") == big_bytes,
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
