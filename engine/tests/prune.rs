@@ -446,21 +446,47 @@ fn a_prune_stopped_at_any_change_leaves_a_clean_repository_and_the_next_one_fini
     assert!(crash_at >= 5, "the prune made only {crash_at} changes");
 }
 
-#[test]
-fn a_lost_index_file_is_named_by_check_and_rebuilt_by_repair_index() {
+/// A snapshot and the files it holds (name, bytes).
+type Snapshotted = (SnapshotId, Vec<(String, Vec<u8>)>);
+
+/// Two snapshots (of a.bin, then of a.bin and b.bin), each with the files it holds,
+/// and the first of the two index files deleted.
+fn with_a_lost_index_file() -> (Fixture, [Snapshotted; 2]) {
     let fixture = Fixture::new();
     fixture.write("a.bin", &pseudo_random(3 << 20, 5));
-    let first = fixture.backup().snapshot_id;
-    let first_manifest = fixture.manifest();
+    let first = (fixture.backup().snapshot_id, fixture.manifest());
     fixture.write("b.bin", &pseudo_random(3 << 20, 7));
-    let second = fixture.backup().snapshot_id;
-    let manifest = fixture.manifest();
+    let second = (fixture.backup().snapshot_id, fixture.manifest());
     let index = fixture.backend.list("index").unwrap();
     assert_eq!(index.len(), 2);
     fixture
         .backend
         .delete(&format!("index/{}", index[0].name))
         .unwrap();
+    (fixture, [first, second])
+}
+
+/// A snapshot of a small file (untouched), then one that adds a 3 MiB file whose data
+/// pack is deleted (damaged): the fixture, the untouched and the damaged snapshot.
+fn with_a_lost_pack() -> (Fixture, SnapshotId, SnapshotId) {
+    let fixture = Fixture::new();
+    fixture.write("keep/small.txt", b"still here\n");
+    let untouched = fixture.backup().snapshot_id;
+    fixture.write("lost.bin", &pseudo_random(3 << 20, 11));
+    let damaged = fixture.backup().snapshot_id;
+    // The data pack that holds the big file.
+    let packs = fixture.backend.list("data").unwrap();
+    let biggest = packs.iter().max_by_key(|o| o.size).unwrap();
+    fixture
+        .backend
+        .delete(&format!("data/{}/{}", &biggest.name[..2], biggest.name))
+        .unwrap();
+    (fixture, untouched, damaged)
+}
+
+#[test]
+fn a_lost_index_file_is_named_by_check_and_rebuilt_by_repair_index() {
+    let (fixture, [(first, first_manifest), (second, manifest)]) = with_a_lost_index_file();
 
     let report = fixture.check();
     assert!(!report.is_ok());
@@ -502,18 +528,7 @@ fn a_lost_index_file_is_named_by_check_and_rebuilt_by_repair_index() {
 
 #[test]
 fn a_lost_pack_is_cut_out_of_the_snapshots_by_repair_snapshots_which_names_the_files() {
-    let fixture = Fixture::new();
-    fixture.write("keep/small.txt", b"still here\n");
-    let untouched = fixture.backup().snapshot_id;
-    fixture.write("lost.bin", &pseudo_random(3 << 20, 11));
-    let snapshot = fixture.backup().snapshot_id;
-    // The data pack that holds the big file.
-    let packs = fixture.backend.list("data").unwrap();
-    let biggest = packs.iter().max_by_key(|o| o.size).unwrap();
-    fixture
-        .backend
-        .delete(&format!("data/{}/{}", &biggest.name[..2], biggest.name))
-        .unwrap();
+    let (fixture, untouched, snapshot) = with_a_lost_pack();
 
     let report = fixture.check();
     assert!(!report.is_ok());
@@ -586,18 +601,7 @@ fn repair_stopped_at(
 fn a_repair_index_stopped_at_any_change_is_finished_by_the_next_one() {
     let mut crash_at = 0;
     loop {
-        let fixture = Fixture::new();
-        fixture.write("a.bin", &pseudo_random(3 << 20, 5));
-        let first = fixture.backup().snapshot_id;
-        let first_manifest = fixture.manifest();
-        fixture.write("b.bin", &pseudo_random(3 << 20, 7));
-        let second = fixture.backup().snapshot_id;
-        let manifest = fixture.manifest();
-        let index = fixture.backend.list("index").unwrap();
-        fixture
-            .backend
-            .delete(&format!("index/{}", index[0].name))
-            .unwrap();
+        let (fixture, [(first, first_manifest), (second, manifest)]) = with_a_lost_index_file();
 
         let finished = repair_stopped_at(&fixture, crash_at, |repo| {
             repo.repo()
@@ -619,17 +623,7 @@ fn a_repair_index_stopped_at_any_change_is_finished_by_the_next_one() {
 fn a_repair_snapshots_stopped_at_any_change_is_finished_by_the_next_one() {
     let mut crash_at = 0;
     loop {
-        let fixture = Fixture::new();
-        fixture.write("keep/small.txt", b"still here\n");
-        let untouched = fixture.backup().snapshot_id;
-        fixture.write("lost.bin", &pseudo_random(3 << 20, 11));
-        let damaged = fixture.backup().snapshot_id;
-        let packs = fixture.backend.list("data").unwrap();
-        let biggest = packs.iter().max_by_key(|o| o.size).unwrap();
-        fixture
-            .backend
-            .delete(&format!("data/{}/{}", &biggest.name[..2], biggest.name))
-            .unwrap();
+        let (fixture, untouched, damaged) = with_a_lost_pack();
 
         let finished = repair_stopped_at(&fixture, crash_at, |repo| {
             repo.repair_snapshots(false, &NoProgress, &CancelToken::new())
