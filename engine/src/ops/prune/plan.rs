@@ -168,8 +168,42 @@ pub fn plan(
     }
     figures.unused_bytes_after = remaining;
     result.unused.sort_unstable();
+    skip_copies_that_stay(table, &mut result, &mut figures, &available);
     result.figures = figures;
     result
+}
+
+/// A kept copy in a pack being rewritten is not copied when a pack that stays as it
+/// is holds the blob too: that copy serves. (Copied, the new pack would hold a
+/// duplicate of a pack with more used bytes, lose the blob to it in the next plan and
+/// be found unused by the very next prune; this happens after an interrupted repack.)
+fn skip_copies_that_stay(
+    table: &PackTable,
+    result: &mut PrunePlan,
+    figures: &mut PlanFigures,
+    available: &dyn Fn(&PackId, Option<u64>) -> bool,
+) {
+    if result.repack.is_empty() {
+        return;
+    }
+    let rewritten: HashSet<BlobId> = result
+        .repack
+        .iter()
+        .flat_map(|(_, kept)| kept.iter().map(|b| b.id))
+        .collect();
+    let leaving: HashSet<PackId> = result.condemned().into_iter().collect();
+    let staying: HashSet<BlobId> = table
+        .packs
+        .iter()
+        .filter(|(id, info)| available(id, info.size) && !leaving.contains(id))
+        .flat_map(|(_, info)| info.blobs.iter().map(|b| b.id))
+        .filter(|b| rewritten.contains(b))
+        .collect();
+    for (_, kept) in &mut result.repack {
+        let before = kept.len();
+        kept.retain(|b| !staying.contains(&b.id));
+        figures.repack_blobs -= (before - kept.len()) as u64;
+    }
 }
 
 #[cfg(test)]
@@ -251,6 +285,26 @@ mod tests {
             },
         );
         assert!(p.repack.is_empty() && p.unused.len() == 1);
+    }
+
+    #[test]
+    fn a_blob_a_staying_pack_also_holds_is_not_copied_out_of_a_repacked_one() {
+        // As an interrupted repack leaves them: pack 1 and pack 3 are its output
+        // (copies of blobs of pack 2 among others), pack 2 the pack it was rewriting.
+        let t = table(&[
+            (1, vec![blob(1, 10), blob(2, 10)]),
+            (2, vec![blob(2, 10), blob(3, 30), blob(9, 50)]),
+            (3, vec![blob(3, 30), blob(4, 20)]),
+        ]);
+        let used: HashSet<BlobId> = [1, 2, 3, 4].map(|n| BlobId([n; 32])).into();
+        let p = plan(&t, &used, &HashSet::new(), limits(50.0));
+        // Blob 2 is kept in pack 2 (40 used bytes against pack 1's 20), which is
+        // mostly garbage and repacked; pack 1 stays (it keeps blob 1) and holds blob 2
+        // too, so nothing is copied and no new pack duplicates pack 1.
+        let repacked: Vec<PackId> = p.repack.iter().map(|(id, _)| *id).collect();
+        assert_eq!(repacked, [PackId([2; 32])]);
+        assert!(p.repack[0].1.is_empty(), "{:?}", p.repack[0].1);
+        assert_eq!(p.figures.repack_blobs, 0);
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub fn repack(
     for (old, kept) in by_kind {
         cancel.check()?;
         progress.current(&format!("pack {}", old.short()));
+        if kept.is_empty() {
+            // Every blob it keeps has a copy in a pack that stays (see the plan).
+            progress.add_done(1, 0);
+            continue;
+        }
         let kind = kept.first().map(|b| b.kind);
         if kind != last_kind {
             finish(repo, writer.take(), &mut done)?;
