@@ -3,8 +3,8 @@
 //!
 //! A run has its repository to itself (one writer at a time; a check next to a
 //! backup would only see half-written packs), except a prune, which runs beside
-//! backups and restores (see `RunKind::may_start_beside`). At most `max_concurrent` runs go at
-//! once. Progress goes to watchers through a `tokio::sync::watch` channel per run; the
+//! backups and restores (see `RunKind::may_start_beside`). At most `max_concurrent`
+//! runs go at once. Progress goes to watchers through a `tokio::sync::watch` channel per run; the
 //! engine never waits for them. A panic in a run fails that run, not the daemon.
 //! The runner is synchronous (std locks, OS threads): async callers reach it through
 //! `spawn_blocking` for the calls that touch the store.
@@ -68,8 +68,7 @@ struct State {
     queue: VecDeque<u64>,
     /// Queued and running runs.
     live: HashMap<u64, Live>,
-    /// Repositories a run is using.
-    /// The kinds of the runs going on each repository.
+    /// The kinds of the runs going on each repository (see `RunKind::may_start_beside`).
     busy: HashMap<String, Vec<crate::store::RunKind>>,
     running: usize,
     draining: bool,

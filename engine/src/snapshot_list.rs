@@ -116,6 +116,9 @@ impl Repository {
     /// Notes in this host's record that a forget is about to delete these snapshots
     /// (see [`LedgerFile::forgetting`]).
     pub(crate) fn note_forgetting(&self, ids: &[SnapshotId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         if let Some(ledger) = self.ledger()? {
             let mut file = ledger.read();
             file.forgetting.extend(ids.iter().map(SnapshotId::to_hex));

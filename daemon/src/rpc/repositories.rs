@@ -117,19 +117,29 @@ impl Repositories for RepositoriesService {
                 .filter_map(|(_, s)| s.timestamp())
                 .max()
                 .map(|t| t.as_millisecond());
-            let last_of = |kind: RunKind| {
-                state.store.read("finding the last check or prune", |rx| {
-                    Ok(rx
-                        .list_numbered_desc::<RunRecord>(RUNS, None, 1, |r| {
-                            r.repository == name && r.kind == kind && r.state.is_final()
-                        })?
-                        .into_iter()
-                        .next()
-                        .map(|(_, r)| r))
-                })
-            };
-            let last_check = last_of(RunKind::Check)?;
-            let last_prune = last_of(RunKind::Prune)?;
+            // One pass over the history, newest first: the first ended check and the
+            // first ended prune of this repository.
+            let (last_check, last_prune) =
+                state.store.read("finding the last check and prune", |rx| {
+                    let mut seen = Vec::new();
+                    let found = rx.list_numbered_desc::<RunRecord>(RUNS, None, 2, |r| {
+                        let wanted = r.repository == name
+                            && matches!(r.kind, RunKind::Check | RunKind::Prune)
+                            && r.state.is_final()
+                            && !seen.contains(&r.kind);
+                        if wanted {
+                            seen.push(r.kind);
+                        }
+                        wanted
+                    })?;
+                    let last = |kind| {
+                        found
+                            .iter()
+                            .find(|(_, r)| r.kind == kind)
+                            .map(|(_, r)| r.clone())
+                    };
+                    Ok((last(RunKind::Check), last(RunKind::Prune)))
+                })?;
             Ok((name, stats, last_snapshot, last_check, last_prune))
         })
         .await?;

@@ -10,11 +10,25 @@ pub fn time(t: Option<&prost_types::Timestamp>) -> Option<String> {
         .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
 }
 
+/// A snapshot id as people read it: its first 8 hex digits.
+pub fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// What happens to the space of `count` snapshots just forgotten.
+pub fn space_after_forget(count: usize) -> &'static str {
+    if count == 1 {
+        "a prune frees the space only it used"
+    } else {
+        "a prune frees the space only they used"
+    }
+}
+
 /// "snapshot 3f2a91c0:/srv/www to /var/tmp/restore": what a restore run restores where.
 pub fn restore_of(of: &pb::RestoreOf) -> String {
     format!(
         "snapshot {}{} to {}",
-        of.snapshot_id.get(..8).unwrap_or(&of.snapshot_id),
+        short_id(&of.snapshot_id),
         if of.path.is_empty() {
             String::new()
         } else {

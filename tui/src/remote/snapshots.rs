@@ -111,13 +111,13 @@ pub async fn run(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<Ou
                     crate::outln!("forgot {id}")?;
                 }
                 crate::outln!(
-                    "{} forgotten in {}; a prune frees the space only {} used",
+                    "{} forgotten in {}; {}",
                     match forgotten.len() {
                         1 => "1 snapshot".to_owned(),
                         n => format!("{n} snapshots"),
                     },
                     output::name(&repo_name),
-                    if forgotten.len() == 1 { "it" } else { "they" }
+                    crate::api::names::space_after_forget(forgotten.len())
                 )?;
             }
             Ok(Outcome::Ok)

@@ -2,6 +2,7 @@
 //! daemon answers for them.
 
 use super::{Effect, Intent, SnapshotsReply, back, move_in, needs, open_run};
+use crate::api::names::{short_id, space_after_forget};
 use crate::console::Role;
 use crate::console::screen::snapshots::include_for;
 use crate::console::screen::{DiffScreen, Screen, TextInput, TreeScreen};
@@ -138,10 +139,6 @@ pub fn list_key(state: &mut State, intent: Intent) -> Vec<Effect> {
     Vec::new()
 }
 
-fn short_id(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
-}
-
 /// After a forget: says so, and every list of the repository's snapshots and the
 /// repositories' figures are read again.
 fn forgotten(state: &mut State, repository: &str, snapshots: &[String]) -> Vec<Effect> {
@@ -163,9 +160,9 @@ fn forgotten(state: &mut State, repository: &str, snapshots: &[String]) -> Vec<E
     state.message = Some(Message {
         title: "forget".into(),
         text: format!(
-            "forgot {} in {repository}; a prune frees the space only {} used",
+            "forgot {} in {repository}; {}",
             ids.join(", "),
-            if ids.len() == 1 { "it" } else { "they" }
+            space_after_forget(ids.len())
         ),
     });
     effects
@@ -277,7 +274,7 @@ fn confirm_restore(state: &mut State) -> Vec<Effect> {
         } else {
             format!("{} entries", paths.len())
         },
-        s.snapshot.get(..8).unwrap_or(&s.snapshot),
+        short_id(&s.snapshot),
     );
     let effect = Effect::Restore {
         repository: s.repository.clone(),

@@ -7,14 +7,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use crate::api::names::mode_string;
+use crate::api::names::{mode_string, short_id as short};
 use crate::console::screen::{DiffScreen, SnapshotsScreen, TreeScreen};
 use crate::console::state::State;
 use crate::console::view::{block, bytes, clock, colored, entry_name, mark_selected, note};
-
-fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
-}
 
 fn bold() -> Style {
     Style::new().add_modifier(Modifier::BOLD)
