@@ -5,7 +5,12 @@
 //! `data/ab/<id>`). Every write is atomic: a reader sees the whole object or none.
 
 pub mod local;
+pub mod location;
 pub mod memory;
+pub mod open;
+pub mod remote;
+pub mod s3;
+pub mod sftp;
 
 use std::fmt::Debug;
 use std::io::{Read, Seek, Write};
@@ -57,6 +62,15 @@ pub trait Backend: Send + Sync + Debug {
     /// The directory holding the repository when it is on a local filesystem (so a
     /// backup of a tree that contains it can leave it out).
     fn local_root(&self) -> Option<&std::path::Path> {
+        None
+    }
+    /// How many packs a backup uploads at once: one for a local disk (the fsync is
+    /// the cost), a few for a network store (the round trip is).
+    fn parallel_uploads(&self) -> usize {
+        1
+    }
+    /// Retries and the last error since the backend was opened (network backends).
+    fn health(&self) -> Option<remote::BackendHealth> {
         None
     }
 }

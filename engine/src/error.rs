@@ -115,6 +115,17 @@ pub enum Error {
         problem: String,
         repair: &'static str,
     },
+    #[error("{action} at {location} failed: {reason}")]
+    Remote {
+        /// What was being done ("writing pack 1a2b3c4d", "connecting").
+        action: String,
+        /// The repository (`s3:https://host/bucket/prefix`, `sftp://host/path`).
+        location: String,
+        /// What the server or the connection said, and what to do about it.
+        reason: String,
+        /// The server refused who we are (credentials, host key): not worth retrying.
+        denied: bool,
+    },
     #[error("operation cancelled")]
     Cancelled,
     #[error("{what} failed: {source}")]
@@ -203,7 +214,10 @@ impl Error {
             | Error::Locked { .. }
             | Error::LockLost { .. }
             | Error::NeedsRepair { .. } => ErrorKind::FailedPrecondition,
-            Error::WrongKey { .. } => ErrorKind::Unauthenticated,
+            Error::WrongKey { .. } | Error::Remote { denied: true, .. } => {
+                ErrorKind::Unauthenticated
+            }
+            Error::Remote { .. } => ErrorKind::Io,
             Error::Corrupt { .. }
             | Error::Tampered { .. }
             | Error::TooLarge { .. }

@@ -6,5 +6,6 @@ pub mod corpus;
 pub mod daemon;
 pub mod hostile;
 pub mod run;
+pub mod servers;
 pub mod tmux;
 pub mod users;

@@ -80,6 +80,17 @@ pub struct Cairn {
     pub dir: tempfile::TempDir,
     pub repo: PathBuf,
     pub cache: PathBuf,
+    /// A repository on a server instead of `repo`.
+    pub remote: Option<RemoteRepo>,
+}
+
+/// Where a remote repository is and what the client needs to reach it.
+#[derive(Debug, Clone)]
+pub struct RemoteRepo {
+    pub location: String,
+    pub env: Vec<(String, String)>,
+    /// `--option` values.
+    pub options: Vec<String>,
 }
 
 /// What a command did.
@@ -140,7 +151,21 @@ impl Cairn {
             .expect("temp dir");
         let repo = dir.path().join("repo");
         let cache = dir.path().join("cache");
-        Cairn { dir, repo, cache }
+        Cairn {
+            dir,
+            repo,
+            cache,
+            remote: None,
+        }
+    }
+
+    /// A fresh cache and scratch directory for a repository on a server (not yet
+    /// initialised).
+    pub fn remote(remote: RemoteRepo) -> Cairn {
+        Cairn {
+            remote: Some(remote),
+            ..Cairn::new_uninitialised()
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -149,9 +174,19 @@ impl Cairn {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(binary("cairn"));
+        match &self.remote {
+            Some(remote) => {
+                command.arg("--repo").arg(&remote.location);
+                for option in &remote.options {
+                    command.arg("--option").arg(option);
+                }
+                command.envs(remote.env.iter().map(|(k, v)| (k, v)));
+            }
+            None => {
+                command.arg("--repo").arg(&self.repo);
+            }
+        }
         command
-            .arg("--repo")
-            .arg(&self.repo)
             .arg("--cache-dir")
             .arg(&self.cache)
             .args(args)

@@ -12,10 +12,24 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Repository to work on directly (no daemon needed); give it before the command.
+    /// Repository to work on directly (no daemon needed); give it before the command:
+    /// a path, s3:https://HOST[:PORT]/BUCKET[/PREFIX] (credentials from AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION), sftp:[USER@]HOST:/PATH or
+    /// sftp://[USER@]HOST[:PORT]/PATH (your ssh keys and known_hosts).
     /// (Daemon commands name repositories with their own `--repo NAME`.)
-    #[arg(short = 'r', long = "repo", env = "CAIRN_REPO")]
-    pub repo: Option<PathBuf>,
+    #[arg(
+        short = 'r',
+        long = "repo",
+        env = "CAIRN_REPO",
+        value_name = "LOCATION"
+    )]
+    pub repo: Option<String>,
+
+    /// A setting of the repository's backend, KEY=VALUE (repeatable): s3.region,
+    /// s3.virtual-host, s3.connections, s3.storage-class, s3.retries, sftp.command,
+    /// sftp.identity.
+    #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
 
     /// Read the repository passphrase from this file (first line). Also: CAIRN_PASSPHRASE.
     #[arg(long, global = true, value_name = "FILE")]

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use cairn_engine::{CancelToken, IndexedRepository, LocalBackend, Repository, SnapshotId, Unlock};
+use cairn_engine::backend::location::Location;
+use cairn_engine::backend::open::{BackendOptions, open_backend};
+use cairn_engine::{Backend, CancelToken, IndexedRepository, Repository, SnapshotId, Unlock};
 
 use crate::cli::{Cli, Command, OutputFormat};
 use crate::output::Outcome;
@@ -23,7 +25,8 @@ use crate::secrets;
 /// What every offline command needs from the global flags.
 #[derive(Debug)]
 pub struct Ctx {
-    pub repo_path: PathBuf,
+    pub location: Location,
+    pub backend_options: BackendOptions,
     pub passphrase_file: Option<PathBuf>,
     pub identity_file: Option<PathBuf>,
     pub output: OutputFormat,
@@ -36,8 +39,8 @@ impl Ctx {
         self.output == OutputFormat::Json
     }
 
-    fn backend(&self) -> Arc<LocalBackend> {
-        Arc::new(LocalBackend::new(&self.repo_path))
+    pub fn backend(&self) -> anyhow::Result<Arc<dyn Backend>> {
+        Ok(open_backend(&self.location, &self.backend_options)?)
     }
 
     pub fn unlock(&self) -> anyhow::Result<Unlock> {
@@ -52,7 +55,7 @@ impl Ctx {
     pub fn open(&self) -> anyhow::Result<Repository> {
         let unlock = self.unlock()?;
         Ok(Repository::open_with_cache(
-            self.backend(),
+            self.backend()?,
             &unlock,
             Some(&self.cache_dir),
         )?)
@@ -85,7 +88,7 @@ fn default_cache_dir() -> PathBuf {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let Some(repo_path) = cli.repo.clone() else {
+    let Some(repo) = cli.repo.clone() else {
         if matches!(cli.command, Command::Restore(_)) {
             bail!(
                 "no repository given: `cairn -r PATH restore ...` restores straight from a repository; `cairn restore ... --repo NAME` asks cairnd"
@@ -94,7 +97,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         bail!("no repository given: use -r/--repo PATH before the command, or set CAIRN_REPO");
     };
     let ctx = Ctx {
-        repo_path,
+        location: Location::parse(&repo)?,
+        backend_options: BackendOptions::from_list(&cli.options)?,
         passphrase_file: cli.passphrase_file.clone(),
         identity_file: cli.identity_file.clone(),
         output: cli.output,

@@ -43,11 +43,13 @@ pub fn api_error(status: tonic::Status) -> anyhow::Error {
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     if let Command::Restore(args) = &cli.command
         && let Some(path) = &cli.repo
-        && std::env::var_os("CAIRN_REPO").is_none_or(|env| path.as_os_str() != env)
+        && std::env::var("CAIRN_REPO")
+            .ok()
+            .is_none_or(|env| *path != env)
     {
         anyhow::bail!(
             "restore: give either -r {} (the repository directly) or --repo {} (through the daemon), not both",
-            path.display(),
+            path,
             args.repo_name.as_deref().unwrap_or_default()
         );
     }

@@ -16,18 +16,36 @@ use crate::pack::writer::ClosedPack;
 
 /// Runs until the blob channel closes; always finishes the packs it has open, so
 /// every blob it received is stored and indexed (also on cancellation). Closed packs
-/// are committed by an uploader thread, so filling the next pack never waits for a
-/// read-back or an fsync.
+/// are committed by uploader threads (one for a local disk, a few for a network
+/// store, as the backend says), so filling the next pack never waits for a read-back,
+/// an fsync or a round trip. A pack enters the index only once it is stored.
 pub fn run(shared: &Shared<'_>, blobs: Receiver<Vec<EncodedBlob>>, pack_size: u64) -> Result<()> {
     std::thread::scope(|scope| {
-        let (closed_tx, closed_rx) = bounded::<ClosedPack>(2);
-        let uploader =
-            crate::threads::spawn_scoped(scope, "cairn-upload", || upload(shared, closed_rx))?;
+        let uploaders = shared.backend.parallel_uploads().max(1);
+        let (closed_tx, closed_rx) = bounded::<ClosedPack>(uploaders + 1);
+        let mut threads = Vec::with_capacity(uploaders);
+        for _ in 0..uploaders {
+            let closed_rx = closed_rx.clone();
+            let spawned =
+                crate::threads::spawn_scoped(scope, "cairn-upload", || upload(shared, closed_rx));
+            match spawned {
+                Ok(thread) => threads.push(thread),
+                // The threads already started end when the channel closes below.
+                Err(e) if threads.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        // Only the uploaders hold receivers: when all have failed, `fill` stops.
+        drop(closed_rx);
         let packed = fill(shared, blobs, pack_size, &closed_tx);
         drop(closed_tx);
-        let uploaded = crate::threads::join(uploader, "upload thread");
+        let mut results: Vec<Result<()>> = threads
+            .into_iter()
+            .map(|thread| crate::threads::join(thread, "upload thread"))
+            .collect();
         // A failed upload closes the channel `fill` sends on: its error is the real one.
-        crate::threads::first_failure([uploaded, packed])?;
+        results.push(packed);
+        crate::threads::first_failure(results)?;
         let mut dedup = shared.lock();
         if let Some(id) = dedup.index.flush(shared.backend, shared.keys)? {
             debug!(index = %id.short(), "final index file written");

@@ -1,9 +1,7 @@
 //! `cairn init` and `cairn key add|list|remove`.
 
-use std::sync::Arc;
-
 use anyhow::Context;
-use cairn_engine::{ChunkerParams, InitOptions, LocalBackend, NewKey, Repository};
+use cairn_engine::{ChunkerParams, InitOptions, NewKey, Repository};
 
 use super::Ctx;
 use crate::cli::{InitArgs, KeyCommand, NewKeyArgs};
@@ -66,10 +64,10 @@ pub fn init(ctx: &Ctx, args: &InitArgs) -> anyhow::Result<Outcome> {
     if !args.new_key.label.is_empty() {
         options = options.key_label(args.new_key.label.clone());
     }
-    let repo = Repository::init(Arc::new(LocalBackend::new(&ctx.repo_path)), &key, &options)?;
+    let repo = Repository::init(ctx.backend()?, &key, &options)?;
     if ctx.json() {
         output::json(&serde_json::json!({
-            "repository": ctx.repo_path,
+            "repository": ctx.location.to_string(),
             "id": repo.config().id,
             "key": repo.key_id().to_hex(),
         }))?;
@@ -77,7 +75,7 @@ pub fn init(ctx: &Ctx, args: &InitArgs) -> anyhow::Result<Outcome> {
         crate::outln!(
             "created repository {} at {}",
             &repo.config().id[..8],
-            ctx.repo_path.display()
+            ctx.location
         )?;
         crate::outln!(
             "keep the passphrase or key safe: without it the data cannot be read by anyone"

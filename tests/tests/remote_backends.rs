@@ -1,0 +1,150 @@
+//! Repositories off the machine: on a real S3 server (SeaweedFS) and a real sshd,
+//! both started once for this binary. On each, the acceptance tree backs up and
+//! restores bit for bit, `check --read-data` is clean, forget and prune give space
+//! back, and a wrong secret or an unknown host is a clear error (exit 2) that names
+//! the backend and what to fix.
+
+use std::fs;
+
+use cairn_e2e::corpus::{random_tree, special_tree};
+use cairn_e2e::run::{Cairn, RemoteRepo};
+use cairn_e2e::servers::{S3Server, SshServer, seaweedfs, sshd};
+
+fn s3_repo(server: &S3Server, prefix: &str) -> RemoteRepo {
+    RemoteRepo {
+        location: server.location(prefix),
+        env: server.env(),
+        options: Vec::new(),
+    }
+}
+
+fn sftp_repo(server: &SshServer, name: &str) -> RemoteRepo {
+    RemoteRepo {
+        location: server.location(name),
+        env: Vec::new(),
+        options: vec![server.option()],
+    }
+}
+
+#[track_caller]
+fn assert_checks_clean(cairn: &Cairn, when: &str) {
+    let check = cairn.run(&["check", "--read-data", "--output", "json"]);
+    assert_eq!(check.code, 0, "{when}: {}{}", check.stdout, check.stderr);
+}
+
+/// Everything an operator does with a repository, on one backend.
+fn backs_up_restores_checks_forgets_and_prunes(cairn: &Cairn) {
+    cairn
+        .run(&["init", "--kdf-work-factor", "10", "--pack-size-mib", "1"])
+        .ok();
+    let source = cairn.path("source");
+    special_tree(&source, 64 * 1024 * 1024);
+    random_tree(&source.join("bulk"), 7, 40, 6 * 1024 * 1024);
+    let first = cairn.backup_id(&source);
+    // An unchanged tree is not read again (the parent snapshot comes from the server).
+    let again = cairn.backup(&source);
+    assert_eq!(again["summary"]["bytes_read"], 0, "{again}");
+    assert_eq!(again["summary"]["files_new"], 0, "{again}");
+    // Half of the bulk goes: the next snapshot no longer needs it.
+    for entry in fs::read_dir(source.join("bulk")).expect("bulk").take(20) {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            fs::remove_file(path).expect("remove");
+        } else {
+            fs::remove_dir_all(path).expect("remove");
+        }
+    }
+    let last = cairn.backup_id(&source);
+    assert_checks_clean(cairn, "after three backups");
+    cairn.assert_restores_whole(&last, &source, "restored-last");
+
+    let before = cairn.run(&["stats", "--output", "json"]).ok().json();
+    cairn
+        .run(&["forget", &first, again["snapshot_id"].as_str().expect("id")])
+        .ok();
+    let pruned = cairn
+        .run(&["prune", "--max-unused", "0", "--output", "json"])
+        .ok()
+        .json();
+    let after = cairn.run(&["stats", "--output", "json"]).ok().json();
+    let stored = |stats: &serde_json::Value| stats["stored_bytes"].as_u64().expect("stored");
+    assert!(
+        stored(&after) < stored(&before),
+        "prune gave nothing back: {before} -> {after} ({pruned})"
+    );
+    assert_checks_clean(cairn, "after forget and prune");
+    cairn.assert_restores_whole(&last, &source, "restored-after-prune");
+}
+
+#[test]
+fn an_s3_repository_backs_up_restores_checks_and_prunes() {
+    let Some(server) = seaweedfs("an_s3_repository_backs_up_restores_checks_and_prunes") else {
+        return;
+    };
+    backs_up_restores_checks_forgets_and_prunes(&Cairn::remote(s3_repo(server, "roundtrip")));
+}
+
+#[test]
+fn an_sftp_repository_backs_up_restores_checks_and_prunes() {
+    let Some(server) = sshd("an_sftp_repository_backs_up_restores_checks_and_prunes") else {
+        return;
+    };
+    backs_up_restores_checks_forgets_and_prunes(&Cairn::remote(sftp_repo(server, "roundtrip")));
+}
+
+#[test]
+fn a_wrong_s3_secret_is_refused_with_what_to_fix() {
+    let Some(server) = seaweedfs("a_wrong_s3_secret_is_refused_with_what_to_fix") else {
+        return;
+    };
+    let good = Cairn::remote(s3_repo(server, "wrong-secret"));
+    good.run(&["init", "--kdf-work-factor", "10"]).ok();
+    let mut wrong = s3_repo(server, "wrong-secret");
+    wrong.env.retain(|(k, _)| k != "AWS_SECRET_ACCESS_KEY");
+    wrong
+        .env
+        .push(("AWS_SECRET_ACCESS_KEY".into(), "not-the-secret".into()));
+    let ran = Cairn::remote(wrong).run(&["snapshots"]);
+    assert_eq!(ran.code, 2, "{}{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stderr.contains("s3:http://127.0.0.1") && ran.stderr.contains("AWS_SECRET_ACCESS_KEY"),
+        "the error names the backend and what to check: {}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("not-the-secret"), "{}", ran.stderr);
+    assert!(!ran.stderr.contains(&server.secret_key), "{}", ran.stderr);
+
+    // No credentials at all: said before anything is tried.
+    let mut none = s3_repo(server, "wrong-secret");
+    none.env.clear();
+    let mut command = Cairn::remote(none).command(&["snapshots"]);
+    command
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let ran = cairn_e2e::run::Ran::from(command.output().expect("cairn"));
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(ran.stderr.contains("AWS_ACCESS_KEY_ID"), "{}", ran.stderr);
+}
+
+#[test]
+fn an_unknown_ssh_host_is_refused_never_trusted() {
+    let Some(server) = sshd("an_unknown_ssh_host_is_refused_never_trusted") else {
+        return;
+    };
+    let mut stranger = sftp_repo(server, "unknown-host");
+    stranger.options = vec![format!(
+        "sftp.command=ssh -F {}",
+        server.stranger_config.display()
+    )];
+    let ran = Cairn::remote(stranger).run(&["init", "--kdf-work-factor", "10"]);
+    assert_eq!(ran.code, 2, "{}{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stderr.contains("sftp://") && ran.stderr.contains("known_hosts"),
+        "the error names the backend and what to fix: {}",
+        ran.stderr
+    );
+    assert!(
+        !server.root.join("unknown-host").exists(),
+        "nothing was written to a host that was not trusted"
+    );
+}
