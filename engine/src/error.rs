@@ -234,6 +234,11 @@ impl Error {
         }
     }
 
+    /// A transfer that delivered fewer bytes than announced (a cut connection).
+    pub fn is_short_transfer(&self) -> bool {
+        matches!(self, Error::Storage { source, .. } if source.kind() == io::ErrorKind::UnexpectedEof)
+    }
+
     /// Whether retrying the same operation may succeed (network or storage hiccups).
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Io { source, .. } | Error::Storage { source, .. } if matches!(

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod corpus;
 pub mod daemon;
+pub mod faulty_proxy;
 pub mod hostile;
 pub mod run;
 pub mod servers;

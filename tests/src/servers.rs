@@ -70,6 +70,7 @@ fn wait_for_port(port: u16, what: &str, log: &Path) {
 #[derive(Debug)]
 pub struct S3Server {
     pub endpoint: String,
+    pub port: u16,
     pub bucket: String,
     pub access_key: String,
     pub secret_key: String,
@@ -80,6 +81,11 @@ impl S3Server {
     /// `s3:http://127.0.0.1:PORT/BUCKET/PREFIX`.
     pub fn location(&self, prefix: &str) -> String {
         format!("s3:{}/{}/{prefix}", self.endpoint, self.bucket)
+    }
+
+    /// The same bucket reached through a proxy on `port`.
+    pub fn location_via(&self, port: u16, prefix: &str) -> String {
+        format!("s3:http://127.0.0.1:{port}/{}/{prefix}", self.bucket)
     }
 
     /// The environment a client needs.
@@ -120,6 +126,7 @@ fn start_seaweedfs() -> Option<S3Server> {
         .keep();
     let server = S3Server {
         endpoint: String::new(),
+        port: 0,
         bucket: "cairn".into(),
         access_key: "cairn-test-access".into(),
         secret_key: "cairn-test-secret-9d2e".into(),
@@ -185,7 +192,11 @@ fn start_seaweedfs() -> Option<S3Server> {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    Some(S3Server { endpoint, ..server })
+    Some(S3Server {
+        endpoint,
+        port: ports[6],
+        ..server
+    })
 }
 
 /// A bare HTTP GET; the whole answer (status line, headers, body) or the error.

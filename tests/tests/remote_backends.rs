@@ -6,7 +6,10 @@
 
 use std::fs;
 
+use std::time::{Duration, Instant};
+
 use cairn_e2e::corpus::{random_tree, special_tree};
+use cairn_e2e::faulty_proxy::{Faults, FaultyProxy};
 use cairn_e2e::run::{Cairn, RemoteRepo};
 use cairn_e2e::servers::{S3Server, SshServer, seaweedfs, sshd};
 
@@ -147,4 +150,119 @@ fn an_unknown_ssh_host_is_refused_never_trusted() {
         !server.root.join("unknown-host").exists(),
         "nothing was written to a host that was not trusted"
     );
+}
+
+#[test]
+fn s3_faults_are_retried_and_cut_or_altered_downloads_are_caught() {
+    let Some(server) = seaweedfs("s3_faults_are_retried_and_cut_or_altered_downloads_are_caught")
+    else {
+        return;
+    };
+    let proxy = FaultyProxy::start(server.port, Faults::default());
+    let cairn = Cairn::remote(RemoteRepo {
+        location: server.location_via(proxy.port, "faults"),
+        env: server.env(),
+        options: Vec::new(),
+    });
+    cairn
+        .run(&["init", "--kdf-work-factor", "10", "--pack-size-mib", "1"])
+        .ok();
+    let source = cairn.path("source");
+    random_tree(&source, 11, 60, 12 * 1024 * 1024);
+    proxy.set_faults(Faults {
+        slow_down: 7,
+        reset_upload: 5,
+        cut_get: 4,
+        shorten_get: 9,
+        flip_get: 3,
+    });
+    let backup = cairn.run(&[
+        "backup",
+        "--output",
+        "json",
+        source.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(backup.code, 0, "{}", backup.stderr);
+    assert!(
+        backup.stderr.contains("retrying"),
+        "each retry is logged: {}",
+        backup.stderr
+    );
+    let snapshot = backup.json()["snapshot_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let check = cairn.run(&["check", "--read-data", "--output", "json"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert!(
+        check.stderr.contains("do not match its name") || check.stderr.contains("arrived with"),
+        "an altered or cut download is caught and fetched again: {}",
+        check.stderr
+    );
+    cairn.assert_restores_whole(&snapshot, &source, "restored");
+    assert!(proxy.injected() >= 20, "only {} faults", proxy.injected());
+}
+
+#[test]
+fn a_killed_s3_backup_leaves_a_clean_repository_and_nothing_is_uploaded_twice() {
+    let Some(server) =
+        seaweedfs("a_killed_s3_backup_leaves_a_clean_repository_and_nothing_is_uploaded_twice")
+    else {
+        return;
+    };
+    let proxy = FaultyProxy::start(server.port, Faults::default());
+    let cairn = Cairn::remote(RemoteRepo {
+        location: server.location_via(proxy.port, "killed"),
+        env: server.env(),
+        options: Vec::new(),
+    });
+    cairn
+        .run(&["init", "--kdf-work-factor", "10", "--pack-size-mib", "1"])
+        .ok();
+    let source = cairn.path("source");
+    random_tree(&source, 12, 120, 80 * 1024 * 1024);
+    let packs = |proxy: &FaultyProxy| -> Vec<String> {
+        proxy
+            .stored()
+            .into_iter()
+            .filter(|p| p.contains("/data/"))
+            .collect()
+    };
+    let mut child = cairn
+        .command(&["backup", source.to_str().expect("utf-8")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("backup");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while packs(&proxy).len() < 12 {
+        assert!(Instant::now() < deadline, "the backup uploaded no packs");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the backup ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+    let before = packs(&proxy);
+
+    let check = cairn.run(&["check", "--read-data"]);
+    assert_eq!(
+        check.code, 0,
+        "after kill -9: {}{}",
+        check.stdout, check.stderr
+    );
+    let snapshot = cairn.backup_id(&source);
+    let uploaded = packs(&proxy);
+    let mut seen = std::collections::BTreeSet::new();
+    for path in &uploaded {
+        assert!(
+            seen.insert(path),
+            "{path} was uploaded twice (finished before the kill: {})",
+            before.len()
+        );
+    }
+    cairn.run(&["check", "--read-data"]).ok();
+    cairn.assert_restores_whole(&snapshot, &source, "restored");
 }

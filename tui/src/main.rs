@@ -51,10 +51,11 @@ fn main() -> ExitCode {
     code
 }
 
-/// Logs go to stderr, warnings and up by default; `CAIRN_LOG=debug` for more.
+/// Logs go to stderr: by default only the storage backends' warnings (each retry of
+/// a request to S3 or an SFTP server), `CAIRN_LOG=debug` for more.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("cairn_engine::backend=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -110,7 +110,17 @@ pub(crate) fn fetch_checked<T>(
     let promised = promised_hash(name);
     let mut attempt = 1;
     loop {
-        let fetched = fetch()?;
+        let fetched = match fetch() {
+            Ok(fetched) => fetched,
+            // A body that ended before its announced length, after the backend's own
+            // retries: one more fetch of the whole object.
+            Err(e) if e.is_short_transfer() && attempt < FETCH_ATTEMPTS => {
+                health.retried(location, "GET", attempt, &e);
+                attempt += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let short = expected_len.filter(|&want| want != fetched.len);
         let altered = promised.is_some_and(|p| p != fetched.hash);
         let problem = match (short, altered) {

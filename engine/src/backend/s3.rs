@@ -237,9 +237,34 @@ impl S3Backend {
     }
 
     fn get(&self, name: &str, range: std::ops::Range<u64>) -> Result<opendal::Buffer> {
-        self.block_on(self.inner.op.read_with(name).range(range))
-            .map_err(|e| self.failed(format!("reading {}", layout::describe(name)), &e))
+        let action = format!("reading {}", layout::describe(name));
+        let want = range.end - range.start;
+        match self.block_on(self.inner.op.read_with(name).range(range)) {
+            Ok(buffer) if buffer.len() as u64 == want => Ok(buffer),
+            Ok(buffer) => Err(short_read(
+                &action,
+                &Backend::location(self),
+                buffer.len() as u64,
+                want,
+            )),
+            // opendal's own check of a body shorter than its range.
+            Err(e) if e.message().contains("too little data") => {
+                Err(short_read(&action, &Backend::location(self), 0, want))
+            }
+            Err(e) => Err(self.failed(action, &e)),
+        }
     }
+}
+
+fn short_read(action: &str, location: &str, got: u64, want: u64) -> Error {
+    Error::storage(
+        action,
+        location,
+        std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the server sent {got} of {want} bytes"),
+        ),
+    )
 }
 
 /// opendal's error without its context dump: kind, message and the server's answer.
