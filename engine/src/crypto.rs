@@ -70,8 +70,10 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// key file. Whoever holds them can read and write the whole repository.
 pub struct MasterSecrets {
     /// The repository identity: packs, index files and snapshots are encrypted to its
-    /// public recipient.
-    pub(crate) identity: age::x25519::Identity,
+    /// public recipient. Absent in a write-only key: it can encrypt, never decrypt.
+    pub(crate) identity: Option<age::x25519::Identity>,
+    /// The repository recipient (the identity's public half).
+    pub(crate) recipient: age::x25519::Recipient,
     /// Root of the keyed blob ids.
     pub(crate) id_key: [u8; KEY_LEN],
     /// Root of the MAC keys.
@@ -91,7 +93,13 @@ impl fmt::Debug for MasterSecrets {
 pub(crate) struct SecretsFile {
     pub version: u32,
     pub repository: String,
-    pub identity: String,
+    /// Absent in a write-only key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// The repository recipient; written since write-only keys exist (a key file
+    /// without it has an identity to derive it from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
     pub id_key: String,
     pub mac_key: String,
     pub chunker_seed: u64,
@@ -99,8 +107,10 @@ pub(crate) struct SecretsFile {
 
 impl MasterSecrets {
     pub fn generate() -> Self {
+        let identity = age::x25519::Identity::generate();
         MasterSecrets {
-            identity: age::x25519::Identity::generate(),
+            recipient: identity.to_public(),
+            identity: Some(identity),
             id_key: random_bytes(),
             mac_key: random_bytes(),
             chunker_seed: u64::from_le_bytes(random_bytes()),
@@ -108,14 +118,45 @@ impl MasterSecrets {
     }
 
     pub fn recipient(&self) -> age::x25519::Recipient {
-        self.identity.to_public()
+        self.recipient.clone()
+    }
+
+    /// Whether these secrets can decrypt (false for a write-only key).
+    pub fn can_read(&self) -> bool {
+        self.identity.is_some()
+    }
+
+    /// A copy of all the secrets (for another key file of the same repository).
+    pub(crate) fn clone_secrets(&self) -> MasterSecrets {
+        MasterSecrets {
+            identity: self.identity.clone(),
+            recipient: self.recipient.clone(),
+            id_key: self.id_key,
+            mac_key: self.mac_key,
+            chunker_seed: self.chunker_seed,
+        }
+    }
+
+    /// The same secrets without the identity: what a write-only key holds.
+    pub fn write_only(&self) -> MasterSecrets {
+        MasterSecrets {
+            identity: None,
+            recipient: self.recipient.clone(),
+            id_key: self.id_key,
+            mac_key: self.mac_key,
+            chunker_seed: self.chunker_seed,
+        }
     }
 
     pub(crate) fn to_file(&self, repository_id: &str) -> SecretsFile {
         SecretsFile {
             version: 1,
             repository: repository_id.to_owned(),
-            identity: self.identity.to_string().expose_secret().to_owned(),
+            identity: self
+                .identity
+                .as_ref()
+                .map(|i| i.to_string().expose_secret().to_owned()),
+            recipient: Some(self.recipient.to_string()),
             id_key: hex::encode(self.id_key),
             mac_key: hex::encode(self.mac_key),
             chunker_seed: self.chunker_seed,
@@ -127,14 +168,33 @@ impl MasterSecrets {
         if file.version != 1 {
             return Err(bad("unknown key file version"));
         }
-        let identity =
-            age::x25519::Identity::from_str(&file.identity).map_err(|_| bad("bad identity"))?;
+        let identity = file
+            .identity
+            .as_deref()
+            .map(|text| age::x25519::Identity::from_str(text).map_err(|_| bad("bad identity")))
+            .transpose()?;
+        let stated = file
+            .recipient
+            .as_deref()
+            .map(|text| age::x25519::Recipient::from_str(text).map_err(|_| bad("bad recipient")))
+            .transpose()?;
+        let recipient = match (&identity, stated) {
+            (Some(identity), Some(stated))
+                if identity.to_public().to_string() != stated.to_string() =>
+            {
+                return Err(bad("its recipient is not its identity's"));
+            }
+            (Some(identity), _) => identity.to_public(),
+            (None, Some(stated)) => stated,
+            (None, None) => return Err(bad("neither an identity nor a recipient")),
+        };
         let mut id_key = [0u8; KEY_LEN];
         hex::decode_to_slice(&file.id_key, &mut id_key).map_err(|_| bad("bad id key"))?;
         let mut mac_key = [0u8; KEY_LEN];
         hex::decode_to_slice(&file.mac_key, &mut mac_key).map_err(|_| bad("bad mac key"))?;
         Ok(MasterSecrets {
             identity,
+            recipient,
             id_key,
             mac_key,
             chunker_seed: file.chunker_seed,
@@ -230,7 +290,7 @@ impl Keys {
             mac_condemn: derive("cairn 2026 v1 mac condemn", &secrets.mac_key),
             chunker_seed: secrets.chunker_seed,
             recipient: secrets.recipient(),
-            identity: Some(secrets.identity.clone()),
+            identity: secrets.identity.clone(),
         }
     }
 
@@ -271,10 +331,14 @@ impl Keys {
     }
 
     pub(crate) fn identity(&self, object: &str) -> Result<&age::x25519::Identity> {
-        self.identity.as_ref().ok_or_else(|| Error::Encryption {
+        self.identity.as_ref().ok_or_else(|| Error::WriteOnly {
             what: format!("reading {object}"),
-            source: "this key is write-only and cannot decrypt".into(),
         })
+    }
+
+    /// Whether these keys can decrypt (false for a write-only key).
+    pub fn can_read(&self) -> bool {
+        self.identity.is_some()
     }
 
     /// Encrypts a whole object to the repository recipient.

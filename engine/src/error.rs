@@ -126,6 +126,10 @@ pub enum Error {
         /// The server refused who we are (credentials, host key): not worth retrying.
         denied: bool,
     },
+    #[error(
+        "{what} needs a full key: the key that opened the repository is write-only (it can add backups, never read them); use a full key on a trusted host"
+    )]
+    WriteOnly { what: String },
     #[error("operation cancelled")]
     Cancelled,
     #[error("{what} failed: {source}")]
@@ -214,6 +218,7 @@ impl Error {
             | Error::Locked { .. }
             | Error::LockLost { .. }
             | Error::NeedsRepair { .. } => ErrorKind::FailedPrecondition,
+            Error::WriteOnly { .. } => ErrorKind::FailedPrecondition,
             Error::WrongKey { .. } | Error::Remote { denied: true, .. } => {
                 ErrorKind::Unauthenticated
             }

@@ -92,11 +92,19 @@ impl Index {
             }
         };
         let mut covered = HashSet::new();
-        let consistent = runs.iter().all(|run| {
-            run.covers
-                .iter()
-                .all(|c| remote.contains(c) && covered.insert(*c))
-        });
+        if !keys.can_read() {
+            // A write-only key cannot read index files: its cache holds only what
+            // this host wrote. A run naming an index file a prune replaced may name
+            // deleted packs, so it goes; the others stay (rebuilding is impossible).
+            runs.retain(|run| run.covers.iter().all(|c| remote.contains(c)));
+            covered.extend(runs.iter().flat_map(|run| run.covers.iter().copied()));
+        }
+        let consistent = !keys.can_read()
+            || runs.iter().all(|run| {
+                run.covers
+                    .iter()
+                    .all(|c| remote.contains(c) && covered.insert(*c))
+            });
         if !consistent {
             info!(cache = %dir.display(), "repository index changed underneath the cache; rebuilding it");
             runs.clear();
@@ -123,6 +131,9 @@ impl Index {
                     .and_then(|stored| file::open(keys, &id, &stored));
                 let packs = match opened {
                     Ok(packs) => packs,
+                    // Written by another host (or before a prune); with a write-only
+                    // key its blobs are simply not deduplicated against.
+                    Err(crate::Error::WriteOnly { .. }) => continue,
                     Err(e) if e.kind() == crate::ErrorKind::NotFound => {
                         debug!(index = %id.short(), "index file replaced while loading");
                         vanished = true;

@@ -39,6 +39,10 @@ pub struct KeyFile {
     pub created: String,
     pub host: String,
     pub username: String,
+    /// A write-only key (descriptive, for `key list`; what the key can do is what its
+    /// payload holds).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub write_only: bool,
     /// For passphrase keys: how the key is derived from the passphrase.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub kdf: Option<KdfParams>,
@@ -131,6 +135,7 @@ impl KeyFile {
             created: jiff::Timestamp::now().to_string(),
             host: crate::host::hostname(),
             username: crate::host::username(),
+            write_only: !secrets.can_read(),
             kdf,
             payload: hex::encode(ciphertext),
         };

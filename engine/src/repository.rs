@@ -80,6 +80,8 @@ pub struct KeyInfo {
     /// `None` for a key file that cannot be read (see `problem`).
     pub kind: Option<KeyKind>,
     pub label: String,
+    /// It can add backups but not read them.
+    pub write_only: bool,
     pub recipient: Option<String>,
     pub created: String,
     pub host: String,
@@ -375,6 +377,7 @@ impl Repository {
                     current: id == self.key_id,
                     kind: Some(file.kind),
                     label: file.label,
+                    write_only: file.write_only,
                     recipient: file.recipient,
                     created: file.created,
                     host: file.host,
@@ -386,6 +389,7 @@ impl Repository {
                     current: false,
                     kind: None,
                     label: String::new(),
+                    write_only: false,
                     recipient: None,
                     created: String::new(),
                     host: String::new(),
@@ -400,16 +404,39 @@ impl Repository {
         Ok(out)
     }
 
-    /// Adds a key file holding the same master secrets.
-    pub fn add_key(&self, new_key: &NewKey, label: &str) -> Result<KeyId> {
-        let (id, bytes) = KeyFile::create(&self.secrets, &self.config.id, new_key, label)?;
+    /// Adds a key file holding the same master secrets, or, `write_only`, all of them
+    /// but the identity: a key that can add backups and never read one.
+    pub fn add_key(&self, new_key: &NewKey, label: &str, write_only: bool) -> Result<KeyId> {
+        self.require_full_key("managing keys")?;
+        let secrets = if write_only {
+            self.secrets.write_only()
+        } else {
+            self.secrets.as_ref().clone_secrets()
+        };
+        let (id, bytes) = KeyFile::create(&secrets, &self.config.id, new_key, label)?;
         self.backend.write(&layout::key(&id), &bytes)?;
         info!(key = %id.short(), "key added");
         Ok(id)
     }
 
+    /// Whether the key that opened the repository can decrypt (false: write-only).
+    pub fn can_read(&self) -> bool {
+        self.keys.can_read()
+    }
+
+    /// Refuses `what` with a write-only key: reading, forgetting, pruning and key
+    /// management belong to a trusted host with a full key.
+    pub fn require_full_key(&self, what: &str) -> Result<()> {
+        if self.can_read() {
+            Ok(())
+        } else {
+            Err(Error::WriteOnly { what: what.into() })
+        }
+    }
+
     /// Removes a key file by id prefix. The key in use and the last key are kept.
     pub fn remove_key(&self, prefix: &str) -> Result<KeyId> {
+        self.require_full_key("managing keys")?;
         let keys = self.list_keys()?;
         let matching: Vec<&KeyInfo> = keys
             .iter()

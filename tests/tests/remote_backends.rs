@@ -266,3 +266,144 @@ fn a_killed_s3_backup_leaves_a_clean_repository_and_nothing_is_uploaded_twice() 
     cairn.run(&["check", "--read-data"]).ok();
     cairn.assert_restores_whole(&snapshot, &source, "restored");
 }
+
+/// A host given only a write-only key: it backs up (deduplicated against what it
+/// stored before) and cannot read anything back; a full key restores all it wrote.
+#[test]
+fn a_write_only_key_backs_up_to_s3_and_cannot_read_what_is_there() {
+    use age::secrecy::ExposeSecret;
+    let Some(server) = seaweedfs("a_write_only_key_backs_up_to_s3_and_cannot_read_what_is_there")
+    else {
+        return;
+    };
+    let trusted = Cairn::remote(s3_repo(server, "write-only"));
+    trusted.run(&["init", "--kdf-work-factor", "10"]).ok();
+    let earlier = trusted.path("earlier");
+    random_tree(&earlier, 21, 10, 2 * 1024 * 1024);
+    let earlier_id = trusted.backup_id(&earlier);
+
+    // The key: to an age identity the test holds, so it can read the key file.
+    let identity = age::x25519::Identity::generate();
+    let identity_file = trusted.path("host.key");
+    fs::write(&identity_file, identity.to_string().expose_secret()).expect("identity");
+    let added = trusted
+        .run(&[
+            "key",
+            "add",
+            "--write-only",
+            "--recipient",
+            &identity.to_public().to_string(),
+            "--label",
+            "web1 (write-only)",
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(added["write_only"], true);
+    let key_id = added["added"].as_str().expect("id").to_owned();
+
+    // The key file holds no identity: decrypted with the host's identity, its
+    // secrets are the recipient and the id, MAC and chunker keys, nothing more.
+    let stored = trusted_key_file(&trusted, &key_id);
+    let envelope: serde_json::Value = serde_json::from_slice(&stored).expect("envelope");
+    assert_eq!(envelope["write_only"], true, "{envelope}");
+    let payload = hex_decode(envelope["payload"].as_str().expect("payload"));
+    let decryptor = age::Decryptor::new(&payload[..]).expect("age file");
+    let mut reader = decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .expect("the host's identity opens its key file");
+    let mut secrets = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut secrets).expect("secrets");
+    let secrets: serde_json::Value = serde_json::from_str(&secrets).expect("json");
+    assert!(secrets.get("identity").is_none(), "{secrets}");
+    assert!(
+        !secrets.to_string().contains("AGE-SECRET-KEY"),
+        "no identity in it"
+    );
+    assert!(
+        secrets["recipient"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("age1"))
+    );
+
+    // The write-only host backs up, twice: the second stores no file's data again
+    // (only directory records whose access times the first backup's reads changed).
+    let host = Cairn::remote(s3_repo(server, "write-only"));
+    let as_host = |args: &[&str]| {
+        let mut command = host.command(args);
+        command
+            .env_remove("CAIRN_PASSPHRASE")
+            .env("CAIRN_IDENTITY_FILE", &identity_file);
+        cairn_e2e::run::Ran::from(command.output().expect("cairn"))
+    };
+    let source = host.path("source");
+    random_tree(&source, 22, 30, 6 * 1024 * 1024);
+    let src = source.to_str().expect("utf-8");
+    let first = as_host(&["backup", "--output", "json", src]).ok().json();
+    let second = as_host(&["backup", "--output", "json", src]).ok().json();
+    let stored = |run: &serde_json::Value| run["summary"]["bytes_stored"].as_u64().expect("bytes");
+    assert!(stored(&first) > 1024 * 1024, "{first}");
+    assert!(stored(&second) < 64 * 1024, "{second}");
+
+    // Nothing can be read with it, and each refusal says why.
+    let target = host.path("target");
+    for args in [
+        vec!["snapshots"],
+        vec!["ls", &earlier_id],
+        vec![
+            "restore",
+            &earlier_id,
+            "--target",
+            target.to_str().expect("utf-8"),
+        ],
+        vec!["check", "--read-data"],
+        vec!["forget", "--keep-last", "1"],
+        vec!["prune"],
+        vec!["key", "remove", &key_id[..8]],
+    ] {
+        let ran = as_host(&args);
+        assert_eq!(ran.code, 2, "{args:?}: {}{}", ran.stdout, ran.stderr);
+        assert!(
+            ran.stderr.contains("write-only"),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+    assert!(!target.exists(), "nothing was restored");
+
+    // The trusted host reads everything, the write-only host's backups too.
+    assert_checks_clean(&trusted, "after write-only backups");
+    let snapshot = first["snapshot_id"].as_str().expect("id");
+    trusted.assert_restores_whole(snapshot, &source, "restored-wo");
+    trusted.assert_restores_whole(&earlier_id, &earlier, "restored-earlier");
+}
+
+/// A key file's stored bytes, as the trusted host reads them from the bucket.
+fn trusted_key_file(cairn: &Cairn, key_id: &str) -> Vec<u8> {
+    use cairn_engine::backend::location::Location;
+    use cairn_engine::backend::open::{BackendOptions, open_backend};
+    let remote = cairn.remote.as_ref().expect("remote");
+    let mut options = BackendOptions::default();
+    let env: std::collections::HashMap<_, _> = remote.env.iter().cloned().collect();
+    options.s3_credentials = Some(cairn_engine::backend::s3::S3Credentials {
+        access_key_id: env["AWS_ACCESS_KEY_ID"].clone(),
+        secret_access_key: env["AWS_SECRET_ACCESS_KEY"].clone().into(),
+        session_token: None,
+    });
+    let backend = open_backend(
+        &Location::parse(&remote.location).expect("location"),
+        &options,
+    )
+    .expect("backend");
+    backend
+        .read(&format!("keys/{key_id}"), 1 << 20)
+        .expect("key file")
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}

@@ -631,6 +631,11 @@ pub enum KeyCommand {
         /// File holding the new passphrase.
         #[arg(long, value_name = "FILE")]
         new_passphrase_file: Option<PathBuf>,
+        /// A key that can back up (deduplicated, into this repository) but cannot
+        /// decrypt anything: no listing, restore, check, forget or prune with it. For a
+        /// host that must not be able to read earlier backups if it is compromised.
+        #[arg(long)]
+        write_only: bool,
     },
     /// List keys.
     List,

@@ -203,7 +203,14 @@ impl IndexedRepository {
             pseudo: std::sync::Arc::new(mounts::PseudoFilesystems::load()),
         };
         self.index.enable_bloom()?;
-        let recovered = self.recover_unindexed_packs()?;
+        // Adopting packs means reading them: a write-only key cannot, so the blobs of
+        // a killed write-only backup are stored again (its own index cache is what it
+        // deduplicates against; see FORMAT.md, "Write-only keys").
+        let recovered = if self.repo.can_read() {
+            self.recover_unindexed_packs()?
+        } else {
+            Recovered::default()
+        };
         repository_notes.extend(recovered.refused);
         if recovered.adopted > 0 {
             info!(
@@ -659,6 +666,16 @@ impl IndexedRepository {
         host: &str,
         paths: &[String],
     ) -> Result<(Option<Parent>, Vec<String>)> {
+        if !self.repo.can_read() {
+            if options.parent.is_some() {
+                return Err(Error::WriteOnly {
+                    what: "choosing a parent snapshot".into(),
+                });
+            }
+            // No snapshot can be read: every file is read again, and only the chunks
+            // this host stored before are found (no upload of those).
+            return Ok((None, Vec::new()));
+        }
         let listed = self.repo.snapshot_list()?;
         let mut notes: Vec<String> = listed
             .damaged

@@ -136,6 +136,7 @@ impl IndexedRepository {
         progress: &dyn Progress,
         cancel: &CancelToken,
     ) -> Result<CheckReport> {
+        self.repo.require_full_key("check")?;
         // One lookup per blob: without filters every run of the cache is probed.
         self.index.enable_bloom()?;
         self.check_with_index(options, progress, cancel)

@@ -98,6 +98,7 @@ impl Repository {
     /// Decides, without changing anything, which snapshots of the set the policy keeps.
     /// A snapshot whose time cannot be read is kept (the policy cannot place it).
     pub fn plan_forget(&self, options: &ForgetOptions) -> Result<ForgetPlan> {
+        self.require_full_key("forget")?;
         let mut paths = options.paths.clone();
         paths.sort();
         let set: Vec<(SnapshotId, Snapshot)> = self
@@ -128,6 +129,7 @@ impl Repository {
         time_zone: &TimeZone,
         now: Timestamp,
     ) -> Result<Vec<GroupPlan>> {
+        self.require_full_key("forget")?;
         let mut groups: BackupSets = Default::default();
         for (id, snapshot) in self.snapshots()? {
             if filter.matches(&snapshot) {
@@ -164,6 +166,7 @@ impl Repository {
     /// A plan that drops exactly the snapshots named (`latest`, full ids or unique
     /// prefixes); one that matches nothing is an error before anything is removed.
     pub fn plan_forget_ids(&self, queries: &[String]) -> Result<ForgetPlan> {
+        self.require_full_key("forget")?;
         let mut entries: Vec<ForgetEntry> = Vec::new();
         for query in queries {
             let (id, snapshot) = self.find_snapshot(query)?;

@@ -98,6 +98,7 @@ impl IndexedRepository {
         progress: &dyn Progress,
         cancel: &CancelToken,
     ) -> Result<PruneSummary> {
+        self.repo.require_full_key("prune")?;
         options.validate()?;
         let started = Instant::now();
         let backend = self.repo.backend().clone();

@@ -113,6 +113,11 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<Outcome> {
                             .to_owned(),
                         None => "unusable".to_owned(),
                     };
+                    let kind = if key.write_only {
+                        format!("{kind},wo")
+                    } else {
+                        kind
+                    };
                     crate::outln!(
                         "{:<2}{:<10} {:<11} {:<20} {:<16} {}",
                         if key.current { "*" } else { "" },
@@ -134,15 +139,23 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> anyhow::Result<Outcome> {
         KeyCommand::Add {
             new_key: args,
             new_passphrase_file,
+            write_only,
         } => {
             let key = new_key(
                 &args,
                 new_passphrase_file.as_deref(),
                 "CAIRN_NEW_PASSPHRASE",
             )?;
-            let id = repo.add_key(&key, &args.label)?;
+            let id = repo.add_key(&key, &args.label, write_only)?;
             if ctx.json() {
-                output::json(&serde_json::json!({ "added": id.to_hex() }))?;
+                output::json(
+                    &serde_json::json!({ "added": id.to_hex(), "write_only": write_only }),
+                )?;
+            } else if write_only {
+                crate::outln!(
+                    "added write-only key {}: it can back up, and cannot read, list or restore anything",
+                    id.short()
+                )?;
             } else {
                 crate::outln!("added key {}", id.short())?;
             }
