@@ -33,3 +33,22 @@ if [ -z "$exposure" ] || awk -v e="$exposure" 'BEGIN { exit !(e > 2.0) }'; then
     echo "exposure too high or unreadable" >&2
     exit 1
 fi
+# With the off-site drop-in (network for S3 and SFTP, nothing else): the units still
+# verify, and the exposure stays low.
+mkdir -p "$work/offsite/cairnd.service.d"
+cp "$work/cairnd.service" "$work/cairnd.socket" "$work/cairnd-identity.service" "$work/offsite/"
+cp cairnd-offsite.conf "$work/offsite/cairnd.service.d/offsite.conf"
+if ! SYSTEMD_UNIT_PATH="$work/offsite:" systemd-analyze verify --man=no "$work/offsite/cairnd.service" 2> "$work/verify-offsite.err" \
+    || [ -s "$work/verify-offsite.err" ]; then
+    echo "cairnd.service with cairnd-offsite.conf does not verify:" >&2
+    cat "$work/verify-offsite.err" >&2
+    exit 1
+fi
+security=$(SYSTEMD_UNIT_PATH="$work/offsite:" systemd-analyze security --offline=true --no-pager cairnd.service 2>&1)
+exposure=$(printf '%s\n' "$security" | grep 'Overall exposure level' | grep -oE '[0-9]+\.[0-9]+' | tail -1)
+echo "exposure of cairnd.service with cairnd-offsite.conf: ${exposure:-unknown} (goal <= 2.6: the network itself costs 0.9)"
+if [ -z "$exposure" ] || awk -v e="$exposure" 'BEGIN { exit !(e > 2.6) }'; then
+    printf '%s\n' "$security" >&2
+    echo "off-site exposure too high or unreadable" >&2
+    exit 1
+fi

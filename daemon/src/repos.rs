@@ -4,10 +4,12 @@
 //! and the runner.
 
 use std::path::Path;
-use std::sync::Arc;
 
+use cairn_engine::backend::location::Location;
+use cairn_engine::backend::open::{BackendOptions, open_backend};
+use cairn_engine::backend::s3::S3Credentials;
 use cairn_engine::secrecy::SecretString;
-use cairn_engine::{IndexedRepository, InitOptions, LocalBackend, NewKey, Repository, Unlock};
+use cairn_engine::{IndexedRepository, InitOptions, NewKey, Repository, Unlock};
 
 use crate::activity::RunsGoing;
 use crate::audit::Pending;
@@ -25,6 +27,10 @@ pub struct NewRepository {
     pub passphrase: SecretString,
     /// Make a new repository there (otherwise open the one that is there).
     pub init: bool,
+    /// Backend settings, `KEY=VALUE`.
+    pub options: Vec<String>,
+    /// For S3: the access key id and secret key (sealed; else the daemon's environment).
+    pub s3_credentials: Option<(String, SecretString)>,
 }
 
 /// A daemon's repositories: where they are kept, how their passphrases are sealed, the
@@ -70,7 +76,8 @@ impl Repos<'_> {
         let record = self.get(name)?;
         self.unlocked.get_or_open(&record, || {
             let passphrase = passphrase(self.store, self.sealer, name)?;
-            Ok(open_record(&record, &passphrase, self.cache_dir)?)
+            let options = backend_options(self.store, self.sealer, &record)?;
+            Ok(open_record(&record, &passphrase, &options, self.cache_dir)?)
         })
     }
 
@@ -83,12 +90,29 @@ impl Repos<'_> {
     /// keeps its record and its sealed passphrase.
     pub fn add(&self, new: NewRepository, audit: &Pending) -> Result<RepoRecord, DaemonError> {
         crate::names::check_name("name", &new.name)?;
-        let location = Path::new(&new.location);
-        if !location.is_absolute() {
+        let location = Location::parse(&new.location)
+            .map_err(|e| DaemonError::InvalidArgument(format!("location: {e}")))?;
+        if let Location::Local(path) = &location
+            && !path.is_absolute()
+        {
             return Err(DaemonError::InvalidArgument(format!(
                 "location: {} is not an absolute path",
                 echo(&new.location)
             )));
+        }
+        let mut options = BackendOptions::from_list(&new.options)
+            .map_err(|e| DaemonError::InvalidArgument(format!("options: {e}")))?;
+        if new.s3_credentials.is_some() && !matches!(location, Location::S3(_)) {
+            return Err(DaemonError::InvalidArgument(
+                "s3 credentials: given for a location that is not s3:...".into(),
+            ));
+        }
+        if let Some((id, secret)) = &new.s3_credentials {
+            options.s3_credentials = Some(S3Credentials {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+                session_token: None,
+            });
         }
         if cairn_engine::secrecy::ExposeSecret::expose_secret(&new.passphrase).is_empty() {
             return Err(DaemonError::InvalidArgument(
@@ -105,7 +129,7 @@ impl Repos<'_> {
                 new.name
             )));
         }
-        let backend = Arc::new(LocalBackend::new(location));
+        let backend = open_backend(&location, &options)?;
         // The passphrase is the caller's input here: one that opens nothing is a bad
         // argument (a stored one that stops opening is the daemon's state).
         let wrong_key = |e: cairn_engine::Error| match crate::error::failure(&e) {
@@ -133,14 +157,25 @@ impl Repos<'_> {
         };
         let record = RepoRecord {
             name: new.name,
-            location: new.location,
+            location: location.to_string(),
             repository_id: repo.config().id.clone(),
             added: now_ms(),
+            options: new.options,
+            s3_access_key_id: new.s3_credentials.as_ref().map(|(id, _)| id.clone()),
         };
         let secret = RepoRecord::passphrase_secret(&record.name);
         let sealed = self.sealer.seal(&secret, &new.passphrase)?;
+        let s3_secret = RepoRecord::s3_secret(&record.name);
+        let sealed_s3 = new
+            .s3_credentials
+            .as_ref()
+            .map(|(_, key)| self.sealer.seal(&s3_secret, key))
+            .transpose()?;
         audit.write(self.store, "adding a repository", |tx| {
             tx.put_named(REPOSITORIES, &record.name, &record)?;
+            if let Some(sealed) = &sealed_s3 {
+                tx.put_named_bytes(SECRETS, &s3_secret, sealed)?;
+            }
             tx.put_named_bytes(SECRETS, &secret, &sealed)
         })?;
         tracing::info!(repository = %record.name, location = %record.location, init = new.init, "repository added");
@@ -168,6 +203,7 @@ impl Repos<'_> {
         audit.write(self.store, "forgetting a repository", |tx| {
             tx.delete_named(REPOSITORIES, name)?;
             tx.delete_named(SECRETS, &RepoRecord::passphrase_secret(name))?;
+            tx.delete_named(SECRETS, &RepoRecord::s3_secret(name))?;
             Ok::<_, DaemonError>(())
         })?;
         self.unlocked.forget(name);
@@ -192,14 +228,44 @@ pub fn passphrase(store: &Store, sealer: &Sealer, name: &str) -> Result<SecretSt
     Ok(sealer.unseal(&secret, &sealed)?)
 }
 
+/// How to reach a repository's storage: its settings and, for S3, its credentials
+/// (the sealed secret key, else the daemon's own AWS_* environment).
+pub fn backend_options(
+    store: &Store,
+    sealer: &Sealer,
+    record: &RepoRecord,
+) -> Result<BackendOptions, DaemonError> {
+    let mut options = BackendOptions::from_list(&record.options)?;
+    if let Some(access_key_id) = &record.s3_access_key_id {
+        let secret = RepoRecord::s3_secret(&record.name);
+        let sealed = store
+            .read("reading a secret", |rx| {
+                rx.get_named_bytes(SECRETS, &secret)
+            })?
+            .ok_or_else(|| {
+                DaemonError::FailedPrecondition(format!(
+                    "no S3 secret key is stored for repository {}; add it again",
+                    record.name
+                ))
+            })?;
+        options.s3_credentials = Some(S3Credentials {
+            access_key_id: access_key_id.clone(),
+            secret_access_key: sealer.unseal(&secret, &sealed)?,
+            session_token: None,
+        });
+    }
+    Ok(options)
+}
+
 /// Opens the repository a record names, refusing when its location now holds
 /// another repository.
 pub fn open_record(
     record: &RepoRecord,
     passphrase: &SecretString,
+    options: &BackendOptions,
     cache_dir: &Path,
 ) -> cairn_engine::Result<Repository> {
-    let backend = Arc::new(LocalBackend::new(&record.location));
+    let backend = open_backend(&Location::parse(&record.location)?, options)?;
     let repo = Repository::open_with_cache(
         backend,
         &Unlock::Passphrase(passphrase.clone()),

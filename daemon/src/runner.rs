@@ -592,6 +592,8 @@ impl Inner {
             ))
         })?;
         let passphrase = crate::repos::passphrase(&self.store, &self.sealer, &repository.name)?;
+        let backend_options =
+            crate::repos::backend_options(&self.store, &self.sealer, &repository)?;
         // Only a backup's retention needs the job's history (a scan of its runs).
         let made_by_job = match &run.spec {
             JobKind::Backup(spec) if spec.retention.is_some() => {
@@ -603,6 +605,7 @@ impl Inner {
             run: run.clone(),
             repository,
             passphrase,
+            backend_options,
             before: job.as_ref().and_then(|j| j.before.clone()),
             after: job.as_ref().and_then(|j| j.after.clone()),
             cache_dir: self.cache_dir.clone(),
@@ -706,6 +709,8 @@ mod tests {
             location: dir.path().join("repo").display().to_string(),
             repository_id: repo.config().id.clone(),
             added: now_ms(),
+            options: Vec::new(),
+            s3_access_key_id: None,
         };
         let sealed = sealer
             .seal(&RepoRecord::passphrase_secret("main"), &passphrase)

@@ -37,6 +37,11 @@ impl Unlocked {
         Ok(repo)
     }
 
+    /// The repository `name` when it is open already (never opens it).
+    pub fn peek(&self, name: &str) -> Option<Repository> {
+        self.lock().get(name).map(|(_, repo)| repo.clone())
+    }
+
     /// Drops a repository the daemon no longer knows.
     pub fn forget(&self, name: &str) {
         self.lock().remove(name);
@@ -73,6 +78,8 @@ mod tests {
             location: dir.display().to_string(),
             repository_id: repo.config().id.clone(),
             added: 1,
+            options: Vec::new(),
+            s3_access_key_id: None,
         }
     }
 

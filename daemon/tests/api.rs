@@ -99,6 +99,7 @@ async fn add_main_repository(daemon: &Daemon, channel: &tonic::transport::Channe
             location: daemon.dir.path().join("repo").display().to_string(),
             init: true,
             passphrase: CANARY.into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -154,6 +155,7 @@ async fn add_a_repository_define_a_job_run_it_and_watch_it_finish() {
             location: location.display().to_string(),
             init: true,
             passphrase: CANARY.into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -165,6 +167,7 @@ async fn add_a_repository_define_a_job_run_it_and_watch_it_finish() {
             location: location.display().to_string(),
             init: false,
             passphrase: CANARY.into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -175,6 +178,7 @@ async fn add_a_repository_define_a_job_run_it_and_watch_it_finish() {
             location: location.display().to_string(),
             init: false,
             passphrase: "not it".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

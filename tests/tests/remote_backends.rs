@@ -407,3 +407,132 @@ fn hex_decode(text: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
         .collect()
 }
+
+/// cairnd holding only a write-only key to an S3 repository: added with its S3
+/// secret sealed (given on stdin, never on the command line), it backs up on
+/// schedule; the retention of that job and a prune job are refused, each run saying
+/// why; a trusted host with the full key restores what it wrote.
+#[test]
+fn cairnd_backs_up_to_s3_on_schedule_with_a_write_only_key() {
+    use cairn_e2e::daemon::Cairnd;
+    use std::io::Write as _;
+    let Some(server) = seaweedfs("cairnd_backs_up_to_s3_on_schedule_with_a_write_only_key") else {
+        return;
+    };
+    let trusted = Cairn::remote(s3_repo(server, "daemon-write-only"));
+    trusted.run(&["init", "--kdf-work-factor", "10"]).ok();
+    let mut add_key = trusted.command(&["key", "add", "--write-only", "--kdf-work-factor", "10"]);
+    add_key.env("CAIRN_NEW_PASSPHRASE", "write-only-passphrase-41c2");
+    let added = cairn_e2e::run::Ran::from(add_key.output().expect("cairn"));
+    assert_eq!(added.code, 0, "{}", added.stderr);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Cairnd::start(dir.path());
+    let mut add = std::process::Command::new(cairn_e2e::run::binary("cairn"));
+    add.args([
+        "repo",
+        "add",
+        "offsite",
+        "--url",
+        &server.location("daemon-write-only"),
+        "--s3-access-key-id",
+        &server.access_key,
+        "--s3-secret-file",
+        "-",
+        "--option",
+        "s3.connections=3",
+        "--output",
+        "json",
+    ])
+    .env("CAIRN_SOCKET", &daemon.socket)
+    .env("CAIRN_PASSPHRASE", "write-only-passphrase-41c2")
+    .env_remove("AWS_ACCESS_KEY_ID")
+    .env_remove("AWS_SECRET_ACCESS_KEY")
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = add.spawn().expect("cairn repo add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{}\n", server.secret_key).as_bytes())
+        .expect("secret on stdin");
+    let out = child.wait_with_output().expect("repo add");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let repo: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(repo["backend"], "S3", "{repo}");
+    assert_eq!(repo["options"], serde_json::json!(["s3.connections=3"]));
+    // The secret is sealed: not in the audit trail, not in the daemon's log.
+    let audit = daemon.cli(&["audit", "--output", "json"]).ok().stdout;
+    assert!(!audit.contains(&server.secret_key), "{audit}");
+
+    let source = dir.path().join("source");
+    random_tree(&source, 31, 20, 3 * 1024 * 1024);
+    let created = daemon.cli(&[
+        "job",
+        "create",
+        "nightly",
+        "--repo",
+        "offsite",
+        "--path",
+        source.to_str().expect("utf-8"),
+        "--schedule",
+        "* * * * * *",
+        "--keep-last",
+        "1",
+    ]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    // A scheduled run: the backup is stored, its retention refused, saying why.
+    let run = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let runs = daemon
+                .cli(&["run", "list", "--job", "nightly", "--output", "json"])
+                .ok()
+                .json();
+            let ended = runs.as_array().and_then(|runs| {
+                runs.iter()
+                    .find(|r| r["state"] != "queued" && r["state"] != "running")
+                    .cloned()
+            });
+            if let Some(run) = ended {
+                break run;
+            }
+            assert!(Instant::now() < deadline, "no scheduled run ended");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    daemon.cli(&["job", "disable", "nightly"]).ok();
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(error.contains("write-only"), "{run}");
+    let snapshot = run["summary"]["snapshot_id"]
+        .as_str()
+        .expect("the backup was stored before retention was refused")
+        .to_owned();
+
+    let prune = daemon.cli(&[
+        "job", "create", "tidy", "--repo", "offsite", "--kind", "prune",
+    ]);
+    assert_eq!(prune.code, 0, "{}", prune.stderr);
+    let pruned = daemon.run_job("tidy");
+    assert_eq!(pruned["state"], "failed", "{pruned}");
+    assert!(
+        pruned["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("write-only"),
+        "{pruned}"
+    );
+    let shown = daemon.cli(&["repo", "show", "offsite"]).ok().stdout;
+    assert!(
+        shown.contains("s3:http://127.0.0.1") && shown.contains("write-only"),
+        "{shown}"
+    );
+
+    trusted.assert_restores_whole(&snapshot, &source, "restored-daemon");
+}

@@ -170,11 +170,22 @@ pub enum RepoCommand {
     Add {
         name: String,
         /// Directory of the repository (on the daemon's host).
-        #[arg(long)]
-        path: PathBuf,
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        path: Option<PathBuf>,
+        /// Where the repository is off the machine: s3:https://HOST[:PORT]/BUCKET[/PREFIX]
+        /// or sftp://[USER@]HOST[:PORT]/PATH (settings with the global --option).
+        #[arg(long, value_name = "LOCATION")]
+        url: Option<String>,
         /// Create the repository (the directory must be empty or absent).
         #[arg(long)]
         init: bool,
+        /// The S3 access key id (else the daemon's AWS_ACCESS_KEY_ID).
+        #[arg(long, value_name = "ID", requires = "s3_secret_file")]
+        s3_access_key_id: Option<String>,
+        /// File holding the S3 secret key (first line; `-` reads standard input); it
+        /// is sealed in the daemon's store like the passphrase. Never on the command line.
+        #[arg(long, value_name = "FILE", requires = "s3_access_key_id")]
+        s3_secret_file: Option<PathBuf>,
     },
     /// List repositories.
     List,

@@ -27,6 +27,8 @@ pub struct Remote {
     pub channel: Channel,
     pub output: OutputFormat,
     pub passphrase_file: Option<PathBuf>,
+    /// `--option KEY=VALUE` (backend settings for `repo add`).
+    pub options: Vec<String>,
 }
 
 impl Remote {
@@ -67,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             channel,
             output: cli.output,
             passphrase_file: cli.passphrase_file.clone(),
+            options: cli.options.clone(),
         };
         match cli.command {
             Command::Status => status(&remote).await,

@@ -17,6 +17,25 @@ fn from_file(path: &Path) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(line.to_owned()))
 }
 
+/// A secret from a file's first line, or from standard input for `-` (so it never
+/// stands on a command line, where other users see it).
+pub fn secret_from(path: &Path, what: &str) -> anyhow::Result<SecretString> {
+    let text = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .with_context(|| format!("reading the {what} from standard input"))?;
+        text
+    } else {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading the {what} from {}", path.display()))?
+    };
+    let line = text.lines().next().unwrap_or("").trim().to_owned();
+    if line.is_empty() {
+        bail!("the {what} given in {} is empty", path.display());
+    }
+    Ok(SecretString::from(line))
+}
+
 /// The passphrase to open a repository with.
 pub fn passphrase(file: Option<&Path>) -> anyhow::Result<SecretString> {
     if let Some(path) = file {

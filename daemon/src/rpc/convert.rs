@@ -28,13 +28,29 @@ pub fn timestamp(ms: UnixMs) -> Timestamp {
     }
 }
 
-pub fn repository(record: &RepoRecord, jobs: Vec<String>) -> pb::Repository {
+/// A repository as the API shows it; `opened` (when the daemon holds it open) adds
+/// its backend's health and whether its key is write-only.
+pub fn repository(
+    record: &RepoRecord,
+    jobs: Vec<String>,
+    opened: Option<&cairn_engine::Repository>,
+) -> pb::Repository {
+    let health = opened
+        .and_then(|r| r.backend().health())
+        .unwrap_or_default();
     pb::Repository {
         name: record.name.clone(),
         location: record.location.clone(),
         repository_id: record.repository_id.clone(),
         added: Some(timestamp(record.added)),
         jobs,
+        backend: cairn_engine::backend::location::Location::parse(&record.location)
+            .map(|l| l.kind().to_owned())
+            .unwrap_or_default(),
+        options: record.options.clone(),
+        backend_retries: health.retries,
+        backend_last_error: health.last_error.unwrap_or_default(),
+        write_only: opened.is_some_and(|r| !r.can_read()),
     }
 }
 

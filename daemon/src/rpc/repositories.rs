@@ -31,7 +31,10 @@ impl Repositories for RepositoriesService {
                 "name": r.name,
                 "location": r.location,
                 "init": r.init,
+                "options": r.options,
+                "s3_access_key_id": r.s3_access_key_id,
                 "passphrase": "<redacted>",
+                "s3_secret_access_key": if r.s3_secret_access_key.is_empty() { "" } else { "<redacted>" },
             })
         };
         change(
@@ -39,14 +42,26 @@ impl Repositories for RepositoriesService {
             request,
             arguments,
             |state, _, request, audit| {
+                let s3_credentials = (!request.s3_access_key_id.is_empty()).then(|| {
+                    (
+                        request.s3_access_key_id,
+                        SecretString::from(request.s3_secret_access_key),
+                    )
+                });
                 let new = NewRepository {
                     name: request.name,
                     location: request.location,
                     passphrase: SecretString::from(request.passphrase),
                     init: request.init,
+                    options: request.options,
+                    s3_credentials,
                 };
                 let record = state.repos().add(new, audit)?;
-                Ok(repository(&record, Vec::new()))
+                Ok(repository(
+                    &record,
+                    Vec::new(),
+                    state.unlocked.peek(&record.name).as_ref(),
+                ))
             },
         )
         .await
@@ -78,7 +93,7 @@ impl Repositories for RepositoriesService {
                     .filter(|(_, j)| j.repository == r.name)
                     .map(|(n, _)| n.clone())
                     .collect();
-                repository(r, using)
+                repository(r, using, self.state.unlocked.peek(&r.name).as_ref())
             })
             .collect();
         Ok(Response::new(pb::ListRepositoriesResponse {
@@ -98,7 +113,11 @@ impl Repositories for RepositoriesService {
             Ok((repos.get(&name)?, repos.jobs_using(&name)?))
         })
         .await?;
-        Ok(Response::new(repository(&record, jobs)))
+        Ok(Response::new(repository(
+            &record,
+            jobs,
+            self.state.unlocked.peek(&record.name).as_ref(),
+        )))
     }
 
     async fn get_repository_stats(

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use cairn_engine::Progress;
+use cairn_engine::backend::open::BackendOptions;
 use cairn_engine::ops::check::{CheckOptions, ReadData};
 use cairn_engine::ops::prune::PruneOptions;
 use cairn_engine::secrecy::SecretString;
@@ -21,6 +22,8 @@ pub struct RunInput {
     pub run: RunRecord,
     pub repository: RepoRecord,
     pub passphrase: SecretString,
+    /// How to reach the repository's storage (with its unsealed S3 credentials).
+    pub backend_options: BackendOptions,
     pub before: Option<crate::store::HookSpec>,
     pub after: Option<crate::store::HookSpec>,
     pub cache_dir: PathBuf,
@@ -168,23 +171,41 @@ fn operate(
     cancel: &CancelToken,
 ) -> cairn_engine::Result<(RunSummary, Vec<String>)> {
     progress.phase("opening repository");
-    let mut repo = open(&input.repository, &input.passphrase, &input.cache_dir)?;
+    let mut repo = open(
+        &input.repository,
+        &input.passphrase,
+        &input.backend_options,
+        &input.cache_dir,
+    )?;
     cancel.check()?;
-    match &input.run.spec {
+    let result = match &input.run.spec {
         JobKind::Backup(spec) => backup(&mut repo, spec, input, progress, cancel),
         JobKind::Check(spec) => check(&mut repo, spec, progress, cancel),
         JobKind::Prune(spec) => prune(&mut repo, spec, progress, cancel),
         JobKind::Restore(spec) => restore(&mut repo, spec, progress, cancel),
+    };
+    // A network backend's health in this run, in the run's log: how many requests
+    // were tried again and the last thing that failed.
+    if let Some(health) = repo.repo().backend().health()
+        && (health.retries > 0 || health.last_error.is_some())
+    {
+        tracing::warn!(
+            retries = health.retries,
+            last_error = health.last_error.as_deref().unwrap_or(""),
+            "storage requests were retried in this run"
+        );
     }
+    result
 }
 
 /// Opens the repository and loads its index (cached under `cache_dir`).
 pub fn open(
     record: &RepoRecord,
     passphrase: &SecretString,
+    options: &BackendOptions,
     cache_dir: &Path,
 ) -> cairn_engine::Result<IndexedRepository> {
-    crate::repos::open_record(record, passphrase, cache_dir)?.load_index(cache_dir)
+    crate::repos::open_record(record, passphrase, options, cache_dir)?.load_index(cache_dir)
 }
 
 fn backup(

@@ -55,7 +55,8 @@ fn found_snapshot(
         return Ok(None);
     };
     let passphrase = crate::repos::passphrase(store, sealer, &repository.name)?;
-    let repo = crate::repos::open_record(&repository, &passphrase, cache_dir)?;
+    let options = crate::repos::backend_options(store, sealer, &repository)?;
+    let repo = crate::repos::open_record(&repository, &passphrase, &options, cache_dir)?;
     let started = run.started.unwrap_or(run.queued);
     let made = repo.snapshots()?.into_iter().find(|(_, s)| {
         s.run == Some(run.id)

@@ -13,17 +13,28 @@ pub fn now_ms() -> UnixMs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepoRecord {
     pub name: String,
-    /// A local directory (absolute).
+    /// A local directory (absolute), `s3:...` or `sftp:...`.
     pub location: String,
     /// The repository's own id, to notice when `location` holds another repository.
     pub repository_id: String,
     pub added: UnixMs,
+    /// Backend settings, `KEY=VALUE` (never secrets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    /// The S3 access key id; its secret key is sealed in the secrets table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_access_key_id: Option<String>,
 }
 
 impl RepoRecord {
     /// Name of its passphrase in the secrets table.
     pub fn passphrase_secret(name: &str) -> String {
         format!("repository/{name}/passphrase")
+    }
+
+    /// Name of its S3 secret key in the secrets table.
+    pub fn s3_secret(name: &str) -> String {
+        format!("repository/{name}/s3-secret-access-key")
     }
 }
 

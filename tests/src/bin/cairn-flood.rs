@@ -119,6 +119,7 @@ async fn main() {
                     location: "/nonexistent".into(),
                     init: false,
                     passphrase: String::new(),
+                    ..Default::default()
                 })
                 .await
                 .map(|_| ()),

@@ -18,14 +18,36 @@ fn repository(r: &pb::Repository) -> serde_json::Value {
         "repository_id": r.repository_id,
         "added": crate::api::names::time(r.added.as_ref()),
         "jobs": r.jobs,
+        "backend": r.backend,
+        "options": r.options,
+        "backend_retries": r.backend_retries,
+        "backend_last_error": r.backend_last_error,
+        "write_only": r.write_only,
     })
 }
 
 pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcome> {
     let mut client = RepositoriesClient::new(remote.channel.clone());
     match command {
-        RepoCommand::Add { name, path, init } => {
-            let path = std::path::absolute(&path)?;
+        RepoCommand::Add {
+            name,
+            path,
+            url,
+            init,
+            s3_access_key_id,
+            s3_secret_file,
+        } => {
+            let location = match (path, url) {
+                (Some(path), _) => std::path::absolute(&path)?.display().to_string(),
+                (None, Some(url)) => url,
+                (None, None) => anyhow::bail!("give --path DIR or --url LOCATION"),
+            };
+            let s3_secret = match &s3_secret_file {
+                Some(file) => crate::secrets::secret_from(file, "S3 secret key")?
+                    .expose_secret()
+                    .to_owned(),
+                None => String::new(),
+            };
             let passphrase = if init {
                 crate::secrets::new_passphrase(
                     remote.passphrase_file.as_deref(),
@@ -37,9 +59,12 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
             let added = client
                 .create_repository(pb::CreateRepositoryRequest {
                     name,
-                    location: path.display().to_string(),
+                    location,
                     init,
                     passphrase: passphrase.expose_secret().to_owned(),
+                    options: remote.options.clone(),
+                    s3_access_key_id: s3_access_key_id.unwrap_or_default(),
+                    s3_secret_access_key: s3_secret,
                 })
                 .await
                 .map_err(api_error)?
@@ -87,17 +112,28 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
             }
         }
         RepoCommand::Show { name } => {
+            // The statistics first: they open the repository, after which the
+            // repository shows its backend's health and whether its key is write-only.
+            let s = match client
+                .get_repository_stats(pb::GetRepositoryStatsRequest { name: name.clone() })
+                .await
+            {
+                Ok(stats) => Some(stats.into_inner()),
+                // A write-only key reads no snapshot: the repository without statistics.
+                Err(status)
+                    if status.code() == tonic::Code::FailedPrecondition
+                        && status.message().contains("write-only") =>
+                {
+                    None
+                }
+                Err(status) => return Err(api_error(status)),
+            };
             let r = client
-                .get_repository(pb::GetRepositoryRequest { name: name.clone() })
+                .get_repository(pb::GetRepositoryRequest { name })
                 .await
                 .map_err(api_error)?
                 .into_inner();
-            let s = client
-                .get_repository_stats(pb::GetRepositoryStatsRequest { name })
-                .await
-                .map_err(api_error)?
-                .into_inner();
-            let stats = json!({
+            let stats = s.as_ref().map(|s| json!({
                 "snapshots": s.snapshots,
                 "packs": s.packs,
                 "blobs": s.blobs,
@@ -111,14 +147,31 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
                 "last_prune_state": (!s.last_prune_state.is_empty()).then_some(&s.last_prune_state),
                 // Known once a prune ran: what it left unused (tolerated or waiting).
                 "reclaimable_bytes": (!s.last_prune_state.is_empty()).then_some(s.reclaimable_bytes),
-            });
+            }));
             if remote.json() {
                 let mut doc = repository(&r);
-                doc["stats"] = stats;
+                doc["stats"] = stats.unwrap_or_default();
                 output::json(&doc)?;
             } else {
                 crate::outln!("repository {} ({})", r.name, r.repository_id)?;
                 crate::outln!("location   {}", r.location)?;
+                if r.backend != "local" {
+                    crate::outln!(
+                        "backend    {} ({} requests retried{})",
+                        r.backend,
+                        r.backend_retries,
+                        if r.backend_last_error.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; last error: {}", r.backend_last_error)
+                        }
+                    )?;
+                }
+                if r.write_only {
+                    crate::outln!(
+                        "key        write-only: backups only (restore, check, retention and prune need a full key on a trusted host)"
+                    )?;
+                }
                 crate::outln!(
                     "jobs       {}",
                     if r.jobs.is_empty() {
@@ -127,6 +180,9 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
                         r.jobs.join(", ")
                     }
                 )?;
+                let Some(s) = s else {
+                    return Ok(Outcome::Ok);
+                };
                 crate::outln!("snapshots  {}", s.snapshots)?;
                 crate::outln!(
                     "stored     {} in {} packs ({} of files over all snapshots, {:.1}x)",

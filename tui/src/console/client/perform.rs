@@ -297,6 +297,7 @@ pub fn perform(effect: Effect, channel: Channel, tx: Sender) {
                         location,
                         init,
                         passphrase: passphrase.0,
+                        ..Default::default()
                     })
                     .await
                     .map(|_| {
