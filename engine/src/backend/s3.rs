@@ -180,7 +180,9 @@ impl S3Backend {
     fn failed(&self, action: impl Into<String>, e: &opendal::Error) -> Error {
         let action = action.into();
         let reason = short_error(e);
-        self.inner.health.failed(format!("{action}: {reason}"));
+        if e.kind() != OdErrorKind::NotFound {
+            self.inner.health.failed(format!("{action}: {reason}"));
+        }
         let location = Backend::location(self);
         if reason.contains("NoSuchBucket") {
             return Error::Remote {

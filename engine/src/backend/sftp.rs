@@ -306,7 +306,11 @@ impl SftpBackend {
     }
 
     fn refused(&self, action: &str, kind: SftpErrorKind, message: &str) -> Error {
-        self.inner.health.failed(format!("{action}: {message}"));
+        // A missing object is an answer (a lookup before init, a deleted pack), not a
+        // failure of the storage.
+        if !matches!(kind, SftpErrorKind::NoSuchFile) {
+            self.inner.health.failed(format!("{action}: {message}"));
+        }
         match kind {
             SftpErrorKind::NoSuchFile => Error::io(
                 format!("{action} at {}", self.shown()),

@@ -1,6 +1,7 @@
 //! The repositories screen and the form that adds one (the passphrase drawn as
 //! stars).
 
+use cairn_proto::v1 as pb;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
@@ -73,6 +74,15 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &ReposScreen, area: Re
                     cells.push(Cell::from(format!("{:.1}x", stats.dedup_ratio)));
                 }
             }
+            (None, error) if error.as_deref().is_some_and(|e| e.contains("write-only")) => {
+                // Not a failure: the daemon's key adds backups and reads none.
+                cells.extend([Cell::from("-"), Cell::from("-"), Cell::from("-")]);
+                cells.push(Cell::from("write-only key"));
+                cells.push(Cell::from("backups only"));
+                if wide {
+                    cells.push(Cell::from(""));
+                }
+            }
             (None, error) => {
                 cells.extend([Cell::from("-"), Cell::from("-"), Cell::from("-")]);
                 cells.push(Cell::from(Span::styled(
@@ -86,7 +96,7 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &ReposScreen, area: Re
             }
         }
         if wide {
-            cells.push(Cell::from(row.repository.location.clone()));
+            cells.push(Cell::from(location_and_health(state, &row.repository)));
             cells.push(Cell::from(row.repository.jobs.join(", ")));
         }
         let table_row = Row::new(cells);
@@ -115,6 +125,25 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &ReposScreen, area: Re
             .block(block(state, title)),
         area,
     );
+}
+
+/// Where a repository is and, for S3 and SFTP, how its storage fared since the daemon
+/// opened it: requests retried and the last error (in red).
+fn location_and_health(state: &State, repository: &pb::Repository) -> Line<'static> {
+    let mut spans = vec![Span::raw(repository.location.clone())];
+    if repository.backend_retries > 0 {
+        spans.push(Span::raw(format!(
+            " ({} retried)",
+            repository.backend_retries
+        )));
+    }
+    if !repository.backend_last_error.is_empty() {
+        spans.push(Span::styled(
+            format!(" last error: {}", repository.backend_last_error),
+            colored(state.color, ratatui::style::Color::Red),
+        ));
+    }
+    Line::from(spans)
 }
 
 /// The state of a repository's last check or prune and when it ended, or "never".
@@ -230,6 +259,62 @@ mod tests {
         );
         insta::assert_snapshot!("repositories_80x24", render(&state, 80, 24));
         insta::assert_snapshot!("repositories_120x40", render(&state, 120, 40));
+    }
+
+    #[test]
+    fn an_offsite_repository_shows_its_storage_health_and_a_write_only_key() {
+        let mut state = state(Role::Operator, Vec::new());
+        update(&mut state, Action::Key(Intent::OpenRepositories));
+        let rows = vec![
+            RepoRow {
+                repository: pb::Repository {
+                    name: "s3".into(),
+                    location: "s3:https://s3.example.com/backups/web1".into(),
+                    backend: "S3".into(),
+                    backend_retries: 7,
+                    backend_last_error: "SlowDown".into(),
+                    ..Default::default()
+                },
+                stats: Some(pb::RepositoryStats {
+                    name: "s3".into(),
+                    ..Default::default()
+                }),
+                error: None,
+            },
+            RepoRow {
+                repository: pb::Repository {
+                    name: "vault".into(),
+                    location: "sftp://bk@vault/srv/cairn".into(),
+                    backend: "SFTP".into(),
+                    ..Default::default()
+                },
+                stats: None,
+                error: Some(
+                    "prune needs a full key: the key that opened the repository is write-only"
+                        .into(),
+                ),
+            },
+        ];
+        update(
+            &mut state,
+            Action::Reply(Reply::Repos(ReposReply::RepositoryRows(rows))),
+        );
+        let screen = render(&state, 200, 30).to_string();
+        assert!(
+            screen.contains(
+                "s3:https://s3.example.com/backups/web1 (7 retried) last error: SlowDown"
+            ),
+            "{screen}"
+        );
+        let vault = screen
+            .lines()
+            .find(|l| l.contains("vault"))
+            .expect("vault row");
+        assert!(
+            vault.contains("write-only key") && vault.contains("backups only"),
+            "{screen}"
+        );
+        assert!(!screen.contains("cannot open"), "{screen}");
     }
 
     #[test]
