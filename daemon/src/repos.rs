@@ -215,17 +215,31 @@ impl Repos<'_> {
 
 /// A repository's passphrase, unsealed from the store.
 pub fn passphrase(store: &Store, sealer: &Sealer, name: &str) -> Result<SecretString, DaemonError> {
-    let secret = RepoRecord::passphrase_secret(name);
+    unseal(
+        store,
+        sealer,
+        &RepoRecord::passphrase_secret(name),
+        "passphrase",
+        name,
+    )
+}
+
+/// The secret stored under `secret` for repository `name`, unsealed.
+fn unseal(
+    store: &Store,
+    sealer: &Sealer,
+    secret: &str,
+    what: &str,
+    name: &str,
+) -> Result<SecretString, DaemonError> {
     let sealed = store
-        .read("reading a secret", |rx| {
-            rx.get_named_bytes(SECRETS, &secret)
-        })?
+        .read("reading a secret", |rx| rx.get_named_bytes(SECRETS, secret))?
         .ok_or_else(|| {
             DaemonError::FailedPrecondition(format!(
-                "no passphrase is stored for repository {name}; add it again"
+                "no {what} is stored for repository {name}; add it again"
             ))
         })?;
-    Ok(sealer.unseal(&secret, &sealed)?)
+    Ok(sealer.unseal(secret, &sealed)?)
 }
 
 /// How to reach a repository's storage: its settings and, for S3, its credentials
@@ -238,19 +252,10 @@ pub fn backend_options(
     let mut options = BackendOptions::from_list(&record.options)?;
     if let Some(access_key_id) = &record.s3_access_key_id {
         let secret = RepoRecord::s3_secret(&record.name);
-        let sealed = store
-            .read("reading a secret", |rx| {
-                rx.get_named_bytes(SECRETS, &secret)
-            })?
-            .ok_or_else(|| {
-                DaemonError::FailedPrecondition(format!(
-                    "no S3 secret key is stored for repository {}; add it again",
-                    record.name
-                ))
-            })?;
+        let key = unseal(store, sealer, &secret, "S3 secret key", &record.name)?;
         options.s3_credentials = Some(S3Credentials {
             access_key_id: access_key_id.clone(),
-            secret_access_key: sealer.unseal(&secret, &sealed)?,
+            secret_access_key: key,
             session_token: None,
         });
     }

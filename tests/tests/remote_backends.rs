@@ -152,21 +152,28 @@ fn an_unknown_ssh_host_is_refused_never_trusted() {
     );
 }
 
-#[test]
-fn s3_faults_are_retried_and_cut_or_altered_downloads_are_caught() {
-    let Some(server) = seaweedfs("s3_faults_are_retried_and_cut_or_altered_downloads_are_caught")
-    else {
-        return;
-    };
+/// A new repository (1 MiB packs) on the S3 server, reached through a proxy that
+/// injects no fault yet and records every upload.
+fn behind_a_proxy(server: &S3Server, prefix: &str) -> (FaultyProxy, Cairn) {
     let proxy = FaultyProxy::start(server.port, Faults::default());
     let cairn = Cairn::remote(RemoteRepo {
-        location: server.location_via(proxy.port, "faults"),
+        location: server.location_via(proxy.port, prefix),
         env: server.env(),
         options: Vec::new(),
     });
     cairn
         .run(&["init", "--kdf-work-factor", "10", "--pack-size-mib", "1"])
         .ok();
+    (proxy, cairn)
+}
+
+#[test]
+fn s3_faults_are_retried_and_cut_or_altered_downloads_are_caught() {
+    let Some(server) = seaweedfs("s3_faults_are_retried_and_cut_or_altered_downloads_are_caught")
+    else {
+        return;
+    };
+    let (proxy, cairn) = behind_a_proxy(server, "faults");
     let source = cairn.path("source");
     random_tree(&source, 11, 60, 12 * 1024 * 1024);
     proxy.set_faults(Faults {
@@ -210,15 +217,7 @@ fn a_killed_s3_backup_leaves_a_clean_repository_and_nothing_is_uploaded_twice() 
     else {
         return;
     };
-    let proxy = FaultyProxy::start(server.port, Faults::default());
-    let cairn = Cairn::remote(RemoteRepo {
-        location: server.location_via(proxy.port, "killed"),
-        env: server.env(),
-        options: Vec::new(),
-    });
-    cairn
-        .run(&["init", "--kdf-work-factor", "10", "--pack-size-mib", "1"])
-        .ok();
+    let (proxy, cairn) = behind_a_proxy(server, "killed");
     let source = cairn.path("source");
     random_tree(&source, 12, 120, 80 * 1024 * 1024);
     let packs = |proxy: &FaultyProxy| -> Vec<String> {
