@@ -20,26 +20,11 @@ WORK=${WORK:-/var/tmp/cairn-bench}
 SEED=${SEED:-20261122}
 ROUNDS=10
 
-if ! command -v restic >/dev/null || [ ! -x /usr/bin/time ]; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic time >/dev/null
-    else
-        echo "restic and time are needed; run as root once or apt-get install restic time" >&2; exit 2
-    fi
-fi
+. bench/lib.sh
+need_restic_and_time
 
-cargo build --release --quiet -p cairn-tui --bin cairn
-cargo build --release --quiet -p cairn-e2e --example gen_corpus
-CAIRN="$PWD/target/release/cairn"
-GEN="$PWD/target/release/examples/gen_corpus"
-
-mkdir -p "$WORK"
-CORPUS="$WORK/corpus-$SEED-$SCALE"
-if [ ! -f "$CORPUS/.complete" ]; then
-    rm -rf "$CORPUS"
-    "$GEN" "$CORPUS" "$SEED" "$SCALE"
-    touch "$CORPUS/.complete"
-fi
+build_release
+seeded_corpus
 RUN="$WORK/prune-run"
 rm -rf "$RUN"; mkdir -p "$RUN"
 SOURCE="$RUN/source"

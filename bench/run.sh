@@ -17,19 +17,10 @@ FILL=${FILL:-0}
 WORK=${WORK:-/var/tmp/cairn-bench}
 SEED=${SEED:-20261122}
 
-if ! command -v restic >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic >/dev/null
-    else
-        echo "restic is not installed; run as root once or apt-get install restic" >&2; exit 2
-    fi
-fi
-[ -x /usr/bin/time ] || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
+. bench/lib.sh
+need_restic_and_time
 
-cargo build --release --quiet -p cairn-tui --bin cairn
-cargo build --release --quiet -p cairn-e2e --example gen_corpus
-CAIRN="$PWD/target/release/cairn"
-GEN="$PWD/target/release/examples/gen_corpus"
+build_release
 
 mkdir -p "$WORK"
 # On a VM, guest memory that was never written, or that the guest handed back to the
@@ -55,12 +46,7 @@ if [ "$(id -u)" = 0 ]; then
     head -c "$((touch_mb - 16))M" /dev/zero > "$WORK/touch/fill" || true
     umount "$WORK/touch"
 fi
-CORPUS="$WORK/corpus-$SEED-$SCALE"
-if [ ! -f "$CORPUS/.complete" ]; then
-    rm -rf "$CORPUS"
-    "$GEN" "$CORPUS" "$SEED" "$SCALE"
-    touch "$CORPUS/.complete"
-fi
+seeded_corpus
 RUN="$WORK/run"
 rm -rf "$RUN"; mkdir -p "$RUN"
 SOURCE="$RUN/source"

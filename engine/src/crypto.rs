@@ -139,13 +139,9 @@ impl MasterSecrets {
 
     /// The same secrets without the identity: what a write-only key holds.
     pub fn write_only(&self) -> MasterSecrets {
-        MasterSecrets {
-            identity: None,
-            recipient: self.recipient.clone(),
-            id_key: self.id_key,
-            mac_key: self.mac_key,
-            chunker_seed: self.chunker_seed,
-        }
+        let mut secrets = self.clone_secrets();
+        secrets.identity = None;
+        secrets
     }
 
     pub(crate) fn to_file(&self, repository_id: &str) -> SecretsFile {

@@ -307,7 +307,7 @@ fn a_write_only_key_backs_up_to_s3_and_cannot_read_what_is_there() {
     let stored = trusted_key_file(&trusted, &key_id);
     let envelope: serde_json::Value = serde_json::from_slice(&stored).expect("envelope");
     assert_eq!(envelope["write_only"], true, "{envelope}");
-    let payload = hex_decode(envelope["payload"].as_str().expect("payload"));
+    let payload = hex::decode(envelope["payload"].as_str().expect("payload")).expect("hex");
     let decryptor = age::Decryptor::new(&payload[..]).expect("age file");
     let mut reader = decryptor
         .decrypt(std::iter::once(&identity as &dyn age::Identity))
@@ -398,13 +398,6 @@ fn trusted_key_file(cairn: &Cairn, key_id: &str) -> Vec<u8> {
     backend
         .read(&format!("keys/{key_id}"), 1 << 20)
         .expect("key file")
-}
-
-fn hex_decode(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
-        .collect()
 }
 
 /// cairnd holding only a write-only key to an S3 repository: added with its S3

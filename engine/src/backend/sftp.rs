@@ -11,7 +11,8 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -70,7 +71,7 @@ struct Inner {
     runtime: tokio::runtime::Runtime,
     connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
     health: Health,
-    swept: Mutex<bool>,
+    swept: AtomicBool,
 }
 
 /// One ssh process and the SFTP session over its pipes.
@@ -119,7 +120,7 @@ impl SftpBackend {
                 runtime: remote::runtime("cairn-sftp")?,
                 connection: tokio::sync::Mutex::new(None),
                 health: Health::default(),
-                swept: Mutex::new(false),
+                swept: AtomicBool::new(false),
             }),
         })
     }
@@ -413,12 +414,8 @@ impl SftpBackend {
 
     /// Removes temporary files of writers that died, once per process.
     fn sweep_stale_temp_files(&self) {
-        {
-            let mut swept = self.inner.swept.lock().unwrap_or_else(|e| e.into_inner());
-            if *swept {
-                return;
-            }
-            *swept = true;
+        if self.inner.swept.swap(true, Ordering::Relaxed) {
+            return;
         }
         let dir = self.path("tmp");
         let _ = self.request("sweeping tmp", async |c| {
@@ -548,9 +545,9 @@ impl Backend for SftpBackend {
         let location = self.shown();
         let action = format!("reading {}", layout::describe(name));
         remote::fetch_checked(&self.inner.health, &location, name, None, || {
-            let mut spool = Spooled::new(&location)?;
-            self.request(&action, async |c| {
-                spool = Spooled::new(&location)?;
+            // A new spool per attempt: a connection that broke midway starts over.
+            let spool = self.request(&action, async |c| {
+                let mut spool = Spooled::new(&location)?;
                 let mut file = c.sftp.open(&path).await?;
                 let len = file.metadata().await?.len().unwrap_or(0);
                 let mut left = len;
@@ -560,7 +557,7 @@ impl Backend for SftpBackend {
                     spool.append(&location, &bytes)?;
                     left -= bytes.len() as u64;
                 }
-                Ok(())
+                Ok(spool)
             })?;
             spool.finish(&location)
         })
