@@ -67,9 +67,12 @@ impl Repository {
                 Err(e) => return Err(e),
             }
         }
+        list.alerts = self.compare_with_record(&mut listed)?;
+        // A snapshot forgotten while this listing ran is gone, not listed.
+        list.snapshots.retain(|(id, _)| listed.contains_key(id));
+        list.damaged.retain(|d| listed.contains_key(&d.id));
         list.snapshots
             .sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
-        list.alerts = self.compare_with_record(&listed)?;
         for alert in &list.alerts {
             warn!(snapshot = %alert.snapshot.short(), kind = ?alert.kind, "{}", alert.message());
         }
@@ -167,16 +170,18 @@ impl Repository {
     }
 
     /// Compares the listing with what this host saw before; returns the alerts no
-    /// check has reported yet.
+    /// check has reported yet. Snapshots a forget removed while the listing ran are
+    /// taken out of `listed`.
     fn compare_with_record(
         &self,
-        listed: &BTreeMap<SnapshotId, Option<Seen>>,
+        listed: &mut BTreeMap<SnapshotId, Option<Seen>>,
     ) -> Result<Vec<SnapshotAlert>> {
         let now = jiff::Timestamp::now().to_string();
         let Some(ledger) = self.ledger()? else {
             // Without a record, the forget records alone still show a snapshot put back.
             let mut file = LedgerFile::default();
             self.read_forget_records(&mut file)?;
+            self.drop_forgotten_meanwhile(&file, listed)?;
             file.present = listed
                 .iter()
                 .filter_map(|(id, seen)| Some((id.to_hex(), seen.clone()?)))
@@ -190,6 +195,7 @@ impl Repository {
             std::thread::sleep(FORGET_GRACE);
             self.read_forget_records(&mut file)?;
         }
+        self.drop_forgotten_meanwhile(&file, listed)?;
         file.reconcile(listed, &now);
         // Most listings see what the last one saw: nothing to write then.
         if file.fingerprint() != before
@@ -198,6 +204,29 @@ impl Repository {
             warn!(error = %e, "cannot update the record of seen snapshots in the cache");
         }
         Ok(file.unreported())
+    }
+
+    /// A forget deletes its snapshots before it writes the record naming them, so a
+    /// listing that read the snapshots just before such a forget and its records just
+    /// after sees them both listed and forgotten: a snapshot put back only if it is
+    /// still there when listed again now that its record is known.
+    fn drop_forgotten_meanwhile(
+        &self,
+        file: &LedgerFile,
+        listed: &mut BTreeMap<SnapshotId, Option<Seen>>,
+    ) -> Result<()> {
+        let named = |id: &SnapshotId| file.forgotten.contains(&id.to_hex());
+        if !listed.keys().any(named) {
+            return Ok(());
+        }
+        let still: std::collections::HashSet<String> = self
+            .backend()
+            .list(layout::SNAPSHOTS)?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        listed.retain(|id, _| !named(id) || still.contains(&id.to_hex()));
+        Ok(())
     }
 
     /// Reads the forget records `file` has not read yet.
@@ -229,5 +258,122 @@ impl Repository {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use age::secrecy::SecretString;
+
+    use super::*;
+    use crate::backend::{Backend, ObjectInfo, ObjectReader, StagedObject};
+    use crate::keyfile::Unlock;
+    use crate::ops::forget::ForgetPlan;
+    use crate::testutil::TestRepo;
+
+    /// Another host's forget, run at the worst moment for a listing of this host:
+    /// after it listed (and read) the snapshots, before it reads the forget records.
+    struct ForgetWhileListing {
+        inner: Arc<dyn Backend>,
+        forget: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    }
+
+    impl std::fmt::Debug for ForgetWhileListing {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("ForgetWhileListing")
+        }
+    }
+
+    impl Backend for ForgetWhileListing {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn create(&self) -> Result<()> {
+            self.inner.create()
+        }
+        fn read(&self, name: &str, max_len: u64) -> Result<Vec<u8>> {
+            self.inner.read(name, max_len)
+        }
+        fn open(&self, name: &str) -> Result<Box<dyn ObjectReader>> {
+            self.inner.open(name)
+        }
+        fn write(&self, name: &str, data: &[u8]) -> Result<()> {
+            self.inner.write(name, data)
+        }
+        fn stage(&self) -> Result<Box<dyn StagedObject>> {
+            self.inner.stage()
+        }
+        fn list(&self, kind: &str) -> Result<Vec<ObjectInfo>> {
+            if kind == layout::FORGOTTEN {
+                let forget = self.forget.lock().unwrap().take();
+                if let Some(forget) = forget {
+                    forget();
+                }
+            }
+            self.inner.list(kind)
+        }
+        fn size(&self, name: &str) -> Result<Option<u64>> {
+            self.inner.size(name)
+        }
+        fn delete(&self, name: &str) -> Result<()> {
+            self.inner.delete(name)
+        }
+    }
+
+    #[test]
+    fn a_forget_racing_a_listing_is_no_snapshot_put_back() {
+        let mut repo = TestRepo::new();
+        let old = repo.backup();
+        repo.write_source_file("file", b"newer");
+        let new = repo.backup();
+        let plan = repo.repo().plan_forget_ids(&[old.to_hex()]).unwrap();
+        assert_eq!(plan.dropped().count(), 1);
+
+        let other_host = repo.repo().clone();
+        let plan: ForgetPlan = plan;
+        let racing = Arc::new(ForgetWhileListing {
+            inner: repo.repo().backend().clone(),
+            forget: Mutex::new(Some(Box::new(move || {
+                other_host.forget(&plan).unwrap();
+            }))),
+        });
+        let cache = tempfile::tempdir().unwrap();
+        let unlock = Unlock::Passphrase(SecretString::from("test passphrase".to_owned()));
+        let this_host = Repository::open_with_cache(racing, &unlock, Some(cache.path())).unwrap();
+
+        let list = this_host.snapshot_list().unwrap();
+        assert!(list.alerts.is_empty(), "false alarm: {:?}", list.alerts);
+        let ids: Vec<SnapshotId> = list.snapshots.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [new], "the snapshot forgotten meanwhile is not listed");
+        let again = this_host.snapshot_list().unwrap();
+        assert!(
+            again.alerts.is_empty(),
+            "false alarm kept: {:?}",
+            again.alerts
+        );
+    }
+
+    #[test]
+    fn a_forgotten_snapshot_put_back_is_still_an_alert() {
+        let mut repo = TestRepo::new();
+        let old = repo.backup();
+        repo.backup();
+        let name = layout::snapshot(&old);
+        let stored = repo.repo().backend().read(&name, u64::MAX).unwrap();
+        let plan = repo.repo().plan_forget_ids(&[old.to_hex()]).unwrap();
+        repo.repo().forget(&plan).unwrap();
+        repo.repo().backend().write(&name, &stored).unwrap();
+
+        let cache = tempfile::tempdir().unwrap();
+        let unlock = Unlock::Passphrase(SecretString::from("test passphrase".to_owned()));
+        let this_host =
+            Repository::open_with_cache(repo.repo().backend().clone(), &unlock, Some(cache.path()))
+                .unwrap();
+        let alerts = this_host.snapshot_list().unwrap().alerts;
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].kind, crate::ledger::AlertKind::Reappeared);
+        assert_eq!(alerts[0].snapshot, old);
     }
 }

@@ -337,7 +337,7 @@ impl Backend for LocalBackend {
         let path = self.path(name);
         let mut bytes = Vec::with_capacity(len as usize);
         // The file may grow while it is read: never read more than the bound.
-        file.take(max_len + 1)
+        file.take(max_len.saturating_add(1))
             .read_to_end(&mut bytes)
             .at_path(&path)?;
         if bytes.len() as u64 > max_len {
