@@ -8,6 +8,7 @@ pub mod local;
 pub mod location;
 pub mod memory;
 pub mod open;
+pub(crate) mod pack_cache;
 pub mod remote;
 pub mod s3;
 pub mod sftp;
@@ -69,6 +70,13 @@ pub trait Backend: Send + Sync + Debug {
     fn parallel_uploads(&self) -> usize {
         1
     }
+    /// Whether announcing the packs about to be opened ([`Backend::prefetch`]) pays:
+    /// a network backend downloads them ahead, a local disk has nothing to gain.
+    fn reads_ahead(&self) -> bool {
+        false
+    }
+    /// Objects that will be opened soon, in the order they will be.
+    fn prefetch(&self, _names: &[String]) {}
     /// Retries and the last error since the backend was opened (network backends).
     fn health(&self) -> Option<remote::BackendHealth> {
         None

@@ -1,7 +1,8 @@
 //! A small HTTP proxy in front of the S3 server that misbehaves on purpose: it
 //! answers 503 SlowDown, resets connections in the middle of an upload, and cuts
 //! or alters GET bodies, each on every Nth request of its kind. It also records
-//! every PUT, so a test can tell whether an object was uploaded twice.
+//! every PUT and every GET it passed on whole, so a test can tell whether an object
+//! was uploaded, or downloaded, twice.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -30,6 +31,8 @@ struct State {
     gets: u32,
     /// Paths of PUTs the server answered 200.
     stored: Vec<String>,
+    /// Paths of GETs the server answered 200 or 206 and the proxy passed on whole.
+    fetched: Vec<String>,
     /// How many faults were injected.
     injected: u32,
 }
@@ -72,6 +75,11 @@ impl FaultyProxy {
     /// Paths of the objects uploaded successfully, in order, repeats included.
     pub fn stored(&self) -> Vec<String> {
         self.state.lock().expect("state").stored.clone()
+    }
+
+    /// Paths of the objects downloaded whole, in order, repeats included.
+    pub fn fetched(&self) -> Vec<String> {
+        self.state.lock().expect("state").fetched.clone()
     }
 }
 
@@ -192,6 +200,9 @@ fn serve(mut client: TcpStream, upstream_port: u16, state: &Mutex<State>) -> std
             client.write_all(&altered)?;
             return Ok(());
         }
+    }
+    if method == "GET" && status_ok {
+        state.lock().expect("state").fetched.push(path);
     }
     client.write_all(&answer)?;
     Ok(())

@@ -266,6 +266,49 @@ fn a_killed_s3_backup_leaves_a_clean_repository_and_nothing_is_uploaded_twice() 
     cairn.assert_restores_whole(&snapshot, &source, "restored");
 }
 
+#[test]
+fn an_s3_restore_and_check_download_each_pack_once() {
+    let Some(server) = seaweedfs("an_s3_restore_and_check_download_each_pack_once") else {
+        return;
+    };
+    let (proxy, cairn) = behind_a_proxy(server, "once");
+    let source = cairn.path("source");
+    random_tree(&source, 13, 150, 24 * 1024 * 1024);
+    let snapshot = cairn.backup_id(&source);
+    let packs_fetched = |proxy: &FaultyProxy, since: usize| -> Vec<String> {
+        proxy.fetched()[since..]
+            .iter()
+            .filter(|p| p.contains("/data/"))
+            .cloned()
+            .collect()
+    };
+    let stored: std::collections::BTreeSet<String> = proxy
+        .stored()
+        .into_iter()
+        .filter(|p| p.contains("/data/"))
+        .collect();
+    assert!(stored.len() >= 10, "only {} packs", stored.len());
+    let assert_once = |fetched: &[String], what: &str| {
+        let mut seen = std::collections::BTreeSet::new();
+        for path in fetched {
+            assert!(seen.insert(path), "{what} downloaded {path} twice");
+        }
+        assert!(
+            seen.len() >= stored.len(),
+            "{what} read only {} packs",
+            seen.len()
+        );
+    };
+
+    let before = proxy.fetched().len();
+    cairn.assert_restores_whole(&snapshot, &source, "restored");
+    assert_once(&packs_fetched(&proxy, before), "the restore");
+
+    let before = proxy.fetched().len();
+    cairn.run(&["check", "--read-data"]).ok();
+    assert_once(&packs_fetched(&proxy, before), "check --read-data");
+}
+
 /// A host given only a write-only key: it backs up (deduplicated against what it
 /// stored before) and cannot read anything back; a full key restores all it wrote.
 #[test]

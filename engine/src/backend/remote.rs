@@ -8,6 +8,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::pack_cache::SpoolFile;
 use super::{ObjectReader, StagedObject};
 use crate::error::{Error, Result};
 use crate::layout;
@@ -176,14 +177,21 @@ impl Spooled {
             .map_err(|e| staging_failed(location, e))
     }
 
-    pub fn finish(mut self, location: &str) -> Result<Fetched<Box<dyn ObjectReader>>> {
+    /// The whole download, rewound; `verified` when its bytes match the hash `name`
+    /// promises.
+    pub fn finish(mut self, location: &str, name: &str) -> Result<Fetched<SpoolFile>> {
         self.file
             .seek(SeekFrom::Start(0))
             .map_err(|e| staging_failed(location, e))?;
+        let hash = *self.hasher.finalize().as_bytes();
         Ok(Fetched {
             len: self.len,
-            hash: *self.hasher.finalize().as_bytes(),
-            body: Box::new(io::BufReader::with_capacity(256 * 1024, self.file)),
+            hash,
+            body: SpoolFile {
+                file: self.file,
+                len: self.len,
+                verified: promised_hash(name).is_none_or(|p| p == hash),
+            },
         })
     }
 }

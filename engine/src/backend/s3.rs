@@ -13,6 +13,7 @@ use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{ErrorKind as OdErrorKind, Operator};
 
 use super::location::S3Location;
+use super::pack_cache::{Fetch, PackCache, SpoolFile};
 use super::remote::{self, BackendHealth, Health, RemoteStaged, Spooled, Uploader};
 use super::{Backend, ObjectInfo, ObjectReader, StagedObject};
 use crate::error::{Error, Result};
@@ -84,10 +85,6 @@ impl Default for S3Settings {
     }
 }
 
-/// Below this a pack is read with one request; above, in ranges of this size, so
-/// memory stays bounded whatever the object's size.
-const READ_RANGE: u64 = 4 * 1024 * 1024;
-
 #[derive(Clone)]
 pub struct S3Backend {
     inner: Arc<Inner>,
@@ -99,6 +96,7 @@ struct Inner {
     runtime: tokio::runtime::Runtime,
     health: Arc<Health>,
     connections: usize,
+    packs: Arc<PackCache>,
 }
 
 impl std::fmt::Debug for S3Backend {
@@ -169,6 +167,7 @@ impl S3Backend {
                 runtime: remote::runtime("cairn-s3")?,
                 health,
                 connections: settings.connections.max(1),
+                packs: PackCache::new(),
             }),
         })
     }
@@ -238,23 +237,71 @@ impl S3Backend {
         })
     }
 
-    fn get(&self, name: &str, range: std::ops::Range<u64>) -> Result<opendal::Buffer> {
+    /// A whole small object, in memory.
+    fn get(&self, name: &str, size: u64) -> Result<opendal::Buffer> {
         let action = format!("reading {}", layout::describe(name));
-        let want = range.end - range.start;
-        match self.block_on(self.inner.op.read_with(name).range(range)) {
-            Ok(buffer) if buffer.len() as u64 == want => Ok(buffer),
+        match self.block_on(self.inner.op.read_with(name).range(0..size)) {
+            Ok(buffer) if buffer.len() as u64 == size => Ok(buffer),
             Ok(buffer) => Err(short_read(
                 &action,
                 &Backend::location(self),
                 buffer.len() as u64,
-                want,
+                size,
             )),
-            // opendal's own check of a body shorter than its range.
-            Err(e) if e.message().contains("too little data") => {
-                Err(short_read(&action, &Backend::location(self), 0, want))
-            }
-            Err(e) => Err(self.failed(action, &e)),
+            Err(e) => Err(self.read_failed(&action, &e, size)),
         }
+    }
+
+    /// Streams a whole object into a local spool, in one request.
+    fn get_into(&self, name: &str, size: u64, spool: &mut Spooled) -> Result<()> {
+        use futures_util::StreamExt;
+        let action = format!("reading {}", layout::describe(name));
+        let location = Backend::location(self);
+        self.block_on(async {
+            let reader = self
+                .inner
+                .op
+                .reader(name)
+                .await
+                .map_err(|e| self.read_failed(&action, &e, size))?;
+            let mut parts = reader
+                .into_stream(0..size)
+                .await
+                .map_err(|e| self.read_failed(&action, &e, size))?;
+            while let Some(part) = parts.next().await {
+                let part = part.map_err(|e| self.read_failed(&action, &e, size))?;
+                for chunk in part {
+                    spool.append(&location, &chunk)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn read_failed(&self, action: &str, e: &opendal::Error, want: u64) -> Error {
+        // opendal's own check of a body shorter than its range.
+        if e.message().contains("too little data") {
+            return short_read(action, &Backend::location(self), 0, want);
+        }
+        self.failed(action, e)
+    }
+
+    /// Downloads a whole object into a local spool, checked (see
+    /// [`remote::fetch_checked`]).
+    fn download(&self, name: &str) -> Result<SpoolFile> {
+        let size = self.existing_size(name)?;
+        let location = Backend::location(self);
+        let health = Arc::clone(&self.inner.health);
+        remote::fetch_checked(&health, &location, name, Some(size), || {
+            let mut spool = Spooled::new(&location)?;
+            self.get_into(name, size, &mut spool)?;
+            spool.finish(&location, name)
+        })
+    }
+
+    fn fetcher(&self) -> Fetch {
+        let backend = self.clone();
+        Arc::new(move |name: &str| backend.download(name))
     }
 }
 
@@ -353,33 +400,14 @@ impl Backend for S3Backend {
             let bytes = if size == 0 {
                 Vec::new()
             } else {
-                self.get(name, 0..size)?.to_vec()
+                self.get(name, size)?.to_vec()
             };
             Ok(remote::fetched_bytes(bytes))
         })
     }
 
     fn open(&self, name: &str) -> Result<Box<dyn ObjectReader>> {
-        let size = self.existing_size(name)?;
-        let location = Backend::location(self);
-        let health = Arc::clone(&self.inner.health);
-        remote::fetch_checked(&health, &location, name, Some(size), || {
-            let mut spool = Spooled::new(&location)?;
-            let mut offset = 0;
-            while offset < size {
-                let end = (offset + READ_RANGE).min(size);
-                let part = self.get(name, offset..end)?;
-                let got = part.len() as u64;
-                for chunk in part {
-                    spool.append(&location, &chunk)?;
-                }
-                if got == 0 {
-                    break;
-                }
-                offset += got;
-            }
-            spool.finish(&location)
-        })
+        self.inner.packs.open(name, &self.fetcher())
     }
 
     fn write(&self, name: &str, data: &[u8]) -> Result<()> {
@@ -418,6 +446,14 @@ impl Backend for S3Backend {
 
     fn parallel_uploads(&self) -> usize {
         self.inner.connections
+    }
+
+    fn reads_ahead(&self) -> bool {
+        true
+    }
+
+    fn prefetch(&self, names: &[String]) {
+        self.inner.packs.prefetch(names, &self.fetcher());
     }
 
     fn health(&self) -> Option<BackendHealth> {

@@ -22,6 +22,7 @@ use openssh_sftp_client::{Sftp, SftpOptions};
 use tokio::io::AsyncReadExt;
 
 use super::location::SftpLocation;
+use super::pack_cache::{Fetch, PackCache, SpoolFile};
 use super::remote::{self, BackendHealth, Health, RemoteStaged, Spooled, Uploader};
 use super::{Backend, ObjectInfo, ObjectReader, StagedObject};
 use crate::error::{Error, Result};
@@ -72,6 +73,7 @@ struct Inner {
     connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
     health: Health,
     swept: AtomicBool,
+    packs: Arc<PackCache>,
 }
 
 /// One ssh process and the SFTP session over its pipes.
@@ -121,6 +123,7 @@ impl SftpBackend {
                 connection: tokio::sync::Mutex::new(None),
                 health: Health::default(),
                 swept: AtomicBool::new(false),
+                packs: PackCache::new(),
             }),
         })
     }
@@ -457,6 +460,38 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((base / 2 + jitter).min(10_000))
 }
 
+impl SftpBackend {
+    /// Downloads a whole object into a local spool, checked (see
+    /// [`remote::fetch_checked`]).
+    fn download(&self, name: &str) -> Result<SpoolFile> {
+        let path = self.path(name);
+        let location = self.shown();
+        let action = format!("reading {}", layout::describe(name));
+        remote::fetch_checked(&self.inner.health, &location, name, None, || {
+            // A new spool per attempt: a connection that broke midway starts over.
+            let spool = self.request(&action, async |c| {
+                let mut spool = Spooled::new(&location)?;
+                let mut file = c.sftp.open(&path).await?;
+                let len = file.metadata().await?.len().unwrap_or(0);
+                let mut left = len;
+                while left > 0 {
+                    let want = left.min(READ_PIECE);
+                    let bytes = file.read_all(want as usize, BytesMut::new()).await?;
+                    spool.append(&location, &bytes)?;
+                    left -= bytes.len() as u64;
+                }
+                Ok(spool)
+            })?;
+            spool.finish(&location, name)
+        })
+    }
+
+    fn fetcher(&self) -> Fetch {
+        let backend = self.clone();
+        Arc::new(move |name: &str| backend.download(name))
+    }
+}
+
 impl Uploader for SftpBackend {
     fn destination(&self) -> String {
         self.shown()
@@ -541,26 +576,7 @@ impl Backend for SftpBackend {
     }
 
     fn open(&self, name: &str) -> Result<Box<dyn ObjectReader>> {
-        let path = self.path(name);
-        let location = self.shown();
-        let action = format!("reading {}", layout::describe(name));
-        remote::fetch_checked(&self.inner.health, &location, name, None, || {
-            // A new spool per attempt: a connection that broke midway starts over.
-            let spool = self.request(&action, async |c| {
-                let mut spool = Spooled::new(&location)?;
-                let mut file = c.sftp.open(&path).await?;
-                let len = file.metadata().await?.len().unwrap_or(0);
-                let mut left = len;
-                while left > 0 {
-                    let want = left.min(READ_PIECE);
-                    let bytes = file.read_all(want as usize, BytesMut::new()).await?;
-                    spool.append(&location, &bytes)?;
-                    left -= bytes.len() as u64;
-                }
-                Ok(spool)
-            })?;
-            spool.finish(&location)
-        })
+        self.inner.packs.open(name, &self.fetcher())
     }
 
     fn write(&self, name: &str, data: &[u8]) -> Result<()> {
@@ -626,6 +642,14 @@ impl Backend for SftpBackend {
 
     fn parallel_uploads(&self) -> usize {
         2
+    }
+
+    fn reads_ahead(&self) -> bool {
+        true
+    }
+
+    fn prefetch(&self, names: &[String]) {
+        self.inner.packs.prefetch(names, &self.fetcher());
     }
 
     fn health(&self) -> Option<BackendHealth> {

@@ -434,6 +434,11 @@ impl IndexedRepository {
                 handles.push(handle);
             }
             drop(rx);
+            let backend = self.repo.backend();
+            if backend.reads_ahead() {
+                let names: Vec<String> = packs.iter().map(layout::pack).collect();
+                backend.prefetch(&names);
+            }
             for pack in packs {
                 // A worker that stopped early reports why when joined.
                 if tx.send(pack).is_err() {

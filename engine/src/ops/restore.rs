@@ -569,10 +569,33 @@ impl Walk<'_, '_> {
             node: node.clone(),
             shown: shown.to_owned(),
         };
+        self.announce_packs(&node.content);
         // The workers stop only when the restore is failing or cancelled.
         self.jobs
             .send(job)
             .map_err(|_| RestoreError::Fatal(Error::Cancelled))
+    }
+
+    /// Tells a network backend which packs the file's content will be read from, so
+    /// it downloads them while the files queued before are written. A blob the index
+    /// does not know is the worker's to report.
+    fn announce_packs(&self, content: &[crate::id::BlobId]) {
+        let backend = self.shared.repo.repo().backend();
+        if !backend.reads_ahead() || content.is_empty() {
+            return;
+        }
+        let index = self.shared.repo.index();
+        let mut seen = std::collections::HashSet::new();
+        let mut packs: Vec<crate::id::PackId> = Vec::new();
+        for id in content {
+            if let Ok(Some(location)) = index.get(id)
+                && seen.insert(location.pack)
+            {
+                packs.push(location.pack);
+            }
+        }
+        let names: Vec<String> = packs.iter().map(crate::layout::pack).collect();
+        backend.prefetch(&names);
     }
 
     fn restore_symlink(&mut self, node: &Node) -> Result<(), RestoreError> {
