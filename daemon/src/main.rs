@@ -104,6 +104,10 @@ enum StoreCommand {
 }
 
 fn main() -> ExitCode {
+    // Started by ssh to give an SFTP key's passphrase: answer that and nothing else.
+    if let Some(code) = cairn_engine::backend::sftp::askpass_helper() {
+        return ExitCode::from(code);
+    }
     cairn_engine::alloc::bound_large_buffer_retention();
     let args = Args::parse();
     let env = Env::current();

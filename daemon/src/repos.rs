@@ -31,6 +31,8 @@ pub struct NewRepository {
     pub options: Vec<String>,
     /// For S3: the access key id and secret key (sealed; else the daemon's environment).
     pub s3_credentials: Option<(String, SecretString)>,
+    /// For SFTP: the passphrase of its key (sealed).
+    pub ssh_key_passphrase: Option<SecretString>,
 }
 
 /// A daemon's repositories: where they are kept, how their passphrases are sealed, the
@@ -107,6 +109,12 @@ impl Repos<'_> {
                 "s3 credentials: given for a location that is not s3:...".into(),
             ));
         }
+        if new.ssh_key_passphrase.is_some() && !matches!(location, Location::Sftp(_)) {
+            return Err(DaemonError::InvalidArgument(
+                "ssh key passphrase: given for a location that is not sftp:...".into(),
+            ));
+        }
+        options.sftp.key_passphrase = new.ssh_key_passphrase.clone();
         if let Some((id, secret)) = &new.s3_credentials {
             options.s3_credentials = Some(S3Credentials {
                 access_key_id: id.clone(),
@@ -162,6 +170,7 @@ impl Repos<'_> {
             added: now_ms(),
             options: new.options,
             s3_access_key_id: new.s3_credentials.as_ref().map(|(id, _)| id.clone()),
+            ssh_key_passphrase: new.ssh_key_passphrase.is_some(),
         };
         let secret = RepoRecord::passphrase_secret(&record.name);
         let sealed = self.sealer.seal(&secret, &new.passphrase)?;
@@ -171,10 +180,19 @@ impl Repos<'_> {
             .as_ref()
             .map(|(_, key)| self.sealer.seal(&s3_secret, key))
             .transpose()?;
+        let ssh_secret = RepoRecord::ssh_key_secret(&record.name);
+        let sealed_ssh = new
+            .ssh_key_passphrase
+            .as_ref()
+            .map(|passphrase| self.sealer.seal(&ssh_secret, passphrase))
+            .transpose()?;
         audit.write(self.store, "adding a repository", |tx| {
             tx.put_named(REPOSITORIES, &record.name, &record)?;
             if let Some(sealed) = &sealed_s3 {
                 tx.put_named_bytes(SECRETS, &s3_secret, sealed)?;
+            }
+            if let Some(sealed) = &sealed_ssh {
+                tx.put_named_bytes(SECRETS, &ssh_secret, sealed)?;
             }
             tx.put_named_bytes(SECRETS, &secret, &sealed)
         })?;
@@ -204,6 +222,8 @@ impl Repos<'_> {
             tx.delete_named(REPOSITORIES, name)?;
             tx.delete_named(SECRETS, &RepoRecord::passphrase_secret(name))?;
             tx.delete_named(SECRETS, &RepoRecord::s3_secret(name))?;
+            tx.delete_named(SECRETS, &RepoRecord::ssh_key_secret(name))?;
+            crate::store::storage_health::forget(tx, name)?;
             Ok::<_, DaemonError>(())
         })?;
         self.unlocked.forget(name);
@@ -243,7 +263,8 @@ fn unseal(
 }
 
 /// How to reach a repository's storage: its settings and, for S3, its credentials
-/// (the sealed secret key, else the daemon's own AWS_* environment).
+/// (the sealed secret key, else the daemon's own AWS_* environment), for SFTP its
+/// key's sealed passphrase.
 pub fn backend_options(
     store: &Store,
     sealer: &Sealer,
@@ -258,6 +279,11 @@ pub fn backend_options(
             secret_access_key: key,
             session_token: None,
         });
+    }
+    if record.ssh_key_passphrase {
+        let secret = RepoRecord::ssh_key_secret(&record.name);
+        let passphrase = unseal(store, sealer, &secret, "SSH key passphrase", &record.name)?;
+        options.sftp.key_passphrase = Some(passphrase);
     }
     Ok(options)
 }

@@ -32,7 +32,7 @@ use crate::error::DaemonError;
 use crate::secrets::Sealer;
 use crate::store::{
     Counter, JOBS, JobKind, JobRecord, REPOSITORIES, RUNS, RepoRecord, RestoreSpec, RunRecord,
-    RunState, Store, StoreError, Trigger, now_ms,
+    RunState, Store, StoreError, Trigger, now_ms, storage_health,
 };
 use execute::{Outcome, RunInput, execute};
 use progress::{ProgressView, RunProgress};
@@ -270,6 +270,7 @@ impl Runner {
                 requested_by_uid,
                 slot,
                 spec,
+                storage: None,
             };
             tx.put_numbered(RUNS, id, &record)?;
             Ok::<_, DaemonError>(record)
@@ -337,6 +338,7 @@ impl Runner {
             .write("recording the ends of earlier runs", |tx| {
                 for record in &waiting {
                     tx.put_numbered(RUNS, record.id, record)?;
+                    storage_health::record(tx, record)?;
                 }
                 Ok::<_, StoreError>(())
             });
@@ -400,9 +402,7 @@ impl Runner {
                 id,
                 Outcome {
                     state: RunState::Cancelled,
-                    summary: None,
-                    error: "cancelled before it started".into(),
-                    warnings: Vec::new(),
+                    ..Outcome::failed("cancelled before it started".into())
                 },
                 false,
             );
@@ -509,16 +509,7 @@ impl Inner {
         let input = match self.gather(&record) {
             Ok(input) => input,
             Err(e) => {
-                self.finish(
-                    id,
-                    Outcome {
-                        state: RunState::Failed,
-                        summary: None,
-                        error: e.to_string(),
-                        warnings: Vec::new(),
-                    },
-                    true,
-                );
+                self.finish(id, Outcome::failed(e.to_string()), true);
                 return;
             }
         };
@@ -545,14 +536,9 @@ impl Inner {
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "unknown panic".into());
                     error!(panic = %message, "run panicked");
-                    Outcome {
-                        state: RunState::Failed,
-                        summary: None,
-                        error: format!(
-                            "internal error: the run panicked ({message}); the daemon carries on, please report this"
-                        ),
-                        warnings: Vec::new(),
-                    }
+                    Outcome::failed(format!(
+                        "internal error: the run panicked ({message}); the daemon carries on, please report this"
+                    ))
                 });
                 drop(progress);
                 if outcome.error.is_empty() {
@@ -565,12 +551,7 @@ impl Inner {
         if let Err(e) = spawned {
             self.finish(
                 id,
-                Outcome {
-                    state: RunState::Failed,
-                    summary: None,
-                    error: format!("cannot start a thread for the run: {e}"),
-                    warnings: Vec::new(),
-                },
+                Outcome::failed(format!("cannot start a thread for the run: {e}")),
                 true,
             );
         }
@@ -631,8 +612,10 @@ impl Inner {
         record.summary = outcome.summary;
         record.error = outcome.error;
         record.warnings = outcome.warnings;
+        record.storage = outcome.storage;
         let recorded = self.store.write("recording the end of a run", |tx| {
-            tx.put_numbered(RUNS, id, &record)
+            tx.put_numbered(RUNS, id, &record)?;
+            storage_health::record(tx, &record)
         });
         let mut state = self.lock();
         if let Err(e) = recorded {
@@ -711,6 +694,7 @@ mod tests {
             added: now_ms(),
             options: Vec::new(),
             s3_access_key_id: None,
+            ssh_key_passphrase: false,
         };
         let sealed = sealer
             .seal(&RepoRecord::passphrase_secret("main"), &passphrase)
@@ -899,6 +883,7 @@ mod tests {
             requested_by_uid: None,
             slot: None,
             spec: job.kind.clone(),
+            storage: None,
         };
         f.store
             .write("test", |tx| tx.put_numbered(RUNS, 7, &stale))

@@ -12,6 +12,7 @@ pub mod copies;
 pub mod health;
 pub mod lineage;
 pub mod records;
+pub mod storage_health;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,9 @@ pub(crate) const KEY_AUDIT_TRIMMED: &str = "trimmed";
 pub(crate) const SCHEDULE: TableDefinition<&str, &[u8]> = TableDefinition::new("schedule");
 /// Secret name ("repository/NAME/passphrase") → age ciphertext to the daemon identity.
 pub(crate) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
+/// Repository name → how its storage answered in its last run (`RunStorage`).
+pub(crate) const STORAGE_HEALTH: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("storage_health");
 
 const KEY_SCHEMA: &str = "schema_version";
 const KEY_NEXT_RUN: &str = "next_run_id";
@@ -570,6 +574,7 @@ impl Store {
             txn.open_table(AUDIT_CHAIN).map_err(|e| err(e.into()))?;
             txn.open_table(SCHEDULE).map_err(|e| err(e.into()))?;
             txn.open_table(SECRETS).map_err(|e| err(e.into()))?;
+            txn.open_table(STORAGE_HEALTH).map_err(|e| err(e.into()))?;
             txn.commit().map_err(|e| err(e.into()))?;
             Ok(())
         })

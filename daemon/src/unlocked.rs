@@ -80,6 +80,7 @@ mod tests {
             added: 1,
             options: Vec::new(),
             s3_access_key_id: None,
+            ssh_key_passphrase: false,
         }
     }
 

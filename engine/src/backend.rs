@@ -11,6 +11,7 @@ pub mod open;
 pub(crate) mod pack_cache;
 pub mod remote;
 pub mod s3;
+mod s3_put;
 pub mod sftp;
 
 use std::fmt::Debug;

@@ -203,6 +203,12 @@ impl Error {
         }
     }
 
+    /// The network storage failed or refused (after its retries): the backend's
+    /// health, not the repository's contents.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Error::Remote { .. })
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {

@@ -228,6 +228,9 @@ pub struct SshServer {
     pub client_config: PathBuf,
     /// The same, with an empty known_hosts (to see an unknown host refused).
     pub stranger_config: PathBuf,
+    /// The known host and no key at all (the caller gives one with `-i`), no agent.
+    pub keyless_config: PathBuf,
+    authorized_keys: PathBuf,
 }
 
 impl SshServer {
@@ -244,6 +247,16 @@ impl SshServer {
     /// `--option sftp.command=...` with the client config.
     pub fn option(&self) -> String {
         format!("sftp.command=ssh -F {}", self.client_config.display())
+    }
+
+    /// Lets the key whose public half is in `public_key` log in as well.
+    pub fn authorize(&self, public_key: &Path) {
+        let key = std::fs::read_to_string(public_key).expect("public key");
+        let mut keys = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.authorized_keys)
+            .expect("authorized_keys");
+        std::io::Write::write_all(&mut keys, key.as_bytes()).expect("authorized_keys");
     }
 }
 
@@ -340,6 +353,14 @@ fn start_sshd() -> Option<SshServer> {
     };
     std::fs::write(path("client_config"), client("known_hosts")).expect("config");
     std::fs::write(path("stranger_config"), client("empty_known_hosts")).expect("config");
+    std::fs::write(
+        path("keyless_config"),
+        format!(
+            "Host *\n  IdentitiesOnly yes\n  IdentityAgent none\n  UserKnownHostsFile {known}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n",
+            known = path("known_hosts").display(),
+        ),
+    )
+    .expect("config");
     if as_root {
         // sshd running as nobody must read its host key and write the repositories.
         for file in ["host_key", "authorized_keys", "sshd_config"] {
@@ -381,6 +402,8 @@ fn start_sshd() -> Option<SshServer> {
         root,
         client_config: path("client_config"),
         stranger_config: path("stranger_config"),
+        keyless_config: path("keyless_config"),
+        authorized_keys: path("authorized_keys"),
     })
 }
 

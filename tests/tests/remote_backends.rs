@@ -9,6 +9,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use cairn_e2e::corpus::{random_tree, special_tree};
+use cairn_e2e::daemon::Cairnd;
 use cairn_e2e::faulty_proxy::{Faults, FaultyProxy};
 use cairn_e2e::run::{Cairn, RemoteRepo};
 use cairn_e2e::servers::{S3Server, SshServer, seaweedfs, sshd};
@@ -449,8 +450,6 @@ fn trusted_key_file(cairn: &Cairn, key_id: &str) -> Vec<u8> {
 /// why; a trusted host with the full key restores what it wrote.
 #[test]
 fn cairnd_backs_up_to_s3_on_schedule_with_a_write_only_key() {
-    use cairn_e2e::daemon::Cairnd;
-    use std::io::Write as _;
     let Some(server) = seaweedfs("cairnd_backs_up_to_s3_on_schedule_with_a_write_only_key") else {
         return;
     };
@@ -463,41 +462,13 @@ fn cairnd_backs_up_to_s3_on_schedule_with_a_write_only_key() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let daemon = Cairnd::start(dir.path());
-    let mut add = std::process::Command::new(cairn_e2e::run::binary("cairn"));
-    add.args([
-        "repo",
-        "add",
+    let out = add_s3_repository(
+        &daemon,
+        server,
         "offsite",
-        "--url",
         &server.location("daemon-write-only"),
-        "--s3-access-key-id",
-        &server.access_key,
-        "--s3-secret-file",
-        "-",
-        "--option",
-        "s3.connections=3",
-        "--output",
-        "json",
-    ])
-    .env("CAIRN_SOCKET", &daemon.socket)
-    .env("CAIRN_PASSPHRASE", "write-only-passphrase-41c2")
-    .env_remove("AWS_ACCESS_KEY_ID")
-    .env_remove("AWS_SECRET_ACCESS_KEY")
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    let mut child = add.spawn().expect("cairn repo add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{}\n", server.secret_key).as_bytes())
-        .expect("secret on stdin");
-    let out = child.wait_with_output().expect("repo add");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &["--option", "s3.connections=3"],
+        "write-only-passphrase-41c2",
     );
     let repo: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(repo["backend"], "S3", "{repo}");
@@ -570,4 +541,256 @@ fn cairnd_backs_up_to_s3_on_schedule_with_a_write_only_key() {
     );
 
     trusted.assert_restores_whole(&snapshot, &source, "restored-daemon");
+}
+
+/// `cairn repo add NAME --url LOCATION` on `daemon`, its S3 secret given on stdin
+/// (never on the command line, not in the client's environment); the JSON answer.
+fn add_s3_repository(
+    daemon: &Cairnd,
+    server: &S3Server,
+    name: &str,
+    location: &str,
+    extra: &[&str],
+    passphrase: &str,
+) -> std::process::Output {
+    use std::io::Write as _;
+    let mut add = std::process::Command::new(cairn_e2e::run::binary("cairn"));
+    add.args(["repo", "add", name, "--url", location])
+        .args(["--s3-access-key-id", &server.access_key])
+        .args(["--s3-secret-file", "-", "--output", "json"])
+        .args(extra)
+        .env("CAIRN_SOCKET", &daemon.socket)
+        .env("CAIRN_PASSPHRASE", passphrase)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = add.spawn().expect("cairn repo add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{}\n", server.secret_key).as_bytes())
+        .expect("secret on stdin");
+    let out = child.wait_with_output().expect("repo add");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The repositories screen and `repo show` give each off-site repository's storage
+/// health in its last run: the requests a struggling server made it retry, and the
+/// error a run failed on when the server stayed away; a clean run clears both. Each
+/// run's record keeps its own.
+#[test]
+fn cairnd_shows_the_storage_health_of_each_run() {
+    let Some(server) = seaweedfs("cairnd_shows_the_storage_health_of_each_run") else {
+        return;
+    };
+    let (proxy, _cairn) = behind_a_proxy(server, "daemon-health");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Cairnd::start(dir.path());
+    add_s3_repository(
+        &daemon,
+        server,
+        "offsite",
+        &server.location_via(proxy.port, "daemon-health"),
+        &["--option", "s3.retries=2"],
+        cairn_e2e::run::PASSPHRASE,
+    );
+    // Shown even while its storage refuses (exit 2, the statistics' error said).
+    let shown = || {
+        daemon
+            .cli(&["repo", "show", "offsite", "--output", "json"])
+            .json()
+    };
+    let before = shown();
+    assert_eq!(before["backend_run"], 0, "{before}");
+    assert_eq!(before["backend_retries"], 0, "{before}");
+
+    let source = dir.path().join("source");
+    random_tree(&source, 17, 12, 2 * 1024 * 1024);
+    let created = daemon.cli(&[
+        "job",
+        "create",
+        "offsite-nightly",
+        "--repo",
+        "offsite",
+        "--path",
+        source.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+
+    // A server that answers SlowDown to every third request: the run succeeds, its
+    // retries counted in the run and shown on the repository.
+    proxy.set_faults(Faults {
+        slow_down: 3,
+        ..Faults::default()
+    });
+    let struggling = daemon.run_job("offsite-nightly");
+    assert_eq!(struggling["state"], "succeeded", "{struggling}");
+    let retries = struggling["storage_retries"].as_u64().unwrap_or(0);
+    assert!(retries > 0, "the run counts its retries: {struggling}");
+    let repo = shown();
+    assert_eq!(repo["backend_run"], struggling["id"], "{repo}");
+    assert_eq!(repo["backend_retries"], retries, "{repo}");
+    assert!(
+        repo["backend_last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("SlowDown")
+            || repo["backend_last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("503"),
+        "{repo}"
+    );
+    let text = daemon.cli(&["repo", "show", "offsite"]).ok().stdout;
+    assert!(
+        text.contains(&format!("{retries} requests retried in its last run")),
+        "{text}"
+    );
+
+    // A server that refuses everything: the run fails on it and says so, and the
+    // repository shows that error.
+    proxy.set_faults(Faults {
+        slow_down: 1,
+        ..Faults::default()
+    });
+    fs::write(source.join("new-file"), b"changed").expect("write");
+    let failed = daemon.run_job("offsite-nightly");
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let repo = shown();
+    assert_eq!(repo["backend_run"], failed["id"], "{repo}");
+    assert!(
+        repo["stats_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("SlowDown"),
+        "{repo}"
+    );
+    let text = daemon.cli(&["repo", "show", "offsite"]);
+    assert_eq!(text.code, 2, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("stats      cannot be read: "),
+        "{}",
+        text.stdout
+    );
+    let last_error = repo["backend_last_error"].as_str().unwrap_or_default();
+    assert!(
+        last_error.contains("127.0.0.1") && last_error == failed["error"],
+        "the run's storage error is the repository's last: {repo} {failed}"
+    );
+
+    // The server is well again: a clean run clears what the repository shows, and
+    // the earlier runs keep their own.
+    proxy.set_faults(Faults::default());
+    let clean = daemon.run_job("offsite-nightly");
+    assert_eq!(clean["state"], "succeeded", "{clean}");
+    let repo = shown();
+    assert_eq!(repo["backend_run"], clean["id"], "{repo}");
+    assert_eq!(repo["backend_retries"], 0, "{repo}");
+    assert_eq!(repo["backend_last_error"], "", "{repo}");
+    let id = struggling["id"].to_string();
+    let earlier = daemon
+        .cli(&["run", "show", &id, "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(earlier["storage_retries"], retries, "{earlier}");
+}
+
+/// cairnd reaching an SFTP repository with a key that has a passphrase: without it
+/// the login is refused with what to give; given on stdin it is sealed (not in the
+/// audit trail or the log) and unsealed for every run, after a restart too.
+#[test]
+fn cairnd_logs_in_with_an_ssh_key_whose_passphrase_it_keeps_sealed() {
+    let Some(server) = sshd("cairnd_logs_in_with_an_ssh_key_whose_passphrase_it_keeps_sealed")
+    else {
+        return;
+    };
+    const KEY_PASSPHRASE: &str = "ssh-key-passphrase-5d1e";
+    let cairn = Cairn::remote(sftp_repo(server, "locked-key"));
+    cairn.run(&["init", "--kdf-work-factor", "10"]).ok();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = dir.path().join("id_locked");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", KEY_PASSPHRASE, "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    server.authorize(&key.with_extension("pub"));
+
+    let mut daemon = Cairnd::start(&dir.path().join("state"));
+    let command = format!("sftp.command=ssh -F {}", server.keyless_config.display());
+    let identity = format!("sftp.identity={}", key.display());
+    let location = server.location("locked-key");
+    let add = |passphrase: Option<&str>| {
+        use std::io::Write as _;
+        let mut add = std::process::Command::new(cairn_e2e::run::binary("cairn"));
+        add.args(["repo", "add", "vault", "--url", &location])
+            .args(["--option", &command, "--option", &identity])
+            .env("CAIRN_SOCKET", &daemon.socket)
+            .env("CAIRN_PASSPHRASE", cairn_e2e::run::PASSPHRASE)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if passphrase.is_some() {
+            add.args(["--ssh-key-passphrase-file", "-"]);
+        }
+        let mut child = add.spawn().expect("cairn repo add");
+        let mut stdin = child.stdin.take().expect("stdin");
+        if let Some(passphrase) = passphrase {
+            writeln!(stdin, "{passphrase}").expect("passphrase on stdin");
+        }
+        drop(stdin);
+        cairn_e2e::run::Ran::from(child.wait_with_output().expect("repo add"))
+    };
+    let refused = add(None);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--ssh-key-passphrase-file"),
+        "the error says what to give: {}",
+        refused.stderr
+    );
+    let wrong = add(Some("not-the-passphrase"));
+    assert_eq!(wrong.code, 2, "{}", wrong.stderr);
+    add(Some(KEY_PASSPHRASE)).ok();
+
+    let source = dir.path().join("source");
+    random_tree(&source, 23, 10, 1024 * 1024);
+    daemon
+        .cli(&[
+            "job",
+            "create",
+            "vaulted",
+            "--repo",
+            "vault",
+            "--path",
+            source.to_str().expect("utf-8"),
+        ])
+        .ok();
+    let first = daemon.run_job("vaulted");
+    assert_eq!(first["state"], "succeeded", "{first}");
+    daemon.restart();
+    let second = daemon.run_job("vaulted");
+    assert_eq!(
+        second["state"], "succeeded",
+        "unsealed after a restart: {second}"
+    );
+
+    let audit = daemon.cli(&["audit", "--output", "json"]).ok().stdout;
+    assert!(audit.contains("<redacted>"), "{audit}");
+    for (what, text) in [("audit trail", audit), ("log", daemon.log_text())] {
+        assert!(
+            !text.contains(KEY_PASSPHRASE),
+            "the passphrase is in the {what}"
+        );
+    }
+    let snapshot = second["summary"]["snapshot_id"].as_str().expect("snapshot");
+    cairn.assert_restores_whole(snapshot, &source, "restored-locked-key");
 }

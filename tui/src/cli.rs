@@ -186,6 +186,11 @@ pub enum RepoCommand {
         /// is sealed in the daemon's store like the passphrase. Never on the command line.
         #[arg(long, value_name = "FILE", requires = "s3_access_key_id")]
         s3_secret_file: Option<PathBuf>,
+        /// File holding the passphrase of the SFTP key (--option sftp.identity=KEY;
+        /// first line, `-` reads standard input); sealed like the repository's
+        /// passphrase. Never on the command line.
+        #[arg(long, value_name = "FILE")]
+        ssh_key_passphrase_file: Option<PathBuf>,
     },
     /// List repositories.
     List,

@@ -9,6 +9,10 @@ use cairn_tui::{cli, console, docs, offline, remote};
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Started by ssh to give an SFTP key's passphrase: answer that and nothing else.
+    if let Some(code) = cairn_engine::backend::sftp::askpass_helper() {
+        return ExitCode::from(code);
+    }
     cairn_engine::alloc::bound_large_buffer_retention();
     let cli = cli::Cli::parse();
     // The console owns the terminal: log lines on stderr would draw over its screen.

@@ -241,6 +241,7 @@ mod tests {
             requested_by_uid: None,
             slot: None,
             spec: JobKind::Check(CheckSpec::default()),
+            storage: None,
         }
     }
 

@@ -9,7 +9,8 @@ use crate::runner::RunView;
 use crate::runner::progress::ProgressView;
 use crate::store::{
     BackupSpec, CatchUp, CheckSpec, CommandSpec, HookSpec, JobKind, JobRecord, RepoRecord,
-    RetentionSpec, RunKind, RunRecord, RunState, RunSummary, ScheduleSpec, Trigger, UnixMs,
+    RetentionSpec, RunKind, RunRecord, RunState, RunStorage, RunSummary, ScheduleSpec, Trigger,
+    UnixMs,
 };
 
 pub fn role(role: crate::auth::Role) -> pb::Role {
@@ -28,16 +29,15 @@ pub fn timestamp(ms: UnixMs) -> Timestamp {
     }
 }
 
-/// A repository as the API shows it; `opened` (when the daemon holds it open) adds
-/// its backend's health and whether its key is write-only.
+/// A repository as the API shows it: `storage` is how its storage answered in its
+/// last run; `opened` (when the daemon holds it open) says whether its key is
+/// write-only.
 pub fn repository(
     record: &RepoRecord,
     jobs: Vec<String>,
+    storage: Option<&RunStorage>,
     opened: Option<&cairn_engine::Repository>,
 ) -> pb::Repository {
-    let health = opened
-        .and_then(|r| r.backend().health())
-        .unwrap_or_default();
     pb::Repository {
         name: record.name.clone(),
         location: record.location.clone(),
@@ -48,8 +48,11 @@ pub fn repository(
             .map(|l| l.kind().to_owned())
             .unwrap_or_default(),
         options: record.options.clone(),
-        backend_retries: health.retries,
-        backend_last_error: health.last_error.unwrap_or_default(),
+        backend_retries: storage.map_or(0, |s| s.health.retries),
+        backend_last_error: storage
+            .map(|s| s.health.last_error.clone())
+            .unwrap_or_default(),
+        backend_run: storage.map_or(0, |s| s.run),
         write_only: opened.is_some_and(|r| !r.can_read()),
     }
 }
@@ -434,6 +437,12 @@ pub fn run(record: &RunRecord, live_progress: Option<&ProgressView>) -> pb::Run 
             }),
             _ => None,
         },
+        storage_retries: record.storage.as_ref().map_or(0, |s| s.retries),
+        storage_last_error: record
+            .storage
+            .as_ref()
+            .map(|s| s.last_error.clone())
+            .unwrap_or_default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! cairn.v1.Repositories: add (init or attach), list, get, stats, forget. The rules
 //! are in [`crate::repos`]; this is their API.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use cairn_engine::secrecy::SecretString;
@@ -13,7 +14,9 @@ use super::{Paging, blocking, change};
 use crate::error::DaemonError;
 use crate::repos::NewRepository;
 use crate::state::DaemonState;
-use crate::store::{JOBS, JobRecord, REPOSITORIES, RUNS, RepoRecord, RunKind, RunRecord};
+use crate::store::{
+    JOBS, JobRecord, REPOSITORIES, RUNS, RepoRecord, RunKind, RunRecord, RunStorage, STORAGE_HEALTH,
+};
 
 #[derive(Debug, Clone)]
 pub struct RepositoriesService {
@@ -35,6 +38,7 @@ impl Repositories for RepositoriesService {
                 "s3_access_key_id": r.s3_access_key_id,
                 "passphrase": "<redacted>",
                 "s3_secret_access_key": if r.s3_secret_access_key.is_empty() { "" } else { "<redacted>" },
+                "ssh_key_passphrase": if r.ssh_key_passphrase.is_empty() { "" } else { "<redacted>" },
             })
         };
         change(
@@ -55,11 +59,14 @@ impl Repositories for RepositoriesService {
                     init: request.init,
                     options: request.options,
                     s3_credentials,
+                    ssh_key_passphrase: (!request.ssh_key_passphrase.is_empty())
+                        .then(|| SecretString::from(request.ssh_key_passphrase)),
                 };
                 let record = state.repos().add(new, audit)?;
                 Ok(repository(
                     &record,
                     Vec::new(),
+                    None,
                     state.unlocked.peek(&record.name).as_ref(),
                 ))
             },
@@ -74,16 +81,18 @@ impl Repositories for RepositoriesService {
         let request = request.into_inner();
         let paging = Paging::of(request.page_size);
         let state = self.state.clone();
-        let (records, jobs) = blocking(move || {
+        let (records, jobs, health) = blocking(move || {
             let after = (!request.page_token.is_empty()).then_some(request.page_token.as_str());
             Ok(state.store.read("listing repositories", |rx| {
                 Ok((
                     rx.list_named::<RepoRecord>(REPOSITORIES, after, paging.to_read())?,
                     rx.list_named::<JobRecord>(JOBS, None, usize::MAX)?,
+                    rx.list_named::<RunStorage>(STORAGE_HEALTH, None, usize::MAX)?,
                 ))
             })?)
         })
         .await?;
+        let health: HashMap<String, RunStorage> = health.into_iter().collect();
         let (records, next_page_token) = paging.page(records, |(name, _)| name.clone());
         let repositories = records
             .iter()
@@ -93,7 +102,12 @@ impl Repositories for RepositoriesService {
                     .filter(|(_, j)| j.repository == r.name)
                     .map(|(n, _)| n.clone())
                     .collect();
-                repository(r, using, self.state.unlocked.peek(&r.name).as_ref())
+                repository(
+                    r,
+                    using,
+                    health.get(&r.name),
+                    self.state.unlocked.peek(&r.name).as_ref(),
+                )
             })
             .collect();
         Ok(Response::new(pb::ListRepositoriesResponse {
@@ -108,14 +122,20 @@ impl Repositories for RepositoriesService {
     ) -> Result<Response<pb::Repository>, Status> {
         let name = request.into_inner().name;
         let state = self.state.clone();
-        let (record, jobs) = blocking(move || {
+        let (record, jobs, health) = blocking(move || {
             let repos = state.repos();
-            Ok((repos.get(&name)?, repos.jobs_using(&name)?))
+            let health = state
+                .store
+                .read("reading a repository's storage health", |rx| {
+                    rx.get_named::<RunStorage>(STORAGE_HEALTH, &name)
+                })?;
+            Ok((repos.get(&name)?, repos.jobs_using(&name)?, health))
         })
         .await?;
         Ok(Response::new(repository(
             &record,
             jobs,
+            health.as_ref(),
             self.state.unlocked.peek(&record.name).as_ref(),
         )))
     }

@@ -13,7 +13,7 @@ use super::hooks::run_hook;
 use super::progress::RunProgress;
 use crate::store::{
     BackupSpec, CheckSpec, JobKind, PruneSpec, RepoRecord, RestoreSpec, RunRecord, RunState,
-    RunSummary,
+    RunSummary, StorageHealth,
 };
 
 /// Everything a run needs, gathered before its thread starts.
@@ -41,6 +41,22 @@ pub struct Outcome {
     pub summary: Option<RunSummary>,
     pub error: String,
     pub warnings: Vec<String>,
+    /// How a network repository's storage answered (none for a local one, or when
+    /// the run never reached it).
+    pub storage: Option<StorageHealth>,
+}
+
+impl Outcome {
+    /// A run that failed before reaching the repository.
+    pub fn failed(error: String) -> Outcome {
+        Outcome {
+            state: RunState::Failed,
+            summary: None,
+            error,
+            warnings: Vec::new(),
+            storage: None,
+        }
+    }
 }
 
 /// The variables a run gives the programs it starts.
@@ -66,13 +82,11 @@ pub fn execute(input: &RunInput, progress: &RunProgress, cancel: &CancelToken) -
             };
             return Outcome {
                 state,
-                summary: None,
-                error,
-                warnings: Vec::new(),
+                ..Outcome::failed(error)
             };
         }
     }
-    let result = operate(input, progress, cancel);
+    let (result, storage) = operate(input, progress, cancel);
     let (mut warnings, warnings_total) = progress.take_warnings();
     let mut outcome = match result {
         Ok((mut summary, problems)) => {
@@ -97,6 +111,7 @@ pub fn execute(input: &RunInput, progress: &RunProgress, cancel: &CancelToken) -
                 summary: Some(summary),
                 error,
                 warnings,
+                storage,
             }
         }
         Err(e) if e.kind() == ErrorKind::Cancelled => Outcome {
@@ -116,12 +131,14 @@ pub fn execute(input: &RunInput, progress: &RunProgress, cancel: &CancelToken) -
             }
             .into(),
             warnings,
+            storage,
         },
         Err(e) => Outcome {
             state: RunState::Failed,
             summary: None,
             error: e.to_string(),
             warnings,
+            storage,
         },
     };
     if let Some(hook) = &input.after {
@@ -164,38 +181,58 @@ fn failure_text(spec: &JobKind, count: u64, first: &str) -> String {
 
 /// Opens the repository and runs the job's operation. Returns the summary and the
 /// problems that fail the run (check findings, entries a restore could not write, a
-/// retention that could not be applied).
+/// retention that could not be applied), and how a network repository's storage
+/// answered.
 fn operate(
     input: &RunInput,
     progress: &RunProgress,
     cancel: &CancelToken,
-) -> cairn_engine::Result<(RunSummary, Vec<String>)> {
+) -> (
+    cairn_engine::Result<(RunSummary, Vec<String>)>,
+    Option<StorageHealth>,
+) {
     progress.phase("opening repository");
-    let mut repo = open(
+    let mut repo = match open(
         &input.repository,
         &input.passphrase,
         &input.backend_options,
         &input.cache_dir,
-    )?;
-    cancel.check()?;
-    let result = match &input.run.spec {
+    ) {
+        Ok(repo) => repo,
+        Err(e) => {
+            // An unreachable or refusing storage is the repository's health too.
+            let storage = e.is_remote().then(|| StorageHealth {
+                retries: 0,
+                last_error: e.to_string(),
+            });
+            return (Err(e), storage);
+        }
+    };
+    let result = cancel.check().and_then(|()| match &input.run.spec {
         JobKind::Backup(spec) => backup(&mut repo, spec, input, progress, cancel),
         JobKind::Check(spec) => check(&mut repo, spec, progress, cancel),
         JobKind::Prune(spec) => prune(&mut repo, spec, progress, cancel),
         JobKind::Restore(spec) => restore(&mut repo, spec, progress, cancel),
-    };
-    // A network backend's health in this run, in the run's log: how many requests
-    // were tried again and the last thing that failed.
-    if let Some(health) = repo.repo().backend().health()
-        && (health.retries > 0 || health.last_error.is_some())
-    {
-        tracing::warn!(
-            retries = health.retries,
-            last_error = health.last_error.as_deref().unwrap_or(""),
-            "storage requests were retried in this run"
-        );
-    }
-    result
+    });
+    let storage = repo.repo().backend().health().map(|health| {
+        // Retries are logged one by one; the run's log also gets their sum.
+        if health.retries > 0 || health.last_error.is_some() {
+            tracing::warn!(
+                retries = health.retries,
+                last_error = health.last_error.as_deref().unwrap_or(""),
+                "storage requests were retried in this run"
+            );
+        }
+        let failed_on_storage = result.as_ref().err().filter(|e| e.is_remote());
+        StorageHealth {
+            retries: health.retries,
+            last_error: failed_on_storage
+                .map(|e| e.to_string())
+                .or(health.last_error)
+                .unwrap_or_default(),
+        }
+    });
+    (result, storage)
 }
 
 /// Opens the repository and loads its index (cached under `cache_dir`).

@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 
 use super::{
     AUDIT, AUDIT_CHAIN, AuditLink, AuditRecord, JOBS, JobRecord, LogRecord, META, REPOSITORIES,
-    RUN_LOGS, RUNS, RepoRecord, RunRecord, SCHEDULE, SECRETS, ScheduleState,
+    RUN_LOGS, RUNS, RepoRecord, RunRecord, RunStorage, SCHEDULE, SECRETS, STORAGE_HEALTH,
+    ScheduleState,
 };
 
 /// Copies of the store kept in the copies dir (the oldest go).
@@ -80,6 +81,14 @@ pub fn check(db: &Database) -> Result<CheckReport, String> {
         records!(AUDIT_CHAIN, "audit_chain", AuditLink);
     }
     records!(SCHEDULE, "schedule", ScheduleState);
+    // Stores from before storage health have no such table.
+    if txn
+        .list_tables()
+        .map_err(failed)?
+        .any(|t| t.name() == STORAGE_HEALTH.name())
+    {
+        records!(STORAGE_HEALTH, "storage_health", RunStorage);
+    }
     records!(RUN_LOGS, "run_logs", LogRecord);
     let secrets = txn.open_table(SECRETS).map_err(failed)?;
     report
@@ -111,6 +120,7 @@ pub fn export(db: &Database, dest: &Path) -> Result<CheckReport, String> {
         copy_table(&from, &to, JOBS)?;
         copy_table(&from, &to, SCHEDULE)?;
         copy_table(&from, &to, SECRETS)?;
+        copy_table(&from, &to, STORAGE_HEALTH)?;
         copy_table(&from, &to, RUNS)?;
         copy_table(&from, &to, AUDIT)?;
         copy_table(&from, &to, AUDIT_CHAIN)?;

@@ -24,6 +24,27 @@ pub struct RepoRecord {
     /// The S3 access key id; its secret key is sealed in the secrets table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3_access_key_id: Option<String>,
+    /// Its SFTP key's passphrase is sealed in the secrets table.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ssh_key_passphrase: bool,
+}
+
+/// How a network repository's storage answered during one run: requests tried again
+/// and the last thing that failed (empty when nothing did).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageHealth {
+    pub retries: u64,
+    #[serde(default)]
+    pub last_error: String,
+}
+
+/// The storage health of a repository's last run, and which run that was (kept apart
+/// from its record, which changes only when an operator changes the repository).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStorage {
+    pub run: u64,
+    pub finished: UnixMs,
+    pub health: StorageHealth,
 }
 
 impl RepoRecord {
@@ -35,6 +56,11 @@ impl RepoRecord {
     /// Name of its S3 secret key in the secrets table.
     pub fn s3_secret(name: &str) -> String {
         format!("repository/{name}/s3-secret-access-key")
+    }
+
+    /// Name of its SFTP key's passphrase in the secrets table.
+    pub fn ssh_key_secret(name: &str) -> String {
+        format!("repository/{name}/ssh-key-passphrase")
     }
 }
 
@@ -372,6 +398,9 @@ pub struct RunRecord {
     /// The job as it was when the run was queued (so an edit does not change a run
     /// that is already waiting).
     pub spec: JobKind,
+    /// How a network repository's storage answered in this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageHealth>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -106,6 +106,7 @@ impl State {
             else {
                 return;
             };
+            debug!(object = %oldest, "dropping a downloaded pack");
             self.slots.remove(&oldest);
         }
     }
@@ -151,19 +152,28 @@ impl PackCache {
         state.queued.remove(name);
         state.slots.insert(name.to_owned(), Slot::Loading);
         drop(state);
+        debug!(object = %name, "downloading a pack for a reader");
         let fetched = fetch(name);
         let spool = self.finish(name, fetched, true)?;
         self.start_fetchers(fetch);
         Ok(reader(spool))
     }
 
-    /// Announces packs that will be opened, in order.
+    /// Announces packs that will be opened, in order. One read before and still kept
+    /// (a tree pack a check walked, then reads whole) waits to be read again instead
+    /// of being dropped and downloaded a second time.
     pub fn prefetch(self: &Arc<Self>, names: &[String], fetch: &Fetch) {
         {
             let mut state = self.lock();
             for name in names {
-                if !state.slots.contains_key(name) && state.queued.insert(name.clone()) {
-                    state.queue.push_back(name.clone());
+                match state.slots.get_mut(name) {
+                    Some(Slot::Ready { last_used, .. }) => *last_used = None,
+                    Some(Slot::Loading) => {}
+                    None => {
+                        if state.queued.insert(name.clone()) {
+                            state.queue.push_back(name.clone());
+                        }
+                    }
                 }
             }
         }
@@ -245,6 +255,7 @@ impl PackCache {
                     }
                 }
             };
+            debug!(object = %name, "downloading a pack ahead");
             // A failure here is met again, and reported, by the reader's own open.
             if let Err(e) = self.finish(&name, fetch(&name), false) {
                 debug!(object = %name, error = %e, "download ahead failed");
@@ -358,6 +369,27 @@ mod tests {
             assert!(state.slots.len() <= AHEAD + KEEP, "{}", state.slots.len());
         }
         assert_eq!(calls.load(Ordering::SeqCst), names.len(), "each pack once");
+    }
+
+    #[test]
+    fn a_pack_read_before_and_announced_again_is_kept_until_read_again() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let fetch = counting_fetch(Arc::clone(&calls));
+        let cache = PackCache::new();
+        read_all(cache.open("data/00/trees", &fetch).unwrap());
+        let mut names: Vec<String> = (0..(KEEP * 3))
+            .map(|i| format!("data/00/pack-{i:02}"))
+            .collect();
+        names.push("data/00/trees".into());
+        cache.prefetch(&names, &fetch);
+        for name in &names {
+            assert_eq!(read_all(cache.open(name, &fetch).unwrap()), name.as_bytes());
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            names.len(),
+            "the pack read before is not downloaded again"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! and the last error for the operator.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -62,6 +62,15 @@ pub(crate) fn runtime(name: &str) -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| Error::io(format!("starting the {name} threads"), e))
+}
+
+/// How long to wait before attempt `attempt + 1`: doubling from 200 ms, at most 10 s,
+/// with jitter (half to all of it) so clients that failed together do not retry
+/// together.
+pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
+    let base = 200u64 << attempt.min(6);
+    let jitter = u64::from(crate::crypto::random_bytes::<2>()[0]) * base / 255;
+    std::time::Duration::from_millis((base / 2 + jitter).min(10_000))
 }
 
 /// The hash an object's name promises, for the kinds named by the BLAKE3 hash of
@@ -263,14 +272,6 @@ impl<U: Uploader> StagedObject for RemoteStaged<U> {
             .map_err(|e| staging_failed(&location, e))?;
         Ok(Box::new(io::BufReader::new(&mut self.file)))
     }
-}
-
-/// Reads a staged file whole, for a single-request upload.
-pub(crate) fn read_staged(file: &mut File, len: u64, location: &str) -> Result<Vec<u8>> {
-    let mut body = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    file.read_to_end(&mut body)
-        .map_err(|e| staging_failed(location, e))?;
-    Ok(body)
 }
 
 #[cfg(test)]

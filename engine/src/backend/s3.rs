@@ -15,6 +15,7 @@ use opendal::{ErrorKind as OdErrorKind, Operator};
 use super::location::S3Location;
 use super::pack_cache::{Fetch, PackCache, SpoolFile};
 use super::remote::{self, BackendHealth, Health, RemoteStaged, Spooled, Uploader};
+use super::s3_put::{self, PutFailure};
 use super::{Backend, ObjectInfo, ObjectReader, StagedObject};
 use crate::error::{Error, Result};
 use crate::layout;
@@ -97,6 +98,9 @@ struct Inner {
     health: Arc<Health>,
     connections: usize,
     packs: Arc<PackCache>,
+    /// Streamed uploads of packs (`s3_put`), and how often each is tried again.
+    http: reqwest::Client,
+    retries: usize,
 }
 
 impl std::fmt::Debug for S3Backend {
@@ -168,6 +172,13 @@ impl S3Backend {
                 health,
                 connections: settings.connections.max(1),
                 packs: PackCache::new(),
+                http: s3_put::client().map_err(|e| {
+                    Error::io(
+                        "starting the S3 upload client",
+                        std::io::Error::other(e.to_string()),
+                    )
+                })?,
+                retries: settings.retries,
             }),
         })
     }
@@ -333,9 +344,60 @@ impl Uploader for S3Backend {
         self.inner.location.to_string()
     }
 
+    /// One PUT whose body streams from the staged file (see `s3_put`), tried again
+    /// with backoff on what is worth retrying, each retry logged.
     fn upload(&self, file: &mut File, len: u64, name: &str) -> Result<()> {
-        let body = remote::read_staged(file, len, &Backend::location(self))?;
-        self.put(name, body)
+        let location = Backend::location(self);
+        let action = format!("writing {}", layout::describe(name));
+        let file = Arc::new(
+            file.try_clone()
+                .map_err(|e| Error::io(format!("staged {name}"), e))?,
+        );
+        let retries = u32::try_from(self.inner.retries).unwrap_or(u32::MAX);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let tried = self.block_on(s3_put::put_file(
+                &self.inner.op,
+                &self.inner.http,
+                name,
+                Arc::clone(&file),
+                len,
+            ));
+            let failure = match tried {
+                Ok(()) => return Ok(()),
+                Err(failure) => failure,
+            };
+            let (reason, denied) = match failure {
+                PutFailure::Transient(reason) if attempt <= retries => {
+                    self.inner
+                        .health
+                        .retried(&location, "PUT", attempt, &reason);
+                    std::thread::sleep(remote::backoff(attempt));
+                    continue;
+                }
+                PutFailure::Transient(reason) => (
+                    format!(
+                        "{reason} (after {retries} retries; check the endpoint's address and that it is up)"
+                    ),
+                    false,
+                ),
+                PutFailure::Denied(reason) => (
+                    format!(
+                        "{reason}; the endpoint refused the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the sealed S3 secret), the region, and the bucket's policy"
+                    ),
+                    true,
+                ),
+                PutFailure::Refused(reason) => (reason, false),
+            };
+            self.inner.health.failed(format!("{action}: {reason}"));
+            return Err(Error::Remote {
+                action,
+                location,
+                reason,
+                denied,
+            });
+        }
     }
 }
 

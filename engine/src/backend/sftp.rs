@@ -27,14 +27,49 @@ use super::remote::{self, BackendHealth, Health, RemoteStaged, Spooled, Uploader
 use super::{Backend, ObjectInfo, ObjectReader, StagedObject};
 use crate::error::{Error, Result};
 use crate::layout;
+use age::secrecy::{ExposeSecret, SecretString};
 
 /// How to reach the server (`--option sftp.*`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SftpSettings {
     /// The ssh program and its first arguments (default `ssh`).
     pub command: Option<Vec<String>>,
     /// The private key ssh uses (`-i`).
     pub identity: Option<PathBuf>,
+    /// The passphrase of that key (the daemon's sealed secret; never an option):
+    /// given to ssh by [`askpass_helper`], and only when ssh asks for a key's.
+    pub key_passphrase: Option<SecretString>,
+}
+
+/// Set in ssh's environment when this program is its askpass helper.
+const ASKPASS_FLAG: &str = "CAIRN_SSH_ASKPASS";
+/// The key's passphrase, in ssh's environment only (readable, like the daemon's own
+/// memory where the unsealed secret is, by its user and root alone).
+const ASKPASS_SECRET: &str = "CAIRN_SSH_KEY_PASSPHRASE";
+/// How ssh asks for a key's passphrase; any other question (a host key to accept,
+/// a password) is refused, so the passphrase answers nothing else.
+const PASSPHRASE_PROMPT: &str = "Enter passphrase for";
+
+/// When ssh started this process as its askpass helper (the program that gives a
+/// key's passphrase): answers and returns the exit code; otherwise `None`. The
+/// `cairn` and `cairnd` binaries call it first thing in `main`.
+pub fn askpass_helper() -> Option<u8> {
+    std::env::var_os(ASKPASS_FLAG)?;
+    let prompt = std::env::args().nth(1).unwrap_or_default();
+    if !prompt.starts_with(PASSPHRASE_PROMPT) {
+        eprintln!(
+            "cairn: ssh asked {:?}; only a key's passphrase is answered",
+            prompt.trim()
+        );
+        return Some(1);
+    }
+    match std::env::var(ASKPASS_SECRET) {
+        Ok(passphrase) => {
+            println!("{passphrase}");
+            Some(0)
+        }
+        Err(_) => Some(1),
+    }
 }
 
 /// What an upload sends.
@@ -148,7 +183,25 @@ impl SftpBackend {
             .unwrap_or_else(|| vec!["ssh".to_owned()]);
         let mut command = tokio::process::Command::new(&words[0]);
         command.args(&words[1..]);
-        command.args(["-o", "BatchMode=yes", "-o", "ServerAliveInterval=30"]);
+        match &settings.key_passphrase {
+            None => {
+                command.args(["-o", "BatchMode=yes"]);
+            }
+            // BatchMode would not ask for the key's passphrase either: ssh asks this
+            // program instead (as its askpass helper), which answers that question
+            // alone; passwords are never tried.
+            Some(passphrase) => {
+                command
+                    .args(["-o", "PasswordAuthentication=no"])
+                    .args(["-o", "KbdInteractiveAuthentication=no"])
+                    // The running binary, even once a package upgrade replaced it.
+                    .env("SSH_ASKPASS", format!("/proc/{}/exe", std::process::id()))
+                    .env("SSH_ASKPASS_REQUIRE", "force")
+                    .env(ASKPASS_FLAG, "1")
+                    .env(ASKPASS_SECRET, passphrase.expose_secret());
+            }
+        }
+        command.args(["-o", "ServerAliveInterval=30"]);
         if let Some(port) = location.port {
             command.arg("-p").arg(port.to_string());
         }
@@ -234,7 +287,7 @@ impl SftpBackend {
             )
         } else if said.contains("Permission denied") {
             (
-                "the server refused the login: check the user and that the key (--option sftp.identity, the agent or ~/.ssh/id_*) is in the server's authorized_keys".to_owned(),
+                "the server refused the login: check the user, that the key (--option sftp.identity, the agent or ~/.ssh/id_*) is in the server's authorized_keys, and for a key with a passphrase that it is given (cairn repo add --ssh-key-passphrase-file)".to_owned(),
                 true,
             )
         } else if said.contains("Could not resolve hostname") {
@@ -301,7 +354,7 @@ impl SftpBackend {
                         self.inner
                             .health
                             .retried(&self.shown(), action, attempt, &reason);
-                        tokio::time::sleep(backoff(attempt)).await;
+                        tokio::time::sleep(remote::backoff(attempt)).await;
                         attempt += 1;
                     }
                 }
@@ -452,12 +505,6 @@ impl SftpBackend {
             Ok(())
         });
     }
-}
-
-fn backoff(attempt: u32) -> Duration {
-    let base = 200u64 << attempt.min(6);
-    let jitter = u64::from(crate::crypto::random_bytes::<2>()[0]) * base / 255;
-    Duration::from_millis((base / 2 + jitter).min(10_000))
 }
 
 impl SftpBackend {

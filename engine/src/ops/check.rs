@@ -274,6 +274,17 @@ impl IndexedRepository {
             progress.add_total(to_read.len() as u64, total);
             let mut sorted = to_read;
             sorted.sort();
+            if backend.reads_ahead() {
+                // The snapshots are walked next: packs of trees read last are still
+                // downloaded then, so a network repository's are not fetched twice.
+                let mut tree_packs = HashSet::new();
+                self.index.for_each_entry(|pack, entry| {
+                    if entry.kind == BlobKind::Tree {
+                        tree_packs.insert(*pack);
+                    }
+                })?;
+                sorted.sort_by_key(|p| tree_packs.contains(p));
+            }
             let (results, found) = self.read_packs(sorted, &stored, progress, cancel)?;
             report.packs_read += results.packs_read;
             report.blobs_read += results.blobs_read;

@@ -60,6 +60,8 @@ pub fn run(r: &pb::Run) -> Value {
         "summary": r.summary.as_ref().map(summary),
         "error": (!r.error.is_empty()).then_some(&r.error),
         "warnings": r.warnings,
+        "storage_retries": r.storage_retries,
+        "storage_last_error": (!r.storage_last_error.is_empty()).then_some(&r.storage_last_error),
         "restore": r.restore.as_ref().map(|o| json!({
             "snapshot_id": o.snapshot_id,
             "path": o.path,

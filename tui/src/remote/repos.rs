@@ -22,6 +22,7 @@ fn repository(r: &pb::Repository) -> serde_json::Value {
         "options": r.options,
         "backend_retries": r.backend_retries,
         "backend_last_error": r.backend_last_error,
+        "backend_run": r.backend_run,
         "write_only": r.write_only,
     })
 }
@@ -36,6 +37,7 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
             init,
             s3_access_key_id,
             s3_secret_file,
+            ssh_key_passphrase_file,
         } => {
             let location = match (path, url) {
                 (Some(path), _) => std::path::absolute(&path)?.display().to_string(),
@@ -44,6 +46,17 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
             };
             let s3_secret = match &s3_secret_file {
                 Some(file) => crate::secrets::secret_from(file, "S3 secret key")?
+                    .expose_secret()
+                    .to_owned(),
+                None => String::new(),
+            };
+            if s3_secret_file.is_some() && ssh_key_passphrase_file.is_some() {
+                anyhow::bail!(
+                    "an S3 secret and an SSH key passphrase: a repository is on one or the other"
+                );
+            }
+            let ssh_key_passphrase = match &ssh_key_passphrase_file {
+                Some(file) => crate::secrets::secret_from(file, "SSH key passphrase")?
                     .expose_secret()
                     .to_owned(),
                 None => String::new(),
@@ -65,6 +78,7 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
                     options: remote.options.clone(),
                     s3_access_key_id: s3_access_key_id.unwrap_or_default(),
                     s3_secret_access_key: s3_secret,
+                    ssh_key_passphrase,
                 })
                 .await
                 .map_err(api_error)?
@@ -113,7 +127,8 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
         }
         RepoCommand::Show { name } => {
             // The statistics first: they open the repository, after which the
-            // repository shows its backend's health and whether its key is write-only.
+            // repository shows whether its key is write-only.
+            let mut stats_error = None;
             let s = match client
                 .get_repository_stats(pb::GetRepositoryStatsRequest { name: name.clone() })
                 .await
@@ -126,7 +141,15 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
                 {
                     None
                 }
-                Err(status) => return Err(api_error(status)),
+                Err(status) if status.code() == tonic::Code::NotFound => {
+                    return Err(api_error(status));
+                }
+                // Its storage is down or refusing: the repository is still shown (with
+                // its storage's health), and the command fails saying why.
+                Err(status) => {
+                    stats_error = Some(crate::api::status::one_line(&status));
+                    None
+                }
             };
             let r = client
                 .get_repository(pb::GetRepositoryRequest { name })
@@ -151,21 +174,32 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
             if remote.json() {
                 let mut doc = repository(&r);
                 doc["stats"] = stats.unwrap_or_default();
+                if let Some(error) = &stats_error {
+                    doc["stats_error"] = json!(error);
+                }
                 output::json(&doc)?;
+                if stats_error.is_some() {
+                    return Ok(Outcome::Failed);
+                }
             } else {
                 crate::outln!("repository {} ({})", r.name, r.repository_id)?;
                 crate::outln!("location   {}", r.location)?;
                 if r.backend != "local" {
-                    crate::outln!(
-                        "backend    {} ({} requests retried{})",
-                        r.backend,
-                        r.backend_retries,
-                        if r.backend_last_error.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; last error: {}", r.backend_last_error)
-                        }
-                    )?;
+                    let health = if r.backend_run == 0 {
+                        "no run yet".to_owned()
+                    } else {
+                        format!(
+                            "{} requests retried in its last run, run {}{}",
+                            r.backend_retries,
+                            r.backend_run,
+                            if r.backend_last_error.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; last error: {}", r.backend_last_error)
+                            }
+                        )
+                    };
+                    crate::outln!("backend    {} ({health})", r.backend)?;
                 }
                 if r.write_only {
                     crate::outln!(
@@ -180,8 +214,15 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
                         r.jobs.join(", ")
                     }
                 )?;
+                if let Some(error) = &stats_error {
+                    crate::outln!("stats      cannot be read: {error}")?;
+                }
                 let Some(s) = s else {
-                    return Ok(Outcome::Ok);
+                    return Ok(if stats_error.is_some() {
+                        Outcome::Failed
+                    } else {
+                        Outcome::Ok
+                    });
                 };
                 crate::outln!("snapshots  {}", s.snapshots)?;
                 crate::outln!(

@@ -85,6 +85,17 @@ fn print_run(remote: &Remote, run: &pb::Run) -> anyhow::Result<()> {
             output::bytes(p.bytes_total)
         )?;
     }
+    if run.storage_retries > 0 || !run.storage_last_error.is_empty() {
+        crate::outln!(
+            "storage: {} requests retried{}",
+            run.storage_retries,
+            if run.storage_last_error.is_empty() {
+                String::new()
+            } else {
+                format!("; last error: {}", run.storage_last_error)
+            }
+        )?;
+    }
     for w in &run.warnings {
         crate::outln!("warning: {w}")?;
     }

@@ -127,8 +127,9 @@ pub fn draw_list(frame: &mut Frame<'_>, state: &State, s: &ReposScreen, area: Re
     );
 }
 
-/// Where a repository is and, for S3 and SFTP, how its storage fared since the daemon
-/// opened it: requests retried and the last error (in red).
+/// Where a repository is and, for S3 and SFTP, how its storage fared in its last
+/// run: requests retried and the last error (in red). Which run that was is in
+/// `repo show`; the column has no room for it.
 fn location_and_health(state: &State, repository: &pb::Repository) -> Line<'static> {
     let mut spans = vec![Span::raw(repository.location.clone())];
     if repository.backend_retries > 0 {
@@ -273,6 +274,7 @@ mod tests {
                     backend: "S3".into(),
                     backend_retries: 7,
                     backend_last_error: "SlowDown".into(),
+                    backend_run: 42,
                     ..Default::default()
                 },
                 stats: Some(pb::RepositoryStats {
