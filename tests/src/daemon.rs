@@ -195,8 +195,19 @@ impl Cairnd {
     /// `cairn job create NAME --repo main --path PATH` plus `extra` (as given: the
     /// caller checks the outcome).
     pub fn create_backup_job(&self, name: &str, path: &Path, extra: &[&str]) -> Ran {
+        self.create_backup_job_in("main", name, path, extra)
+    }
+
+    /// The same, on repository `repository`.
+    pub fn create_backup_job_in(
+        &self,
+        repository: &str,
+        name: &str,
+        path: &Path,
+        extra: &[&str],
+    ) -> Ran {
         let path = path.to_str().expect("utf-8 path");
-        let mut args = vec!["job", "create", name, "--repo", "main", "--path", path];
+        let mut args = vec!["job", "create", name, "--repo", repository, "--path", path];
         args.extend_from_slice(extra);
         self.cli(&args)
     }

@@ -479,19 +479,12 @@ fn cairnd_backs_up_to_s3_on_schedule_with_a_write_only_key() {
 
     let source = dir.path().join("source");
     random_tree(&source, 31, 20, 3 * 1024 * 1024);
-    let created = daemon.cli(&[
-        "job",
-        "create",
-        "nightly",
-        "--repo",
+    let created = daemon.create_backup_job_in(
         "offsite",
-        "--path",
-        source.to_str().expect("utf-8"),
-        "--schedule",
-        "* * * * * *",
-        "--keep-last",
-        "1",
-    ]);
+        "nightly",
+        &source,
+        &["--schedule", "* * * * * *", "--keep-last", "1"],
+    );
     assert_eq!(created.code, 0, "{}", created.stderr);
     // A scheduled run: the backup is stored, its retention refused, saying why.
     let run = {
@@ -614,15 +607,7 @@ fn cairnd_shows_the_storage_health_of_each_run() {
 
     let source = dir.path().join("source");
     random_tree(&source, 17, 12, 2 * 1024 * 1024);
-    let created = daemon.cli(&[
-        "job",
-        "create",
-        "offsite-nightly",
-        "--repo",
-        "offsite",
-        "--path",
-        source.to_str().expect("utf-8"),
-    ]);
+    let created = daemon.create_backup_job_in("offsite", "offsite-nightly", &source, &[]);
     assert_eq!(created.code, 0, "{}", created.stderr);
 
     // A server that answers SlowDown to every third request: the run succeeds, its
@@ -764,15 +749,7 @@ fn cairnd_logs_in_with_an_ssh_key_whose_passphrase_it_keeps_sealed() {
     let source = dir.path().join("source");
     random_tree(&source, 23, 10, 1024 * 1024);
     daemon
-        .cli(&[
-            "job",
-            "create",
-            "vaulted",
-            "--repo",
-            "vault",
-            "--path",
-            source.to_str().expect("utf-8"),
-        ])
+        .create_backup_job_in("vault", "vaulted", &source, &[])
         .ok();
     let first = daemon.run_job("vaulted");
     assert_eq!(first["state"], "succeeded", "{first}");

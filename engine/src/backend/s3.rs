@@ -20,6 +20,9 @@ use super::{Backend, ObjectInfo, ObjectReader, StagedObject};
 use crate::error::{Error, Result};
 use crate::layout;
 
+/// What to check when the endpoint refuses who we are.
+const CREDENTIALS_ADVICE: &str = "the endpoint refused the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the sealed S3 secret), the region, and the bucket's policy";
+
 /// Credentials for an S3 endpoint. The secret never appears in Debug output.
 #[derive(Clone)]
 pub struct S3Credentials {
@@ -213,9 +216,7 @@ impl S3Backend {
             OdErrorKind::PermissionDenied => Error::Remote {
                 action,
                 location,
-                reason: format!(
-                    "{reason}; the endpoint refused the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the sealed S3 secret), the region, and the bucket's policy"
-                ),
+                reason: format!("{reason}; {CREDENTIALS_ADVICE}"),
                 denied: true,
             },
             _ => Error::Remote {
@@ -382,12 +383,7 @@ impl Uploader for S3Backend {
                     ),
                     false,
                 ),
-                PutFailure::Denied(reason) => (
-                    format!(
-                        "{reason}; the endpoint refused the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the sealed S3 secret), the region, and the bucket's policy"
-                    ),
-                    true,
-                ),
+                PutFailure::Denied(reason) => (format!("{reason}; {CREDENTIALS_ADVICE}"), true),
                 PutFailure::Refused(reason) => (reason, false),
             };
             self.inner.health.failed(format!("{action}: {reason}"));
