@@ -27,6 +27,22 @@ fn repository(r: &pb::Repository) -> serde_json::Value {
     })
 }
 
+/// Whether a failed statistics call is about the repository's storage (down,
+/// refusing, damaged, sealed away) rather than about the caller or the name: then
+/// `repo show` still shows the repository's record and health.
+fn storage_trouble(code: tonic::Code) -> bool {
+    use tonic::Code;
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::FailedPrecondition
+            | Code::DataLoss
+            | Code::Internal
+            | Code::Unknown
+            | Code::DeadlineExceeded
+    )
+}
+
 pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcome> {
     let mut client = RepositoriesClient::new(remote.channel.clone());
     match command {
@@ -141,15 +157,15 @@ pub async fn run(remote: &Remote, command: RepoCommand) -> anyhow::Result<Outcom
                 {
                     None
                 }
-                Err(status) if status.code() == tonic::Code::NotFound => {
-                    return Err(api_error(status));
-                }
-                // Its storage is down or refusing: the repository is still shown (with
-                // its storage's health), and the command fails saying why.
-                Err(status) => {
+                // Its storage is down, refusing or damaged: the repository is still
+                // shown (with its storage's health), and the command fails saying why.
+                Err(status) if storage_trouble(status.code()) => {
                     stats_error = Some(crate::api::status::one_line(&status));
                     None
                 }
+                // Not this caller's to see, or no such repository: asking again for
+                // the record would only be refused (and audited) a second time.
+                Err(status) => return Err(api_error(status)),
             };
             let r = client
                 .get_repository(pb::GetRepositoryRequest { name })
